@@ -1,0 +1,44 @@
+# redis-cache-proxy: the newcomer's entry points.
+#   make         build (installs missing Debian packages first) -> build/redis-cache-proxy
+#   make test    build, then unit tests (ctest) and system tests (pytest, real redis-server)
+#   make run     a throwaway redis-server and the proxy on port 6380, in the foreground
+#   make bench   the proxy against redis-server, twemproxy, webdis and nginx, side by side
+#   make test-sanitize   the same tests on an ASan+UBSan build (build-asan/)
+BUILD ?= build
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+PYTHON ?= /usr/bin/python3
+
+.PHONY: all build deps test unit system run bench test-sanitize clean
+
+all: build
+
+deps:
+	@scripts/install-deps.sh
+
+build: deps
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS)
+
+unit: build
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+system: build
+	RCP_BIN=$(abspath $(BUILD))/redis-cache-proxy $(PYTHON) -m pytest -q tests/system
+
+test: unit system
+
+test-sanitize: deps
+	@cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DRCP_SANITIZE=ON >/dev/null
+	@cmake --build build-asan -j $(JOBS)
+	cd build-asan && ctest --output-on-failure -j $(JOBS)
+	RCP_BIN=$(abspath build-asan)/redis-cache-proxy $(PYTHON) -m pytest -q tests/system
+
+run: build
+	@scripts/run.sh $(BUILD)/redis-cache-proxy
+
+bench: build
+	@scripts/install-deps.sh --bench
+	@scripts/bench.sh $(BUILD)/redis-cache-proxy
+
+clean:
+	rm -rf $(BUILD) build-asan

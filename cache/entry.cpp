@@ -1,0 +1,44 @@
+// Allocation and framing of cache entries (see entry.h).
+#include "cache/entry.h"
+
+#include <cassert>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+namespace rcp {
+
+Entry* Entry::createUninitialized(std::string_view key, size_t value_len) {
+  char header[32];
+  int hlen = std::snprintf(header, sizeof header, "$%zu\r\n", value_len);
+  assert(hlen > 0 && hlen < 32);
+  size_t total = sizeof(Entry) + key.size() + static_cast<size_t>(hlen) + value_len + 2;
+  void* mem = std::malloc(total);
+  if (mem == nullptr) throw std::bad_alloc();
+  Entry* e = new (mem) Entry();
+  e->key_len_ = static_cast<uint32_t>(key.size());
+  e->value_len_ = value_len;
+  e->resp_header_len_ = static_cast<uint8_t>(hlen);
+  if (!key.empty()) std::memcpy(e->bytes(), key.data(), key.size());
+  std::memcpy(e->bytes() + key.size(), header, static_cast<size_t>(hlen));
+  std::memcpy(e->bytes() + key.size() + hlen + value_len, "\r\n", 2);
+  return e;
+}
+
+Entry* Entry::create(std::string_view key, std::string_view value) {
+  Entry* e = createUninitialized(key, value.size());
+  if (!value.empty()) std::memcpy(e->valueData(), value.data(), value.size());
+  return e;
+}
+
+void Entry::release() noexcept {
+  assert(refs_ > 0);
+  if (--refs_ == 0) {
+    assert(!cached_);
+    this->~Entry();
+    std::free(this);
+  }
+}
+
+}  // namespace rcp

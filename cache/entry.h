@@ -1,0 +1,81 @@
+// One cached key/value pair in a single allocation: the cache's links, the key, and the value framed
+// as a RESP bulk string ("$<len>\r\n<value>\r\n"), so a RESP hit writes one buffer and an HTTP hit
+// writes the value slice, both without copying or formatting. The value is immutable once built.
+// Entries are reference-counted (not atomically: everything runs on one loop thread); the cache
+// holds one reference, and every reply that is being written holds one more.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+#include <utility>
+
+namespace rcp {
+
+class Entry {
+ public:
+  // Allocates an entry holding copies of key and value; refcount starts at 1 (the caller's).
+  static Entry* create(std::string_view key, std::string_view value);
+  // Allocates an entry whose value bytes are left for the caller to fill through valueData().
+  static Entry* createUninitialized(std::string_view key, size_t value_len);
+
+  std::string_view key() const noexcept { return {bytes(), key_len_}; }
+  std::string_view value() const noexcept { return {bytes() + key_len_ + resp_header_len_, value_len_}; }
+  // The whole RESP bulk reply for this value: header, value, CRLF.
+  std::string_view respBulk() const noexcept {
+    return {bytes() + key_len_, resp_header_len_ + value_len_ + 2};
+  }
+  char* valueData() noexcept { return bytes() + key_len_ + resp_header_len_; }
+  // Bytes this entry occupies in memory (header struct plus key and framed value).
+  size_t footprint() const noexcept { return sizeof(Entry) + key_len_ + resp_header_len_ + value_len_ + 2; }
+
+  void retain() noexcept { ++refs_; }
+  void release() noexcept;
+  uint32_t refs() const noexcept { return refs_; }
+
+ private:
+  friend class LruCache;
+  Entry() = default;
+  ~Entry() = default;
+  // The variable part follows the struct in the same allocation:
+  // key, then "$<len>\r\n", value, "\r\n".
+  char* bytes() noexcept { return reinterpret_cast<char*>(this + 1); }
+  const char* bytes() const noexcept { return reinterpret_cast<const char*>(this + 1); }
+
+  // Links owned by LruCache while the entry is cached; null otherwise.
+  Entry* lru_prev_ = nullptr;   // towards most recently used
+  Entry* lru_next_ = nullptr;   // towards least recently used
+  Entry* age_prev_ = nullptr;   // insertion order (== expiry order, the TTL being global)
+  Entry* age_next_ = nullptr;
+  Entry* chain_next_ = nullptr; // hash bucket chain
+  uint64_t hash_ = 0;           // hash of key(), cached for rehashing and fast compares
+  uint64_t stored_ms_ = 0;      // monotonic ms when stored: expiry is measured from here
+  uint64_t value_len_ = 0;      // bytes
+  uint32_t key_len_ = 0;        // bytes
+  uint32_t refs_ = 1;           // owners: the cache and in-flight writes
+  uint8_t resp_header_len_ = 0; // bytes of "$<len>\r\n"
+  bool cached_ = false;         // linked into an LruCache
+};
+
+// Owning handle to an Entry (one reference). Move-only in spirit; copy retains.
+class EntryRef {
+ public:
+  EntryRef() noexcept = default;
+  // Adopts a reference the caller already holds.
+  static EntryRef adopt(Entry* e) noexcept { EntryRef r; r.e_ = e; return r; }
+  static EntryRef share(Entry* e) noexcept { if (e) e->retain(); return adopt(e); }
+  EntryRef(const EntryRef& o) noexcept : e_(o.e_) { if (e_) e_->retain(); }
+  EntryRef(EntryRef&& o) noexcept : e_(std::exchange(o.e_, nullptr)) {}
+  EntryRef& operator=(EntryRef o) noexcept { std::swap(e_, o.e_); return *this; }
+  ~EntryRef() { if (e_) e_->release(); }
+
+  Entry* get() const noexcept { return e_; }
+  Entry* operator->() const noexcept { return e_; }
+  explicit operator bool() const noexcept { return e_ != nullptr; }
+  void reset() noexcept { if (e_) std::exchange(e_, nullptr)->release(); }
+
+ private:
+  Entry* e_ = nullptr;
+};
+
+}  // namespace rcp

@@ -1,0 +1,202 @@
+// LruCache: chained hash table (power-of-two buckets, doubled at load factor 1) with intrusive
+// LRU and age lists threaded through the entries themselves, so the cache allocates nothing per
+// operation beyond the entries it is handed.
+#include "cache/lru_cache.h"
+
+#include <cassert>
+#include <cstring>
+
+namespace rcp {
+
+namespace {
+constexpr size_t kInitialBuckets = 64;
+
+// 64-bit FNV-1a over 8-byte words then a final avalanche (splitmix64): fast for short keys and
+// well mixed in the low bits that index the table.
+inline uint64_t mix(uint64_t x) noexcept {
+  x ^= x >> 30; x *= 0xbf58476d1ce4e5b9ULL;
+  x ^= x >> 27; x *= 0x94d049bb133111ebULL;
+  x ^= x >> 31;
+  return x;
+}
+}  // namespace
+
+uint64_t LruCache::hashKey(std::string_view key) noexcept {
+  uint64_t h = 0xcbf29ce484222325ULL ^ key.size();
+  const char* p = key.data();
+  size_t n = key.size();
+  while (n >= 8) {
+    uint64_t w;
+    std::memcpy(&w, p, 8);
+    h = (h ^ w) * 0x100000001b3ULL;
+    h ^= h >> 29;
+    p += 8;
+    n -= 8;
+  }
+  uint64_t tail = 0;
+  if (n > 0) std::memcpy(&tail, p, n);
+  h = (h ^ tail) * 0x100000001b3ULL;
+  return mix(h);
+}
+
+LruCache::LruCache(size_t capacity, uint64_t ttl_ms)
+    : capacity_(capacity), ttl_ms_(ttl_ms),
+      buckets_(new Entry*[kInitialBuckets]()), bucket_mask_(kInitialBuckets - 1) {
+  bytes_ = kInitialBuckets * sizeof(Entry*);
+}
+
+LruCache::~LruCache() { clear(); }
+
+void LruCache::clear() {
+  while (lru_head_ != nullptr) remove(lru_head_);
+  assert(size_ == 0);
+}
+
+Entry** LruCache::findSlot(std::string_view key, uint64_t hash) noexcept {
+  Entry** slot = &buckets_[hash & bucket_mask_];
+  while (*slot != nullptr) {
+    Entry* e = *slot;
+    if (e->hash_ == hash && e->key_len_ == key.size() && std::memcmp(e->bytes(), key.data(), key.size()) == 0)
+      return slot;
+    slot = &e->chain_next_;
+  }
+  return slot;
+}
+
+EntryRef LruCache::get(std::string_view key, uint64_t hash, uint64_t now_ms) {
+  Entry** slot = findSlot(key, hash);
+  Entry* e = *slot;
+  if (e == nullptr) {
+    ++stats_.misses;
+    return {};
+  }
+  if (expired(e, now_ms)) {
+    ++stats_.expirations;
+    ++stats_.misses;
+    unlinkAndRelease(slot);
+    return {};
+  }
+  ++stats_.hits;
+  if (lru_head_ != e) {
+    lruUnlink(e);
+    lruPushFront(e);
+  }
+  return EntryRef::share(e);
+}
+
+bool LruCache::put(Entry* entry, uint64_t hash, uint64_t now_ms) {
+  assert(entry != nullptr && !entry->cached_);
+  if (!enabled()) return false;
+  Entry** slot = findSlot(entry->key(), hash);
+  if (*slot != nullptr) {
+    // Replace in place: the old entry leaves the table, so a refresh never costs capacity.
+    unlinkAndRelease(slot);
+    slot = findSlot(entry->key(), hash);
+  } else if (size_ >= capacity_) {
+    ++stats_.evictions;
+    remove(lru_tail_);
+    slot = findSlot(entry->key(), hash);
+  }
+  entry->retain();
+  entry->hash_ = hash;
+  entry->stored_ms_ = now_ms;
+  entry->cached_ = true;
+  entry->chain_next_ = nullptr;
+  *slot = entry;
+  lruPushFront(entry);
+  agePushBack(entry);
+  ++size_;
+  bytes_ += entry->footprint();
+  ++stats_.inserts;
+  if (size_ > bucket_mask_ + 1) grow();
+  return true;
+}
+
+bool LruCache::erase(std::string_view key) {
+  Entry** slot = findSlot(key, hashKey(key));
+  if (*slot == nullptr) return false;
+  unlinkAndRelease(slot);
+  return true;
+}
+
+size_t LruCache::sweep(uint64_t now_ms, size_t max_entries) {
+  size_t n = 0;
+  while (n < max_entries && age_head_ != nullptr && expired(age_head_, now_ms)) {
+    remove(age_head_);
+    ++stats_.expirations;
+    ++n;
+  }
+  return n;
+}
+
+void LruCache::setCapacity(size_t capacity) {
+  capacity_ = capacity;
+  while (size_ > capacity_) {
+    ++stats_.evictions;
+    remove(lru_tail_);
+  }
+}
+
+void LruCache::remove(Entry* e) {
+  Entry** slot = findSlot(e->key(), e->hash_);
+  assert(*slot == e);
+  unlinkAndRelease(slot);
+}
+
+void LruCache::unlinkAndRelease(Entry** slot) {
+  Entry* e = *slot;
+  *slot = e->chain_next_;
+  e->chain_next_ = nullptr;
+  lruUnlink(e);
+  ageUnlink(e);
+  e->cached_ = false;
+  --size_;
+  bytes_ -= e->footprint();
+  e->release();  // a reply still being written may hold the entry a little longer
+}
+
+void LruCache::grow() {
+  size_t n = (bucket_mask_ + 1) * 2;
+  std::unique_ptr<Entry*[]> fresh(new Entry*[n]());
+  for (size_t i = 0; i <= bucket_mask_; ++i) {
+    Entry* e = buckets_[i];
+    while (e != nullptr) {
+      Entry* next = e->chain_next_;
+      Entry*& head = fresh[e->hash_ & (n - 1)];
+      e->chain_next_ = head;
+      head = e;
+      e = next;
+    }
+  }
+  bytes_ += (n - (bucket_mask_ + 1)) * sizeof(Entry*);
+  buckets_ = std::move(fresh);
+  bucket_mask_ = n - 1;
+}
+
+void LruCache::lruPushFront(Entry* e) noexcept {
+  e->lru_prev_ = nullptr;
+  e->lru_next_ = lru_head_;
+  if (lru_head_ != nullptr) lru_head_->lru_prev_ = e; else lru_tail_ = e;
+  lru_head_ = e;
+}
+
+void LruCache::lruUnlink(Entry* e) noexcept {
+  if (e->lru_prev_ != nullptr) e->lru_prev_->lru_next_ = e->lru_next_; else lru_head_ = e->lru_next_;
+  if (e->lru_next_ != nullptr) e->lru_next_->lru_prev_ = e->lru_prev_; else lru_tail_ = e->lru_prev_;
+  e->lru_prev_ = e->lru_next_ = nullptr;
+}
+
+void LruCache::agePushBack(Entry* e) noexcept {
+  e->age_next_ = nullptr;
+  e->age_prev_ = age_tail_;
+  if (age_tail_ != nullptr) age_tail_->age_next_ = e; else age_head_ = e;
+  age_tail_ = e;
+}
+
+void LruCache::ageUnlink(Entry* e) noexcept {
+  if (e->age_prev_ != nullptr) e->age_prev_->age_next_ = e->age_next_; else age_head_ = e->age_next_;
+  if (e->age_next_ != nullptr) e->age_next_->age_prev_ = e->age_prev_; else age_tail_ = e->age_prev_;
+  e->age_prev_ = e->age_next_ = nullptr;
+}
+
+}  // namespace rcp

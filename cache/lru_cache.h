@@ -1,0 +1,96 @@
+// The proxy's store: a hash map plus two intrusive lists over reference-counted entries.
+//   * the LRU list orders entries by last use; the least recently used is evicted at capacity;
+//   * the age list orders entries by insertion, which with one global TTL is also expiry order,
+//     so expired entries are reclaimed from its head in O(1) each (sweep()).
+// Every operation is O(1) (amortised for the table's doubling). No I/O and no clock: callers pass
+// the current monotonic time in milliseconds, so tests drive time by hand.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string_view>
+
+#include "cache/entry.h"
+
+namespace rcp {
+
+struct CacheStats {
+  uint64_t hits = 0;         // get() found a live entry
+  uint64_t misses = 0;       // get() found nothing, or only an expired entry
+  uint64_t evictions = 0;    // entries dropped to make room (LRU)
+  uint64_t expirations = 0;  // entries dropped because their TTL passed
+  uint64_t inserts = 0;      // put() calls that stored something
+};
+
+class LruCache {
+ public:
+  // capacity: most entries held (0 disables caching). ttl_ms: entry lifetime after insertion
+  // (0 means nothing is ever served from the cache, so nothing is stored).
+  LruCache(size_t capacity, uint64_t ttl_ms);
+  ~LruCache();
+  LruCache(const LruCache&) = delete;
+  LruCache& operator=(const LruCache&) = delete;
+
+  static uint64_t hashKey(std::string_view key) noexcept;
+
+  // A live entry for key (moved to most recently used), or null. An expired entry found here is
+  // removed and counted as an expiration and a miss.
+  EntryRef get(std::string_view key, uint64_t now_ms) { return get(key, hashKey(key), now_ms); }
+  EntryRef get(std::string_view key, uint64_t hash, uint64_t now_ms);
+
+  // Stores entry (taking one more reference) under its key, replacing any previous entry for that
+  // key; evicts the least recently used entry when full. Returns false when caching is disabled.
+  bool put(Entry* entry, uint64_t now_ms) { return put(entry, hashKey(entry->key()), now_ms); }
+  bool put(Entry* entry, uint64_t hash, uint64_t now_ms);
+
+  // Drops key if present (for invalidation). Returns whether something was removed.
+  bool erase(std::string_view key);
+
+  // Reclaims up to max_entries expired entries from the age list; returns how many.
+  size_t sweep(uint64_t now_ms, size_t max_entries);
+
+  // Changes limits at run time; shrinking evicts at once.
+  void setCapacity(size_t capacity);
+  void setTtl(uint64_t ttl_ms) noexcept { ttl_ms_ = ttl_ms; }
+
+  void clear();
+
+  size_t size() const noexcept { return size_; }
+  size_t capacity() const noexcept { return capacity_; }
+  uint64_t ttlMs() const noexcept { return ttl_ms_; }
+  size_t bytes() const noexcept { return bytes_; }  // footprint of cached entries plus the table
+  const CacheStats& stats() const noexcept { return stats_; }
+  bool enabled() const noexcept { return capacity_ > 0 && ttl_ms_ > 0; }
+
+  // Keys from most to least recently used, for tests and debugging (O(n)).
+  template <typename F>
+  void forEachMru(F&& f) const {
+    for (const Entry* e = lru_head_; e != nullptr; e = e->lru_next_) f(e->key());
+  }
+
+ private:
+  bool expired(const Entry* e, uint64_t now_ms) const noexcept { return now_ms - e->stored_ms_ >= ttl_ms_; }
+  Entry** findSlot(std::string_view key, uint64_t hash) noexcept;
+  void unlinkAndRelease(Entry** slot);  // slot: the chain pointer that points at the entry
+  void remove(Entry* e);
+  void grow();
+  void lruPushFront(Entry* e) noexcept;
+  void lruUnlink(Entry* e) noexcept;
+  void agePushBack(Entry* e) noexcept;
+  void ageUnlink(Entry* e) noexcept;
+
+  size_t capacity_;
+  uint64_t ttl_ms_;
+  std::unique_ptr<Entry*[]> buckets_;  // chains of entries; size is a power of two
+  size_t bucket_mask_ = 0;
+  size_t size_ = 0;                     // entries cached
+  size_t bytes_ = 0;                    // sum of entry footprints
+  Entry* lru_head_ = nullptr;           // most recently used
+  Entry* lru_tail_ = nullptr;           // least recently used: the next eviction
+  Entry* age_head_ = nullptr;           // oldest insertion: the next expiry
+  Entry* age_tail_ = nullptr;
+  CacheStats stats_;
+};
+
+}  // namespace rcp

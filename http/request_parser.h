@@ -1,0 +1,67 @@
+// Incremental HTTP/1.x request parser on llhttp. It pauses llhttp at the end of every request, so
+// pipelined input yields one request at a time and the caller controls how far it reads (back-
+// pressure). Enforces the URL and header size limits that llhttp itself does not have.
+#pragma once
+
+#include <llhttp.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace rcp::http {
+
+struct RequestLimits {
+  size_t max_url_bytes = 8 << 10;      // request-target; longer gets 414
+  size_t max_header_bytes = 16 << 10;  // all header names and values together; more gets 431
+};
+
+enum class Method : uint8_t { kGet, kHead, kOther };
+
+struct Request {
+  Method method = Method::kOther;
+  std::string_view method_name;  // as sent (for logs); static storage
+  std::string_view target;       // the raw request-target, valid until the next parse()
+  uint8_t http_major = 1;
+  uint8_t http_minor = 1;
+  bool keep_alive = true;        // the connection may carry another request after this one
+  bool upgrade = false;          // Upgrade or CONNECT: the stream after this request is not HTTP
+};
+
+class RequestParser {
+ public:
+  enum class Status { kRequest, kNeedMore, kError };
+
+  explicit RequestParser(RequestLimits limits = {});
+  RequestParser(const RequestParser&) = delete;
+  RequestParser& operator=(const RequestParser&) = delete;
+
+  // Parses from data[0..len). Sets consumed to the bytes used: on kRequest, up to the end of that
+  // request (call again with the rest); on kNeedMore, all of it. After kError the stream is dead.
+  Status parse(const char* data, size_t len, size_t& consumed);
+
+  const Request& request() const noexcept { return req_; }
+  int errorStatus() const noexcept { return error_status_; }  // 400, 414, 431 or 505
+  std::string_view errorReason() const noexcept { return error_reason_; }
+
+ private:
+  static int onMessageBegin(llhttp_t* p) noexcept;
+  static int onUrl(llhttp_t* p, const char* at, size_t len) noexcept;
+  static int onHeaderField(llhttp_t* p, const char* at, size_t len) noexcept;
+  static int onHeaderValue(llhttp_t* p, const char* at, size_t len) noexcept;
+  static int onMessageComplete(llhttp_t* p) noexcept;
+  Status fail(int status, std::string reason);
+
+  RequestLimits limits_;
+  llhttp_t parser_;
+  llhttp_settings_t settings_;
+  Request req_;
+  std::string url_;            // request-target accumulated across reads
+  size_t header_bytes_ = 0;    // of the request being parsed
+  int error_status_ = 0;
+  std::string error_reason_;
+  bool paused_ = false;        // llhttp is paused after a complete request
+};
+
+}  // namespace rcp::http

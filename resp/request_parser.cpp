@@ -1,0 +1,244 @@
+// RESP request parsing (see request_parser.h). hiredis's reader owns the input buffer; inline
+// requests are cut from that same buffer by moving its cursor, which is safe only between
+// multibulk requests (the reader's task stack is empty then).
+#include "resp/request_parser.h"
+
+#include <hiredis/read.h>
+extern "C" {
+#include <hiredis/sds.h>  // sdsrange/sdsclear: compacting the reader buffer after inline requests
+}
+
+#include <cassert>
+#include <cstring>
+#include <new>
+
+namespace rcp::resp {
+
+namespace {
+int marker;  // a non-null object for hiredis; the arguments themselves live in the parser's arena
+void* kObject = &marker;
+
+bool isHex(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
+int hexVal(char c) { return c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10; }
+bool isSpace(char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t' || c == '\v' || c == '\f'; }
+}  // namespace
+
+struct ReaderCallbacks {
+  static RequestParser* parser(const redisReadTask* t) { return static_cast<RequestParser*>(t->privdata); }
+
+  static void* createString(const redisReadTask* t, char* s, size_t n) {
+    RequestParser* p = parser(t);
+    if (t->parent == nullptr || t->type != REDIS_REPLY_STRING) {
+      p->cb_error_ = "Protocol error: expected '$' in multibulk request";
+      return nullptr;
+    }
+    p->addArg(s, n);
+    return kObject;
+  }
+  static void* createArray(const redisReadTask* t, int elements) {
+    RequestParser* p = parser(t);
+    if (t->parent != nullptr) {
+      p->cb_error_ = "Protocol error: expected '$', got '*'";
+      return nullptr;
+    }
+    if (static_cast<size_t>(elements) > p->limits_.max_args) {
+      p->cb_error_ = "Protocol error: invalid multibulk length";
+      return nullptr;
+    }
+    p->arena_.clear();
+    p->spans_.clear();
+    return kObject;
+  }
+  static void* createInteger(const redisReadTask* t, long long) {
+    parser(t)->cb_error_ = "Protocol error: expected '$', got ':'";
+    return nullptr;
+  }
+  static void* createNil(const redisReadTask* t) {
+    if (t->parent == nullptr) {  // "*-1\r\n": an empty request, which Redis skips
+      RequestParser* p = parser(t);
+      p->arena_.clear();
+      p->spans_.clear();
+      return kObject;
+    }
+    parser(t)->cb_error_ = "Protocol error: invalid bulk length";
+    return nullptr;
+  }
+  static void freeObject(void*) {}
+};
+
+namespace {
+redisReplyObjectFunctions kFunctions = {
+    ReaderCallbacks::createString, ReaderCallbacks::createArray, ReaderCallbacks::createInteger,
+    ReaderCallbacks::createNil, ReaderCallbacks::freeObject};
+}  // namespace
+
+RequestParser::RequestParser(RequestLimits limits) : limits_(limits) {
+  reader_ = redisReaderCreateWithFunctions(&kFunctions);
+  if (reader_ == nullptr) throw std::bad_alloc();
+  reader_->privdata = this;
+}
+
+RequestParser::~RequestParser() { redisReaderFree(reader_); }
+
+void RequestParser::feed(const char* data, size_t len) {
+  if (failed_ || len == 0) return;
+  // Inline requests move the reader's cursor without going through redisReaderGetReply, which is
+  // where the reader compacts its buffer; compact here so inline-only clients stay bounded.
+  if (reader_->ridx == -1 && reader_->pos > 0) {
+    if (reader_->pos >= reader_->len) {
+      sdsclear(reader_->buf);
+    } else {
+      sdsrange(reader_->buf, static_cast<int>(reader_->pos), -1);
+    }
+    reader_->pos = 0;
+    reader_->len = sdslen(reader_->buf);
+  }
+  if (redisReaderFeed(reader_, data, len) != REDIS_OK) {
+    failed_ = true;
+    error_ = "Protocol error: out of memory";
+  }
+}
+
+size_t RequestParser::buffered() const noexcept { return reader_->len - reader_->pos; }
+
+void RequestParser::addArg(const char* p, size_t n) {
+  spans_.emplace_back(static_cast<uint32_t>(arena_.size()), static_cast<uint32_t>(n));
+  arena_.append(p, n);
+}
+
+RequestParser::Status RequestParser::fail(std::string msg) {
+  failed_ = true;
+  error_ = std::move(msg);
+  return Status::kError;
+}
+
+RequestParser::Status RequestParser::next() {
+  if (failed_) return Status::kError;
+  for (;;) {
+    if (reader_->ridx == -1) {  // between requests: pick the form of the next one
+      if (reader_->pos >= reader_->len) return Status::kNeedMore;
+      if (reader_->buf[reader_->pos] != '*') {
+        Status s = nextInline();
+        if (s == Status::kRequest && args_.empty()) continue;  // blank line: skipped, like Redis
+        return s;
+      }
+    }
+    size_t before = buffered();
+    void* reply = nullptr;
+    if (redisReaderGetReply(reader_, &reply) != REDIS_OK) {
+      return fail(!cb_error_.empty() ? cb_error_ : std::string("Protocol error: ") + reader_->errstr);
+    }
+    size_t consumed = partial_bytes_ + (before - buffered());
+    if (consumed > limits_.max_request_bytes || (reply == nullptr && before > limits_.max_request_bytes))
+      return fail("Protocol error: request too large");
+    if (reply == nullptr) {
+      partial_bytes_ = consumed;
+      return checkPendingBulk();
+    }
+    partial_bytes_ = 0;
+    args_.clear();
+    for (auto [off, n] : spans_) args_.emplace_back(arena_.data() + off, n);
+    if (args_.empty()) continue;  // "*0" or "*-1": nothing to run
+    return Status::kRequest;
+  }
+}
+
+// A request is incomplete. If the reader stopped at a bulk header that announces more than a
+// request may hold, reject it now instead of buffering towards it.
+RequestParser::Status RequestParser::checkPendingBulk() {
+  if (buffered() > limits_.max_request_bytes) return fail("Protocol error: request too large");
+  // The reader consumes an item's type byte before its length line: a string task in progress
+  // has its length digits at the cursor.
+  if (reader_->ridx < 0 || reader_->rstack[reader_->ridx].type != REDIS_REPLY_STRING) return Status::kNeedMore;
+  const char* p = reader_->buf + reader_->pos;
+  const char* end = reader_->buf + reader_->len;
+  {
+    unsigned long long n = 0;
+    for (; p < end && *p >= '0' && *p <= '9'; ++p) {
+      n = n * 10 + static_cast<unsigned>(*p - '0');
+      if (n > limits_.max_request_bytes) return fail("Protocol error: invalid bulk length");
+    }
+  }
+  return Status::kNeedMore;
+}
+
+RequestParser::Status RequestParser::nextInline() {
+  const char* start = reader_->buf + reader_->pos;
+  size_t avail = reader_->len - reader_->pos;
+  const void* nl = std::memchr(start, '\n', avail);
+  if (nl == nullptr) {
+    if (avail > limits_.max_inline_bytes) return fail("Protocol error: too big inline request");
+    return Status::kNeedMore;
+  }
+  size_t line_len = static_cast<size_t>(static_cast<const char*>(nl) - start);
+  if (line_len > limits_.max_inline_bytes) return fail("Protocol error: too big inline request");
+  std::string_view line(start, line_len);
+  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+  arena_.clear();
+  spans_.clear();
+  bool ok = splitInline(line, arena_, spans_);
+  reader_->pos += line_len + 1;  // consume the line (the reader compacts its buffer itself later)
+  if (!ok) return fail("Protocol error: unbalanced quotes in request");
+  if (spans_.size() > limits_.max_args) return fail("Protocol error: too many arguments");
+  args_.clear();
+  for (auto [off, n] : spans_) args_.emplace_back(arena_.data() + off, n);
+  return Status::kRequest;
+}
+
+bool splitInline(std::string_view line, std::string& arena, std::vector<std::pair<uint32_t, uint32_t>>& spans) {
+  size_t i = 0, n = line.size();
+  for (;;) {
+    while (i < n && isSpace(line[i])) ++i;
+    if (i >= n) return true;
+    size_t start = arena.size();
+    bool in_dq = false, in_sq = false, done = false;
+    while (!done) {
+      if (in_dq) {
+        if (i >= n) return false;
+        char c = line[i];
+        if (c == '\\' && i + 3 < n && line[i + 1] == 'x' && isHex(line[i + 2]) && isHex(line[i + 3])) {
+          arena.push_back(static_cast<char>(hexVal(line[i + 2]) * 16 + hexVal(line[i + 3])));
+          i += 3;
+        } else if (c == '\\' && i + 1 < n) {
+          char e = line[++i];
+          switch (e) {
+            case 'n': arena.push_back('\n'); break;
+            case 'r': arena.push_back('\r'); break;
+            case 't': arena.push_back('\t'); break;
+            case 'b': arena.push_back('\b'); break;
+            case 'a': arena.push_back('\a'); break;
+            default: arena.push_back(e); break;
+          }
+        } else if (c == '"') {
+          if (i + 1 < n && !isSpace(line[i + 1])) return false;  // closing quote must end the arg
+          done = true;
+        } else {
+          arena.push_back(c);
+        }
+      } else if (in_sq) {
+        if (i >= n) return false;
+        char c = line[i];
+        if (c == '\\' && i + 1 < n && line[i + 1] == '\'') {
+          arena.push_back('\'');
+          ++i;
+        } else if (c == '\'') {
+          if (i + 1 < n && !isSpace(line[i + 1])) return false;
+          done = true;
+        } else {
+          arena.push_back(c);
+        }
+      } else {
+        if (i >= n) { done = true; continue; }
+        char c = line[i];
+        if (isSpace(c)) done = true;
+        else if (c == '"') in_dq = true;
+        else if (c == '\'') in_sq = true;
+        else arena.push_back(c);
+      }
+      if (i < n) ++i;
+    }
+    spans.emplace_back(static_cast<uint32_t>(start), static_cast<uint32_t>(arena.size() - start));
+  }
+}
+
+}  // namespace rcp::resp

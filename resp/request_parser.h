@@ -1,0 +1,67 @@
+// Incremental parser for client requests in RESP: multibulk arrays of bulk strings, read with
+// hiredis's reader (object callbacks copy arguments into a reused arena, so no reply tree is built),
+// and inline commands ("PING\r\n" from telnet), recognised per request as Redis does: a request
+// starting with '*' is multibulk, anything else is an inline line.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+struct redisReader;
+
+namespace rcp::resp {
+
+struct RequestLimits {
+  size_t max_request_bytes = 1 << 20;  // largest multibulk request, all framing included
+  size_t max_inline_bytes = 64 << 10;  // longest inline command line
+  size_t max_args = 1024;              // most arguments in one request
+};
+
+class RequestParser {
+ public:
+  enum class Status { kRequest, kNeedMore, kError };
+
+  explicit RequestParser(RequestLimits limits = {});
+  ~RequestParser();
+  RequestParser(const RequestParser&) = delete;
+  RequestParser& operator=(const RequestParser&) = delete;
+
+  // Appends received bytes (copied into the parser's buffer).
+  void feed(const char* data, size_t len);
+
+  // Parses the next complete request. On kRequest, args() holds it until the next call.
+  // On kError, error() says why (a Redis-style "Protocol error: ..." text); the stream is unusable.
+  Status next();
+
+  const std::vector<std::string_view>& args() const noexcept { return args_; }
+  const std::string& error() const noexcept { return error_; }
+  // Bytes received and not yet parsed into requests.
+  size_t buffered() const noexcept;
+
+ private:
+  friend struct ReaderCallbacks;
+  Status fail(std::string msg);
+  Status nextInline();
+  Status checkPendingBulk();
+  void addArg(const char* p, size_t n);
+
+  RequestLimits limits_;
+  redisReader* reader_;           // owns the input buffer, for multibulk and inline alike
+  std::string arena_;             // argument bytes of the current request
+  std::vector<std::pair<uint32_t, uint32_t>> spans_;  // (offset, length) into arena_
+  std::vector<std::string_view> args_;
+  std::string error_;
+  std::string cb_error_;          // set by reader callbacks to explain a rejection
+  size_t partial_bytes_ = 0;      // bytes of the current multibulk request consumed by earlier calls
+  bool failed_ = false;
+};
+
+// Splits one inline command line the way redis-cli and Redis do (sdssplitargs): whitespace
+// separates arguments; "double quotes" accept \n \r \t \b \a \\ \" and \xHH escapes; 'single quotes'
+// accept \'. Returns false on unbalanced quotes.
+bool splitInline(std::string_view line, std::string& arena, std::vector<std::pair<uint32_t, uint32_t>>& spans);
+
+}  // namespace rcp::resp

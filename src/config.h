@@ -1,0 +1,58 @@
+// Start-up configuration: command-line flags, each with an environment variable (the flag wins),
+// validated into one Config. A bad value or unknown flag raises ConfigError naming the flag.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace rcp {
+
+struct BackendAddress {
+  std::string host = "127.0.0.1";
+  uint16_t port = 6379;
+  std::string user;      // ACL user for AUTH (empty: default user)
+  std::string password;  // empty: no AUTH
+  int db = 0;            // SELECTed on connect when not 0
+  std::string display() const;  // host:port[/db], never the password
+};
+
+struct Config {
+  BackendAddress redis;
+  std::string bind = "127.0.0.1";
+  uint16_t port = 6380;
+  size_t cache_keys = 10000;           // capacity in keys; 0 disables caching
+  uint64_t ttl_ms = 60000;             // lifetime of an entry after insertion; 0: never served from cache
+  size_t max_clients = 10000;          // client connections at once
+  size_t max_inflight = 16384;         // backend GETs in flight at once
+  uint64_t backend_timeout_ms = 2000;  // a backend request unanswered this long fails
+  std::string log_level = "info";
+  size_t max_request_bytes = 1 << 20;  // largest RESP request; HTTP URL and headers have their own caps
+  size_t max_pending = 1024;           // requests queued per connection before its input pauses
+  size_t max_output_bytes = 64 << 20;  // reply bytes queued to a slow reader before its input pauses
+};
+
+class ConfigError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+enum class ConfigAction { kRun, kHelp, kVersion };
+
+using GetEnv = std::function<const char*(const char*)>;
+
+// Parses args (without the program name). Throws ConfigError with a one-line message.
+ConfigAction parseConfig(const std::vector<std::string>& args, const GetEnv& getenv, Config& out);
+
+std::string helpText();
+
+// Value parsers, exposed for tests. All throw ConfigError(what) on bad input.
+uint64_t parseDurationMs(const std::string& s, const std::string& what);
+uint64_t parseCount(const std::string& s, const std::string& what, uint64_t min, uint64_t max);
+BackendAddress parseRedisAddress(const std::string& s, const std::string& what);
+uint64_t parseSize(const std::string& s, const std::string& what);
+
+}  // namespace rcp

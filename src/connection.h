@@ -1,0 +1,85 @@
+// A client connection. It owns its libuv handle (freed only in the close callback), sniffs the
+// protocol from the first bytes, hands input to the protocol session, and writes the ready prefix
+// of its reply-slot FIFO in one write, so replies leave in request order whatever order the
+// backend answers in. Input is paused (back-pressure) while too many replies are pending or too
+// many bytes are queued for a slow reader.
+#pragma once
+
+#include <uv.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "src/slot.h"
+
+namespace rcp {
+
+class Server;
+class Session;
+
+class Connection {
+ public:
+  Connection(Server& server, uint64_t id, bool rejecting);
+  ~Connection();
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  // After uv_accept() into tcp(): starts reading. Returns a libuv error code.
+  int start();
+  uv_tcp_t* tcp() noexcept { return &tcp_; }
+  uint64_t id() const noexcept { return id_; }
+  bool rejecting() const noexcept { return rejecting_; }
+
+  // --- for sessions
+  // A new slot at the back of the FIFO, owned by this connection.
+  Slot* pushSlot();
+  // True while the connection may take another request (pending replies and queued bytes are
+  // under their limits); sessions stop parsing when it turns false.
+  bool canTakeRequest() const noexcept;
+  // The session has no more use for the stream: write what is queued, then close.
+  void closeAfterWrite();
+  bool closingAfterWrite() const noexcept { return close_after_write_; }
+  Server& server() noexcept { return server_; }
+  std::string& name() noexcept { return name_; }  // CLIENT SETNAME
+
+  // --- for the read-through layer and the server
+  void slotReady();   // a waiting slot was filled: write it (this loop turn)
+  void flush();       // writes the ready prefix of the FIFO
+  void close();       // idempotent; the object is freed in the close callback
+  bool dirty = false; // queued on the server's flush list
+
+ private:
+  static void onAlloc(uv_handle_t* h, size_t hint, uv_buf_t* buf) noexcept;
+  static void onReadCb(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) noexcept;
+  static void onWriteCb(uv_write_t* req, int status) noexcept;
+  static void onCloseCb(uv_handle_t* h) noexcept;
+  void onRead(ssize_t nread, const uv_buf_t* buf);
+  void onWritten(int status);
+  void feed(const char* data, size_t len);
+  void popWritten(size_t count);
+  void pauseReading();
+  void resumeReading();
+  void rejectAndClose(bool http);
+
+  Server& server_;
+  uint64_t id_;
+  uv_tcp_t tcp_;
+  uv_write_t write_req_;
+  std::unique_ptr<Session> session_;  // null until the protocol is known
+  std::string sniff_;                 // first bytes, kept until the protocol is known
+  std::string name_;
+  Slot* head_ = nullptr;              // oldest request
+  Slot* tail_ = nullptr;
+  size_t slots_ = 0;                  // requests queued (pending + ready + being written)
+  size_t queued_bytes_ = 0;           // bytes of ready replies not yet written
+  size_t writing_slots_ = 0;          // slots at the head whose bytes are in the uv_write in flight
+  bool writing_ = false;
+  bool reading_ = false;
+  bool read_eof_ = false;
+  bool close_after_write_ = false;
+  bool closing_ = false;
+  bool rejecting_;                    // over --max-clients: answer one error, then close
+};
+
+}  // namespace rcp

@@ -1,0 +1,60 @@
+// redis-cache-proxy entry point: configuration, logging, signals, one libuv loop.
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+#include <uv.h>
+
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+
+#include "src/config.h"
+#include "src/server.h"
+
+int main(int argc, char** argv) {
+  rcp::Config config;
+  try {
+    std::vector<std::string> args(argv + 1, argv + argc);
+    auto action = rcp::parseConfig(args, [](const char* n) { return std::getenv(n); }, config);
+    if (action == rcp::ConfigAction::kHelp) {
+      std::fputs(rcp::helpText().c_str(), stdout);
+      return 0;
+    }
+    if (action == rcp::ConfigAction::kVersion) {
+      std::puts("redis-cache-proxy " RCP_VERSION);
+      return 0;
+    }
+  } catch (const rcp::ConfigError& e) {
+    std::fprintf(stderr, "redis-cache-proxy: %s\n", e.what());
+    return 2;
+  }
+
+  auto logger = spdlog::stderr_logger_st("rcp");
+  spdlog::set_default_logger(logger);
+  spdlog::set_level(spdlog::level::from_str(config.log_level));
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+
+  // A client that disconnects mid-write must not kill the process.
+  std::signal(SIGPIPE, SIG_IGN);
+
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  int rc = 0;
+  {
+    rcp::Server server(&loop, config);
+    try {
+      server.start();
+      spdlog::info("redis-cache-proxy {} listening on {}:{} (HTTP and RESP), backend {}, cache {} keys, ttl {} ms, max clients {}",
+                   RCP_VERSION, config.bind, server.boundPort(), config.redis.display(), config.cache_keys,
+                   config.ttl_ms, config.max_clients);
+    } catch (const std::exception& e) {
+      spdlog::critical("{}", e.what());
+      server.shutdown();
+      rc = 1;
+    }
+    uv_run(&loop, UV_RUN_DEFAULT);
+  }
+  uv_loop_close(&loop);
+  if (rc == 0) spdlog::info("stopped");
+  return rc;
+}

@@ -1,0 +1,68 @@
+// Read-through and single-flight (see read_through.h).
+#include "src/read_through.h"
+
+#include <cassert>
+
+#include "src/connection.h"
+#include "src/server.h"
+
+namespace rcp {
+
+ReadThrough::~ReadThrough() { assert(inflight_.empty()); }
+
+void ReadThrough::get(std::string_view key, Slot* slot) {
+  LruCache& cache = server_.cache();
+  uint64_t hash = LruCache::hashKey(key);
+  if (cache.enabled()) {
+    EntryRef e = cache.get(key, hash, server_.nowMs());
+    if (e) {
+      FetchResult r{FetchResult::Kind::kValue, std::move(e), {}};
+      if (slot->http) {
+        renderResult(*slot, r, server_.httpDate());
+      } else {  // the hot path: no formatting at all
+        slot->entry = std::move(r.entry);
+        slot->body = Slot::Body::kRespBulk;
+        slot->ready = true;
+      }
+      return;
+    }
+  }
+  if (auto it = inflight_.find(key); it != inflight_.end()) {
+    Fetch* f = it->second;
+    f->waiters_tail->next_waiter = slot;
+    f->waiters_tail = slot;
+    ++f->waiters;
+    ++stats_.coalesced;
+    return;
+  }
+  Fetch* f = new Fetch();
+  f->key.assign(key);
+  f->hash = hash;
+  f->waiters_head = f->waiters_tail = slot;
+  f->waiters = 1;
+  inflight_.emplace(std::string_view(f->key), f);
+  ++stats_.fetches;
+  server_.backend().submit(f);  // may complete f at once (backend down): f is not used after this
+}
+
+void ReadThrough::complete(Fetch* f, const FetchResult& r) {
+  size_t erased = inflight_.erase(std::string_view(f->key));
+  assert(erased == 1);
+  (void)erased;
+  if (r.kind == FetchResult::Kind::kValue) server_.cache().put(r.entry.get(), f->hash, server_.nowMs());
+  std::string_view date = server_.httpDate();
+  for (Slot* s = f->waiters_head; s != nullptr;) {
+    Slot* next = s->next_waiter;
+    s->next_waiter = nullptr;
+    if (s->conn == nullptr) {
+      server_.slots().put(s);  // its client left while the fetch was in flight
+    } else {
+      renderResult(*s, r, date);
+      s->conn->slotReady();
+    }
+    s = next;
+  }
+  delete f;
+}
+
+}  // namespace rcp

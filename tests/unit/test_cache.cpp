@@ -1,0 +1,156 @@
+// Unit tests for cache/: LRU order, global TTL on an injected clock, capacity across refreshes,
+// zero capacity, reference counting of entries held by writers.
+#include <doctest/doctest.h>
+
+#include <string>
+#include <vector>
+
+#include "cache/lru_cache.h"
+
+using rcp::Entry;
+using rcp::EntryRef;
+using rcp::LruCache;
+
+namespace {
+bool putKV(LruCache& c, const std::string& k, const std::string& v, uint64_t now) {
+  EntryRef e = EntryRef::adopt(Entry::create(k, v));
+  return c.put(e.get(), now);
+}
+std::string getV(LruCache& c, const std::string& k, uint64_t now) {
+  EntryRef e = c.get(k, now);
+  return e ? std::string(e->value()) : std::string("<miss>");
+}
+std::vector<std::string> mru(const LruCache& c) {
+  std::vector<std::string> keys;
+  c.forEachMru([&](std::string_view k) { keys.emplace_back(k); });
+  return keys;
+}
+}  // namespace
+
+TEST_CASE("entry frames the value as a RESP bulk string") {
+  EntryRef e = EntryRef::adopt(Entry::create("key", "hello"));
+  CHECK(e->key() == "key");
+  CHECK(e->value() == "hello");
+  CHECK(e->respBulk() == "$5\r\nhello\r\n");
+  EntryRef empty = EntryRef::adopt(Entry::create("", ""));
+  CHECK(empty->respBulk() == "$0\r\n\r\n");
+  std::string bin("a\0b\r\n", 5);
+  EntryRef b = EntryRef::adopt(Entry::create(bin, bin));
+  CHECK(b->key() == bin);
+  CHECK(b->respBulk() == std::string("$5\r\n") + bin + "\r\n");
+}
+
+TEST_CASE("get after put returns the value; unknown keys miss") {
+  LruCache c(10, 1000);
+  CHECK(putKV(c, "a", "1", 0));
+  CHECK(getV(c, "a", 1) == "1");
+  CHECK(getV(c, "b", 1) == "<miss>");
+  CHECK(c.stats().hits == 1);
+  CHECK(c.stats().misses == 1);
+}
+
+TEST_CASE("least recently used is evicted at capacity, and get refreshes recency") {
+  LruCache c(3, 100000);
+  putKV(c, "a", "1", 0);
+  putKV(c, "b", "2", 0);
+  putKV(c, "c", "3", 0);
+  CHECK(mru(c) == std::vector<std::string>{"c", "b", "a"});
+  CHECK(getV(c, "a", 1) == "1");  // a becomes most recent; b is now the oldest
+  CHECK(mru(c) == std::vector<std::string>{"a", "c", "b"});
+  putKV(c, "d", "4", 2);
+  CHECK(c.size() == 3);
+  CHECK(getV(c, "b", 3) == "<miss>");
+  CHECK(getV(c, "a", 3) == "1");
+  CHECK(getV(c, "c", 3) == "3");
+  CHECK(getV(c, "d", 3) == "4");
+  CHECK(c.stats().evictions == 1);
+}
+
+TEST_CASE("entries expire ttl after insertion, not after last use") {
+  LruCache c(10, 100);
+  putKV(c, "k", "v", 1000);
+  CHECK(getV(c, "k", 1050) == "v");
+  CHECK(getV(c, "k", 1099) == "v");  // a hit does not extend the lifetime
+  CHECK(getV(c, "k", 1100) == "<miss>");
+  CHECK(c.size() == 0);
+  CHECK(c.stats().expirations == 1);
+}
+
+TEST_CASE("an expired entry is replaced in place and capacity never leaks") {
+  LruCache c(2, 100);
+  for (uint64_t round = 0; round < 50; ++round) {
+    uint64_t now = round * 1000;
+    CHECK(getV(c, "x", now) == "<miss>");
+    putKV(c, "x", "v" + std::to_string(round), now);
+    putKV(c, "y", "w", now);
+    CHECK(c.size() == 2);
+  }
+  // Refreshing a live key replaces it without evicting the other one.
+  // (round 49 stored both at 49000; they live until 49100)
+  putKV(c, "x", "new", 49010);
+  putKV(c, "x", "newer", 49020);
+  CHECK(c.size() == 2);
+  CHECK(getV(c, "x", 49030) == "newer");
+  CHECK(getV(c, "y", 49030) == "w");
+  CHECK(c.stats().evictions == 0);
+}
+
+TEST_CASE("sweep reclaims expired entries in insertion order") {
+  LruCache c(100, 10);
+  for (int i = 0; i < 10; ++i) putKV(c, "k" + std::to_string(i), "v", static_cast<uint64_t>(i));
+  CHECK(c.sweep(14, 100) == 5);  // stored at 0..4 expire by 14
+  CHECK(c.size() == 5);
+  CHECK(getV(c, "k4", 14) == "<miss>");
+  CHECK(getV(c, "k5", 14) == "v");
+  CHECK(c.sweep(100, 2) == 2);  // bounded work per call
+  CHECK(c.size() == 3);
+  CHECK(c.stats().expirations == 7);
+}
+
+TEST_CASE("zero capacity or zero ttl disables caching") {
+  LruCache none(0, 1000);
+  CHECK_FALSE(putKV(none, "a", "1", 0));
+  CHECK(none.size() == 0);
+  CHECK(getV(none, "a", 0) == "<miss>");
+  LruCache never(10, 0);
+  CHECK_FALSE(never.enabled());
+  CHECK_FALSE(putKV(never, "a", "1", 0));
+}
+
+TEST_CASE("an evicted entry stays alive while a writer holds it") {
+  LruCache c(1, 1000);
+  putKV(c, "a", std::string(1000, 'x'), 0);
+  EntryRef held = c.get("a", 1);
+  CHECK(held->refs() == 2);
+  putKV(c, "b", "2", 2);  // evicts a
+  CHECK(c.size() == 1);
+  CHECK(held->refs() == 1);
+  CHECK(held->value() == std::string(1000, 'x'));  // still readable (ASan would flag a free)
+}
+
+TEST_CASE("the table grows and keeps every key reachable") {
+  LruCache c(100000, 1000);
+  for (int i = 0; i < 5000; ++i) putKV(c, "key:" + std::to_string(i), std::to_string(i), 0);
+  CHECK(c.size() == 5000);
+  for (int i = 0; i < 5000; i += 7) CHECK(getV(c, "key:" + std::to_string(i), 1) == std::to_string(i));
+  CHECK(c.erase("key:0"));
+  CHECK_FALSE(c.erase("key:0"));
+  CHECK(c.size() == 4999);
+}
+
+TEST_CASE("shrinking capacity evicts the least recently used at once") {
+  LruCache c(5, 1000);
+  for (int i = 0; i < 5; ++i) putKV(c, std::to_string(i), "v", 0);
+  c.setCapacity(2);
+  CHECK(c.size() == 2);
+  CHECK(mru(c) == std::vector<std::string>{"4", "3"});
+}
+
+TEST_CASE("bytes accounts for stored entries") {
+  LruCache c(10, 1000);
+  size_t empty = c.bytes();
+  putKV(c, "k", std::string(100, 'v'), 0);
+  CHECK(c.bytes() > empty + 100);
+  c.erase("k");
+  CHECK(c.bytes() == empty);
+}

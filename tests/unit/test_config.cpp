@@ -1,0 +1,137 @@
+// Unit tests for configuration: defaults, flags, environment, precedence, bad values.
+#include <doctest/doctest.h>
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "src/config.h"
+
+using rcp::Config;
+using rcp::ConfigAction;
+using rcp::ConfigError;
+
+namespace {
+Config parse(std::vector<std::string> args, std::map<std::string, std::string> env = {}) {
+  Config c;
+  rcp::parseConfig(args, [&](const char* n) -> const char* {
+    auto it = env.find(n);
+    return it == env.end() ? nullptr : it->second.c_str();
+  }, c);
+  return c;
+}
+std::string errorOf(std::vector<std::string> args, std::map<std::string, std::string> env = {}) {
+  try {
+    parse(std::move(args), std::move(env));
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  return "";
+}
+}  // namespace
+
+TEST_CASE("defaults") {
+  Config c = parse({});
+  CHECK(c.redis.host == "127.0.0.1");
+  CHECK(c.redis.port == 6379);
+  CHECK(c.bind == "127.0.0.1");
+  CHECK(c.port == 6380);
+  CHECK(c.cache_keys == 10000);
+  CHECK(c.ttl_ms == 60000);
+  CHECK(c.max_clients == 10000);
+  CHECK(c.backend_timeout_ms == 2000);
+  CHECK(c.log_level == "info");
+}
+
+TEST_CASE("flags, with a space or an equals sign") {
+  Config c = parse({"--redis", "10.1.2.3:7000", "--port=7001", "--cache-keys", "0", "--ttl", "250ms",
+                    "--max-clients", "5", "--max-inflight=9", "--backend-timeout", "3s", "--log-level", "debug",
+                    "--bind", "::1", "--max-request-bytes", "64k", "--max-pending", "16", "--max-output-bytes", "2m"});
+  CHECK(c.redis.host == "10.1.2.3");
+  CHECK(c.redis.port == 7000);
+  CHECK(c.port == 7001);
+  CHECK(c.cache_keys == 0);
+  CHECK(c.ttl_ms == 250);
+  CHECK(c.max_clients == 5);
+  CHECK(c.max_inflight == 9);
+  CHECK(c.backend_timeout_ms == 3000);
+  CHECK(c.log_level == "debug");
+  CHECK(c.bind == "::1");
+  CHECK(c.max_request_bytes == 65536);
+  CHECK(c.max_pending == 16);
+  CHECK(c.max_output_bytes == 2 * 1024 * 1024);
+}
+
+TEST_CASE("environment variables, and flags win over them") {
+  Config c = parse({"--port", "7002"}, {{"RCP_PORT", "7003"}, {"RCP_TTL", "5m"}, {"RCP_CACHE_KEYS", "42"}});
+  CHECK(c.port == 7002);
+  CHECK(c.ttl_ms == 300000);
+  CHECK(c.cache_keys == 42);
+  CHECK(errorOf({}, {{"RCP_TTL", "soon"}}).find("RCP_TTL") != std::string::npos);
+}
+
+TEST_CASE("durations") {
+  CHECK(rcp::parseDurationMs("0", "t") == 0);
+  CHECK(rcp::parseDurationMs("30", "t") == 30000);
+  CHECK(rcp::parseDurationMs("30s", "t") == 30000);
+  CHECK(rcp::parseDurationMs("250ms", "t") == 250);
+  CHECK(rcp::parseDurationMs("5m", "t") == 300000);
+  CHECK(rcp::parseDurationMs("1h", "t") == 3600000);
+  CHECK_THROWS_AS(rcp::parseDurationMs("", "t"), ConfigError);
+  CHECK_THROWS_AS(rcp::parseDurationMs("-1s", "t"), ConfigError);
+  CHECK_THROWS_AS(rcp::parseDurationMs("1.5s", "t"), ConfigError);
+  CHECK_THROWS_AS(rcp::parseDurationMs("10d", "t"), ConfigError);
+  CHECK_THROWS_AS(rcp::parseDurationMs("99999999999h", "t"), ConfigError);
+}
+
+TEST_CASE("redis addresses") {
+  auto a = rcp::parseRedisAddress("localhost:6390", "r");
+  CHECK(a.host == "localhost");
+  CHECK(a.port == 6390);
+  a = rcp::parseRedisAddress("redis://user:p%40ss@db.example:7000/3", "r");
+  CHECK(a.host == "db.example");
+  CHECK(a.port == 7000);
+  CHECK(a.user == "user");
+  CHECK(a.password == "p%40ss");
+  CHECK(a.db == 3);
+  CHECK(a.display() == "db.example:7000/3");  // never the password
+  a = rcp::parseRedisAddress("redis://secret@h", "r");
+  CHECK(a.password == "secret");
+  CHECK(a.user.empty());
+  CHECK(a.port == 6379);
+  a = rcp::parseRedisAddress("[::1]:6000", "r");
+  CHECK(a.host == "::1");
+  CHECK(a.port == 6000);
+  CHECK(a.display() == "[::1]:6000");
+  CHECK_THROWS_AS(rcp::parseRedisAddress("localhost", "r"), ConfigError);
+  CHECK_THROWS_AS(rcp::parseRedisAddress("h:0", "r"), ConfigError);
+  CHECK_THROWS_AS(rcp::parseRedisAddress("h:70000", "r"), ConfigError);
+  CHECK_THROWS_AS(rcp::parseRedisAddress("http://h:1", "r"), ConfigError);
+  CHECK_THROWS_AS(rcp::parseRedisAddress(":6379", "r"), ConfigError);
+  CHECK_THROWS_AS(rcp::parseRedisAddress("redis://h/x", "r"), ConfigError);
+}
+
+TEST_CASE("bad values and unknown flags name the flag") {
+  CHECK(errorOf({"--port", "http"}).rfind("--port:", 0) == 0);
+  CHECK(errorOf({"--port", "0"}).rfind("--port:", 0) == 0);
+  CHECK(errorOf({"--port"}).rfind("--port: missing value", 0) == 0);
+  CHECK(errorOf({"--cache-keys", "-1"}).rfind("--cache-keys:", 0) == 0);
+  CHECK(errorOf({"--ttl", "forever"}).rfind("--ttl:", 0) == 0);
+  CHECK(errorOf({"--max-clients", "0"}).rfind("--max-clients:", 0) == 0);
+  CHECK(errorOf({"--backend-timeout", "0"}).rfind("--backend-timeout:", 0) == 0);
+  CHECK(errorOf({"--log-level", "loud"}).rfind("--log-level:", 0) == 0);
+  CHECK(errorOf({"--frobnicate"}).rfind("--frobnicate: unknown option", 0) == 0);
+  CHECK(errorOf({"extra"}).rfind("extra: unknown option", 0) == 0);
+}
+
+TEST_CASE("help lists every flag with its environment variable") {
+  Config c;
+  CHECK(rcp::parseConfig({"--help"}, [](const char*) -> const char* { return nullptr; }, c) == ConfigAction::kHelp);
+  std::string h = rcp::helpText();
+  for (const char* s : {"--redis", "RCP_REDIS", "--bind", "RCP_BIND", "--port", "RCP_PORT", "--cache-keys",
+                        "RCP_CACHE_KEYS", "--ttl", "RCP_TTL", "--max-clients", "RCP_MAX_CLIENTS", "--max-inflight",
+                        "RCP_MAX_INFLIGHT", "--backend-timeout", "RCP_BACKEND_TIMEOUT", "--log-level", "RCP_LOG_LEVEL"}) {
+    CAPTURE(s);
+    CHECK(h.find(s) != std::string::npos);
+  }
+}

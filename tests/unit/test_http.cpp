@@ -1,0 +1,189 @@
+// Unit tests for http/: request parsing (whole and byte by byte, pipelined), limits, malformed
+// input, percent-decoding and key extraction, response heads and the Date header.
+#include <doctest/doctest.h>
+
+#include <string>
+#include <vector>
+
+#include "http/percent.h"
+#include "http/request_parser.h"
+#include "http/response.h"
+
+using rcp::http::Method;
+using rcp::http::RequestParser;
+
+namespace {
+struct Got {
+  Method method;
+  std::string target;
+  bool keep_alive;
+  int minor;
+  bool upgrade;
+};
+struct Result {
+  std::vector<Got> requests;
+  int error = 0;
+};
+
+Result parse(const std::string& in, size_t step, rcp::http::RequestLimits limits = {}) {
+  RequestParser p(limits);
+  Result r;
+  size_t pos = 0;
+  while (pos < in.size()) {
+    size_t n = step == 0 ? in.size() - pos : std::min(step, in.size() - pos);
+    size_t off = 0;
+    while (off < n) {
+      size_t used = 0;
+      auto st = p.parse(in.data() + pos + off, n - off, used);
+      off += used;
+      if (st == RequestParser::Status::kError) {
+        r.error = p.errorStatus();
+        return r;
+      }
+      if (st == RequestParser::Status::kNeedMore) break;
+      const auto& q = p.request();
+      r.requests.push_back({q.method, std::string(q.target), q.keep_alive, q.http_minor, q.upgrade});
+      if (!q.keep_alive) return r;
+    }
+    pos += n;
+  }
+  return r;
+}
+}  // namespace
+
+TEST_CASE("a GET request, whole and byte by byte") {
+  std::string in = "GET /foo%20bar HTTP/1.1\r\nHost: x\r\nUser-Agent: t\r\n\r\n";
+  for (size_t step : {size_t{0}, size_t{1}, size_t{7}}) {
+    CAPTURE(step);
+    Result r = parse(in, step);
+    REQUIRE(r.error == 0);
+    REQUIRE(r.requests.size() == 1);
+    CHECK(r.requests[0].method == Method::kGet);
+    CHECK(r.requests[0].target == "/foo%20bar");
+    CHECK(r.requests[0].keep_alive);
+    CHECK(r.requests[0].minor == 1);
+  }
+}
+
+TEST_CASE("pipelined requests come out one at a time, in order") {
+  std::string in;
+  for (int i = 0; i < 20; ++i) in += "GET /k" + std::to_string(i) + " HTTP/1.1\r\nHost: x\r\n\r\n";
+  in += "HEAD /last HTTP/1.1\r\nHost: x\r\n\r\n";
+  for (size_t step : {size_t{0}, size_t{1}, size_t{13}}) {
+    Result r = parse(in, step);
+    REQUIRE(r.requests.size() == 21);
+    for (int i = 0; i < 20; ++i) CHECK(r.requests[static_cast<size_t>(i)].target == "/k" + std::to_string(i));
+    CHECK(r.requests[20].method == Method::kHead);
+  }
+}
+
+TEST_CASE("keep-alive follows HTTP/1.0, HTTP/1.1 and Connection") {
+  CHECK_FALSE(parse("GET /a HTTP/1.0\r\n\r\n", 0).requests.at(0).keep_alive);
+  CHECK(parse("GET /a HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", 0).requests.at(0).keep_alive);
+  CHECK_FALSE(parse("GET /a HTTP/1.1\r\nConnection: close\r\n\r\n", 0).requests.at(0).keep_alive);
+  CHECK(parse("GET /a HTTP/1.1\r\n\r\n", 0).requests.at(0).keep_alive);
+}
+
+TEST_CASE("a GET with a body is parsed past its body") {
+  Result r = parse("GET /a HTTP/1.1\r\nContent-Length: 5\r\n\r\nhelloGET /b HTTP/1.1\r\n\r\n", 1);
+  REQUIRE(r.requests.size() == 2);
+  CHECK(r.requests[1].target == "/b");
+}
+
+TEST_CASE("other methods are reported as such") {
+  Result r = parse("POST /a HTTP/1.1\r\nContent-Length: 0\r\n\r\nDELETE /b HTTP/1.1\r\n\r\n", 0);
+  REQUIRE(r.requests.size() == 2);
+  CHECK(r.requests[0].method == Method::kOther);
+  CHECK(r.requests[1].method == Method::kOther);
+}
+
+TEST_CASE("upgrade and CONNECT end the HTTP stream") {
+  Result r = parse("GET /a HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n", 0);
+  REQUIRE(r.requests.size() == 1);
+  CHECK(r.requests[0].upgrade);
+  CHECK_FALSE(r.requests[0].keep_alive);
+}
+
+TEST_CASE("malformed requests and limits") {
+  rcp::http::RequestLimits l;
+  l.max_url_bytes = 64;
+  l.max_header_bytes = 128;
+  struct Case {
+    std::string in;
+    int status;
+  };
+  std::vector<Case> cases = {
+      {"GET /" + std::string(100, 'a') + " HTTP/1.1\r\n\r\n", 414},
+      {"GET /a HTTP/1.1\r\nX: " + std::string(200, 'b') + "\r\n\r\n", 431},
+      {"GET /a HTTP/1.1\r\n" + std::string(20, 'X') + ": 1\r\n" + std::string(120, 'Y') + ": 2\r\n\r\n", 431},
+      {"GET /a HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n", 400},
+      {"GET /a HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", 400},
+      {"GET /a HTTP/1.1\r\nBad Header\r\n\r\n", 400},
+      {"G@T /a HTTP/1.1\r\n\r\n", 400},
+      {"GET /a HTTP/3.1\r\n\r\n", 505},
+      {"GET /a HTTX/1.1\r\n\r\n", 400},
+  };
+  for (const auto& c : cases) {
+    for (size_t step : {size_t{0}, size_t{1}}) {
+      CAPTURE(c.in);
+      CAPTURE(step);
+      CHECK(parse(c.in, step, l).error == c.status);
+    }
+  }
+}
+
+TEST_CASE("percent-decoding") {
+  std::string out;
+  CHECK(rcp::http::percentDecode("a%20b", out));
+  CHECK(out == "a b");
+  CHECK(rcp::http::percentDecode("%2F%2f%00x", out));
+  CHECK(out == std::string("//\0x", 4));
+  CHECK(rcp::http::percentDecode("%E2%82%AC", out));
+  CHECK(out == "\xE2\x82\xAC");
+  CHECK(rcp::http::percentDecode("a+b", out));
+  CHECK(out == "a+b");
+  CHECK_FALSE(rcp::http::percentDecode("%G1", out));
+  CHECK_FALSE(rcp::http::percentDecode("%4", out));
+  CHECK_FALSE(rcp::http::percentDecode("abc%", out));
+}
+
+TEST_CASE("key from request-target") {
+  using rcp::http::KeyError;
+  std::string key;
+  CHECK(rcp::http::keyFromTarget("/user%3A1", key) == KeyError::kNone);
+  CHECK(key == "user:1");
+  CHECK(rcp::http::keyFromTarget("/a/b?x=1", key) == KeyError::kNone);
+  CHECK(key == "a/b");
+  CHECK(rcp::http::keyFromTarget("http://host:1/k%3F", key) == KeyError::kNone);
+  CHECK(key == "k?");
+  CHECK(rcp::http::keyFromTarget("/", key) == KeyError::kEmpty);
+  CHECK(rcp::http::keyFromTarget("*", key) == KeyError::kBadTarget);
+  CHECK(rcp::http::keyFromTarget("/%zz", key) == KeyError::kBadEscape);
+}
+
+TEST_CASE("response heads") {
+  std::string h;
+  rcp::http::ResponseOptions opt;
+  rcp::http::appendHead(h, 200, 5, "Fri, 27 Nov 2026 12:00:00 GMT", opt);
+  CHECK(h ==
+        "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: 5\r\n"
+        "Date: Fri, 27 Nov 2026 12:00:00 GMT\r\n\r\n");
+  h.clear();
+  opt.keep_alive = false;
+  opt.extra_headers = "Allow: GET, HEAD\r\n";
+  rcp::http::appendHead(h, 405, 0, "D", opt);
+  CHECK(h.find("HTTP/1.1 405 Method Not Allowed\r\n") == 0);
+  CHECK(h.find("Connection: close\r\n") != std::string::npos);
+  CHECK(h.find("Allow: GET, HEAD\r\n") != std::string::npos);
+  h.clear();
+  opt = {};
+  opt.http10 = true;
+  rcp::http::appendHead(h, 404, 0, "D", opt);
+  CHECK(h.find("Connection: keep-alive\r\n") != std::string::npos);
+}
+
+TEST_CASE("Date header is an IMF-fixdate") {
+  rcp::http::DateCache d;
+  CHECK(d.get(0) == "Thu, 01 Jan 1970 00:00:00 GMT");
+  CHECK(d.get(784111777) == "Sun, 06 Nov 1994 08:49:37 GMT");
+}

@@ -1,0 +1,245 @@
+// Unit tests for resp/: request parsing (fed whole and byte by byte), inline commands, limits,
+// malformed input, reply encoding, the backend reply reader and the command table.
+#include <doctest/doctest.h>
+
+#include <string>
+#include <vector>
+
+#include "cache/entry.h"
+#include "resp/commands.h"
+#include "resp/reply.h"
+#include "resp/reply_reader.h"
+#include "resp/request_parser.h"
+
+using rcp::resp::RequestParser;
+using Args = std::vector<std::string>;
+
+namespace {
+struct Parsed {
+  std::vector<Args> requests;
+  std::string error;
+};
+
+// Feeds input in chunks of `step` bytes (0 = all at once) and collects every request.
+Parsed parse(const std::string& in, size_t step, rcp::resp::RequestLimits limits = {}) {
+  RequestParser p(limits);
+  Parsed out;
+  size_t pos = 0;
+  do {
+    size_t n = step == 0 ? in.size() : std::min(step, in.size() - pos);
+    p.feed(in.data() + pos, n);
+    pos += n;
+    for (;;) {
+      auto st = p.next();
+      if (st == RequestParser::Status::kNeedMore) break;
+      if (st == RequestParser::Status::kError) {
+        out.error = p.error();
+        return out;
+      }
+      Args a;
+      for (auto v : p.args()) a.emplace_back(v);
+      out.requests.push_back(a);
+    }
+  } while (pos < in.size());
+  return out;
+}
+
+void checkBothWays(const std::string& in, const std::vector<Args>& expected) {
+  for (size_t step : {size_t{0}, size_t{1}, size_t{3}}) {
+    CAPTURE(step);
+    Parsed p = parse(in, step);
+    CHECK(p.error == "");
+    CHECK(p.requests == expected);
+  }
+}
+}  // namespace
+
+TEST_CASE("multibulk requests, whole and byte by byte") {
+  checkBothWays("*2\r\n$3\r\nGET\r\n$3\r\nfoo\r\n", {{"GET", "foo"}});
+  checkBothWays("*1\r\n$4\r\nPING\r\n", {{"PING"}});
+  // binary-safe arguments: CR, LF and NUL inside a bulk string
+  checkBothWays(std::string("*2\r\n$3\r\nGET\r\n$5\r\na\r\n\0b\r\n", 25), {{"GET", std::string("a\r\n\0b", 5)}});
+  checkBothWays("*2\r\n$3\r\nGET\r\n$0\r\n\r\n", {{"GET", ""}});
+}
+
+TEST_CASE("pipelined requests come out in order") {
+  std::string in;
+  std::vector<Args> expected;
+  for (int i = 0; i < 50; ++i) {
+    std::string k = "key" + std::to_string(i);
+    in += "*2\r\n$3\r\nGET\r\n$" + std::to_string(k.size()) + "\r\n" + k + "\r\n";
+    expected.push_back({"GET", k});
+  }
+  in += "PING\r\n";
+  expected.push_back({"PING"});
+  checkBothWays(in, expected);
+}
+
+TEST_CASE("inline commands split like redis-cli") {
+  checkBothWays("PING\r\n", {{"PING"}});
+  checkBothWays("get foo\n", {{"get", "foo"}});
+  checkBothWays("  GET   foo  \r\n", {{"GET", "foo"}});
+  checkBothWays("GET \"a b\\x41\\n\"\r\n", {{"GET", "a bA\n"}});
+  checkBothWays("ECHO 'it\\'s'\r\n", {{"ECHO", "it's"}});
+  checkBothWays("\r\n\r\nPING\r\n", {{"PING"}});  // blank lines are skipped
+  checkBothWays("PING\r\n*1\r\n$4\r\nPING\r\nPING\r\n", {{"PING"}, {"PING"}, {"PING"}});
+}
+
+TEST_CASE("empty and negative multibulk counts are skipped like Redis does") {
+  checkBothWays("*0\r\n*1\r\n$4\r\nPING\r\n", {{"PING"}});
+  checkBothWays("*-1\r\n*1\r\n$4\r\nPING\r\n", {{"PING"}});
+}
+
+TEST_CASE("malformed requests give a protocol error") {
+  struct Case {
+    std::string in;
+    std::string error_part;
+  };
+  std::vector<Case> cases = {
+      {"*1\r\n:1\r\n", "expected '$'"},
+      {"*1\r\n+OK\r\n", "expected '$'"},
+      {"*1\r\n*1\r\n$1\r\na\r\n", "expected '$', got '*'"},
+      {"*2\r\n$-1\r\n$1\r\na\r\n", "invalid bulk length"},
+      {"*-5\r\n", "Multi-bulk length out of range"},
+      {"*99999999999\r\n", "Multi-bulk length out of range"},
+      {"*2000\r\n", "invalid multibulk length"},
+      {"*1\r\n$abc\r\n", "Bad bulk string length"},
+      {"*1\r\n$999999999999\r\n", "invalid bulk length"},
+      {"*1\r\n%1\r\n", "Protocol error"},
+      {"GET \"unterminated\r\n", "unbalanced quotes"},
+      {"*x\r\n", "Protocol error"},
+  };
+  for (const auto& c : cases) {
+    for (size_t step : {size_t{0}, size_t{1}}) {
+      CAPTURE(c.in);
+      CAPTURE(step);
+      Parsed p = parse(c.in, step);
+      CHECK(p.error.find(c.error_part) != std::string::npos);
+      CHECK(p.error.rfind("Protocol error", 0) == 0);
+    }
+  }
+}
+
+TEST_CASE("requests over the size limits are refused before they are buffered whole") {
+  rcp::resp::RequestLimits l;
+  l.max_request_bytes = 1024;
+  l.max_inline_bytes = 100;
+  CHECK(parse("*2\r\n$3\r\nGET\r\n$5000\r\n", 0, l).error == "Protocol error: invalid bulk length");
+  // whole, a request just over the limit is parsed in one go and still refused
+  CHECK(parse("*2\r\n$3\r\nGET\r\n$1010\r\n" + std::string(1010, 'a') + "\r\n", 0, l).error ==
+        "Protocol error: request too large");
+  CHECK(parse("*2\r\n$3\r\nGET\r\n$900\r\n" + std::string(900, 'a') + "\r\n", 0, l).error == "");
+  // many small arguments that add up past the limit
+  std::string many = "*1000\r\n";
+  for (int i = 0; i < 300; ++i) many += "$3\r\nabc\r\n";
+  CHECK(parse(many, 0, l).error == "Protocol error: request too large");
+  CHECK(parse(std::string(200, 'a'), 0, l).error == "Protocol error: too big inline request");
+  CHECK(parse(std::string(200, 'a'), 1, l).error == "Protocol error: too big inline request");
+}
+
+TEST_CASE("an inline-only client does not grow the parser's buffer") {
+  RequestParser p;
+  std::string line = "PING\r\n";
+  for (int i = 0; i < 10000; ++i) {
+    p.feed(line.data(), line.size());
+    REQUIRE(p.next() == RequestParser::Status::kRequest);
+    CHECK(p.next() == RequestParser::Status::kNeedMore);
+  }
+  CHECK(p.buffered() == 0);
+}
+
+TEST_CASE("reply encoding") {
+  std::string o;
+  rcp::resp::appendSimple(o, "OK");
+  rcp::resp::appendError(o, "ERR bad");
+  rcp::resp::appendInteger(o, -42);
+  rcp::resp::appendBulk(o, std::string("a\0b", 3));
+  rcp::resp::appendNil(o);
+  rcp::resp::appendArrayHeader(o, 2);
+  CHECK(o == std::string("+OK\r\n-ERR bad\r\n:-42\r\n$3\r\na\0b\r\n$-1\r\n*2\r\n", 39));
+  std::string cmd;
+  rcp::resp::appendCommand(cmd, {"GET", "k"});
+  CHECK(cmd == "*2\r\n$3\r\nGET\r\n$1\r\nk\r\n");
+  CHECK(rcp::resp::oneLine("a\r\nb") == "a  b");
+}
+
+namespace {
+void* makeEntry(void*, const char* d, size_t n) noexcept { return rcp::Entry::create("k", {d, n}); }
+void freeEntry(void* o) noexcept { static_cast<rcp::Entry*>(o)->release(); }
+
+struct Seen {
+  rcp::resp::ReplyReader::Type type;
+  std::string text;
+  long long integer;
+};
+
+std::vector<Seen> readReplies(const std::string& in, size_t step, bool* failed = nullptr) {
+  rcp::resp::ReplyReader r(makeEntry, freeEntry, nullptr);
+  std::vector<Seen> out;
+  size_t pos = 0;
+  do {
+    size_t n = step == 0 ? in.size() : std::min(step, in.size() - pos);
+    r.feed(in.data() + pos, n);
+    pos += n;
+    rcp::resp::ReplyReader::Reply rep;
+    for (;;) {
+      auto st = r.next(rep);
+      if (st == rcp::resp::ReplyReader::Status::kNeedMore) break;
+      if (st == rcp::resp::ReplyReader::Status::kError) {
+        if (failed) *failed = true;
+        return out;
+      }
+      Seen s{rep.type, std::string(rep.text), rep.integer};
+      if (rep.type == rcp::resp::ReplyReader::Type::kString) {
+        rcp::EntryRef e = rcp::EntryRef::adopt(static_cast<rcp::Entry*>(rep.object));
+        s.text = std::string(e->value());
+      }
+      out.push_back(s);
+    }
+  } while (pos < in.size());
+  return out;
+}
+}  // namespace
+
+TEST_CASE("backend replies, whole and byte by byte") {
+  using T = rcp::resp::ReplyReader::Type;
+  std::string in = "$5\r\nhello\r\n$-1\r\n-WRONGTYPE Operation against a key\r\n+OK\r\n:7\r\n*2\r\n$1\r\na\r\n:1\r\n$0\r\n\r\n";
+  for (size_t step : {size_t{0}, size_t{1}, size_t{4}}) {
+    CAPTURE(step);
+    auto v = readReplies(in, step);
+    REQUIRE(v.size() == 7);
+    CHECK((v[0].type == T::kString && v[0].text == "hello"));
+    CHECK(v[1].type == T::kNil);
+    CHECK((v[2].type == T::kError && v[2].text == "WRONGTYPE Operation against a key"));
+    CHECK((v[3].type == T::kStatus && v[3].text == "OK"));
+    CHECK((v[4].type == T::kInteger && v[4].integer == 7));
+    CHECK((v[5].type == T::kArray && v[5].integer == 2));
+    CHECK((v[6].type == T::kString && v[6].text.empty()));
+  }
+  bool failed = false;
+  readReplies("?what\r\n", 0, &failed);
+  CHECK(failed);
+}
+
+TEST_CASE("a large backend value arrives intact in pieces") {
+  std::string value(8 << 20, 'v');
+  for (size_t i = 0; i < value.size(); i += 4096) value[i] = static_cast<char>('a' + (i / 4096) % 26);
+  std::string in = "$" + std::to_string(value.size()) + "\r\n" + value + "\r\n";
+  auto v = readReplies(in, 65536);
+  REQUIRE(v.size() == 1);
+  CHECK(v[0].text == value);
+}
+
+TEST_CASE("command table lookup is case-insensitive and checks arity") {
+  const auto* get = rcp::resp::lookupCommand("gEt");
+  REQUIRE(get != nullptr);
+  CHECK(get->cmd == rcp::resp::Cmd::kGet);
+  CHECK(rcp::resp::arityOk(*get, 2));
+  CHECK_FALSE(rcp::resp::arityOk(*get, 3));
+  const auto* ping = rcp::resp::lookupCommand("PING");
+  REQUIRE(ping != nullptr);
+  CHECK(rcp::resp::arityOk(*ping, 1));
+  CHECK(rcp::resp::arityOk(*ping, 2));
+  CHECK(rcp::resp::lookupCommand("SET") == nullptr);
+  CHECK(rcp::resp::lookupCommand("") == nullptr);
+}
