@@ -1,0 +1,134 @@
+"""Fixtures for the system tests: a real redis-server and the real proxy binary on free loopback
+ports. Each test starts its own pair, so tests are independent and can stop or kill either."""
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+import pytest
+import redis
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+PROXY_BIN = os.environ.get("RCP_BIN", os.path.join(ROOT, "build", "redis-cache-proxy"))
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, timeout=10.0, proc=None):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"process exited with {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.02)
+    raise TimeoutError(f"nothing listening on port {port}")
+
+
+class RedisServer:
+    def __init__(self, port=None, extra=()):
+        self.port = port or free_port()
+        self.dir = tempfile.mkdtemp(prefix="rcp-redis-")
+        self.extra = list(extra)
+        self.proc = None
+        self.start()
+
+    def start(self):
+        self.proc = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+             "--dir", self.dir, "--enable-debug-command", "local", *self.extra],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_port(self.port, proc=self.proc)
+
+    def client(self, **kw):
+        return redis.Redis(port=self.port, **kw)
+
+    def get_calls(self):
+        """How many GETs this Redis has executed (INFO commandstats)."""
+        stats = self.client().info("commandstats")
+        return stats.get("cmdstat_get", {}).get("calls", 0)
+
+    def kill(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def stop(self):
+        self.kill()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class Proxy:
+    def __init__(self, redis_port, args=(), env=None):
+        self.port = free_port()
+        self.args = [PROXY_BIN, "--redis", f"127.0.0.1:{redis_port}", "--port", str(self.port), *args]
+        self.log = tempfile.NamedTemporaryFile(prefix="rcp-proxy-", suffix=".log", delete=False)
+        self.proc = subprocess.Popen(self.args, stdout=self.log, stderr=subprocess.STDOUT,
+                                     env={**os.environ, **(env or {})})
+        wait_port(self.port, proc=self.proc)
+
+    def client(self, **kw):
+        return redis.Redis(port=self.port, socket_timeout=10, **kw)
+
+    def info(self, section=None):
+        return self.client().info(section) if section else self.client().info()
+
+    def output(self):
+        with open(self.log.name, "rb") as f:
+            return f.read().decode(errors="replace")
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        os.unlink(self.log.name)
+
+
+@pytest.fixture
+def redis_server():
+    servers = []
+
+    def make(**kw):
+        s = RedisServer(**kw)
+        servers.append(s)
+        return s
+    yield make
+    for s in servers:
+        s.stop()
+
+
+@pytest.fixture
+def proxy():
+    proxies = []
+
+    def make(redis_port, *args, env=None):
+        p = Proxy(redis_port, args, env)
+        proxies.append(p)
+        return p
+    yield make
+    for p in proxies:
+        crashed = p.proc.poll() not in (None, 0)
+        out = p.output()
+        p.stop()
+        assert not crashed, f"proxy exited with {p.proc.returncode}:\n{out}"
+        assert p.proc.returncode == 0, f"proxy did not stop cleanly ({p.proc.returncode}):\n{out}"
+
+
+@pytest.fixture
+def pair(redis_server, proxy):
+    """A Redis and a proxy in front of it with default settings."""
+    r = redis_server()
+    return r, proxy(r.port)

@@ -1,0 +1,93 @@
+"""The backend link: Redis down or unreachable, timeouts, reconnection, AUTH and SELECT from a
+redis:// URL. Cached keys keep being served while Redis is away."""
+import time
+
+import pytest
+import redis
+
+import rawhttp
+from conftest import RedisServer
+
+
+def wait_until(pred, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_backend_down_fails_misses_serves_hits_and_recovers(redis_server, proxy):
+    r = redis_server()
+    p = proxy(r.port)
+    r.client().set("cached", "still here")
+    c = p.client()
+    assert c.get("cached") == b"still here"
+    r.kill()
+    assert wait_until(lambda: p.info("backend")["backend_link_status"] != "up")
+    assert c.get("cached") == b"still here"
+    assert rawhttp.get(p.port, "/cached").body == b"still here"
+    with pytest.raises(redis.ResponseError, match="backend unavailable"):
+        c.get("uncached")
+    resp = rawhttp.get(p.port, "/uncached")
+    assert resp.status == 503 and b"backend unavailable" in resp.body
+    # Redis comes back on the same port: the proxy reconnects by itself
+    r.start()
+    r.client().set("uncached", "fetched after restart")
+    assert wait_until(lambda: p.info("backend")["backend_link_status"] == "up")
+    assert c.get("uncached") == b"fetched after restart"
+    assert p.info("backend")["backend_connects"] >= 2
+
+
+def test_backend_unreachable_at_startup(redis_server, proxy):
+    port = RedisServer(port=None).port  # pick a port, then free it
+    r = None
+    from conftest import free_port
+    port = free_port()
+    p = proxy(port)
+    c = p.client()
+    with pytest.raises(redis.ResponseError, match="backend unavailable"):
+        c.get("k")
+    assert rawhttp.get(p.port, "/k").status == 503
+    r = redis_server(port=port)
+    r.client().set("k", "arrived")
+    assert wait_until(lambda: p.info("backend")["backend_link_status"] == "up")
+    assert c.get("k") == b"arrived"
+
+
+def test_backend_timeout_fails_the_request_and_reconnects(redis_server, proxy):
+    r = redis_server()
+    p = proxy(r.port, "--backend-timeout", "300ms")
+    r.client().set("k", "v")
+    c = p.client()
+    import threading
+    sleeper = threading.Thread(target=lambda: r.client().execute_command("DEBUG", "SLEEP", "1.2"))
+    sleeper.start()
+    time.sleep(0.1)
+    with pytest.raises(redis.ResponseError, match="backend timeout"):
+        c.get("k")
+    resp = rawhttp.get(p.port, "/k")
+    assert resp.status in (503, 504)  # 504 once the stuck link timed out, 503 while reconnecting
+    sleeper.join()
+    assert wait_until(lambda: p.info("backend")["backend_link_status"] == "up")
+    assert c.get("k") == b"v"
+    assert p.info("backend")["backend_timeouts"] >= 1
+
+
+def test_redis_url_with_password_and_database(redis_server, proxy):
+    r = redis_server(extra=("--requirepass", "s3cret"))
+    admin = r.client(password="s3cret", db=2)
+    admin.set("in-db-2", "two")
+    p = proxy(r.port, "--redis", f"redis://:s3cret@127.0.0.1:{r.port}/2")
+    assert p.client().get("in-db-2") == b"two"
+    assert rawhttp.get(p.port, "/in-db-2").body == b"two"
+    assert "s3cret" not in p.output()
+
+
+def test_wrong_password_is_reported_as_unavailable(redis_server, proxy):
+    r = redis_server(extra=("--requirepass", "right"))
+    p = proxy(r.port, "--redis", f"redis://:wrong@127.0.0.1:{r.port}")
+    with pytest.raises(redis.ResponseError, match="backend unavailable|WRONGPASS|NOAUTH"):
+        p.client().get("k")
+    assert wait_until(lambda: "handshake refused" in p.output())

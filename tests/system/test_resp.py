@@ -1,0 +1,117 @@
+"""RESP service: GET through the cache with redis-py, redis-cli and raw sockets; the commands the
+proxy answers itself; inline commands; pipelining; errors."""
+import socket
+import subprocess
+
+import pytest
+import redis
+
+
+def resp_exchange(port, data, expect_close=False, timeout=5):
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    s.sendall(data)
+    if expect_close:
+        out = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            out += chunk
+    else:
+        out = s.recv(65536)
+    s.close()
+    return out
+
+
+def test_get_with_redis_py(pair):
+    r, p = pair
+    r.client().set("user:1", b"\x00binary\r\nvalue")
+    c = p.client()
+    assert c.get("user:1") == b"\x00binary\r\nvalue"
+    assert c.get("user:1") == b"\x00binary\r\nvalue"
+    assert c.get("nope") is None
+
+
+def test_get_with_redis_cli(pair):
+    r, p = pair
+    r.client().set("k", "from redis")
+    out = subprocess.run(["redis-cli", "-p", str(p.port), "get", "k"], capture_output=True, text=True, timeout=10)
+    assert out.stdout.strip() == "from redis"
+    out = subprocess.run(["redis-cli", "-p", str(p.port), "ping"], capture_output=True, text=True, timeout=10)
+    assert out.stdout.strip() == "PONG"
+    # interactive mode (it asks COMMAND DOCS first) still works
+    out = subprocess.run(["redis-cli", "-p", str(p.port)], input="get k\nping\n", capture_output=True, text=True,
+                         timeout=10)
+    assert "from redis" in out.stdout and "PONG" in out.stdout
+
+
+def test_commands_answered_by_the_proxy(pair):
+    _, p = pair
+    c = p.client()
+    assert c.ping() is True
+    assert resp_exchange(p.port, b"*2\r\n$4\r\nPING\r\n$2\r\nhi\r\n") == b"$2\r\nhi\r\n"
+    assert c.echo("echo me") == b"echo me"
+    assert c.client_setname("worker-1") is True
+    assert c.client_getname() == "worker-1" or c.client_getname() == b"worker-1"
+    assert isinstance(c.client_id(), int)
+    assert c.execute_command("CLIENT", "SETINFO", "lib-name", "x") in (True, b"OK")
+    assert c.execute_command("SELECT", "0") in (True, b"OK")
+    with pytest.raises(redis.ResponseError, match="DB index"):
+        c.execute_command("SELECT", "1")
+    hello = c.execute_command("HELLO", "2")
+    assert b"proto" in hello
+    with pytest.raises(redis.ResponseError, match="NOPROTO"):
+        c.execute_command("HELLO", "3")
+    cmds = c.execute_command("COMMAND")  # redis-py parses the reply into {name: details}
+    assert cmds["get"]["arity"] == 2
+    assert c.command_count() == len(cmds)
+    info = c.info()
+    assert "keyspace_hits" in info and "connected_clients" in info
+    assert info["backend_link_status"] == "up"
+
+
+def test_unknown_command_keeps_the_connection_usable(pair):
+    r, p = pair
+    r.client().set("k", "v")
+    c = p.client()
+    with pytest.raises(redis.ResponseError, match="unknown command 'SET'"):
+        c.set("k", "other")
+    with pytest.raises(redis.ResponseError, match="wrong number of arguments for 'get'"):
+        c.execute_command("GET")
+    assert c.get("k") == b"v"
+
+
+def test_inline_commands_and_pipelining(pair):
+    r, p = pair
+    r.client().set("a", "1")
+    r.client().set("b", "22")
+    out = resp_exchange(p.port, b"PING\r\nget a\r\n*2\r\n$3\r\nGET\r\n$1\r\nb\r\nGET missing\r\nQUIT\r\n",
+                        expect_close=True)
+    assert out == b"+PONG\r\n$1\r\n1\r\n$2\r\n22\r\n$-1\r\n+OK\r\n"
+
+
+def test_protocol_error_replies_once_and_closes_only_that_connection(pair):
+    r, p = pair
+    r.client().set("k", "v")
+    other = p.client()
+    assert other.get("k") == b"v"
+    out = resp_exchange(p.port, b"*1\r\n:5\r\n", expect_close=True)
+    assert out.startswith(b"-ERR Protocol error")
+    assert out.count(b"\r\n") == 1
+    assert other.get("k") == b"v"
+
+
+def test_eight_megabyte_value(pair):
+    r, p = pair
+    big = bytes(range(256)) * (8 * 1024 * 1024 // 256)
+    r.client().set("big", big)
+    c = p.client()
+    assert c.get("big") == big   # miss
+    assert c.get("big") == big   # hit
+
+
+def test_wrongtype_error_passes_through(pair):
+    r, p = pair
+    r.client().rpush("alist", "x")
+    with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
+        p.client().get("alist")
