@@ -17,6 +17,7 @@ constexpr std::array kCommands = {
     CommandSpec{"select", Cmd::kSelect, 2, "fast", 0, 0, 0},
     CommandSpec{"command", Cmd::kCommand, -1, "random", 0, 0, 0},
     CommandSpec{"info", Cmd::kInfo, -1, "random", 0, 0, 0},
+    CommandSpec{"config", Cmd::kConfig, -2, "admin noscript", 0, 0, 0},
 };
 
 inline char lower(char c) noexcept { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c | 0x20) : c; }

@@ -7,7 +7,7 @@
 
 namespace rcp::resp {
 
-enum class Cmd { kUnknown, kGet, kPing, kEcho, kQuit, kHello, kClient, kSelect, kCommand, kInfo };
+enum class Cmd { kUnknown, kGet, kPing, kEcho, kQuit, kHello, kClient, kSelect, kCommand, kInfo, kConfig };
 
 struct CommandSpec {
   std::string_view name;   // lower case, as COMMAND reports it

@@ -119,6 +119,12 @@ void RespSession::dispatch(const std::vector<std::string_view>& args) {
       resp::appendBulk(reply()->head, text);
       return;
     }
+    case resp::Cmd::kConfig:
+      // Tools such as redis-benchmark read settings at start-up; the proxy has no Redis settings
+      // to report, so CONFIG GET answers an empty list and anything else is refused.
+      if (resp::equalsIgnoreCase(args[1], "GET") && args.size() >= 3) resp::appendArrayHeader(reply()->head, 0);
+      else resp::appendError(reply()->head, "ERR the proxy supports CONFIG GET only (and reports nothing)");
+      return;
     case resp::Cmd::kUnknown: break;
   }
 }

@@ -65,6 +65,9 @@ def test_commands_answered_by_the_proxy(pair):
     cmds = c.execute_command("COMMAND")  # redis-py parses the reply into {name: details}
     assert cmds["get"]["arity"] == 2
     assert c.command_count() == len(cmds)
+    assert c.config_get("save") == {}
+    with pytest.raises(redis.ResponseError, match="CONFIG GET only"):
+        c.config_set("maxmemory", "1")
     info = c.info()
     assert "keyspace_hits" in info and "connected_clients" in info
     assert info["backend_link_status"] == "up"

@@ -1,0 +1,29 @@
+# redis-cache-proxy container: build in one stage, run from a small Debian image as a non-root user.
+# The `test` stage runs `make test` (unit and system tests with their own redis-server).
+# The tested path is the native `make test`; these files are checked with `docker-compose config`.
+FROM debian:bookworm AS build
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+      build-essential cmake pkg-config libuv1-dev libhiredis-dev node-llhttp libspdlog-dev libfmt-dev doctest-dev \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY . .
+RUN cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo && cmake --build build -j"$(nproc)"
+
+FROM build AS test
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+      redis-server redis-tools python3 python3-pytest python3-redis curl procps \
+ && rm -rf /var/lib/apt/lists/*
+CMD ["make", "test"]
+
+FROM debian:bookworm-slim AS runtime
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends libuv1 libhiredis0.14 libspdlog1.10 libfmt9 \
+ && rm -rf /var/lib/apt/lists/* \
+ && useradd --system --no-create-home --shell /usr/sbin/nologin rcp
+COPY --from=build /src/build/redis-cache-proxy /usr/local/bin/redis-cache-proxy
+USER rcp
+EXPOSE 6380
+ENV RCP_BIND=0.0.0.0
+ENTRYPOINT ["/usr/local/bin/redis-cache-proxy"]
