@@ -50,7 +50,7 @@ class RedisServer:
         wait_port(self.port, proc=self.proc)
 
     def client(self, **kw):
-        return redis.Redis(port=self.port, **kw)
+        return redis.Redis(host="127.0.0.1", port=self.port, **kw)
 
     def get_calls(self):
         """How many GETs this Redis has executed (INFO commandstats)."""
@@ -77,7 +77,7 @@ class Proxy:
         wait_port(self.port, proc=self.proc)
 
     def client(self, **kw):
-        return redis.Redis(port=self.port, socket_timeout=10, **kw)
+        return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=10, **kw)
 
     def info(self, section=None):
         return self.client().info(section) if section else self.client().info()

@@ -43,7 +43,7 @@ def test_environment_configures_the_proxy(redis_server):
     try:
         wait_port(port, proc=p)
         import redis
-        info = redis.Redis(port=port).info("cache")
+        info = redis.Redis(host="127.0.0.1", port=port).info("cache")
         assert info["cache_capacity_keys"] == 7
         assert info["cache_ttl_ms"] == 9000
     finally:
