@@ -4,6 +4,7 @@
 #   make run     a throwaway redis-server and the proxy on port 6380, in the foreground
 #   make bench   the proxy against redis-server, twemproxy, webdis and nginx, side by side
 #   make test-sanitize   the same tests on an ASan+UBSan build (build-asan/)
+MAKEFLAGS += --no-print-directory
 BUILD ?= build
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 PYTHON ?= /usr/bin/python3

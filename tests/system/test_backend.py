@@ -1,12 +1,13 @@
 """The backend link: Redis down or unreachable, timeouts, reconnection, AUTH and SELECT from a
 redis:// URL. Cached keys keep being served while Redis is away."""
+import threading
 import time
 
 import pytest
 import redis
 
 import rawhttp
-from conftest import RedisServer
+from conftest import free_port
 
 
 def wait_until(pred, timeout=10.0):
@@ -41,10 +42,7 @@ def test_backend_down_fails_misses_serves_hits_and_recovers(redis_server, proxy)
 
 
 def test_backend_unreachable_at_startup(redis_server, proxy):
-    port = RedisServer(port=None).port  # pick a port, then free it
-    r = None
-    from conftest import free_port
-    port = free_port()
+    port = free_port()  # nothing listens there yet
     p = proxy(port)
     c = p.client()
     with pytest.raises(redis.ResponseError, match="backend unavailable"):
@@ -61,7 +59,6 @@ def test_backend_timeout_fails_the_request_and_reconnects(redis_server, proxy):
     p = proxy(r.port, "--backend-timeout", "300ms")
     r.client().set("k", "v")
     c = p.client()
-    import threading
     sleeper = threading.Thread(target=lambda: r.client().execute_command("DEBUG", "SLEEP", "1.2"))
     sleeper.start()
     time.sleep(0.1)
