@@ -55,10 +55,22 @@ const std::vector<Option>& options() {
          c.max_request_bytes = parseSize(v, w);
          if (c.max_request_bytes < 256) throw ConfigError(w + ": must be at least 256 bytes");
        }},
+      {"--max-key-bytes", "RCP_MAX_KEY_BYTES", "SIZE", "longest key accepted, RESP or decoded HTTP path (default 8k)",
+       [](Config& c, const std::string& v, const std::string& w) {
+         c.max_key_bytes = parseSize(v, w);
+         if (c.max_key_bytes == 0) throw ConfigError(w + ": must be greater than 0");
+       }},
       {"--max-pending", "RCP_MAX_PENDING", "N", "requests queued on one connection before the proxy stops reading it (default 1024)",
        [](Config& c, const std::string& v, const std::string& w) { c.max_pending = parseCount(v, w, 1, 1000000); }},
-      {"--max-output-bytes", "RCP_MAX_OUTPUT_BYTES", "SIZE", "reply bytes queued to a slow reader before the proxy stops reading it (default 64m)",
-       [](Config& c, const std::string& v, const std::string& w) { c.max_output_bytes = parseSize(v, w); }},
+      {"--max-output-bytes", "RCP_MAX_OUTPUT_BYTES", "SIZE", "reply bytes a client may leave unread; past this it is disconnected (a single larger reply is still sent) (default 64m)",
+       [](Config& c, const std::string& v, const std::string& w) {
+         c.max_output_bytes = parseSize(v, w);
+         if (c.max_output_bytes < 1024) throw ConfigError(w + ": must be at least 1k");
+       }},
+      {"--idle-timeout", "RCP_IDLE_TIMEOUT", "DURATION", "close a client that sends and receives nothing for this long; 0 = never (default 0)",
+       [](Config& c, const std::string& v, const std::string& w) { c.idle_timeout_ms = parseDurationMs(v, w); }},
+      {"--shutdown-timeout", "RCP_SHUTDOWN_TIMEOUT", "DURATION", "on SIGTERM or SIGINT, how long in-flight requests may finish before the proxy closes everything (default 5s)",
+       [](Config& c, const std::string& v, const std::string& w) { c.shutdown_timeout_ms = parseDurationMs(v, w); }},
   };
   return kOptions;
 }

@@ -31,8 +31,11 @@ struct Config {
   uint64_t backend_timeout_ms = 2000;  // a backend request unanswered this long fails
   std::string log_level = "info";
   size_t max_request_bytes = 1 << 20;  // largest RESP request; HTTP URL and headers have their own caps
+  size_t max_key_bytes = 8 << 10;      // longest key accepted (RESP and decoded HTTP path)
   size_t max_pending = 1024;           // requests queued per connection before its input pauses
-  size_t max_output_bytes = 64 << 20;  // reply bytes queued to a slow reader before its input pauses
+  size_t max_output_bytes = 64 << 20;  // reply bytes a slow reader may leave unread before it is closed
+  uint64_t idle_timeout_ms = 0;        // close clients silent this long; 0: never
+  uint64_t shutdown_timeout_ms = 5000; // on SIGTERM/SIGINT, time given to in-flight requests
 };
 
 class ConfigError : public std::runtime_error {

@@ -3,6 +3,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cassert>
 
 #include "resp/reply.h"
@@ -16,10 +17,13 @@ namespace rcp {
 namespace {
 constexpr size_t kMaxIov = 128;          // buffers per write call (two per reply at most)
 constexpr size_t kMaxSniffLine = 16 << 10;  // first-line bytes read before deciding the protocol anyway
+// Once this many reply bytes wait for a socket that is not taking them, the connection's input is
+// no longer parsed until they drain (back-pressure on pipelining clients).
+constexpr size_t kPauseOutputBytes = 256 << 10;
 }  // namespace
 
 Connection::Connection(Server& server, uint64_t id, bool rejecting)
-    : server_(server), id_(id), rejecting_(rejecting) {
+    : server_(server), id_(id), last_active_ms_(server.nowMs()), rejecting_(rejecting) {
   uv_tcp_init(server_.loop(), &tcp_);
   tcp_.data = this;
   write_req_.data = this;
@@ -65,6 +69,7 @@ void Connection::onRead(ssize_t nread, const uv_buf_t* buf) {
     return;
   }
   server_.stats().bytes_in += static_cast<uint64_t>(nread);
+  last_active_ms_ = server_.nowMs();
   const char* data = buf->base;
   size_t len = static_cast<size_t>(nread);
   if (session_ == nullptr) {
@@ -117,7 +122,49 @@ Slot* Connection::pushSlot() {
 
 bool Connection::canTakeRequest() const noexcept {
   const Config& c = server_.config();
-  return !close_after_write_ && !closing_ && slots_ < c.max_pending && queued_bytes_ < c.max_output_bytes;
+  size_t pause = std::min(kPauseOutputBytes, c.max_output_bytes);
+  return !close_after_write_ && !closing_ && slots_ < c.max_pending && unflushed_bytes_ < pause &&
+         !(writing_ && queued_bytes_ >= pause);
+}
+
+// Reply bytes waiting for the socket: the write in flight plus ready replies behind it. Over the
+// limit with more than one reply waiting, the client is not reading and is disconnected; a single
+// reply, however large, is always let through.
+bool Connection::overOutputLimit() const noexcept {
+  size_t bytes = queued_bytes_, replies = writing_slots_;
+  const Slot* s = head_;
+  for (size_t i = 0; i < writing_slots_ && s != nullptr; ++i) s = s->next;
+  for (; s != nullptr && s->ready; s = s->next) {
+    bytes += s->bytes();
+    ++replies;
+  }
+  return replies > 1 && bytes > server_.config().max_output_bytes;
+}
+
+void Connection::drain() {
+  if (closing_) return;
+  if (session_ == nullptr || head_ == nullptr) {
+    close();
+    return;
+  }
+  closeAfterWrite();
+}
+
+bool Connection::closeIfIdle(uint64_t now_ms, uint64_t idle_ms, uint64_t reject_ms) {
+  if (closing_) return false;
+  uint64_t silent = now_ms - last_active_ms_;
+  if (rejecting_ && session_ == nullptr && silent >= reject_ms) {
+    rejectAndClose(false);  // it never said which protocol it speaks: RESP's error line is harmless text
+    return true;
+  }
+  // Waiting on the backend is not idleness (the backend timeout bounds it); a write the client
+  // does not take is.
+  bool waiting_on_backend = head_ != nullptr && !writing_;
+  if (idle_ms == 0 || silent < idle_ms || waiting_on_backend) return false;
+  SPDLOG_DEBUG("client {} idle for {} ms: closing", id_, silent);
+  ++server_.stats().idle_closes;
+  close();
+  return true;
 }
 
 void Connection::slotReady() { server_.markDirty(this); }
@@ -153,7 +200,14 @@ void Connection::popWritten(size_t count) {
 }
 
 void Connection::flush() {
+  if (writing_ && !closing_ && overOutputLimit()) {
+    spdlog::warn("client {} is not reading its replies (over --max-output-bytes): closing", id_);
+    ++server_.stats().output_limit_closes;
+    close();
+    return;
+  }
   while (!writing_ && !closing_) {
+    unflushed_bytes_ = 0;
     uv_buf_t bufs[kMaxIov];
     size_t nbufs = 0, nslots = 0;
     for (Slot* s = head_; s != nullptr && s->ready && nbufs + 2 <= kMaxIov; s = s->next) {
@@ -171,6 +225,7 @@ void Connection::flush() {
       return;
     }
     server_.stats().bytes_out += static_cast<uint64_t>(n);
+    if (n > 0) last_active_ms_ = server_.nowMs();
     // Free the replies written whole; the rest go into one queued write.
     size_t left = static_cast<size_t>(n), done = 0;
     while (done < nslots && head_->bytes() <= left) {
@@ -204,7 +259,12 @@ void Connection::flush() {
     writing_ = true;
     writing_slots_ = rest;
     queued_bytes_ = bytes;
-    server_.stats().bytes_out += bytes;
+    if (overOutputLimit()) {
+      spdlog::warn("client {} is not reading its replies (over --max-output-bytes): closing", id_);
+      ++server_.stats().output_limit_closes;
+      close();
+      return;
+    }
     if (!canTakeRequest()) pauseReading();
   }
   if (closing_ || writing_) return;
@@ -228,6 +288,8 @@ void Connection::onWriteCb(uv_write_t* req, int status) noexcept {
 
 void Connection::onWritten(int status) {
   writing_ = false;
+  last_active_ms_ = server_.nowMs();
+  if (status == 0) server_.stats().bytes_out += queued_bytes_;
   queued_bytes_ = 0;
   popWritten(writing_slots_);
   writing_slots_ = 0;

@@ -37,6 +37,10 @@ class Connection {
   // True while the connection may take another request (pending replies and queued bytes are
   // under their limits); sessions stop parsing when it turns false.
   bool canTakeRequest() const noexcept;
+  // The session queued the reply slot of one request (at the tail); counts its bytes if ready.
+  void requestQueued() noexcept {
+    if (tail_ != nullptr && tail_->ready) unflushed_bytes_ += tail_->bytes();
+  }
   // The session has no more use for the stream: write what is queued, then close.
   void closeAfterWrite();
   bool closingAfterWrite() const noexcept { return close_after_write_; }
@@ -47,6 +51,11 @@ class Connection {
   void slotReady();   // a waiting slot was filled: write it (this loop turn)
   void flush();       // writes the ready prefix of the FIFO
   void close();       // idempotent; the object is freed in the close callback
+  // Shutdown: read nothing more, answer what was asked, then close.
+  void drain();
+  // Closes the connection if it has been silent (no bytes read or written) for idle_ms and is not
+  // waiting on the backend; a never-sniffed over-limit connection gets reject_ms. Returns true if closed.
+  bool closeIfIdle(uint64_t now_ms, uint64_t idle_ms, uint64_t reject_ms);
   bool dirty = false; // queued on the server's flush list
 
  private:
@@ -61,6 +70,7 @@ class Connection {
   void pauseReading();
   void resumeReading();
   void rejectAndClose(bool http);
+  bool overOutputLimit() const noexcept;
 
   Server& server_;
   uint64_t id_;
@@ -72,7 +82,9 @@ class Connection {
   Slot* head_ = nullptr;              // oldest request
   Slot* tail_ = nullptr;
   size_t slots_ = 0;                  // requests queued (pending + ready + being written)
-  size_t queued_bytes_ = 0;           // bytes of ready replies not yet written
+  size_t queued_bytes_ = 0;           // bytes handed to the uv_write in flight, not yet taken by the socket
+  size_t unflushed_bytes_ = 0;        // bytes of replies made ready by this batch of requests, not yet written
+  uint64_t last_active_ms_ = 0;       // monotonic: last read or write progress
   size_t writing_slots_ = 0;          // slots at the head whose bytes are in the uv_write in flight
   bool writing_ = false;
   bool reading_ = false;

@@ -1,6 +1,8 @@
 // HTTP session (see http_session.h).
 #include "src/http_session.h"
 
+#include <algorithm>
+
 #include "http/percent.h"
 #include "src/connection.h"
 #include "src/read_through.h"
@@ -11,7 +13,8 @@ namespace rcp {
 namespace {
 http::RequestLimits limitsFrom(const Config& c) {
   http::RequestLimits l;
-  l.max_url_bytes = std::min<size_t>(c.max_request_bytes, 8 << 10);
+  // Room for the longest key percent-encoded (3 bytes per byte), and never less than 8 KiB.
+  l.max_url_bytes = std::max<size_t>(8 << 10, c.max_key_bytes * 3 + 1024);
   l.max_header_bytes = std::min<size_t>(c.max_request_bytes, 16 << 10);
   return l;
 }
@@ -53,6 +56,7 @@ size_t HttpSession::run(const char* data, size_t len) {
       return len;
     }
     handle(parser_.request());
+    conn_.requestQueued();
     if (!parser_.request().keep_alive) {
       conn_.closeAfterWrite();  // what follows a "Connection: close" request is not read
       return len;
@@ -75,6 +79,10 @@ void HttpSession::handle(const http::Request& req) {
   }
   switch (http::keyFromTarget(req.target, key_)) {
     case http::KeyError::kNone:
+      if (key_.size() > server.config().max_key_bytes) {
+        renderHttpText(*s, 414, "key is too long (over --max-key-bytes)", server.httpDate());
+        return;
+      }
       server.readThrough().get(key_, s);
       return;
     case http::KeyError::kEmpty:

@@ -37,11 +37,13 @@ std::string infoText(Server& s, std::string_view section) {
                    "total_commands_processed:{}\r\nhttp_requests:{}\r\nresp_requests:{}\r\n"
                    "keyspace_hits:{}\r\nkeyspace_misses:{}\r\nevicted_keys:{}\r\nexpired_keys:{}\r\n"
                    "coalesced_misses:{}\r\ninflight_misses:{}\r\nprotocol_errors:{}\r\nunknown_commands:{}\r\n"
-                   "total_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\n\r\n",
+                   "total_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\n"
+                   "idle_closes:{}\r\noutput_limit_closes:{}\r\naccept_errors:{}\r\n\r\n",
                    st.connections_received, st.rejected_connections, st.resp_connections, st.http_connections,
                    st.resp_requests + st.http_requests, st.http_requests, st.resp_requests, cs.hits,
                    rt.fetches + rt.coalesced, cs.evictions, cs.expirations, rt.coalesced, s.readThrough().inflight(),
-                   st.protocol_errors, st.unknown_commands, st.bytes_in, st.bytes_out);
+                   st.protocol_errors, st.unknown_commands, st.bytes_in, st.bytes_out, st.idle_closes,
+                   st.output_limit_closes, st.accept_errors);
   }
   if (want("cache")) {
     fmt::format_to(out, "# Cache\r\ncache_keys:{}\r\ncache_capacity_keys:{}\r\ncache_bytes:{}\r\ncache_ttl_ms:{}\r\n\r\n",

@@ -67,6 +67,7 @@ void RespSession::run() {
       return;
     }
     dispatch(parser_.args());
+    conn_.requestQueued();
   }
 }
 
@@ -93,6 +94,11 @@ void RespSession::dispatch(const std::vector<std::string_view>& args) {
   }
   switch (spec->cmd) {
     case resp::Cmd::kGet: {
+      if (args[1].size() > server.config().max_key_bytes) {
+        resp::appendError(reply()->head, "ERR key is too long (over --max-key-bytes, " +
+                                             std::to_string(server.config().max_key_bytes) + " bytes)");
+        return;
+      }
       Slot* s = conn_.pushSlot();
       server.readThrough().get(args[1], s);
       return;

@@ -16,6 +16,9 @@ namespace rcp {
 namespace {
 constexpr int kListenBacklog = 511;
 constexpr size_t kMaxRejecting = 256;  // connections being told "max clients" at once; more are just closed
+constexpr uint64_t kHousekeepingMs = 1000;
+constexpr uint64_t kRejectWaitMs = 1000;  // an over-limit client that sends nothing gets the RESP error after this
+constexpr uint64_t kAcceptWarnEveryMs = 1000;
 }  // namespace
 
 Server::Server(uv_loop_t* loop, Config config)
@@ -27,8 +30,10 @@ Server::Server(uv_loop_t* loop, Config config)
   check_.data = this;
   uv_idle_init(loop_, &idle_);
   idle_.data = this;
-  uv_timer_init(loop_, &sweep_timer_);
-  sweep_timer_.data = this;
+  for (uv_timer_t* t : {&sweep_timer_, &housekeeping_timer_, &shutdown_timer_}) {
+    uv_timer_init(loop_, t);
+    t->data = this;
+  }
   for (auto& s : signals_) {
     uv_signal_init(loop_, &s);
     s.data = this;
@@ -67,6 +72,8 @@ void Server::start() {
     Server* s = static_cast<Server*>(t->data);
     s->cache_.sweep(s->nowMs(), kSweepMaxEntries);
   }, kSweepIntervalMs, kSweepIntervalMs);
+  uv_timer_start(&housekeeping_timer_, [](uv_timer_t* t) noexcept { static_cast<Server*>(t->data)->onHousekeeping(); },
+                 kHousekeepingMs, kHousekeepingMs);
   int signums[2] = {SIGINT, SIGTERM};
   for (size_t i = 0; i < signals_.size(); ++i) {
     uv_signal_start(&signals_[i], [](uv_signal_t* h, int signum) noexcept {
@@ -78,23 +85,58 @@ void Server::start() {
 }
 
 void Server::shutdown() {
-  if (stopping_) return;
+  if (stopping_) {
+    closeAll();  // a second signal: do not wait
+    return;
+  }
   stopping_ = true;
   uv_close(reinterpret_cast<uv_handle_t*>(&listener_), nullptr);
   std::vector<Connection*> all(connections_.begin(), connections_.end());
+  for (Connection* c : all) c->drain();
+  if (connections_.empty()) {
+    closeAll();
+    return;
+  }
+  spdlog::info("draining {} connection(s), at most {} ms", connections_.size(), config_.shutdown_timeout_ms);
+  uv_timer_start(&shutdown_timer_, [](uv_timer_t* t) noexcept {
+    spdlog::warn("shutdown timeout: closing the remaining connections");
+    static_cast<Server*>(t->data)->closeAll();
+  }, config_.shutdown_timeout_ms, 0);
+}
+
+void Server::closeAll() {
+  if (closed_) return;
+  closed_ = stopping_ = true;
+  if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(&listener_))) uv_close(reinterpret_cast<uv_handle_t*>(&listener_), nullptr);
+  std::vector<Connection*> all(connections_.begin(), connections_.end());
   for (Connection* c : all) c->close();
   backend_->close();  // fails what is in flight; the orphaned slots are freed there
-  uv_close(reinterpret_cast<uv_handle_t*>(&check_), nullptr);
-  uv_close(reinterpret_cast<uv_handle_t*>(&idle_), nullptr);
-  uv_close(reinterpret_cast<uv_handle_t*>(&sweep_timer_), nullptr);
+  for (uv_handle_t* h : {reinterpret_cast<uv_handle_t*>(&check_), reinterpret_cast<uv_handle_t*>(&idle_),
+                         reinterpret_cast<uv_handle_t*>(&sweep_timer_), reinterpret_cast<uv_handle_t*>(&housekeeping_timer_),
+                         reinterpret_cast<uv_handle_t*>(&shutdown_timer_)})
+    uv_close(h, nullptr);
   for (auto& s : signals_) uv_close(reinterpret_cast<uv_handle_t*>(&s), nullptr);
+}
+
+void Server::onHousekeeping() {
+  uint64_t now = nowMs();
+  if (config_.idle_timeout_ms == 0 && rejecting_ == 0) return;
+  std::vector<Connection*> all(connections_.begin(), connections_.end());
+  for (Connection* c : all) c->closeIfIdle(now, config_.idle_timeout_ms, kRejectWaitMs);
 }
 
 std::string_view Server::httpDate() { return date_.get(std::time(nullptr)); }
 
 void Server::onConnection(int status) {
   if (status != 0) {
-    spdlog::warn("accept: {}", uv_strerror(status));
+    // Out of file descriptors, typically: libuv has already accepted and closed the pending
+    // connection (its reserve-fd trick), so the loop does not spin. Warn at most once a second.
+    ++stats_.accept_errors;
+    uint64_t now = nowMs();
+    if (now - last_accept_warning_ms_ >= kAcceptWarnEveryMs || last_accept_warning_ms_ == 0) {
+      last_accept_warning_ms_ = now;
+      spdlog::warn("accept: {} ({} failed so far)", uv_strerror(status), stats_.accept_errors);
+    }
     return;
   }
   bool reject = clients_ >= config_.max_clients;
@@ -128,6 +170,7 @@ void Server::connectionClosed(Connection* c) {
   if (c->rejecting()) --rejecting_;
   else --clients_;
   if (c->dirty) dirty_.erase(std::remove(dirty_.begin(), dirty_.end(), c), dirty_.end());
+  if (stopping_ && connections_.empty()) closeAll();  // drained
 }
 
 void Server::markDirty(Connection* c) {
@@ -139,7 +182,7 @@ void Server::markDirty(Connection* c) {
 }
 
 void Server::requestFlush() noexcept {
-  if (!flush_armed_ && !stopping_) {
+  if (!flush_armed_ && !closed_) {
     flush_armed_ = true;
     uv_idle_start(&idle_, [](uv_idle_t*) noexcept {});
   }
@@ -159,7 +202,7 @@ void Server::onCheck() {
     }
     backend_->flush();  // a failed write fails requests, which can dirty connections again
   } while (!dirty_.empty());
-  if (flush_armed_ && !stopping_) {
+  if (flush_armed_ && !closed_) {
     flush_armed_ = false;
     uv_idle_stop(&idle_);
   }

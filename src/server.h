@@ -34,6 +34,9 @@ struct ServerStats {
   uint64_t unknown_commands = 0;
   uint64_t bytes_in = 0;
   uint64_t bytes_out = 0;
+  uint64_t idle_closes = 0;          // clients closed by --idle-timeout
+  uint64_t output_limit_closes = 0;  // clients closed for not reading (--max-output-bytes)
+  uint64_t accept_errors = 0;        // failed accepts (e.g. out of file descriptors)
 };
 
 class Server {
@@ -45,7 +48,8 @@ class Server {
 
   // Binds, listens and starts the backend link. Throws std::runtime_error when it cannot listen.
   void start();
-  // Stops accepting, closes every connection and the backend link; uv_run then returns.
+  // First call: stops accepting, lets every connection finish the requests it sent (up to
+  // --shutdown-timeout), then closes everything; uv_run then returns. A second call closes at once.
   void shutdown();
 
   uv_loop_t* loop() const noexcept { return loop_; }
@@ -77,6 +81,8 @@ class Server {
 
   void onConnection(int status);
   void onCheck();
+  void onHousekeeping();
+  void closeAll();
 
   uv_loop_t* loop_;
   Config config_;
@@ -90,6 +96,8 @@ class Server {
   uv_idle_t idle_;         // armed while a flush is due, so the loop does not block before check_ runs
   bool flush_armed_ = false;
   uv_timer_t sweep_timer_;
+  uv_timer_t housekeeping_timer_;  // once a second: idle clients, silent rejected connections
+  uv_timer_t shutdown_timer_;      // the --shutdown-timeout deadline
   std::array<uv_signal_t, 2> signals_;
   std::vector<Connection*> dirty_;     // connections with replies to write this turn
   std::vector<Connection*> flushing_;  // the batch being written (kept to reuse its capacity)
@@ -99,7 +107,9 @@ class Server {
   uint64_t next_id_ = 1;
   uint64_t started_ms_ = 0;
   uint16_t bound_port_ = 0;
-  bool stopping_ = false;
+  bool stopping_ = false;  // draining after the first signal
+  bool closed_ = false;    // every handle closed
+  uint64_t last_accept_warning_ms_ = 0;
   http::DateCache date_;
   std::array<char, kReadBufferBytes> read_buf_;
 };

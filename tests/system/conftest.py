@@ -80,7 +80,12 @@ class Proxy:
         return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=10, **kw)
 
     def info(self, section=None):
-        return self.client().info(section) if section else self.client().info()
+        """INFO over a connection of its own, closed afterwards (it counts in connected_clients)."""
+        c = self.client()
+        try:
+            return c.info(section) if section else c.info()
+        finally:
+            c.close()
 
     def output(self):
         with open(self.log.name, "rb") as f:
@@ -132,3 +137,35 @@ def pair(redis_server, proxy):
     """A Redis and a proxy in front of it with default settings."""
     r = redis_server()
     return r, proxy(r.port)
+
+
+def rss_kb(pid):
+    """Resident memory of a process, in KiB."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise RuntimeError("no VmRSS")
+
+
+def cpu_seconds(pid):
+    """User + system CPU time a process has used so far."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / ticks
+
+
+def recv_until_closed(sock, timeout=10):
+    """Everything the peer sends until it closes the connection (or resets it)."""
+    sock.settimeout(timeout)
+    out = b""
+    try:
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            out += chunk
+    except ConnectionResetError:
+        pass
+    return out

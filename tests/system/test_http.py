@@ -120,7 +120,7 @@ def test_malformed_requests_get_400_and_close(pair):
 def test_overlong_url_and_headers_get_414_and_431(pair):
     _, p = pair
     c = rawhttp.Conn(p.port)
-    c.send(b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\n\r\n")
+    c.send(b"GET /" + b"a" * 30000 + b" HTTP/1.1\r\n\r\n")
     assert c.read_response().status == 414
     assert c.is_closed()
     c = rawhttp.Conn(p.port)
