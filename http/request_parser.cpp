@@ -37,6 +37,19 @@ int RequestParser::onUrl(llhttp_t* p, const char* at, size_t len) noexcept {
 }
 
 int RequestParser::onHeaderField(llhttp_t* p, const char* at, size_t len) noexcept {
+  // A field name is a token (RFC 9110 5.1): no whitespace before the colon ("Host : x"), which
+  // some servers read differently, the classic request-smuggling shape.
+  for (size_t i = 0; i < len; ++i) {
+    unsigned char c = static_cast<unsigned char>(at[i]);
+    if (c <= ' ' || c >= 0x7f || c == ':' || c == '"' || c == '(' || c == ')' || c == ',' || c == '/' ||
+        c == ';' || c == '<' || c == '=' || c == '>' || c == '?' || c == '@' || c == '[' || c == '\\' ||
+        c == ']' || c == '{' || c == '}') {
+      RequestParser* s = self(p);
+      s->error_status_ = 400;
+      s->error_reason_ = "Bad Request: invalid character in header name";
+      return HPE_USER;
+    }
+  }
   return onHeaderValue(p, at, len);
 }
 
@@ -105,6 +118,7 @@ RequestParser::Status RequestParser::parse(const char* data, size_t len, size_t&
     case HPE_USER:
       return fail(400, "Bad Request");  // error_status_ already set by the callback
     case HPE_INVALID_VERSION:
+    case HPE_PAUSED_H2_UPGRADE:  // the HTTP/2 connection preface
       return fail(505, "HTTP Version Not Supported");
     default:
       return fail(400, std::string("Bad Request: ") + llhttp_get_error_reason(&parser_));

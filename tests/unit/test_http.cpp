@@ -122,6 +122,9 @@ TEST_CASE("malformed requests and limits") {
       {"G@T /a HTTP/1.1\r\n\r\n", 400},
       {"GET /a HTTP/3.1\r\n\r\n", 505},
       {"GET /a HTTX/1.1\r\n\r\n", 400},
+      {"GET /a HTTP/1.1\r\nHost : x\r\n\r\n", 400},
+      {"GET /a HTTP/1.1\r\nTransfer-Encoding : chunked\r\n\r\n", 400},
+      {"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 505},
   };
   for (const auto& c : cases) {
     for (size_t step : {size_t{0}, size_t{1}}) {
