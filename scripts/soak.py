@@ -63,7 +63,8 @@ class Soak:
     def __init__(self, args):
         self.args = args
         self.stop = threading.Event()
-        self.lock = threading.Lock()
+        self.lock = threading.Lock()         # guards history and versions
+        self.write_lock = threading.Lock()   # one SET at a time: versions reach Redis in order
         self.history = {i: {} for i in range(KEYS)}   # key -> {version: time the SET finished}
         self.next_version = {i: 0 for i in range(KEYS)}
         self.counts = {"reads": 0, "values": 0, "nil": 0, "backend_errors": 0, "writes": 0,
@@ -92,15 +93,18 @@ class Soak:
 
     # --- the writer: new versions straight into Redis
     def write(self, r, i):
-        with self.lock:
-            v = self.next_version[i] = self.next_version[i] + 1
-        try:
-            r.set(f"soak:{i}", value_for(i, v))
-            self.counts["writes"] += 1
-        except redis.RedisError:
-            pass  # it may or may not have been applied; the time below bounds it either way
-        with self.lock:
-            self.history[i][v] = time.monotonic()
+        # Serialised, so a newer version can never be overtaken by an older one on its way to Redis
+        # (two writers racing would make "the value that replaced it" ambiguous).
+        with self.write_lock:
+            with self.lock:
+                v = self.next_version[i] = self.next_version[i] + 1
+            try:
+                r.set(f"soak:{i}", value_for(i, v))
+                self.counts["writes"] += 1
+            except redis.RedisError:
+                pass  # it may or may not have been applied; the time below bounds it either way
+            with self.lock:
+                self.history[i][v] = time.monotonic()
 
     def writer(self):
         r = redis.Redis(host="127.0.0.1", port=self.redis_port, socket_timeout=2)
