@@ -6,11 +6,13 @@
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#include <stdexcept>
 
 namespace rcp {
 
 Entry* Entry::createUninitialized(std::string_view key, size_t value_len) {
   char header[32];
+  if (value_len > UINT32_MAX || key.size() > UINT32_MAX) throw std::length_error("cache entry too large");
   int hlen = std::snprintf(header, sizeof header, "$%zu\r\n", value_len);
   assert(hlen > 0 && hlen < 32);
   size_t total = sizeof(Entry) + key.size() + static_cast<size_t>(hlen) + value_len + 2;
@@ -31,6 +33,8 @@ Entry* Entry::create(std::string_view key, std::string_view value) {
   if (!value.empty()) std::memcpy(e->valueData(), value.data(), value.size());
   return e;
 }
+
+static_assert(sizeof(Entry) == 56, "see the layout note on Entry's fields");
 
 void Entry::release() noexcept {
   assert(refs_ > 0);

@@ -15,6 +15,7 @@ namespace rcp {
 class Entry {
  public:
   // Allocates an entry holding copies of key and value; refcount starts at 1 (the caller's).
+  // Values over 4 GiB - 1 are refused (std::length_error); Redis itself stops at 512 MB.
   static Entry* create(std::string_view key, std::string_view value);
   // Allocates an entry whose value bytes are left for the caller to fill through valueData().
   static Entry* createUninitialized(std::string_view key, size_t value_len);
@@ -42,17 +43,16 @@ class Entry {
   char* bytes() noexcept { return reinterpret_cast<char*>(this + 1); }
   const char* bytes() const noexcept { return reinterpret_cast<const char*>(this + 1); }
 
-  // Links owned by LruCache while the entry is cached; null otherwise.
+  // Links owned by LruCache while the entry is cached; null otherwise. The layout is kept to 56
+  // bytes: with a 16-byte key and a 100-byte value an entry is one 192-byte malloc chunk.
   Entry* lru_prev_ = nullptr;   // towards most recently used
   Entry* lru_next_ = nullptr;   // towards least recently used
-  Entry* age_prev_ = nullptr;   // insertion order (== expiry order, the TTL being global)
-  Entry* age_next_ = nullptr;
   Entry* chain_next_ = nullptr; // hash bucket chain
-  uint64_t hash_ = 0;           // hash of key(), cached for rehashing and fast compares
   uint64_t stored_ms_ = 0;      // monotonic ms when stored: expiry is measured from here
-  uint64_t value_len_ = 0;      // bytes
-  uint32_t key_len_ = 0;        // bytes
+  uint32_t hash_ = 0;           // low 32 bits of the key's hash, for rehashing and fast compares
   uint32_t refs_ = 1;           // owners: the cache and in-flight writes
+  uint32_t value_len_ = 0;      // bytes (Redis caps strings at 512 MB)
+  uint32_t key_len_ = 0;        // bytes
   uint8_t resp_header_len_ = 0; // bytes of "$<len>\r\n"
   bool cached_ = false;         // linked into an LruCache
 };

@@ -1,6 +1,6 @@
-// LruCache: chained hash table (power-of-two buckets, doubled at load factor 1) with intrusive
-// LRU and age lists threaded through the entries themselves, so the cache allocates nothing per
-// operation beyond the entries it is handed.
+// LruCache: chained hash table (power-of-two buckets, doubled at load factor 1) with an intrusive
+// LRU list threaded through the entries themselves, so the cache allocates nothing per operation
+// beyond the entries it is handed.
 #include "cache/lru_cache.h"
 
 #include <cassert>
@@ -52,7 +52,7 @@ void LruCache::clear() {
   assert(size_ == 0);
 }
 
-Entry** LruCache::findSlot(std::string_view key, uint64_t hash) noexcept {
+Entry** LruCache::findSlot(std::string_view key, uint32_t hash) noexcept {
   Entry** slot = &buckets_[hash & bucket_mask_];
   while (*slot != nullptr) {
     Entry* e = *slot;
@@ -64,7 +64,7 @@ Entry** LruCache::findSlot(std::string_view key, uint64_t hash) noexcept {
 }
 
 EntryRef LruCache::get(std::string_view key, uint64_t hash, uint64_t now_ms) {
-  Entry** slot = findSlot(key, hash);
+  Entry** slot = findSlot(key, static_cast<uint32_t>(hash));
   Entry* e = *slot;
   if (e == nullptr) {
     ++stats_.misses;
@@ -87,24 +87,24 @@ EntryRef LruCache::get(std::string_view key, uint64_t hash, uint64_t now_ms) {
 bool LruCache::put(Entry* entry, uint64_t hash, uint64_t now_ms) {
   assert(entry != nullptr && !entry->cached_);
   if (!enabled()) return false;
-  Entry** slot = findSlot(entry->key(), hash);
+  uint32_t h = static_cast<uint32_t>(hash);
+  Entry** slot = findSlot(entry->key(), h);
   if (*slot != nullptr) {
     // Replace in place: the old entry leaves the table, so a refresh never costs capacity.
     unlinkAndRelease(slot);
-    slot = findSlot(entry->key(), hash);
+    slot = findSlot(entry->key(), h);
   } else if (size_ >= capacity_) {
     ++stats_.evictions;
     remove(lru_tail_);
-    slot = findSlot(entry->key(), hash);
+    slot = findSlot(entry->key(), h);
   }
   entry->retain();
-  entry->hash_ = hash;
+  entry->hash_ = h;
   entry->stored_ms_ = now_ms;
   entry->cached_ = true;
   entry->chain_next_ = nullptr;
   *slot = entry;
   lruPushFront(entry);
-  agePushBack(entry);
   ++size_;
   bytes_ += entry->footprint();
   ++stats_.inserts;
@@ -113,20 +113,25 @@ bool LruCache::put(Entry* entry, uint64_t hash, uint64_t now_ms) {
 }
 
 bool LruCache::erase(std::string_view key) {
-  Entry** slot = findSlot(key, hashKey(key));
+  Entry** slot = findSlot(key, static_cast<uint32_t>(hashKey(key)));
   if (*slot == nullptr) return false;
   unlinkAndRelease(slot);
   return true;
 }
 
-size_t LruCache::sweep(uint64_t now_ms, size_t max_entries) {
-  size_t n = 0;
-  while (n < max_entries && age_head_ != nullptr && expired(age_head_, now_ms)) {
-    remove(age_head_);
-    ++stats_.expirations;
-    ++n;
+size_t LruCache::sweep(uint64_t now_ms, size_t max_scan) {
+  size_t dropped = 0;
+  Entry* e = lru_tail_;
+  for (size_t scanned = 0; e != nullptr && scanned < max_scan; ++scanned) {
+    Entry* warmer = e->lru_prev_;
+    if (expired(e, now_ms)) {
+      remove(e);
+      ++stats_.expirations;
+      ++dropped;
+    }
+    e = warmer;
   }
-  return n;
+  return dropped;
 }
 
 void LruCache::setCapacity(size_t capacity) {
@@ -148,7 +153,6 @@ void LruCache::unlinkAndRelease(Entry** slot) {
   *slot = e->chain_next_;
   e->chain_next_ = nullptr;
   lruUnlink(e);
-  ageUnlink(e);
   e->cached_ = false;
   --size_;
   bytes_ -= e->footprint();
@@ -184,19 +188,6 @@ void LruCache::lruUnlink(Entry* e) noexcept {
   if (e->lru_prev_ != nullptr) e->lru_prev_->lru_next_ = e->lru_next_; else lru_head_ = e->lru_next_;
   if (e->lru_next_ != nullptr) e->lru_next_->lru_prev_ = e->lru_prev_; else lru_tail_ = e->lru_prev_;
   e->lru_prev_ = e->lru_next_ = nullptr;
-}
-
-void LruCache::agePushBack(Entry* e) noexcept {
-  e->age_next_ = nullptr;
-  e->age_prev_ = age_tail_;
-  if (age_tail_ != nullptr) age_tail_->age_next_ = e; else age_head_ = e;
-  age_tail_ = e;
-}
-
-void LruCache::ageUnlink(Entry* e) noexcept {
-  if (e->age_prev_ != nullptr) e->age_prev_->age_next_ = e->age_next_; else age_head_ = e->age_next_;
-  if (e->age_next_ != nullptr) e->age_next_->age_prev_ = e->age_prev_; else age_tail_ = e->age_prev_;
-  e->age_prev_ = e->age_next_ = nullptr;
 }
 
 }  // namespace rcp

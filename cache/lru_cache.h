@@ -1,7 +1,7 @@
-// The proxy's store: a hash map plus two intrusive lists over reference-counted entries.
-//   * the LRU list orders entries by last use; the least recently used is evicted at capacity;
-//   * the age list orders entries by insertion, which with one global TTL is also expiry order,
-//     so expired entries are reclaimed from its head in O(1) each (sweep()).
+// The proxy's store: a chained hash map plus an intrusive LRU list over reference-counted entries;
+// the least recently used entry is evicted at capacity. Expiry is checked on every lookup (an
+// expired entry is never served), and sweep() reclaims expired entries from the cold end of the
+// LRU list, where entries that are not read again end up.
 // Every operation is O(1) (amortised for the table's doubling). No I/O and no clock: callers pass
 // the current monotonic time in milliseconds, so tests drive time by hand.
 #pragma once
@@ -47,8 +47,9 @@ class LruCache {
   // Drops key if present (for invalidation). Returns whether something was removed.
   bool erase(std::string_view key);
 
-  // Reclaims up to max_entries expired entries from the age list; returns how many.
-  size_t sweep(uint64_t now_ms, size_t max_entries);
+  // Looks at up to max_scan entries from the least recently used end and drops the expired ones;
+  // returns how many it dropped.
+  size_t sweep(uint64_t now_ms, size_t max_scan);
 
   // Changes limits at run time; shrinking evicts at once.
   void setCapacity(size_t capacity);
@@ -71,14 +72,12 @@ class LruCache {
 
  private:
   bool expired(const Entry* e, uint64_t now_ms) const noexcept { return now_ms - e->stored_ms_ >= ttl_ms_; }
-  Entry** findSlot(std::string_view key, uint64_t hash) noexcept;
+  Entry** findSlot(std::string_view key, uint32_t hash) noexcept;
   void unlinkAndRelease(Entry** slot);  // slot: the chain pointer that points at the entry
   void remove(Entry* e);
   void grow();
   void lruPushFront(Entry* e) noexcept;
   void lruUnlink(Entry* e) noexcept;
-  void agePushBack(Entry* e) noexcept;
-  void ageUnlink(Entry* e) noexcept;
 
   size_t capacity_;
   uint64_t ttl_ms_;
@@ -88,8 +87,6 @@ class LruCache {
   size_t bytes_ = 0;                    // sum of entry footprints
   Entry* lru_head_ = nullptr;           // most recently used
   Entry* lru_tail_ = nullptr;           // least recently used: the next eviction
-  Entry* age_head_ = nullptr;           // oldest insertion: the next expiry
-  Entry* age_tail_ = nullptr;
   CacheStats stats_;
 };
 

@@ -435,7 +435,7 @@ void* Backend::makeEntry(void* ctx, const char* data, size_t len) noexcept {
   if (!b->sent_.empty() && b->sent_.front() != nullptr) key = b->sent_.front()->key;
   try {
     return Entry::create(key, {data, len});
-  } catch (const std::bad_alloc&) {
+  } catch (const std::exception&) {  // out of memory, or a value over 4 GiB
     return nullptr;
   }
 }

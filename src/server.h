@@ -77,7 +77,7 @@ class Server {
  private:
   static constexpr size_t kReadBufferBytes = 64 << 10;
   static constexpr uint64_t kSweepIntervalMs = 100;   // active expiry period
-  static constexpr size_t kSweepMaxEntries = 10000;   // expired entries reclaimed per period, at most
+  static constexpr size_t kSweepMaxEntries = 1000;    // entries examined per period, from the cold end
 
   void onConnection(int status);
   void onCheck();

@@ -95,16 +95,18 @@ TEST_CASE("an expired entry is replaced in place and capacity never leaks") {
   CHECK(c.stats().evictions == 0);
 }
 
-TEST_CASE("sweep reclaims expired entries in insertion order") {
+TEST_CASE("sweep reclaims expired entries from the cold end of the LRU list") {
   LruCache c(100, 10);
   for (int i = 0; i < 10; ++i) putKV(c, "k" + std::to_string(i), "v", static_cast<uint64_t>(i));
-  CHECK(c.sweep(14, 100) == 5);  // stored at 0..4 expire by 14
-  CHECK(c.size() == 5);
-  CHECK(getV(c, "k4", 14) == "<miss>");
-  CHECK(getV(c, "k5", 14) == "v");
-  CHECK(c.sweep(100, 2) == 2);  // bounded work per call
-  CHECK(c.size() == 3);
-  CHECK(c.stats().expirations == 7);
+  CHECK(getV(c, "k0", 5) == "v");  // k0 becomes the most recently used
+  // at 14, k0..k4 are expired; scanning 3 from the cold end sees k1, k2, k3
+  CHECK(c.sweep(14, 3) == 3);
+  CHECK(c.size() == 7);
+  CHECK(mru(c) == std::vector<std::string>{"k0", "k9", "k8", "k7", "k6", "k5", "k4"});
+  // a live entry does not stop the scan
+  CHECK(c.sweep(14, 100) == 2);  // k4 and k0
+  CHECK(mru(c) == std::vector<std::string>{"k9", "k8", "k7", "k6", "k5"});
+  CHECK(c.stats().expirations == 5);
 }
 
 TEST_CASE("zero capacity or zero ttl disables caching") {
