@@ -40,6 +40,7 @@ run: build
 bench: build
 	@scripts/install-deps.sh --bench
 	@scripts/bench.sh $(BUILD)/redis-cache-proxy
+	@$(PYTHON) scripts/bench_scale.py $(BUILD)/redis-cache-proxy
 
 clean:
 	rm -rf $(BUILD) build-asan
