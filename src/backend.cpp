@@ -188,6 +188,7 @@ void Backend::submit(Fetch* f) {
     case State::kHandshake:
       if (waiting_.empty() && sent_.size() < server_.config().max_inflight) {
         resp::appendCommand(out_, {"GET", f->key});
+        f->sent_ns = uv_hrtime();
         sent_.push_back(f);
         ++stats_.requests;
         server_.requestFlush();
@@ -218,6 +219,7 @@ void Backend::sendWaiting() {
     Fetch* f = waiting_.front();
     waiting_.pop_front();
     resp::appendCommand(out_, {"GET", f->key});
+    f->sent_ns = uv_hrtime();
     sent_.push_back(f);
     ++stats_.requests;
     any = true;
@@ -322,6 +324,7 @@ void Backend::onReply(const resp::ReplyReader::Reply& r) {
     }
     return;
   }
+  latency_.observe(uv_hrtime() - f->sent_ns);
   FetchResult res;
   switch (r.type) {
     case T::kString:

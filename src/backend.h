@@ -14,6 +14,7 @@
 
 #include "resp/reply_reader.h"
 #include "src/config.h"
+#include "src/metrics.h"
 
 namespace rcp {
 
@@ -52,6 +53,7 @@ class Backend {
   const char* stateName() const noexcept;
   size_t pending() const noexcept { return sent_.size() + waiting_.size(); }
   const BackendStats& stats() const noexcept { return stats_; }
+  const LatencyHistogram& latency() const noexcept { return latency_; }
 
  private:
   struct Link;  // one TCP connection; replaced on reconnect
@@ -84,6 +86,7 @@ class Backend {
   std::string last_error_;
   std::minstd_rand rng_;
   BackendStats stats_;
+  LatencyHistogram latency_;
   int closed_handles_ = 0;
 };
 

@@ -4,7 +4,10 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <cerrno>
 #include <cstring>
+#include <fstream>
+#include <sstream>
 
 namespace rcp {
 
@@ -69,6 +72,23 @@ const std::vector<Option>& options() {
        }},
       {"--idle-timeout", "RCP_IDLE_TIMEOUT", "DURATION", "close a client that sends and receives nothing for this long; 0 = never (default 0)",
        [](Config& c, const std::string& v, const std::string& w) { c.idle_timeout_ms = parseDurationMs(v, w); }},
+      {"--admin-port", "RCP_ADMIN_PORT", "N", "port of the admin HTTP listener serving /metrics, /healthz and /readyz; 0 = off (default 0)",
+       [](Config& c, const std::string& v, const std::string& w) { c.admin_port = static_cast<uint16_t>(parseCount(v, w, 0, 65535)); }},
+      {"--admin-bind", "RCP_ADMIN_BIND", "ADDR", "address of the admin listener (default 127.0.0.1)",
+       [](Config& c, const std::string& v, const std::string& w) {
+         if (v.empty()) throw ConfigError(w + ": empty address");
+         c.admin_bind = v;
+       }},
+      {"--log-format", "RCP_LOG_FORMAT", "FORMAT", "text, or json (one object per line) for log shippers (default text)",
+       [](Config& c, const std::string& v, const std::string& w) {
+         if (v != "text" && v != "json") throw ConfigError(w + ": '" + v + "' is not text or json");
+         c.log_format = v;
+       }},
+      {"--config", "RCP_CONFIG", "FILE", "read settings from FILE first (\"name value\" lines, names as these flags without --); SIGHUP reloads it",
+       [](Config& c, const std::string& v, const std::string& w) {
+         if (v.empty()) throw ConfigError(w + ": empty file name");
+         c.config_file = v;
+       }},
       {"--shutdown-timeout", "RCP_SHUTDOWN_TIMEOUT", "DURATION", "on SIGTERM or SIGINT, how long in-flight requests may finish before the proxy closes everything (default 5s)",
        [](Config& c, const std::string& v, const std::string& w) { c.shutdown_timeout_ms = parseDurationMs(v, w); }},
   };
@@ -182,13 +202,45 @@ BackendAddress parseRedisAddress(const std::string& s, const std::string& what) 
   return a;
 }
 
-ConfigAction parseConfig(const std::vector<std::string>& args, const GetEnv& getenv, Config& out) {
+std::string readFileOrThrow(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw ConfigError("--config: cannot read " + path + ": " + std::strerror(errno));
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+void applyConfigFile(const std::string& text, const std::string& path, Config& c) {
+  const auto& opts = options();
+  std::istringstream in(text);
+  std::string line;
+  for (int lineno = 1; std::getline(in, line); ++lineno) {
+    std::string where = path + ":" + std::to_string(lineno);
+    auto trim = [](std::string& t) {
+      size_t b = t.find_first_not_of(" \t\r"), e = t.find_last_not_of(" \t\r");
+      t = b == std::string::npos ? std::string() : t.substr(b, e - b + 1);
+    };
+    if (size_t hash = line.find('#'); hash != std::string::npos && line.find('"') == std::string::npos) line.resize(hash);
+    trim(line);
+    if (line.empty() || line[0] == '#') continue;
+    size_t sp = line.find_first_of(" \t");
+    std::string name = line.substr(0, sp), value = sp == std::string::npos ? "" : line.substr(sp + 1);
+    trim(value);
+    if (value.size() >= 2 && value.front() == '"' && value.back() == '"') value = value.substr(1, value.size() - 2);
+    std::string flag = "--" + name;
+    auto it = std::find_if(opts.begin(), opts.end(), [&](const Option& o) { return flag == o.flag; });
+    if (it == opts.end() || flag == "--config") throw ConfigError(where + ": unknown setting '" + name + "'");
+    if (value.empty()) throw ConfigError(where + ": " + name + ": missing value (" + it->arg + ")");
+    it->apply(c, value, where + " " + name);
+  }
+}
+
+ConfigAction parseConfig(const std::vector<std::string>& args, const GetEnv& getenv, Config& out,
+                         const ReadFile& read_file) {
   Config c;
   const auto& opts = options();
-  // Environment first, then flags over it.
-  for (const Option& o : opts) {
-    if (const char* v = getenv(o.env); v != nullptr && *v != '\0') o.apply(c, v, std::string(o.env) + " (" + o.flag + ")");
-  }
+  // Split the flags first: --help and --version win, and --config must be known before the rest.
+  std::vector<std::pair<const Option*, std::string>> flags;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
     if (a == "-h" || a == "--help") return ConfigAction::kHelp;
@@ -206,10 +258,53 @@ ConfigAction parseConfig(const std::vector<std::string>& args, const GetEnv& get
       if (i + 1 >= args.size()) throw ConfigError(name + ": missing value (" + it->arg + ")");
       value = args[++i];
     }
-    it->apply(c, value, name);
+    flags.emplace_back(&*it, value);
   }
+  // The config file, named by the flag or else the environment.
+  std::string file;
+  for (auto& [o, v] : flags) if (std::string_view(o->flag) == "--config") file = v;
+  if (file.empty()) {
+    if (const char* v = getenv("RCP_CONFIG"); v != nullptr) file = v;
+  }
+  if (!file.empty()) {
+    applyConfigFile(read_file(file), file, c);
+    c.config_file = file;
+  }
+  for (const Option& o : opts) {
+    if (const char* v = getenv(o.env); v != nullptr && *v != '\0') o.apply(c, v, std::string(o.env) + " (" + o.flag + ")");
+  }
+  for (auto& [o, v] : flags) o->apply(c, v, o->flag);
   out = std::move(c);
   return ConfigAction::kRun;
+}
+
+std::vector<std::string> restartOnlyChanges(const Config& a, const Config& b) {
+  std::vector<std::string> changed;
+  if (a.redis.display() != b.redis.display() || a.redis.user != b.redis.user || a.redis.password != b.redis.password)
+    changed.push_back("--redis");
+  if (a.bind != b.bind) changed.push_back("--bind");
+  if (a.port != b.port) changed.push_back("--port");
+  if (a.admin_port != b.admin_port) changed.push_back("--admin-port");
+  if (a.admin_bind != b.admin_bind) changed.push_back("--admin-bind");
+  if (a.log_format != b.log_format) changed.push_back("--log-format");
+  if (a.max_request_bytes != b.max_request_bytes) changed.push_back("--max-request-bytes");
+  return changed;
+}
+
+std::string describe(const Config& c) {
+  std::string s = "redis " + c.redis.display();
+  if (!c.redis.password.empty()) s += " (auth " + (c.redis.user.empty() ? std::string("default") : c.redis.user) + ":****)";
+  s += ", listen " + c.bind + ":" + std::to_string(c.port);
+  s += ", admin " + (c.admin_port == 0 ? std::string("off") : c.admin_bind + ":" + std::to_string(c.admin_port));
+  s += ", cache-keys " + std::to_string(c.cache_keys) + ", ttl " + std::to_string(c.ttl_ms) + "ms";
+  s += ", max-clients " + std::to_string(c.max_clients) + ", max-inflight " + std::to_string(c.max_inflight);
+  s += ", backend-timeout " + std::to_string(c.backend_timeout_ms) + "ms";
+  s += ", max-request-bytes " + std::to_string(c.max_request_bytes) + ", max-key-bytes " + std::to_string(c.max_key_bytes);
+  s += ", max-pending " + std::to_string(c.max_pending) + ", max-output-bytes " + std::to_string(c.max_output_bytes);
+  s += ", idle-timeout " + std::to_string(c.idle_timeout_ms) + "ms, shutdown-timeout " + std::to_string(c.shutdown_timeout_ms) + "ms";
+  s += ", log " + c.log_level + "/" + c.log_format;
+  if (!c.config_file.empty()) s += ", config " + c.config_file;
+  return s;
 }
 
 std::string helpText() {

@@ -36,7 +36,14 @@ struct Config {
   size_t max_output_bytes = 64 << 20;  // reply bytes a slow reader may leave unread before it is closed
   uint64_t idle_timeout_ms = 0;        // close clients silent this long; 0: never
   uint64_t shutdown_timeout_ms = 5000; // on SIGTERM/SIGINT, time given to in-flight requests
+  uint16_t admin_port = 0;             // admin HTTP listener (/metrics, /healthz, /readyz); 0: off
+  std::string admin_bind = "127.0.0.1";
+  std::string log_format = "text";     // text or json
+  std::string config_file;             // --config: read at start-up and on SIGHUP
 };
+
+// Settings that a reload (SIGHUP) cannot change without a restart, named as flags; empty if none.
+std::vector<std::string> restartOnlyChanges(const Config& running, const Config& fresh);
 
 class ConfigError : public std::runtime_error {
  public:
@@ -47,8 +54,22 @@ enum class ConfigAction { kRun, kHelp, kVersion };
 
 using GetEnv = std::function<const char*(const char*)>;
 
-// Parses args (without the program name). Throws ConfigError with a one-line message.
-ConfigAction parseConfig(const std::vector<std::string>& args, const GetEnv& getenv, Config& out);
+// Reads a whole file; throws ConfigError when it cannot.
+using ReadFile = std::function<std::string(const std::string& path)>;
+std::string readFileOrThrow(const std::string& path);
+
+// Parses args (without the program name). Settings come from, lowest precedence first: defaults,
+// the --config file (or RCP_CONFIG), environment variables, flags. Throws ConfigError with a
+// one-line message naming the flag, variable or file line.
+ConfigAction parseConfig(const std::vector<std::string>& args, const GetEnv& getenv, Config& out,
+                         const ReadFile& read_file = readFileOrThrow);
+
+// A config file: one "name value" per line, names as the flags without "--" (e.g. "ttl 30s"),
+// '#' starts a comment, a value may be double-quoted. Applied onto c.
+void applyConfigFile(const std::string& text, const std::string& path, Config& c);
+
+// The effective configuration on one line, for the start-up log (the password masked).
+std::string describe(const Config& c);
 
 std::string helpText();
 

@@ -74,24 +74,29 @@ void HttpSession::handle(const http::Request& req) {
   s->keep_alive = req.keep_alive;
   s->http10 = req.http_minor == 0;
   if (req.method == http::Method::kOther) {
+    server.countGet(true, Outcome::kError);
     renderHttpText(*s, 405, "method not allowed: use GET or HEAD", server.httpDate(), "Allow: GET, HEAD\r\n");
     return;
   }
   switch (http::keyFromTarget(req.target, key_)) {
     case http::KeyError::kNone:
       if (key_.size() > server.config().max_key_bytes) {
+        server.countGet(true, Outcome::kError);
         renderHttpText(*s, 414, "key is too long (over --max-key-bytes)", server.httpDate());
         return;
       }
       server.readThrough().get(key_, s);
       return;
     case http::KeyError::kEmpty:
+      server.countGet(true, Outcome::kError);
       renderHttpText(*s, 400, "missing key: GET /<percent-encoded key>", server.httpDate());
       return;
     case http::KeyError::kBadEscape:
+      server.countGet(true, Outcome::kError);
       renderHttpText(*s, 400, "bad percent-encoding in key", server.httpDate());
       return;
     case http::KeyError::kBadTarget:
+      server.countGet(true, Outcome::kError);
       renderHttpText(*s, 400, "bad request-target", server.httpDate());
       return;
   }

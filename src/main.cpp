@@ -12,6 +12,7 @@
 #include <exception>
 
 #include "src/config.h"
+#include "src/logging.h"
 #include "src/server.h"
 
 int main(int argc, char** argv) {
@@ -32,10 +33,7 @@ int main(int argc, char** argv) {
     return 2;
   }
 
-  auto logger = spdlog::stderr_logger_st("rcp");
-  spdlog::set_default_logger(logger);
-  spdlog::set_level(spdlog::level::from_str(config.log_level));
-  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+  rcp::setupLogging(config.log_format, config.log_level);
 
   // A client that disconnects mid-write must not kill the process.
   std::signal(SIGPIPE, SIG_IGN);
@@ -61,11 +59,11 @@ int main(int argc, char** argv) {
   int rc = 0;
   {
     rcp::Server server(&loop, config);
+    server.setArgs(std::vector<std::string>(argv + 1, argv + argc));
     try {
       server.start();
-      spdlog::info("redis-cache-proxy {} listening on {}:{} (HTTP and RESP), backend {}, cache {} keys, ttl {} ms, max clients {}",
-                   RCP_VERSION, config.bind, server.boundPort(), config.redis.display(), config.cache_keys,
-                   config.ttl_ms, config.max_clients);
+      spdlog::info("redis-cache-proxy {} listening on {}:{} (HTTP and RESP); {}", RCP_VERSION, config.bind,
+                   server.boundPort(), rcp::describe(config));
     } catch (const std::exception& e) {
       spdlog::critical("{}", e.what());
       server.shutdown();

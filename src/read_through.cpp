@@ -16,6 +16,7 @@ void ReadThrough::get(std::string_view key, Slot* slot) {
   if (cache.enabled()) {
     EntryRef e = cache.get(key, hash, server_.nowMs());
     if (e) {
+      server_.countGet(slot->http, Outcome::kHit);
       FetchResult r{FetchResult::Kind::kValue, std::move(e), {}};
       if (slot->http) {
         renderResult(*slot, r, server_.httpDate());
@@ -51,12 +52,14 @@ void ReadThrough::complete(Fetch* f, const FetchResult& r) {
   (void)erased;
   if (r.kind == FetchResult::Kind::kValue) server_.cache().put(r.entry.get(), f->hash, server_.nowMs());
   std::string_view date = server_.httpDate();
+  Outcome outcome = r.kind == FetchResult::Kind::kValue || r.kind == FetchResult::Kind::kNil ? Outcome::kMiss : Outcome::kError;
   for (Slot* s = f->waiters_head; s != nullptr;) {
     Slot* next = s->next_waiter;
     s->next_waiter = nullptr;
     if (s->conn == nullptr) {
       server_.slots().put(s);  // its client left while the fetch was in flight
     } else {
+      server_.countGet(s->http, outcome);
       renderResult(*s, r, date);
       s->conn->slotReady();
     }

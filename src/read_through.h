@@ -24,6 +24,7 @@ struct Fetch {
   Slot* waiters_tail = nullptr;
   uint32_t waiters = 0;
   uint64_t deadline_ms = 0;  // monotonic; set when queued on the backend
+  uint64_t sent_ns = 0;      // uv_hrtime() when written to the backend link, for the latency histogram
 };
 
 struct ReadThroughStats {

@@ -7,7 +7,7 @@
 #include "resp/commands.h"
 #include "resp/reply.h"
 #include "src/connection.h"
-#include "src/info.h"
+#include "src/metrics.h"
 #include "src/read_through.h"
 #include "src/server.h"
 
@@ -92,9 +92,11 @@ void RespSession::dispatch(const std::vector<std::string_view>& args) {
     resp::appendError(reply()->head, "ERR wrong number of arguments for '" + std::string(spec->name) + "' command");
     return;
   }
+  if (spec->cmd != resp::Cmd::kGet) ++server.stats().local_commands;
   switch (spec->cmd) {
     case resp::Cmd::kGet: {
       if (args[1].size() > server.config().max_key_bytes) {
+        server.countGet(false, Outcome::kError);
         resp::appendError(reply()->head, "ERR key is too long (over --max-key-bytes, " +
                                              std::to_string(server.config().max_key_bytes) + " bytes)");
         return;

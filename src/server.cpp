@@ -9,7 +9,9 @@
 #include <ctime>
 #include <stdexcept>
 
+#include "src/admin.h"
 #include "src/connection.h"
+#include "src/logging.h"
 
 namespace rcp {
 
@@ -74,12 +76,21 @@ void Server::start() {
   }, kSweepIntervalMs, kSweepIntervalMs);
   uv_timer_start(&housekeeping_timer_, [](uv_timer_t* t) noexcept { static_cast<Server*>(t->data)->onHousekeeping(); },
                  kHousekeepingMs, kHousekeepingMs);
-  int signums[2] = {SIGINT, SIGTERM};
+  int signums[3] = {SIGINT, SIGTERM, SIGHUP};
   for (size_t i = 0; i < signals_.size(); ++i) {
     uv_signal_start(&signals_[i], [](uv_signal_t* h, int signum) noexcept {
+      Server* s = static_cast<Server*>(h->data);
+      if (signum == SIGHUP) {
+        s->reload();
+        return;
+      }
       spdlog::info("signal {}: shutting down", signum == SIGINT ? "SIGINT" : "SIGTERM");
-      static_cast<Server*>(h->data)->shutdown();
+      s->shutdown();
     }, signums[i]);
+  }
+  if (config_.admin_port != 0) {
+    admin_ = std::make_unique<AdminServer>(*this);
+    admin_->start(config_.admin_bind, config_.admin_port);
   }
   backend_->start();
 }
@@ -110,12 +121,41 @@ void Server::closeAll() {
   if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(&listener_))) uv_close(reinterpret_cast<uv_handle_t*>(&listener_), nullptr);
   std::vector<Connection*> all(connections_.begin(), connections_.end());
   for (Connection* c : all) c->close();
+  if (admin_ != nullptr) admin_->close();
   backend_->close();  // fails what is in flight; the orphaned slots are freed there
   for (uv_handle_t* h : {reinterpret_cast<uv_handle_t*>(&check_), reinterpret_cast<uv_handle_t*>(&idle_),
                          reinterpret_cast<uv_handle_t*>(&sweep_timer_), reinterpret_cast<uv_handle_t*>(&housekeeping_timer_),
                          reinterpret_cast<uv_handle_t*>(&shutdown_timer_)})
     uv_close(h, nullptr);
   for (auto& s : signals_) uv_close(reinterpret_cast<uv_handle_t*>(&s), nullptr);
+}
+
+void Server::reload() {
+  Config fresh;
+  try {
+    parseConfig(args_, [](const char* n) { return std::getenv(n); }, fresh);
+  } catch (const ConfigError& e) {
+    spdlog::error("SIGHUP: configuration not reloaded: {}", e.what());
+    return;
+  }
+  for (const std::string& flag : restartOnlyChanges(config_, fresh))
+    spdlog::warn("SIGHUP: {} changed; it takes effect only after a restart", flag);
+  // Everything else applies now: the cache at once, limits to the next request or connection.
+  config_.cache_keys = fresh.cache_keys;
+  config_.ttl_ms = fresh.ttl_ms;
+  config_.max_clients = fresh.max_clients;
+  config_.max_inflight = fresh.max_inflight;
+  config_.backend_timeout_ms = fresh.backend_timeout_ms;
+  config_.log_level = fresh.log_level;
+  config_.max_key_bytes = fresh.max_key_bytes;
+  config_.max_pending = fresh.max_pending;
+  config_.max_output_bytes = fresh.max_output_bytes;
+  config_.idle_timeout_ms = fresh.idle_timeout_ms;
+  config_.shutdown_timeout_ms = fresh.shutdown_timeout_ms;
+  cache_.setTtl(config_.ttl_ms);
+  cache_.setCapacity(config_.cache_keys);
+  spdlog::set_level(spdlog::level::from_str(config_.log_level));
+  spdlog::info("SIGHUP: configuration reloaded: {}", describe(config_));
 }
 
 void Server::onHousekeeping() {

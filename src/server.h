@@ -17,6 +17,7 @@
 #include "src/backend.h"
 #include "src/config.h"
 #include "src/read_through.h"
+#include "src/metrics.h"
 #include "src/slot.h"
 
 namespace rcp {
@@ -37,6 +38,8 @@ struct ServerStats {
   uint64_t idle_closes = 0;          // clients closed by --idle-timeout
   uint64_t output_limit_closes = 0;  // clients closed for not reading (--max-output-bytes)
   uint64_t accept_errors = 0;        // failed accepts (e.g. out of file descriptors)
+  uint64_t gets[2][3] = {};          // GET requests by Proto and Outcome (metrics.h)
+  uint64_t local_commands = 0;       // RESP commands the proxy answers itself
 };
 
 class Server {
@@ -73,6 +76,10 @@ class Server {
   // Makes sure the end-of-turn pass runs (backend output queued).
   void requestFlush() noexcept;
   void connectionClosed(Connection* c);
+  void countGet(bool http, Outcome o) noexcept { ++stats_.gets[http ? 1 : 0][static_cast<int>(o)]; }
+  // SIGHUP: re-reads flags, environment and the config file; applies what can change at run time.
+  void reload();
+  void setArgs(std::vector<std::string> args) { args_ = std::move(args); }
 
  private:
   static constexpr size_t kReadBufferBytes = 64 << 10;
@@ -83,6 +90,7 @@ class Server {
   void onCheck();
   void onHousekeeping();
   void closeAll();
+  void applyLogLevel();
 
   uv_loop_t* loop_;
   Config config_;
@@ -98,7 +106,9 @@ class Server {
   uv_timer_t sweep_timer_;
   uv_timer_t housekeeping_timer_;  // once a second: idle clients, silent rejected connections
   uv_timer_t shutdown_timer_;      // the --shutdown-timeout deadline
-  std::array<uv_signal_t, 2> signals_;
+  std::array<uv_signal_t, 3> signals_;   // SIGINT, SIGTERM, SIGHUP
+  std::unique_ptr<class AdminServer> admin_;
+  std::vector<std::string> args_;        // the command line, re-read on SIGHUP
   std::vector<Connection*> dirty_;     // connections with replies to write this turn
   std::vector<Connection*> flushing_;  // the batch being written (kept to reuse its capacity)
   std::unordered_set<Connection*> connections_;
