@@ -1,4 +1,5 @@
-# redis-cache-proxy container: build in one stage, run from a small Debian image as a non-root user.
+# redis-cache-proxy container: build in one stage, run from a small Debian image as a non-root user,
+# with a HEALTHCHECK on the admin listener's /healthz.
 # The `test` stage runs `make test` (unit and system tests with their own redis-server).
 # The tested path is the native `make test`; these files are checked with `docker-compose config`.
 FROM debian:bookworm AS build
@@ -23,7 +24,12 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --no-create-home --shell /usr/sbin/nologin rcp
 COPY --from=build /src/build/redis-cache-proxy /usr/local/bin/redis-cache-proxy
+COPY scripts/redis-cache-proxy.conf /etc/redis-cache-proxy/redis-cache-proxy.conf
 USER rcp
-EXPOSE 6380
-ENV RCP_BIND=0.0.0.0
+# 6380: data (HTTP and RESP); 9121: admin (/metrics, /healthz, /readyz)
+EXPOSE 6380 9121
+ENV RCP_BIND=0.0.0.0 RCP_ADMIN_PORT=9121 RCP_ADMIN_BIND=0.0.0.0
+# bash's /dev/tcp keeps the runtime image free of curl
+HEALTHCHECK --interval=10s --timeout=3s --start-period=5s --retries=3 \
+  CMD ["/bin/bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/9121 && printf 'GET /healthz HTTP/1.0\\r\\n\\r\\n' >&3 && grep -q ' 200 ' <&3"]
 ENTRYPOINT ["/usr/local/bin/redis-cache-proxy"]

@@ -4,12 +4,14 @@
 #   make run     a throwaway redis-server and the proxy on port 6380, in the foreground
 #   make bench   the proxy against redis-server, twemproxy, webdis and nginx, side by side
 #   make test-sanitize   the same tests on an ASan+UBSan build (build-asan/)
+#   make install [PREFIX=/usr/local]   binary, example config, systemd unit, --help text
 MAKEFLAGS += --no-print-directory
 BUILD ?= build
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 PYTHON ?= /usr/bin/python3
+PREFIX ?= /usr/local
 
-.PHONY: all build deps test unit system run bench test-sanitize clean
+.PHONY: all build deps test unit system run bench test-sanitize install clean
 
 all: build
 
@@ -41,6 +43,9 @@ bench: build
 	@scripts/install-deps.sh --bench
 	@scripts/bench.sh $(BUILD)/redis-cache-proxy
 	@$(PYTHON) scripts/bench_scale.py $(BUILD)/redis-cache-proxy
+
+install: build
+	cmake --install $(BUILD) --prefix $(PREFIX)
 
 clean:
 	rm -rf $(BUILD) build-asan

@@ -135,3 +135,61 @@ TEST_CASE("help lists every flag with its environment variable") {
     CHECK(h.find(s) != std::string::npos);
   }
 }
+
+namespace {
+Config parseWithFile(std::vector<std::string> args, std::map<std::string, std::string> env, std::string file_text) {
+  Config c;
+  rcp::parseConfig(args, [&](const char* n) -> const char* {
+    auto it = env.find(n);
+    return it == env.end() ? nullptr : it->second.c_str();
+  }, c, [&](const std::string&) { return file_text; });
+  return c;
+}
+}  // namespace
+
+TEST_CASE("config file: names as flags, comments, quotes; file < environment < flags") {
+  std::string text = "# comment\n\nttl 30s   # trailing comment\ncache-keys 5\nredis \"10.0.0.1:7000\"\nlog-format json\n";
+  Config c = parseWithFile({"--config", "/etc/rcp.conf"}, {}, text);
+  CHECK(c.ttl_ms == 30000);
+  CHECK(c.cache_keys == 5);
+  CHECK(c.redis.host == "10.0.0.1");
+  CHECK(c.log_format == "json");
+  CHECK(c.config_file == "/etc/rcp.conf");
+  c = parseWithFile({"--config", "f", "--cache-keys", "7"}, {{"RCP_TTL", "2s"}}, text);
+  CHECK(c.ttl_ms == 2000);
+  CHECK(c.cache_keys == 7);
+  c = parseWithFile({}, {{"RCP_CONFIG", "envfile"}}, "ttl 9s\n");
+  CHECK(c.ttl_ms == 9000);
+  CHECK(c.config_file == "envfile");
+}
+
+TEST_CASE("config file errors name the file and line") {
+  auto err = [](const std::string& text) {
+    try {
+      parseWithFile({"--config", "x.conf"}, {}, text);
+    } catch (const ConfigError& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  CHECK(err("ttl 1s\nfrobnicate 3\n").rfind("x.conf:2: unknown setting 'frobnicate'", 0) == 0);
+  CHECK(err("ttl\n").rfind("x.conf:1: ttl: missing value", 0) == 0);
+  CHECK(err("ttl soon\n").rfind("x.conf:1 ttl:", 0) == 0);
+  CHECK(err("config other.conf\n").find("unknown setting 'config'") != std::string::npos);
+  CHECK_THROWS_AS(rcp::readFileOrThrow("/nonexistent/rcp.conf"), ConfigError);
+}
+
+TEST_CASE("reload: settings that need a restart are named; the description hides the password") {
+  Config a = parse({"--redis", "redis://u:secret@h:1/2", "--ttl", "5s"});
+  Config b = a;
+  b.ttl_ms = 1;
+  b.cache_keys = 3;
+  CHECK(rcp::restartOnlyChanges(a, b).empty());
+  b.port = 1;
+  b.log_format = "json";
+  CHECK(rcp::restartOnlyChanges(a, b) == std::vector<std::string>{"--port", "--log-format"});
+  std::string d = rcp::describe(a);
+  CHECK(d.find("secret") == std::string::npos);
+  CHECK(d.find("u:****") != std::string::npos);
+  CHECK(d.find("ttl 5000ms") != std::string::npos);
+}
