@@ -62,6 +62,7 @@ std::string prometheusText(Server& s) {
   metric("backend_failures_total", "counter", "Backend requests failed because the link was down or lost.", bs.failed);
   metric("backend_connects_total", "counter", "Successful connections to Redis.", bs.connects);
   metric("backend_disconnects_total", "counter", "Links to Redis lost or dropped.", bs.disconnects);
+  metric("backend_reconnects_total", "counter", "Connections to Redis after the first one.", bs.connects > 0 ? bs.connects - 1 : 0);
   const LatencyHistogram& h = s.backend().latency();
   o += "# HELP rcp_backend_request_duration_seconds Time from sending a GET to Redis to its reply.\n"
        "# TYPE rcp_backend_request_duration_seconds histogram\n";
@@ -132,10 +133,10 @@ std::string infoText(Server& s, std::string_view section) {
     fmt::format_to(out,
                    "# Backend\r\nbackend_addr:{}\r\nbackend_link_status:{}\r\nbackend_requests:{}\r\n"
                    "backend_pending:{}\r\nbackend_errors:{}\r\nbackend_timeouts:{}\r\nbackend_failed:{}\r\n"
-                   "backend_connects:{}\r\nbackend_disconnects:{}\r\nbackend_replies:{}\r\n"
+                   "backend_connects:{}\r\nbackend_reconnects:{}\r\nbackend_disconnects:{}\r\nbackend_replies:{}\r\n"
                    "backend_latency_avg_us:{}\r\n\r\n",
                    c.redis.display(), s.backend().stateName(), bs.requests, s.backend().pending(), bs.errors,
-                   bs.timeouts, bs.failed, bs.connects, bs.disconnects, h.count(),
+                   bs.timeouts, bs.failed, bs.connects, bs.connects > 0 ? bs.connects - 1 : 0, bs.disconnects, h.count(),
                    h.count() == 0 ? 0 : static_cast<uint64_t>(h.sumSeconds() * 1e6 / static_cast<double>(h.count())));
   }
   if (!o.empty()) o.resize(o.size() - 2);  // no blank line after the last section
