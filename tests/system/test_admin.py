@@ -181,6 +181,7 @@ def test_startup_line_has_the_effective_configuration_without_the_password(redis
 def test_json_logs_are_one_object_per_line(redis_server, proxy):
     r = redis_server()
     p = proxy(r.port, "--log-format", "json")
+    assert wait_until(lambda: "connected" in p.output())
     r.kill()
     assert wait_until(lambda: "lost" in p.output())
     lines = [l for l in p.output().splitlines() if l.strip()]

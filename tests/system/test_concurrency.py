@@ -51,11 +51,19 @@ def test_max_clients_rejects_with_protocol_appropriate_errors(redis_server, prox
     r = redis_server()
     p = proxy(r.port, "--max-clients", "2")
     r.client().set("k", "v")
-    a = socket.create_connection(("127.0.0.1", p.port))
-    b = socket.create_connection(("127.0.0.1", p.port))
-    a.sendall(b"PING\r\n")
-    b.sendall(b"PING\r\n")
-    assert a.recv(100) == b"+PONG\r\n" and b.recv(100) == b"+PONG\r\n"
+    def admitted_client():
+        # the start-up probe's connection may not have been reaped yet: retry until admitted
+        deadline = time.monotonic() + 5
+        while True:
+            s = socket.create_connection(("127.0.0.1", p.port), timeout=5)
+            s.sendall(b"PING\r\n")
+            if s.recv(100) == b"+PONG\r\n":
+                return s
+            s.close()
+            assert time.monotonic() < deadline, "no client slot freed up"
+            time.sleep(0.05)
+    a = admitted_client()
+    b = admitted_client()
     # a third RESP client gets the Redis error, then EOF
     c = socket.create_connection(("127.0.0.1", p.port), timeout=5)
     c.sendall(b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n")
