@@ -173,6 +173,7 @@ def test_flags_override_the_config_file(redis_server):
 def test_startup_line_has_the_effective_configuration_without_the_password(redis_server, proxy):
     r = redis_server(extra=("--requirepass", "hunter2"))
     p = proxy(r.port, "--redis", f"redis://app:hunter2@127.0.0.1:{r.port}", "--ttl", "7s")
+    assert wait_until(lambda: "listening on" in p.output())  # logged just after the port opens
     line = next(l for l in p.output().splitlines() if "listening on" in l)
     assert "ttl 7000ms" in line and f"redis 127.0.0.1:{r.port}" in line and "app:****" in line
     assert "hunter2" not in p.output()
