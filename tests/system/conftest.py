@@ -139,6 +139,16 @@ def pair(redis_server, proxy):
     return r, proxy(r.port)
 
 
+def wait_until(pred, timeout=10.0):
+    """Polls pred until it is true (returns True) or the timeout passes (returns False)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        time.sleep(0.05)
+    return False
+
+
 def rss_kb(pid):
     """Resident memory of a process, in KiB."""
     with open(f"/proc/{pid}/status") as f:

@@ -11,7 +11,7 @@ import time
 import pytest
 
 import rawhttp
-from conftest import PROXY_BIN, free_port, wait_port
+from conftest import PROXY_BIN, free_port, wait_port, wait_until
 
 
 def scrape(port):
@@ -28,15 +28,6 @@ def scrape(port):
 
 def delta(before, after, name):
     return after.get(name, 0) - before.get(name, 0)
-
-
-def wait_until(pred, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 @pytest.fixture

@@ -7,16 +7,7 @@ import pytest
 import redis
 
 import rawhttp
-from conftest import free_port
-
-
-def wait_until(pred, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(0.05)
-    return False
+from conftest import free_port, wait_until
 
 
 def test_backend_down_fails_misses_serves_hits_and_recovers(redis_server, proxy):

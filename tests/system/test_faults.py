@@ -13,16 +13,7 @@ import pytest
 import redis
 
 import rawhttp
-from conftest import PROXY_BIN, cpu_seconds, free_port, recv_until_closed, rss_kb, wait_port
-
-
-def wait_until(pred, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(0.05)
-    return False
+from conftest import PROXY_BIN, cpu_seconds, free_port, recv_until_closed, rss_kb, wait_port, wait_until
 
 
 def get_cmd(key):
