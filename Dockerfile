@@ -28,7 +28,7 @@ COPY scripts/redis-cache-proxy.conf /etc/redis-cache-proxy/redis-cache-proxy.con
 USER rcp
 # 6380: data (HTTP and RESP); 9121: admin (/metrics, /healthz, /readyz)
 EXPOSE 6380 9121
-ENV RCP_BIND=0.0.0.0 RCP_ADMIN_PORT=9121 RCP_ADMIN_BIND=0.0.0.0
+ENV RCP_BIND=0.0.0.0 RCP_ADMIN_PORT=9121 RCP_ADMIN_BIND=0.0.0.0 GLIBC_TUNABLES=glibc.malloc.hugetlb=1
 # bash's /dev/tcp keeps the runtime image free of curl
 HEALTHCHECK --interval=10s --timeout=3s --start-period=5s --retries=3 \
   CMD ["/bin/bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/9121 && printf 'GET /healthz HTTP/1.0\\r\\n\\r\\n' >&3 && grep -q ' 200 ' <&3"]
