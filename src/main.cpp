@@ -1,5 +1,4 @@
 // redis-cache-proxy entry point: configuration, logging, signals, one libuv loop.
-#include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 #include <uv.h>
 

@@ -64,8 +64,6 @@ class SlotPool {
   size_t allocated_ = 0;  // slots alive, in use or free
 };
 
-namespace http { class DateCache; }
-
 // Fills a waiting slot from a fetch result, in the slot's protocol, and marks it ready.
 void renderResult(Slot& slot, const FetchResult& r, std::string_view http_date);
 
