@@ -107,7 +107,6 @@ bool LruCache::put(Entry* entry, uint64_t hash, uint64_t now_ms) {
   lruPushFront(entry);
   ++size_;
   bytes_ += entry->footprint();
-  ++stats_.inserts;
   if (size_ > bucket_mask_ + 1) grow();
   return true;
 }

@@ -20,7 +20,6 @@ struct CacheStats {
   uint64_t misses = 0;       // get() found nothing, or only an expired entry
   uint64_t evictions = 0;    // entries dropped to make room (LRU)
   uint64_t expirations = 0;  // entries dropped because their TTL passed
-  uint64_t inserts = 0;      // put() calls that stored something
 };
 
 class LruCache {

@@ -72,7 +72,6 @@ int RequestParser::onMessageComplete(llhttp_t* p) noexcept {
     case HTTP_HEAD: r.method = Method::kHead; break;
     default: r.method = Method::kOther; break;
   }
-  r.method_name = llhttp_method_name(static_cast<llhttp_method_t>(p->method));
   r.target = s->url_;
   r.http_major = p->http_major;
   r.http_minor = p->http_minor;

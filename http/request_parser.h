@@ -21,7 +21,6 @@ enum class Method : uint8_t { kGet, kHead, kOther };
 
 struct Request {
   Method method = Method::kOther;
-  std::string_view method_name;  // as sent (for logs); static storage
   std::string_view target;       // the raw request-target, valid until the next parse()
   uint8_t http_major = 1;
   uint8_t http_minor = 1;

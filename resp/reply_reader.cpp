@@ -92,6 +92,5 @@ ReplyReader::Status ReplyReader::next(Reply& out) {
 }
 
 std::string_view ReplyReader::error() const noexcept { return reader_->errstr; }
-size_t ReplyReader::buffered() const noexcept { return reader_->len - reader_->pos; }
 
 }  // namespace rcp::resp

@@ -35,7 +35,6 @@ class ReplyReader {
   enum class Status { kReply, kNeedMore, kError };
   Status next(Reply& out);
   std::string_view error() const noexcept;
-  size_t buffered() const noexcept;
 
  private:
   friend struct ReplyCallbacks;

@@ -14,6 +14,22 @@ namespace rcp {
 namespace {
 constexpr std::string_view kProtoNames[] = {"resp", "http"};
 constexpr std::string_view kOutcomeNames[] = {"hit", "miss", "error"};
+
+// What both renderings read, and the values derived from it, computed in one place.
+struct Snapshot {
+  explicit Snapshot(Server& s)
+      : c(s.config()), st(s.stats()), cs(s.cache().stats()), bs(s.backend().stats()), rt(s.readThrough().stats()),
+        h(s.backend().latency()), uptime_s((s.nowMs() - s.startedMs()) / 1000),
+        reconnects(bs.connects > 0 ? bs.connects - 1 : 0) {}
+  const Config& c;
+  const ServerStats& st;
+  const CacheStats& cs;
+  const BackendStats& bs;
+  const ReadThroughStats& rt;
+  const LatencyHistogram& h;
+  uint64_t uptime_s;
+  uint64_t reconnects;  // connections to Redis after the first
+};
 }  // namespace
 
 void LatencyHistogram::observe(uint64_t ns) noexcept {
@@ -26,11 +42,8 @@ void LatencyHistogram::observe(uint64_t ns) noexcept {
 }
 
 std::string prometheusText(Server& s) {
-  const Config& c = s.config();
-  const ServerStats& st = s.stats();
-  const CacheStats& cs = s.cache().stats();
-  const BackendStats& bs = s.backend().stats();
-  const ReadThroughStats& rt = s.readThrough().stats();
+  const Snapshot n(s);
+  const auto& [c, st, cs, bs, rt, h, uptime_s, reconnects] = n;
   std::string o;
   auto out = std::back_inserter(o);
   auto metric = [&](std::string_view name, std::string_view type, std::string_view help, auto value) {
@@ -38,7 +51,7 @@ std::string prometheusText(Server& s) {
   };
   fmt::format_to(out, "# HELP rcp_build_info Version of the running proxy.\n# TYPE rcp_build_info gauge\n"
                       "rcp_build_info{{version=\"{}\"}} 1\n", RCP_VERSION);
-  metric("uptime_seconds", "gauge", "Seconds since the proxy started.", (s.nowMs() - s.startedMs()) / 1000);
+  metric("uptime_seconds", "gauge", "Seconds since the proxy started.", uptime_s);
   o += "# HELP rcp_requests_total GET requests by protocol and outcome (hit: from the cache; miss: fetched "
        "from Redis; error: refused or failed).\n# TYPE rcp_requests_total counter\n";
   for (size_t p = 0; p < 2; ++p)
@@ -62,8 +75,7 @@ std::string prometheusText(Server& s) {
   metric("backend_failures_total", "counter", "Backend requests failed because the link was down or lost.", bs.failed);
   metric("backend_connects_total", "counter", "Successful connections to Redis.", bs.connects);
   metric("backend_disconnects_total", "counter", "Links to Redis lost or dropped.", bs.disconnects);
-  metric("backend_reconnects_total", "counter", "Connections to Redis after the first one.", bs.connects > 0 ? bs.connects - 1 : 0);
-  const LatencyHistogram& h = s.backend().latency();
+  metric("backend_reconnects_total", "counter", "Connections to Redis after the first one.", reconnects);
   o += "# HELP rcp_backend_request_duration_seconds Time from sending a GET to Redis to its reply.\n"
        "# TYPE rcp_backend_request_duration_seconds histogram\n";
   uint64_t cumulative = 0;
@@ -89,18 +101,15 @@ std::string infoText(Server& s, std::string_view section) {
   bool all = resp::equalsIgnoreCase(section, "all") || resp::equalsIgnoreCase(section, "everything") ||
              resp::equalsIgnoreCase(section, "default");
   auto want = [&](std::string_view name) { return all || resp::equalsIgnoreCase(section, name); };
-  const Config& c = s.config();
-  const ServerStats& st = s.stats();
-  const CacheStats& cs = s.cache().stats();
-  const BackendStats& bs = s.backend().stats();
-  const ReadThroughStats& rt = s.readThrough().stats();
+  const Snapshot n(s);
+  const auto& [c, st, cs, bs, rt, h, uptime_s, reconnects] = n;
   std::string o;
   auto out = std::back_inserter(o);
   if (want("server")) {
     fmt::format_to(out,
                    "# Server\r\nredis_version:7.0.0\r\nproxy:redis-cache-proxy\r\nproxy_version:{}\r\n"
                    "redis_mode:standalone\r\nprocess_id:{}\r\ntcp_port:{}\r\nuptime_in_seconds:{}\r\n\r\n",
-                   RCP_VERSION, getpid(), s.boundPort(), (s.nowMs() - s.startedMs()) / 1000);
+                   RCP_VERSION, getpid(), s.boundPort(), uptime_s);
   }
   if (want("clients")) {
     fmt::format_to(out, "# Clients\r\nconnected_clients:{}\r\nmaxclients:{}\r\n\r\n", s.clients(), c.max_clients);
@@ -129,14 +138,13 @@ std::string infoText(Server& s, std::string_view section) {
                    s.cache().size(), s.cache().capacity(), s.cache().bytes(), s.cache().ttlMs());
   }
   if (want("backend")) {
-    const LatencyHistogram& h = s.backend().latency();
     fmt::format_to(out,
                    "# Backend\r\nbackend_addr:{}\r\nbackend_link_status:{}\r\nbackend_requests:{}\r\n"
                    "backend_pending:{}\r\nbackend_errors:{}\r\nbackend_timeouts:{}\r\nbackend_failed:{}\r\n"
                    "backend_connects:{}\r\nbackend_reconnects:{}\r\nbackend_disconnects:{}\r\nbackend_replies:{}\r\n"
                    "backend_latency_avg_us:{}\r\n\r\n",
                    c.redis.display(), s.backend().stateName(), bs.requests, s.backend().pending(), bs.errors,
-                   bs.timeouts, bs.failed, bs.connects, bs.connects > 0 ? bs.connects - 1 : 0, bs.disconnects, h.count(),
+                   bs.timeouts, bs.failed, bs.connects, reconnects, bs.disconnects, h.count(),
                    h.count() == 0 ? 0 : static_cast<uint64_t>(h.sumSeconds() * 1e6 / static_cast<double>(h.count())));
   }
   if (!o.empty()) o.resize(o.size() - 2);  // no blank line after the last section

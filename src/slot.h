@@ -54,7 +54,6 @@ class SlotPool {
  public:
   Slot* get();
   void put(Slot* s) noexcept;
-  size_t allocated() const noexcept { return allocated_; }
   ~SlotPool();
 
  private:
