@@ -32,8 +32,7 @@ bool equalsIgnoreCase(std::string_view a, std::string_view b) noexcept {
 
 const CommandSpec* lookupCommand(std::string_view name) noexcept {
   // GET is nearly every request: answer it with three byte compares.
-  if (name.size() == 3 && (name[0] | 0x20) == 'g' && (name[1] | 0x20) == 'e' && (name[2] | 0x20) == 't')
-    return &kCommands[0];
+  if (isGetName(name)) return &kCommands[0];
   for (const CommandSpec& c : kCommands)
     if (equalsIgnoreCase(c.name, name)) return &c;
   return nullptr;

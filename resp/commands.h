@@ -17,6 +17,11 @@ struct CommandSpec {
   int first_key, last_key, key_step;
 };
 
+// GET, in any case: nearly every request, so it is recognised before any table lookup.
+inline bool isGetName(std::string_view name) noexcept {
+  return name.size() == 3 && (name[0] | 0x20) == 'g' && (name[1] | 0x20) == 'e' && (name[2] | 0x20) == 't';
+}
+
 // Case-insensitive lookup; nullptr when the proxy does not know the command.
 const CommandSpec* lookupCommand(std::string_view name) noexcept;
 std::span<const CommandSpec> allCommands() noexcept;

@@ -8,6 +8,7 @@ extern "C" {
 #include <hiredis/sds.h>  // sdsrange/sdsclear: compacting the reader buffer after inline requests
 }
 
+#include <algorithm>
 #include <cassert>
 #include <cstring>
 #include <new>
@@ -45,8 +46,7 @@ struct ReaderCallbacks {
       p->cb_error_ = "Protocol error: invalid multibulk length";
       return nullptr;
     }
-    p->arena_.clear();
-    p->spans_.clear();
+    p->startRequest();
     return kObject;
   }
   static void* createInteger(const redisReadTask* t, long long) {
@@ -55,9 +55,7 @@ struct ReaderCallbacks {
   }
   static void* createNil(const redisReadTask* t) {
     if (t->parent == nullptr) {  // "*-1\r\n": an empty request, which Redis skips
-      RequestParser* p = parser(t);
-      p->arena_.clear();
-      p->spans_.clear();
+      parser(t)->startRequest();
       return kObject;
     }
     parser(t)->cb_error_ = "Protocol error: invalid bulk length";
@@ -101,9 +99,24 @@ void RequestParser::feed(const char* data, size_t len) {
 
 size_t RequestParser::buffered() const noexcept { return reader_->len - reader_->pos; }
 
-void RequestParser::addArg(const char* p, size_t n) {
-  spans_.emplace_back(static_cast<uint32_t>(arena_.size()), static_cast<uint32_t>(n));
-  arena_.append(p, n);
+void RequestParser::startRequest() noexcept {
+  args_.clear();
+  arena_len_ = 0;
+  if (arena_cap_ > kArenaKeptBytes) {  // one big request does not pin its arena for the connection's life
+    arena_.reset();
+    arena_cap_ = 0;
+  }
+}
+
+void RequestParser::growArena(size_t need) {
+  size_t cap = std::max(arena_cap_ * 2, kArenaInitialBytes);
+  while (cap - arena_len_ < need) cap *= 2;
+  std::unique_ptr<char[]> bigger(new char[cap]);
+  char* old = arena_.get();
+  if (arena_len_ != 0) std::memcpy(bigger.get(), old, arena_len_);
+  for (std::string_view& a : args_) a = std::string_view(bigger.get() + (a.data() - old), a.size());
+  arena_ = std::move(bigger);
+  arena_cap_ = cap;
 }
 
 RequestParser::Status RequestParser::fail(std::string msg) {
@@ -136,8 +149,6 @@ RequestParser::Status RequestParser::next() {
       return checkPendingBulk();
     }
     partial_bytes_ = 0;
-    args_.clear();
-    for (auto [off, n] : spans_) args_.emplace_back(arena_.data() + off, n);
     if (args_.empty()) continue;  // "*0" or "*-1": nothing to run
     return Status::kRequest;
   }
@@ -174,14 +185,15 @@ RequestParser::Status RequestParser::nextInline() {
   if (line_len > limits_.max_inline_bytes) return fail("Protocol error: too big inline request");
   std::string_view line(start, line_len);
   if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-  arena_.clear();
-  spans_.clear();
-  bool ok = splitInline(line, arena_, spans_);
+  if (inline_arena_.capacity() > kArenaKeptBytes) std::string().swap(inline_arena_);
+  inline_arena_.clear();
+  inline_spans_.clear();
+  bool ok = splitInline(line, inline_arena_, inline_spans_);
   reader_->pos += line_len + 1;  // consume the line (the reader compacts its buffer itself later)
   if (!ok) return fail("Protocol error: unbalanced quotes in request");
-  if (spans_.size() > limits_.max_args) return fail("Protocol error: too many arguments");
+  if (inline_spans_.size() > limits_.max_args) return fail("Protocol error: too many arguments");
   args_.clear();
-  for (auto [off, n] : spans_) args_.emplace_back(arena_.data() + off, n);
+  for (auto [off, n] : inline_spans_) args_.emplace_back(inline_arena_.data() + off, n);
   return Status::kRequest;
 }
 

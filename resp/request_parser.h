@@ -1,11 +1,14 @@
 // Incremental parser for client requests in RESP: multibulk arrays of bulk strings, read with
-// hiredis's reader (object callbacks copy arguments into a reused arena, so no reply tree is built),
+// hiredis's reader (object callbacks copy arguments into a reused arena, so no reply tree is built
+// and a request allocates nothing once the arena has grown to the connection's usual request),
 // and inline commands ("PING\r\n" from telnet), recognised per request as Redis does: a request
 // starting with '*' is multibulk, anything else is an inline line.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -46,13 +49,29 @@ class RequestParser {
   Status fail(std::string msg);
   Status nextInline();
   Status checkPendingBulk();
-  void addArg(const char* p, size_t n);
+  void startRequest() noexcept;
+  // Copies one argument into the arena (hiredis's buffer moves under it: it compacts consumed
+  // bytes, and a partial request spans feeds that may reallocate it).
+  void addArg(const char* p, size_t n) {
+    if (n > arena_cap_ - arena_len_) growArena(n);
+    char* dst = arena_.get() + arena_len_;
+    if (n != 0) std::memcpy(dst, p, n);
+    arena_len_ += n;
+    args_.emplace_back(dst, n);
+  }
+  void growArena(size_t need);
+
+  static constexpr size_t kArenaInitialBytes = 256;     // enough for the usual GET
+  static constexpr size_t kArenaKeptBytes = 16 << 10;   // a bigger arena is released at the next request
 
   RequestLimits limits_;
   redisReader* reader_;           // owns the input buffer, for multibulk and inline alike
-  std::string arena_;             // argument bytes of the current request
-  std::vector<std::pair<uint32_t, uint32_t>> spans_;  // (offset, length) into arena_
+  std::unique_ptr<char[]> arena_; // argument bytes of the current request; args_ point into it
+  size_t arena_len_ = 0;
+  size_t arena_cap_ = 0;
   std::vector<std::string_view> args_;
+  std::string inline_arena_;      // inline commands: unescaped argument bytes
+  std::vector<std::pair<uint32_t, uint32_t>> inline_spans_;  // (offset, length) into inline_arena_
   std::string error_;
   std::string cb_error_;          // set by reader callbacks to explain a rejection
   size_t partial_bytes_ = 0;      // bytes of the current multibulk request consumed by earlier calls

@@ -1,6 +1,8 @@
 // Client connection: reading, protocol sniffing, ordered batched writes, close (see connection.h).
 #include "src/connection.h"
 
+#include <cstring>
+
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -17,13 +19,10 @@ namespace rcp {
 namespace {
 constexpr size_t kMaxIov = 128;          // buffers per write call (two per reply at most)
 constexpr size_t kMaxSniffLine = 16 << 10;  // first-line bytes read before deciding the protocol anyway
-// Once this many reply bytes wait for a socket that is not taking them, the connection's input is
-// no longer parsed until they drain (back-pressure on pipelining clients).
-constexpr size_t kPauseOutputBytes = 256 << 10;
 }  // namespace
 
 Connection::Connection(Server& server, uint64_t id, bool rejecting)
-    : server_(server), id_(id), last_active_ms_(server.nowMs()), rejecting_(rejecting) {
+    : server_(server), config_(server.config()), id_(id), last_active_ms_(server.nowMs()), rejecting_(rejecting) {
   uv_tcp_init(server_.loop(), &tcp_);
   tcp_.data = this;
   write_req_.data = this;
@@ -120,13 +119,6 @@ Slot* Connection::pushSlot() {
   return s;
 }
 
-bool Connection::canTakeRequest() const noexcept {
-  const Config& c = server_.config();
-  size_t pause = std::min(kPauseOutputBytes, c.max_output_bytes);
-  return !close_after_write_ && !closing_ && slots_ < c.max_pending && unflushed_bytes_ < pause &&
-         !(writing_ && queued_bytes_ >= pause);
-}
-
 // Reply bytes waiting for the socket: the write in flight plus ready replies behind it. Over the
 // limit with more than one reply waiting, the client is not reading and is disconnected; a single
 // reply, however large, is always let through.
@@ -209,14 +201,27 @@ void Connection::flush() {
   while (!writing_ && !closing_) {
     unflushed_bytes_ = 0;
     uv_buf_t bufs[kMaxIov];
-    size_t nbufs = 0, nslots = 0;
+    size_t nbufs = 0, nslots = 0, total = 0;
     for (Slot* s = head_; s != nullptr && s->ready && nbufs + 2 <= kMaxIov; s = s->next) {
       if (!s->head.empty()) bufs[nbufs++] = uv_buf_init(s->head.data(), static_cast<unsigned>(s->head.size()));
       std::string_view body = s->bodyBytes();
       if (!body.empty()) bufs[nbufs++] = uv_buf_init(const_cast<char*>(body.data()), static_cast<unsigned>(body.size()));
+      total += s->head.size() + body.size();
       ++nslots;
     }
     if (nslots == 0) break;
+    // Many small replies cost less copied into one buffer than handed to the kernel as an iovec
+    // each; large ones go as they are (zero-copy from the cache).
+    if (nbufs > 1 && total <= Server::kGatherBytes) {
+      char* g = server_.gatherBuffer();
+      size_t off = 0;
+      for (size_t i = 0; i < nbufs; ++i) {
+        std::memcpy(g + off, bufs[i].base, bufs[i].len);
+        off += bufs[i].len;
+      }
+      bufs[0] = uv_buf_init(g, static_cast<unsigned>(off));
+      nbufs = 1;
+    }
     int n = nbufs == 0 ? 0 : uv_try_write(reinterpret_cast<uv_stream_t*>(&tcp_), bufs, static_cast<unsigned>(nbufs));
     if (n == UV_EAGAIN || n == UV_ENOSYS) n = 0;
     if (n < 0) {

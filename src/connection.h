@@ -7,10 +7,12 @@
 
 #include <uv.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <string>
 
+#include "src/config.h"
 #include "src/slot.h"
 
 namespace rcp {
@@ -35,8 +37,13 @@ class Connection {
   // A new slot at the back of the FIFO, owned by this connection.
   Slot* pushSlot();
   // True while the connection may take another request (pending replies and queued bytes are
-  // under their limits); sessions stop parsing when it turns false.
-  bool canTakeRequest() const noexcept;
+  // under their limits); sessions stop parsing when it turns false. Asked several times per
+  // request, so it reads the live config (SIGHUP may change the limits) without a call.
+  bool canTakeRequest() const noexcept {
+    size_t pause = std::min(kPauseOutputBytes, config_.max_output_bytes);
+    return !close_after_write_ && !closing_ && slots_ < config_.max_pending && unflushed_bytes_ < pause &&
+           !(writing_ && queued_bytes_ >= pause);
+  }
   // The session queued the reply slot of one request (at the tail); counts its bytes if ready.
   void requestQueued() noexcept {
     if (tail_ != nullptr && tail_->ready) unflushed_bytes_ += tail_->bytes();
@@ -72,7 +79,13 @@ class Connection {
   void rejectAndClose(bool http);
   bool overOutputLimit() const noexcept;
 
+  // Once this many reply bytes wait for a socket that is not taking them, the connection's input
+  // is no longer parsed until they drain (back-pressure on pipelining clients); capped by
+  // --max-output-bytes.
+  static constexpr size_t kPauseOutputBytes = 256 << 10;
+
   Server& server_;
+  const Config& config_;              // the server's, updated in place on reload
   uint64_t id_;
   uv_tcp_t tcp_;
   uv_write_t write_req_;

@@ -80,6 +80,7 @@ Slot* RespSession::reply() {
 void RespSession::dispatch(const std::vector<std::string_view>& args) {
   Server& server = conn_.server();
   ++server.stats().resp_requests;
+  if (args.size() == 2 && resp::isGetName(args[0])) return get(args[1]);  // the hot path
   const resp::CommandSpec* spec = resp::lookupCommand(args[0]);
   if (spec == nullptr) {
     ++server.stats().unknown_commands;
@@ -94,17 +95,7 @@ void RespSession::dispatch(const std::vector<std::string_view>& args) {
   }
   if (spec->cmd != resp::Cmd::kGet) ++server.stats().local_commands;
   switch (spec->cmd) {
-    case resp::Cmd::kGet: {
-      if (args[1].size() > server.config().max_key_bytes) {
-        server.countGet(false, Outcome::kError);
-        resp::appendError(reply()->head, "ERR key is too long (over --max-key-bytes, " +
-                                             std::to_string(server.config().max_key_bytes) + " bytes)");
-        return;
-      }
-      Slot* s = conn_.pushSlot();
-      server.readThrough().get(args[1], s);
-      return;
-    }
+    case resp::Cmd::kGet: return get(args[1]);
     case resp::Cmd::kPing:
       if (args.size() == 1) resp::appendSimple(reply()->head, "PONG");
       else if (args.size() == 2) resp::appendBulk(reply()->head, args[1]);
@@ -135,6 +126,17 @@ void RespSession::dispatch(const std::vector<std::string_view>& args) {
       return;
     case resp::Cmd::kUnknown: break;
   }
+}
+
+void RespSession::get(std::string_view key) {
+  Server& server = conn_.server();
+  if (key.size() > server.config().max_key_bytes) {
+    server.countGet(false, Outcome::kError);
+    resp::appendError(reply()->head, "ERR key is too long (over --max-key-bytes, " +
+                                         std::to_string(server.config().max_key_bytes) + " bytes)");
+    return;
+  }
+  server.readThrough().get(key, conn_.pushSlot());
 }
 
 void RespSession::hello(Slot* s, const std::vector<std::string_view>& args) {

@@ -25,6 +25,7 @@ class RespSession final : public Session {
  private:
   void run();
   void dispatch(const std::vector<std::string_view>& args);
+  void get(std::string_view key);  // GET: the read-through cache
   Slot* reply();  // a ready slot whose head the caller fills
   void hello(Slot* s, const std::vector<std::string_view>& args);
   void client(Slot* s, const std::vector<std::string_view>& args);

@@ -70,6 +70,10 @@ class Server {
 
   // The shared input buffer: reads are processed before the next read is allocated.
   uv_buf_t readBuffer() noexcept { return uv_buf_init(read_buf_.data(), static_cast<unsigned>(read_buf_.size())); }
+  // The shared output buffer where a connection gathers many small replies for one uv_try_write
+  // (synchronous, so one buffer serves every connection in turn).
+  static constexpr size_t kGatherBytes = 16 << 10;
+  char* gatherBuffer() noexcept { return gather_buf_.data(); }
 
   // Queues c for a write at the end of this loop turn.
   void markDirty(Connection* c);
@@ -122,6 +126,7 @@ class Server {
   uint64_t last_accept_warning_ms_ = 0;
   http::DateCache date_;
   std::array<char, kReadBufferBytes> read_buf_;
+  std::array<char, kGatherBytes> gather_buf_;
 };
 
 }  // namespace rcp

@@ -75,6 +75,25 @@ TEST_CASE("pipelined requests come out in order") {
   checkBothWays(in, expected);
 }
 
+TEST_CASE("arguments stay intact when the argument arena grows mid-request") {
+  // The first arguments are copied into a small arena; the big ones that follow make it grow,
+  // which must carry the earlier arguments along. A small request after a big one reuses it.
+  std::string big1(5000, 'a'), big2(40000, 'b');
+  big1[0] = 'A';
+  big2[39999] = 'Z';
+  std::string in = "*4\r\n$4\r\nECHO\r\n$2\r\nk1\r\n$5000\r\n" + big1 + "\r\n$40000\r\n" + big2 + "\r\n";
+  in += "*2\r\n$3\r\nGET\r\n$2\r\nk2\r\n";
+  checkBothWays(in, {{"ECHO", "k1", big1, big2}, {"GET", "k2"}});
+  std::string many = "*300\r\n";
+  Args expected;
+  for (int i = 0; i < 300; ++i) {
+    std::string a = std::string(static_cast<size_t>(i % 37), 'x') + std::to_string(i);
+    many += "$" + std::to_string(a.size()) + "\r\n" + a + "\r\n";
+    expected.push_back(a);
+  }
+  checkBothWays(many, {expected});
+}
+
 TEST_CASE("inline commands split like redis-cli") {
   checkBothWays("PING\r\n", {{"PING"}});
   checkBothWays("get foo\n", {{"get", "foo"}});
