@@ -11,32 +11,49 @@ namespace rcp {
 namespace {
 constexpr size_t kInitialBuckets = 64;
 
-// 64-bit FNV-1a over 8-byte words then a final avalanche (splitmix64): fast for short keys and
-// well mixed in the low bits that index the table.
-inline uint64_t mix(uint64_t x) noexcept {
-  x ^= x >> 30; x *= 0xbf58476d1ce4e5b9ULL;
-  x ^= x >> 27; x *= 0x94d049bb133111ebULL;
-  x ^= x >> 31;
-  return x;
+// The key hash: wyhash's construction (a 64x64->128-bit multiply folded to 64 bits, "mum"), which
+// reads a key of up to 16 bytes in two overlapping loads and mixes it in two multiplies. Every
+// lookup hashes its key, so this is a hot path; the result is well mixed in the low bits that
+// index the table and in the 32 bits kept in each entry.
+inline uint64_t mum(uint64_t a, uint64_t b) noexcept {
+  __uint128_t r = static_cast<__uint128_t>(a) * b;
+  return static_cast<uint64_t>(r) ^ static_cast<uint64_t>(r >> 64);
 }
+inline uint64_t load8(const unsigned char* p) noexcept {
+  uint64_t v;
+  std::memcpy(&v, p, 8);
+  return v;
+}
+inline uint64_t load4(const unsigned char* p) noexcept {
+  uint32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+constexpr uint64_t kSecret0 = 0xa0761d6478bd642fULL, kSecret1 = 0xe7037ed1a0b428dbULL, kSecret2 = 0x8ebc6af09c88c6e3ULL;
 }  // namespace
 
 uint64_t LruCache::hashKey(std::string_view key) noexcept {
-  uint64_t h = 0xcbf29ce484222325ULL ^ key.size();
-  const char* p = key.data();
+  const auto* p = reinterpret_cast<const unsigned char*>(key.data());
   size_t n = key.size();
-  while (n >= 8) {
-    uint64_t w;
-    std::memcpy(&w, p, 8);
-    h = (h ^ w) * 0x100000001b3ULL;
-    h ^= h >> 29;
-    p += 8;
-    n -= 8;
+  uint64_t seed = kSecret0, a, b;
+  if (n <= 16) {
+    if (n >= 4) {
+      size_t mid = (n >> 3) << 2;  // 0 for 4..7 bytes, 4 for 8..16: the loads overlap to cover the key
+      a = (load4(p) << 32) | load4(p + mid);
+      b = (load4(p + n - 4) << 32) | load4(p + n - 4 - mid);
+    } else if (n > 0) {
+      a = (uint64_t{p[0]} << 16) | (uint64_t{p[n >> 1]} << 8) | p[n - 1];
+      b = 0;
+    } else {
+      a = b = 0;
+    }
+  } else {
+    size_t i = n;
+    for (; i > 16; i -= 16, p += 16) seed = mum(load8(p) ^ kSecret1, load8(p + 8) ^ seed);
+    a = load8(p + i - 16);
+    b = load8(p + i - 8);
   }
-  uint64_t tail = 0;
-  if (n > 0) std::memcpy(&tail, p, n);
-  h = (h ^ tail) * 0x100000001b3ULL;
-  return mix(h);
+  return mum(kSecret1 ^ n, mum(a ^ kSecret1, b ^ seed ^ kSecret2));
 }
 
 LruCache::LruCache(size_t capacity, uint64_t ttl_ms)
@@ -109,6 +126,28 @@ bool LruCache::put(Entry* entry, uint64_t hash, uint64_t now_ms) {
   bytes_ += entry->footprint();
   if (size_ > bucket_mask_ + 1) grow();
   return true;
+}
+
+void LruCache::prefetch(const uint64_t* hashes, size_t n) const noexcept {
+  for (size_t i = 0; i < n; ++i) __builtin_prefetch(&buckets_[hashes[i] & bucket_mask_]);
+  for (size_t i = 0; i < n; ++i) {
+    const Entry* e = buckets_[hashes[i] & bucket_mask_];
+    if (e != nullptr) {
+      __builtin_prefetch(e);                                      // hash, lengths, LRU links
+      __builtin_prefetch(reinterpret_cast<const char*>(e) + 64);  // the key, the value's start
+    }
+  }
+  for (size_t i = 0; i < n; ++i) {
+    const Entry* e = buckets_[hashes[i] & bucket_mask_];
+    if (e == nullptr) continue;
+    if (e->hash_ == static_cast<uint32_t>(hashes[i])) {
+      if (e->lru_prev_ != nullptr) __builtin_prefetch(e->lru_prev_, 1);
+      if (e->lru_next_ != nullptr) __builtin_prefetch(e->lru_next_, 1);
+    } else if (e->chain_next_ != nullptr) {
+      __builtin_prefetch(e->chain_next_);
+      __builtin_prefetch(reinterpret_cast<const char*>(e->chain_next_) + 64);
+    }
+  }
 }
 
 bool LruCache::erase(std::string_view key) {

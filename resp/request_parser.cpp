@@ -9,6 +9,7 @@ extern "C" {
 }
 
 #include <algorithm>
+#include <bit>
 #include <cassert>
 #include <cstring>
 #include <new>
@@ -98,6 +99,32 @@ void RequestParser::feed(const char* data, size_t len) {
 }
 
 size_t RequestParser::buffered() const noexcept { return reader_->len - reader_->pos; }
+
+std::string_view RequestParser::unparsed() const noexcept {
+  if (failed_ || reader_->ridx != -1) return {};
+  return {reader_->buf + reader_->pos, reader_->len - reader_->pos};
+}
+
+size_t peekGet(std::string_view b, std::string_view* key) noexcept {
+  // "*2\r\n$3\r\n" then "GET\r\n$" (GET in any case), compared eight and six bytes at a time.
+  constexpr size_t kPrefix = 14;
+  const char* p = b.data();
+  if (std::endian::native != std::endian::little || b.size() < kPrefix + 5) return 0;
+  uint64_t w0, w1;
+  std::memcpy(&w0, p, 8);
+  std::memcpy(&w1, p + 8, 8);
+  constexpr uint64_t kHead = 0x0a0d'3324'0a0d'322aULL;  // "*2\r\n$3\r\n", as a little-endian load
+  constexpr uint64_t kGet = 0x24'0a'0d'74'65'67ULL;      // "get\r\n$"
+  constexpr uint64_t kLow6 = 0xffff'ffff'ffffULL;
+  if (w0 != kHead || ((w1 | 0x20'20'20ULL) & kLow6) != kGet) return 0;
+  size_t i = kPrefix, n = 0;
+  for (; i < b.size() && i < kPrefix + 9 && p[i] >= '0' && p[i] <= '9'; ++i) n = n * 10 + static_cast<size_t>(p[i] - '0');
+  if (i == kPrefix || b.size() - i < 2 || p[i] != '\r' || p[i + 1] != '\n') return 0;
+  i += 2;
+  if (b.size() - i < n + 2 || p[i + n] != '\r' || p[i + n + 1] != '\n') return 0;
+  *key = std::string_view(p + i, n);
+  return i + n + 2;
+}
 
 void RequestParser::startRequest() noexcept {
   args_.clear();

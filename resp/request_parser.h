@@ -40,6 +40,8 @@ class RequestParser {
   Status next();
 
   const std::vector<std::string_view>& args() const noexcept { return args_; }
+  // The received bytes after the last parsed request (empty while a request is half parsed).
+  std::string_view unparsed() const noexcept;
   const std::string& error() const noexcept { return error_; }
   // Bytes received and not yet parsed into requests.
   size_t buffered() const noexcept;
@@ -77,6 +79,12 @@ class RequestParser {
   size_t partial_bytes_ = 0;      // bytes of the current multibulk request consumed by earlier calls
   bool failed_ = false;
 };
+
+// A hint, not a parse: when `bytes` starts with a complete GET request in the shape clients send
+// ("*2\r\n$3\r\nGET\r\n$<n>\r\n<key>\r\n", GET in any case), returns the request's length and sets
+// *key; otherwise 0. The server peeks at the requests queued behind the one it serves to prefetch
+// their cache lines; every request is still parsed by the reader.
+size_t peekGet(std::string_view bytes, std::string_view* key) noexcept;
 
 // Splits one inline command line the way redis-cli and Redis do (sdssplitargs): whitespace
 // separates arguments; "double quotes" accept \n \r \t \b \a \\ \" and \xHH escapes; 'single quotes'

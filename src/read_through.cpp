@@ -8,6 +8,10 @@
 
 namespace rcp {
 
+namespace {
+constexpr size_t kPrefetchValueBytes = 256;  // values up to this size are prefetched on a hit
+}  // namespace
+
 ReadThrough::~ReadThrough() { assert(inflight_.empty()); }
 
 void ReadThrough::get(std::string_view key, Slot* slot) {
@@ -21,6 +25,10 @@ void ReadThrough::get(std::string_view key, Slot* slot) {
       if (slot->http) {
         renderResult(*slot, r, server_.httpDate());
       } else {  // the hot path: no formatting at all
+        // The reply is copied out at the end of the loop turn; start loading the value's lines
+        // now (the first is already here: the lookup read the key next to it).
+        std::string_view bulk = r.entry->respBulk();
+        for (size_t off = 64; off < bulk.size() && off <= kPrefetchValueBytes; off += 64) __builtin_prefetch(bulk.data() + off);
         slot->entry = std::move(r.entry);
         slot->body = Slot::Body::kRespBulk;
         slot->ready = true;

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <charconv>
 
+#include "cache/lru_cache.h"
 #include "resp/commands.h"
 #include "resp/reply.h"
 #include "src/connection.h"
@@ -58,6 +59,8 @@ void RespSession::onData(const char* data, size_t len) {
 
 void RespSession::run() {
   while (conn_.canTakeRequest()) {
+    if (prefetched_ == 0) prefetchAhead();
+    else --prefetched_;
     auto st = parser_.next();
     if (st == resp::RequestParser::Status::kNeedMore) return;
     if (st == resp::RequestParser::Status::kError) {
@@ -69,6 +72,27 @@ void RespSession::run() {
     dispatch(parser_.args());
     conn_.requestQueued();
   }
+}
+
+// A pipelined batch of GETs over a cache bigger than the CPU's caches would wait on several misses
+// per request (the bucket, the entry, its LRU neighbours), one after the other. Peeking at the
+// requests behind the current one and prefetching for all of them at once overlaps those waits.
+void RespSession::prefetchAhead() {
+  LruCache& cache = conn_.server().cache();
+  if (!cache.enabled()) return;
+  std::string_view rest = parser_.unparsed();
+  if (rest.size() < kMinBatchBytes) return;  // one request, or none: nothing to overlap
+  std::string_view key;
+  size_t len = resp::peekGet(rest, &key);
+  if (len == 0 || len == rest.size()) return;  // not a GET, or a lone request: nothing to overlap
+  uint64_t hashes[kPrefetchRequests];
+  size_t n = 0;
+  do {
+    hashes[n++] = LruCache::hashKey(key);
+    rest.remove_prefix(len);
+  } while (n < kPrefetchRequests && (len = resp::peekGet(rest, &key)) != 0);
+  cache.prefetch(hashes, n);
+  prefetched_ = n - 1;  // the request about to be parsed is the first of them
 }
 
 Slot* RespSession::reply() {

@@ -24,6 +24,10 @@ class RespSession final : public Session {
 
  private:
   void run();
+  // Prefetches the cache lines the next GETs in the input will touch (see LruCache::prefetch).
+  void prefetchAhead();
+  static constexpr size_t kPrefetchRequests = 16;  // GETs looked ahead at once
+  static constexpr size_t kMinBatchBytes = 64;     // less input than this is at most one short GET
   void dispatch(const std::vector<std::string_view>& args);
   void get(std::string_view key);  // GET: the read-through cache
   Slot* reply();  // a ready slot whose head the caller fills
@@ -33,6 +37,7 @@ class RespSession final : public Session {
 
   Connection& conn_;
   resp::RequestParser parser_;
+  size_t prefetched_ = 0;  // requests parsed ahead of whose cache lines were prefetched
 };
 
 }  // namespace rcp

@@ -118,3 +118,39 @@ def test_wrongtype_error_passes_through(pair):
     r.client().rpush("alist", "x")
     with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
         p.client().get("alist")
+
+
+@pytest.mark.parametrize("cache_keys", ["100000", "40"])
+def test_long_pipelines_of_mixed_requests_answer_each_in_order(redis_server, proxy, cache_keys):
+    # The proxy looks ahead at pipelined GETs to prefetch their cache lines; a long batch mixing
+    # hits, misses, absent keys, other commands and GET in any case must still answer each request
+    # exactly, also when a small cache evicts entries between the look-ahead and the lookup.
+    r = redis_server()
+    p = proxy(r.port, "--cache-keys", cache_keys)
+    rc = r.client()
+    for i in range(300):
+        rc.set(f"key:{i:012d}", f"value-{i}-" + "v" * (i % 150))
+    reqs, expected = [], []
+    for round_ in range(2):
+        for i in range(0, 330, 1 if round_ else 3):
+            k = f"key:{i:012d}".encode()
+            verb = (b"GET", b"get", b"gEt")[i % 3]
+            reqs.append(b"*2\r\n$3\r\n%s\r\n$%d\r\n%s\r\n" % (verb, len(k), k))
+            v = f"value-{i}-".encode() + b"v" * (i % 150) if i < 300 else None
+            expected.append(b"$-1\r\n" if v is None else b"$%d\r\n%s\r\n" % (len(v), v))
+            if i % 17 == 0:
+                reqs.append(b"*2\r\n$4\r\nECHO\r\n$2\r\n%02d\r\n" % (i % 100))
+                expected.append(b"$2\r\n%02d\r\n" % (i % 100))
+            if i % 29 == 0:
+                reqs.append(b"PING\r\n")
+                expected.append(b"+PONG\r\n")
+    s = socket.create_connection(("127.0.0.1", p.port), timeout=10)
+    s.sendall(b"".join(reqs))
+    want = b"".join(expected)
+    got = b""
+    while len(got) < len(want):
+        chunk = s.recv(65536)
+        assert chunk, "connection closed early"
+        got += chunk
+    s.close()
+    assert got == want

@@ -2,6 +2,8 @@
 // zero capacity, reference counting of entries held by writers.
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -155,4 +157,48 @@ TEST_CASE("bytes accounts for stored entries") {
   CHECK(c.bytes() > empty + 100);
   c.erase("k");
   CHECK(c.bytes() == empty);
+}
+
+TEST_CASE("key hashes spread over the table's buckets and differ for near-identical keys") {
+  // redis-benchmark style keys differ in a digit or two; every length from 0 to 40 bytes goes
+  // through a different load path of the hash.
+  constexpr size_t kKeys = 1 << 16, kBuckets = 1 << 14;
+  std::vector<uint32_t> per_bucket(kBuckets);
+  std::vector<uint64_t> seen;
+  for (size_t i = 0; i < kKeys; ++i) {
+    char k[32];
+    int n = std::snprintf(k, sizeof k, "key:%012zu", i);
+    uint64_t h = LruCache::hashKey(std::string_view(k, static_cast<size_t>(n)));
+    ++per_bucket[h & (kBuckets - 1)];
+    seen.push_back(h);
+  }
+  std::string base(40, 'a');
+  for (size_t len = 0; len <= base.size(); ++len) {
+    for (size_t pos = 0; pos < len; ++pos) {
+      std::string k = base.substr(0, len);
+      k[pos] = 'b';
+      seen.push_back(LruCache::hashKey(k));
+    }
+    seen.push_back(LruCache::hashKey(base.substr(0, len)));
+  }
+  std::sort(seen.begin(), seen.end());
+  CHECK(std::adjacent_find(seen.begin(), seen.end()) == seen.end());
+  // 4 keys per bucket on average: a good hash puts no more than a handful more in any bucket.
+  CHECK(*std::max_element(per_bucket.begin(), per_bucket.end()) <= 16);
+  CHECK(std::count(per_bucket.begin(), per_bucket.end(), 0u) < static_cast<long>(kBuckets / 20));
+}
+
+TEST_CASE("prefetch hints leave the cache as it was") {
+  LruCache c(100, 1000);
+  for (int i = 0; i < 50; ++i) putKV(c, "k" + std::to_string(i), "v" + std::to_string(i), 0);
+  std::vector<std::string> before = mru(c);
+  std::vector<uint64_t> hashes;
+  for (int i = 0; i < 60; ++i) hashes.push_back(LruCache::hashKey("k" + std::to_string(i)));  // some absent
+  hashes.push_back(0);
+  hashes.push_back(~uint64_t{0});
+  c.prefetch(hashes.data(), hashes.size());
+  CHECK(mru(c) == before);
+  CHECK(c.size() == 50);
+  CHECK(getV(c, "k7", 1) == "v7");
+  CHECK(c.stats().hits == 1);
 }

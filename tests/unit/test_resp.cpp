@@ -94,6 +94,35 @@ TEST_CASE("arguments stay intact when the argument arena grows mid-request") {
   checkBothWays(many, {expected});
 }
 
+TEST_CASE("peekGet recognises whole GET requests only, and consumes nothing") {
+  using rcp::resp::peekGet;
+  std::string_view key;
+  std::string two = "*2\r\n$3\r\nGET\r\n$3\r\nfoo\r\n*2\r\n$3\r\nget\r\n$12\r\nkey:00000042\r\n";
+  size_t first = peekGet(two, &key);
+  CHECK(first == 22);
+  CHECK(key == "foo");
+  CHECK(peekGet(std::string_view(two).substr(first), &key) == two.size() - first);
+  CHECK(key == "key:00000042");
+  CHECK(peekGet("*2\r\n$3\r\nGeT\r\n$0\r\n\r\n", &key) == 19);
+  CHECK(key.empty());
+  // every prefix of a request is "not yet": 0, never a wrong length
+  for (size_t n = 0; n < first; ++n) CHECK(peekGet(std::string_view(two).substr(0, n), &key) == 0);
+  for (const char* other : {"*2\r\n$3\r\nSET\r\n$3\r\nfoo\r\n", "*3\r\n$3\r\nGET\r\n$3\r\nfoo\r\n$1\r\nx\r\n",
+                            "*2\r\n$3\r\nGET\r\n$3\r\nfoox\r\n", "*2\r\n$3\r\nGET\r\n$x\r\nfoo\r\n",
+                            "*2\r\n$3\r\nGET\r\n$-1\r\n", "GET foo\r\n", "*2\r\n$4\r\nPING\r\n$3\r\nfoo\r\n",
+                            "*2\r\n$3\r\nGET\r\n$99999999999\r\nfoo\r\n"})
+    CHECK(peekGet(other, &key) == 0);
+  // the parser shows what it has not parsed yet
+  RequestParser p;
+  p.feed(two.data(), two.size());
+  REQUIRE(p.next() == RequestParser::Status::kRequest);
+  CHECK(p.unparsed() == std::string_view(two).substr(first));
+  p.feed("*2\r\n$3", 7);
+  REQUIRE(p.next() == RequestParser::Status::kRequest);
+  CHECK(p.next() == RequestParser::Status::kNeedMore);
+  CHECK(p.unparsed().empty());  // half a request: nothing to peek at
+}
+
 TEST_CASE("inline commands split like redis-cli") {
   checkBothWays("PING\r\n", {{"PING"}});
   checkBothWays("get foo\n", {{"get", "foo"}});
