@@ -14,20 +14,20 @@ int hexValue(char c) noexcept {
 
 bool percentDecode(std::string_view in, std::string& out) {
   out.clear();
-  out.reserve(in.size());
-  for (size_t i = 0; i < in.size(); ++i) {
-    char c = in[i];
-    if (c != '%') {
-      out.push_back(c);
-      continue;
+  size_t i = 0;
+  for (;;) {  // copy the runs between escapes whole: most keys have none
+    size_t pct = in.find('%', i);
+    if (pct == std::string_view::npos) {
+      out.append(in.data() + i, in.size() - i);
+      return true;
     }
-    if (i + 2 >= in.size()) return false;
-    int hi = hexValue(in[i + 1]), lo = hexValue(in[i + 2]);
+    out.append(in.data() + i, pct - i);
+    if (pct + 2 >= in.size()) return false;
+    int hi = hexValue(in[pct + 1]), lo = hexValue(in[pct + 2]);
     if (hi < 0 || lo < 0) return false;
     out.push_back(static_cast<char>(hi * 16 + lo));
-    i += 2;
+    i = pct + 3;
   }
-  return true;
 }
 
 KeyError keyFromTarget(std::string_view target, std::string& key) {

@@ -2,6 +2,7 @@
 #include "http/response.h"
 
 #include <charconv>
+#include <cstring>
 
 namespace rcp::http {
 
@@ -23,25 +24,48 @@ std::string_view statusText(int status) noexcept {
   }
 }
 
+namespace {
+char* put(char* w, std::string_view s) noexcept {
+  std::memcpy(w, s.data(), s.size());
+  return w + s.size();
+}
+}  // namespace
+
+// Every HTTP reply formats a head, so it is sized first and written in one pass (no append per
+// piece, each with its own capacity check).
 void appendHead(std::string& out, int status, size_t body_len, std::string_view date, const ResponseOptions& opt) {
-  char num[24];
-  out.append("HTTP/1.1 ");
-  auto r = std::to_chars(num, num + sizeof num, status);
-  out.append(num, r.ptr);
-  out.push_back(' ');
-  out.append(statusText(status));
-  out.append("\r\nContent-Type: ");
-  out.append(opt.content_type);
-  out.append("\r\nContent-Length: ");
-  r = std::to_chars(num, num + sizeof num, body_len);
-  out.append(num, r.ptr);
-  out.append("\r\nDate: ");
-  out.append(date);
-  out.append("\r\n");
-  if (!opt.keep_alive) out.append("Connection: close\r\n");
-  else if (opt.http10) out.append("Connection: keep-alive\r\n");
-  out.append(opt.extra_headers);
-  out.append("\r\n");
+  char len_text[24];
+  auto lr = std::to_chars(len_text, len_text + sizeof len_text, body_len);
+  std::string_view length(len_text, static_cast<size_t>(lr.ptr - len_text));
+  if (status < 100 || status > 999) status = 500;  // three digits, whatever a caller passes
+  std::string_view text = statusText(status);
+  std::string_view connection = !opt.keep_alive ? "Connection: close\r\n"
+                                : opt.http10     ? "Connection: keep-alive\r\n"
+                                                 : "";
+  constexpr std::string_view kVersion = "HTTP/1.1 ", kType = "\r\nContent-Type: ", kLength = "\r\nContent-Length: ",
+                             kDate = "\r\nDate: ", kEnd = "\r\n";
+  size_t total = kVersion.size() + 4 + text.size() + kType.size() + opt.content_type.size() + kLength.size() +
+                 length.size() + kDate.size() + date.size() + kEnd.size() + connection.size() +
+                 opt.extra_headers.size() + kEnd.size();
+  size_t old = out.size();
+  out.resize(old + total);
+  char* w = out.data() + old;
+  w = put(w, kVersion);
+  *w++ = static_cast<char>('0' + status / 100);
+  *w++ = static_cast<char>('0' + status / 10 % 10);
+  *w++ = static_cast<char>('0' + status % 10);
+  *w++ = ' ';
+  w = put(w, text);
+  w = put(w, kType);
+  w = put(w, opt.content_type);
+  w = put(w, kLength);
+  w = put(w, length);
+  w = put(w, kDate);
+  w = put(w, date);
+  w = put(w, kEnd);
+  w = put(w, connection);
+  w = put(w, opt.extra_headers);
+  w = put(w, kEnd);
 }
 
 std::string_view DateCache::get(std::time_t now) {
