@@ -2,7 +2,7 @@
 #include "cache/entry.h"
 
 #include <cassert>
-#include <cstdio>
+#include <charconv>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -11,10 +11,12 @@
 namespace rcp {
 
 Entry* Entry::createUninitialized(std::string_view key, size_t value_len) {
-  char header[32];
+  char header[32] = "$";
   if (value_len > UINT32_MAX || key.size() > UINT32_MAX) throw std::length_error("cache entry too large");
-  int hlen = std::snprintf(header, sizeof header, "$%zu\r\n", value_len);
-  assert(hlen > 0 && hlen < 32);
+  char* end = std::to_chars(header + 1, header + sizeof header - 2, value_len).ptr;
+  *end++ = '\r';
+  *end++ = '\n';
+  int hlen = static_cast<int>(end - header);
   size_t total = sizeof(Entry) + key.size() + static_cast<size_t>(hlen) + value_len + 2;
   void* mem = std::malloc(total);
   if (mem == nullptr) throw std::bad_alloc();

@@ -12,7 +12,30 @@ namespace {
 constexpr size_t kPrefetchValueBytes = 256;  // values up to this size are prefetched on a hit
 }  // namespace
 
-ReadThrough::~ReadThrough() { assert(inflight_.empty()); }
+ReadThrough::~ReadThrough() {
+  assert(inflight_.empty());
+  for (Fetch* f : free_fetches_) delete f;
+}
+
+Fetch* ReadThrough::newFetch() {
+  if (free_fetches_.empty()) return new Fetch();
+  Fetch* f = free_fetches_.back();
+  free_fetches_.pop_back();
+  return f;
+}
+
+void ReadThrough::freeFetch(Fetch* f) noexcept {
+  if (free_fetches_.size() >= kMaxFreeFetches || f->key.capacity() > kMaxKeptKeyBytes) {
+    delete f;
+    return;
+  }
+  f->key.clear();
+  f->hash = 0;
+  f->waiters_head = f->waiters_tail = nullptr;
+  f->waiters = 0;
+  f->deadline_ms = f->sent_ns = 0;
+  free_fetches_.push_back(f);
+}
 
 void ReadThrough::get(std::string_view key, Slot* slot) {
   LruCache& cache = server_.cache();
@@ -36,7 +59,7 @@ void ReadThrough::get(std::string_view key, Slot* slot) {
       return;
     }
   }
-  if (auto it = inflight_.find(key); it != inflight_.end()) {
+  if (auto it = inflight_.find(FetchKey{key, hash}); it != inflight_.end()) {
     Fetch* f = it->second;
     f->waiters_tail->next_waiter = slot;
     f->waiters_tail = slot;
@@ -44,18 +67,18 @@ void ReadThrough::get(std::string_view key, Slot* slot) {
     ++stats_.coalesced;
     return;
   }
-  Fetch* f = new Fetch();
+  Fetch* f = newFetch();
   f->key.assign(key);
   f->hash = hash;
   f->waiters_head = f->waiters_tail = slot;
   f->waiters = 1;
-  inflight_.emplace(std::string_view(f->key), f);
+  inflight_.emplace(FetchKey{f->key, hash}, f);
   ++stats_.fetches;
   server_.backend().submit(f);  // may complete f at once (backend down): f is not used after this
 }
 
 void ReadThrough::complete(Fetch* f, const FetchResult& r) {
-  size_t erased = inflight_.erase(std::string_view(f->key));
+  size_t erased = inflight_.erase(FetchKey{f->key, f->hash});
   assert(erased == 1);
   (void)erased;
   if (r.kind == FetchResult::Kind::kValue) server_.cache().put(r.entry.get(), f->hash, server_.nowMs());
@@ -73,7 +96,7 @@ void ReadThrough::complete(Fetch* f, const FetchResult& r) {
     }
     s = next;
   }
-  delete f;
+  freeFetch(f);
 }
 
 }  // namespace rcp

@@ -7,6 +7,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 #include "cache/lru_cache.h"
 #include "src/slot.h"
@@ -32,10 +33,24 @@ struct ReadThroughStats {
   uint64_t coalesced = 0;  // GETs that joined a fetch already in flight
 };
 
+// The in-flight table's key carries the hash the cache lookup already computed, so a miss hashes
+// its key once. (With std::hash of a string, libstdc++ also answers finds in a table of up to 20
+// keys by comparing the key with every entry.)
+struct FetchKey {
+  std::string_view key;
+  uint64_t hash;
+  bool operator==(const FetchKey& o) const noexcept { return key == o.key; }
+};
+struct FetchKeyHash {
+  size_t operator()(const FetchKey& k) const noexcept { return k.hash; }
+};
+
 class ReadThrough {
  public:
   explicit ReadThrough(Server& server) : server_(server) {}
   ~ReadThrough();
+  ReadThrough(const ReadThrough&) = delete;
+  ReadThrough& operator=(const ReadThrough&) = delete;
 
   // Serves a GET for key into slot (whose conn and protocol are set): ready at once on a hit,
   // otherwise later, through Connection::complete().
@@ -48,8 +63,15 @@ class ReadThrough {
   const ReadThroughStats& stats() const noexcept { return stats_; }
 
  private:
+  Fetch* newFetch();
+  void freeFetch(Fetch* f) noexcept;
+
+  static constexpr size_t kMaxFreeFetches = 1024;  // kept for reuse, with their key buffers
+  static constexpr size_t kMaxKeptKeyBytes = 256;  // a longer key's buffer is not kept
+
   Server& server_;
-  std::unordered_map<std::string_view, Fetch*> inflight_;  // keys view Fetch::key
+  std::unordered_map<FetchKey, Fetch*, FetchKeyHash> inflight_;  // keys view Fetch::key
+  std::vector<Fetch*> free_fetches_;
   ReadThroughStats stats_;
 };
 
