@@ -63,7 +63,7 @@ class RequestParser {
   }
   void growArena(size_t need);
 
-  static constexpr size_t kArenaInitialBytes = 256;     // enough for the usual GET
+  static constexpr size_t kArenaInitialBytes = 64;      // enough for the usual GET; grows by doubling
   static constexpr size_t kArenaKeptBytes = 16 << 10;   // a bigger arena is released at the next request
 
   RequestLimits limits_;
