@@ -2,6 +2,7 @@
 #include "resp/reply.h"
 
 #include <charconv>
+#include <cstring>
 
 namespace rcp::resp {
 
@@ -39,9 +40,37 @@ void appendNil(std::string& out) { out.append("$-1\r\n", 5); }
 
 void appendArrayHeader(std::string& out, long long n) { appendNumberLine(out, '*', n); }
 
+namespace {
+size_t decimalDigits(size_t v) noexcept {
+  size_t n = 1;
+  for (; v >= 10; v /= 10) ++n;
+  return n;
+}
+char* putNumberLine(char* w, char type, size_t v, size_t digits) noexcept {
+  *w++ = type;
+  std::to_chars(w, w + digits, v);
+  w += digits;
+  *w++ = '\r';
+  *w++ = '\n';
+  return w;
+}
+}  // namespace
+
+// Every backend GET is written through here, so the command is sized first and written in one pass.
 void appendCommand(std::string& out, std::initializer_list<std::string_view> args) {
-  appendArrayHeader(out, static_cast<long long>(args.size()));
-  for (std::string_view a : args) appendBulk(out, a);
+  size_t total = 3 + decimalDigits(args.size());
+  for (std::string_view a : args) total += 5 + decimalDigits(a.size()) + a.size();
+  size_t old = out.size();
+  out.resize(old + total);
+  char* w = out.data() + old;
+  w = putNumberLine(w, '*', args.size(), decimalDigits(args.size()));
+  for (std::string_view a : args) {
+    w = putNumberLine(w, '$', a.size(), decimalDigits(a.size()));
+    if (!a.empty()) std::memcpy(w, a.data(), a.size());
+    w += a.size();
+    *w++ = '\r';
+    *w++ = '\n';
+  }
 }
 
 std::string oneLine(std::string_view s) {

@@ -208,6 +208,15 @@ TEST_CASE("reply encoding") {
   std::string cmd;
   rcp::resp::appendCommand(cmd, {"GET", "k"});
   CHECK(cmd == "*2\r\n$3\r\nGET\r\n$1\r\nk\r\n");
+  // appended after what is there; lengths of one to several digits; empty arguments
+  std::string key(12345, 'q');
+  rcp::resp::appendCommand(cmd, {"AUTH", "", key});
+  CHECK(cmd == "*2\r\n$3\r\nGET\r\n$1\r\nk\r\n*3\r\n$4\r\nAUTH\r\n$0\r\n\r\n$12345\r\n" + key + "\r\n");
+  std::string many;
+  rcp::resp::appendCommand(many, {"a", "bb", "c", "d", "e", "f", "g", "h", "i", "j"});
+  CHECK(many.starts_with("*10\r\n$1\r\na\r\n$2\r\nbb\r\n"));
+  CHECK(many.ends_with("$1\r\nj\r\n"));
+  CHECK(many.size() == 5 + 7 * 9 + 8);
   CHECK(rcp::resp::oneLine("a\r\nb") == "a  b");
 }
 
