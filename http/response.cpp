@@ -26,7 +26,7 @@ std::string_view statusText(int status) noexcept {
 
 namespace {
 char* put(char* w, std::string_view s) noexcept {
-  std::memcpy(w, s.data(), s.size());
+  if (!s.empty()) std::memcpy(w, s.data(), s.size());  // an empty view may have no data pointer
   return w + s.size();
 }
 }  // namespace
