@@ -62,7 +62,10 @@ void RespSession::run() {
     if (prefetched_ == 0) prefetchAhead();
     else --prefetched_;
     auto st = parser_.next();
-    if (st == resp::RequestParser::Status::kNeedMore) return;
+    if (st == resp::RequestParser::Status::kNeedMore) {
+      prefetched_ = 0;  // the input is used up: the next batch starts with a look-ahead
+      return;
+    }
     if (st == resp::RequestParser::Status::kError) {
       ++conn_.server().stats().protocol_errors;
       resp::appendError(reply()->head, "ERR " + parser_.error());
