@@ -45,6 +45,9 @@ class RequestParser {
   const std::string& error() const noexcept { return error_; }
   // Bytes received and not yet parsed into requests.
   size_t buffered() const noexcept;
+  // Capacity of the buffers that hold the current request's arguments (kept between requests up
+  // to a bound, so one large request does not pin its memory for the connection's life).
+  size_t argumentBytesKept() const noexcept { return arena_cap_ + inline_arena_.capacity(); }
 
  private:
   friend struct ReaderCallbacks;

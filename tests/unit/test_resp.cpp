@@ -94,6 +94,29 @@ TEST_CASE("arguments stay intact when the argument arena grows mid-request") {
   checkBothWays(many, {expected});
 }
 
+TEST_CASE("a large request does not keep its argument memory after the next request") {
+  RequestParser p;
+  std::string big(100000, 'v');
+  std::string in = "*3\r\n$4\r\nECHO\r\n$1\r\nk\r\n$100000\r\n" + big + "\r\n";
+  p.feed(in.data(), in.size());
+  REQUIRE(p.next() == RequestParser::Status::kRequest);
+  CHECK(p.args()[2] == big);
+  CHECK(p.argumentBytesKept() >= big.size());
+  std::string small = "*2\r\n$3\r\nGET\r\n$1\r\nk\r\n";
+  p.feed(small.data(), small.size());
+  REQUIRE(p.next() == RequestParser::Status::kRequest);
+  CHECK(p.args()[1] == "k");
+  CHECK(p.argumentBytesKept() <= 1024);
+  // the same for inline commands
+  std::string line = "ECHO " + std::string(40000, 'w') + "\r\nPING\r\n";
+  p.feed(line.data(), line.size());
+  REQUIRE(p.next() == RequestParser::Status::kRequest);
+  CHECK(p.argumentBytesKept() >= 40000);
+  REQUIRE(p.next() == RequestParser::Status::kRequest);
+  CHECK(p.args()[0] == "PING");
+  CHECK(p.argumentBytesKept() <= 1024);
+}
+
 TEST_CASE("peekGet recognises whole GET requests only, and consumes nothing") {
   using rcp::resp::peekGet;
   std::string_view key;
