@@ -7,38 +7,17 @@
      pairs each because single runs on a shared machine move by 10-15%;
   3. idle connections: RSS of the proxy before and after 10,000 clients connect and say PING.
 Usage: scripts/bench_scale.py [PROXY_BIN]"""
-import os
 import resource
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
-import time
+
+from procutil import free_port, rss_kb, wait_port
 
 BIN = sys.argv[1] if len(sys.argv) > 1 else "build/redis-cache-proxy"
 KEYS = 1_000_000
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port):
-    for _ in range(200):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise TimeoutError(port)
-
-
-def rss_kb(pid):
-    with open(f"/proc/{pid}/status") as f:
-        return next(int(l.split()[1]) for l in f if l.startswith("VmRSS:"))
 
 
 def bench(port, keyspace, pipeline, n):

@@ -23,40 +23,17 @@ import time
 
 import redis
 
+from procutil import free_port, rss_kb, wait_port
+
 KEYS = 1000
 HOT = 100          # keys most reads go to (hits)
 TTL_MS = 1000
 SLACK_S = 0.25     # fetch latency and loop-clock granularity
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port, timeout=10):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise TimeoutError(port)
-
-
 def value_for(i, v):
     filler = chr(97 + (i + v) % 26) * ((i * 31 + v * 17) % 2000)
     return f"soak:{i}|{v}|{filler}".encode()
-
-
-def rss_kb(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
 
 
 class Soak:
