@@ -57,7 +57,7 @@ char* putNumberLine(char* w, char type, size_t v, size_t digits) noexcept {
 }  // namespace
 
 // Every backend GET is written through here, so the command is sized first and written in one pass.
-void appendCommand(std::string& out, std::initializer_list<std::string_view> args) {
+void appendCommand(std::string& out, std::span<const std::string_view> args) {
   size_t total = 3 + decimalDigits(args.size());
   for (std::string_view a : args) total += 5 + decimalDigits(a.size()) + a.size();
   size_t old = out.size();
@@ -71,6 +71,10 @@ void appendCommand(std::string& out, std::initializer_list<std::string_view> arg
     *w++ = '\r';
     *w++ = '\n';
   }
+}
+
+void appendCommand(std::string& out, std::initializer_list<std::string_view> args) {
+  appendCommand(out, std::span<const std::string_view>(args.begin(), args.size()));
 }
 
 std::string oneLine(std::string_view s) {

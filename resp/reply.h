@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <initializer_list>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -17,6 +18,7 @@ void appendArrayHeader(std::string& out, long long n);             // *n\r\n
 
 // Encodes a command as a multibulk request (what the backend link sends).
 void appendCommand(std::string& out, std::initializer_list<std::string_view> args);
+void appendCommand(std::string& out, std::span<const std::string_view> args);
 
 // Strips CR and LF from text meant for a one-line reply (+/-), so no reply can inject a line.
 std::string oneLine(std::string_view s);

@@ -1,18 +1,17 @@
 // RESP request parsing (see request_parser.h). hiredis's reader owns the input buffer; inline
-// requests are cut from that same buffer by moving its cursor, which is safe only between
-// multibulk requests (the reader's task stack is empty then).
+// requests are cut from that same buffer by moving its cursor (hiredis_reader.h), which is safe
+// only between multibulk requests (the reader's task stack is empty then).
 #include "resp/request_parser.h"
 
-#include <hiredis/read.h>
-extern "C" {
-#include <hiredis/sds.h>  // sdsrange/sdsclear: compacting the reader buffer after inline requests
-}
+#include <hiredis/read.h>  // the object-callback API; internals go through hiredis_reader.h
 
 #include <algorithm>
 #include <bit>
 #include <cassert>
 #include <cstring>
 #include <new>
+
+#include "resp/hiredis_reader.h"
 
 namespace rcp::resp {
 
@@ -71,38 +70,26 @@ redisReplyObjectFunctions kFunctions = {
     ReaderCallbacks::createNil, ReaderCallbacks::freeObject};
 }  // namespace
 
-RequestParser::RequestParser(RequestLimits limits) : limits_(limits) {
-  reader_ = redisReaderCreateWithFunctions(&kFunctions);
-  if (reader_ == nullptr) throw std::bad_alloc();
-  reader_->privdata = this;
-}
+RequestParser::RequestParser(RequestLimits limits) : limits_(limits), reader_(hiredis::create(&kFunctions, this)) {}
 
-RequestParser::~RequestParser() { redisReaderFree(reader_); }
+RequestParser::~RequestParser() { hiredis::destroy(reader_); }
 
 void RequestParser::feed(const char* data, size_t len) {
   if (failed_ || len == 0) return;
   // Inline requests move the reader's cursor without going through redisReaderGetReply, which is
   // where the reader compacts its buffer; compact here so inline-only clients stay bounded.
-  if (reader_->ridx == -1 && reader_->pos > 0) {
-    if (reader_->pos >= reader_->len) {
-      sdsclear(reader_->buf);
-    } else {
-      sdsrange(reader_->buf, static_cast<int>(reader_->pos), -1);
-    }
-    reader_->pos = 0;
-    reader_->len = sdslen(reader_->buf);
-  }
-  if (redisReaderFeed(reader_, data, len) != REDIS_OK) {
+  if (hiredis::betweenReplies(reader_)) hiredis::compact(reader_);
+  if (!hiredis::feed(reader_, data, len)) {
     failed_ = true;
     error_ = "Protocol error: out of memory";
   }
 }
 
-size_t RequestParser::buffered() const noexcept { return reader_->len - reader_->pos; }
+size_t RequestParser::buffered() const noexcept { return hiredis::unread(reader_).size(); }
 
 std::string_view RequestParser::unparsed() const noexcept {
-  if (failed_ || reader_->ridx != -1) return {};
-  return {reader_->buf + reader_->pos, reader_->len - reader_->pos};
+  if (failed_ || !hiredis::betweenReplies(reader_)) return {};
+  return hiredis::unread(reader_);
 }
 
 size_t peekGet(std::string_view b, std::string_view* key) noexcept {
@@ -155,9 +142,10 @@ RequestParser::Status RequestParser::fail(std::string msg) {
 RequestParser::Status RequestParser::next() {
   if (failed_) return Status::kError;
   for (;;) {
-    if (reader_->ridx == -1) {  // between requests: pick the form of the next one
-      if (reader_->pos >= reader_->len) return Status::kNeedMore;
-      if (reader_->buf[reader_->pos] != '*') {
+    if (hiredis::betweenReplies(reader_)) {  // between requests: pick the form of the next one
+      std::string_view rest = hiredis::unread(reader_);
+      if (rest.empty()) return Status::kNeedMore;
+      if (rest[0] != '*') {
         Status s = nextInline();
         if (s == Status::kRequest && args_.empty()) continue;  // blank line: skipped, like Redis
         return s;
@@ -165,8 +153,8 @@ RequestParser::Status RequestParser::next() {
     }
     size_t before = buffered();
     void* reply = nullptr;
-    if (redisReaderGetReply(reader_, &reply) != REDIS_OK) {
-      return fail(!cb_error_.empty() ? cb_error_ : std::string("Protocol error: ") + reader_->errstr);
+    if (!hiredis::getReply(reader_, &reply)) {
+      return fail(!cb_error_.empty() ? cb_error_ : std::string("Protocol error: ") + hiredis::error(reader_));
     }
     size_t consumed = partial_bytes_ + (before - buffered());
     if (consumed > limits_.max_request_bytes || (reply == nullptr && before > limits_.max_request_bytes))
@@ -185,11 +173,10 @@ RequestParser::Status RequestParser::next() {
 // request may hold, reject it now instead of buffering towards it.
 RequestParser::Status RequestParser::checkPendingBulk() {
   if (buffered() > limits_.max_request_bytes) return fail("Protocol error: request too large");
-  // The reader consumes an item's type byte before its length line: a string task in progress
-  // has its length digits at the cursor.
-  if (reader_->ridx < 0 || reader_->rstack[reader_->ridx].type != REDIS_REPLY_STRING) return Status::kNeedMore;
-  const char* p = reader_->buf + reader_->pos;
-  const char* end = reader_->buf + reader_->len;
+  if (!hiredis::atBulkLength(reader_)) return Status::kNeedMore;
+  std::string_view rest = hiredis::unread(reader_);
+  const char* p = rest.data();
+  const char* end = p + rest.size();
   {
     unsigned long long n = 0;
     for (; p < end && *p >= '0' && *p <= '9'; ++p) {
@@ -201,8 +188,9 @@ RequestParser::Status RequestParser::checkPendingBulk() {
 }
 
 RequestParser::Status RequestParser::nextInline() {
-  const char* start = reader_->buf + reader_->pos;
-  size_t avail = reader_->len - reader_->pos;
+  std::string_view rest = hiredis::unread(reader_);
+  const char* start = rest.data();
+  size_t avail = rest.size();
   const void* nl = std::memchr(start, '\n', avail);
   if (nl == nullptr) {
     if (avail > limits_.max_inline_bytes) return fail("Protocol error: too big inline request");
@@ -216,7 +204,7 @@ RequestParser::Status RequestParser::nextInline() {
   inline_arena_.clear();
   inline_spans_.clear();
   bool ok = splitInline(line, inline_arena_, inline_spans_);
-  reader_->pos += line_len + 1;  // consume the line (the reader compacts its buffer itself later)
+  hiredis::consume(reader_, line_len + 1);  // the reader compacts its buffer itself later
   if (!ok) return fail("Protocol error: unbalanced quotes in request");
   if (inline_spans_.size() > limits_.max_args) return fail("Protocol error: too many arguments");
   args_.clear();

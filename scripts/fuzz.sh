@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the libFuzzer targets (RESP request parser, HTTP request parser, backend reply reader) for a
+# Runs the libFuzzer targets (RESP request parser, HTTP request parser, backend frame reader) for a
 # given time each, in parallel, starting from the committed seed corpus in tests/fuzz/corpus/.
 # Builds them first in build-fuzz/ with clang + ASan + UBSan (installs clang if missing).
 # Usage: scripts/fuzz.sh [SECONDS_EACH=60] [TARGET...]      findings: build-fuzz/artifacts/

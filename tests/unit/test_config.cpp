@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "src/config.h"
+#include "src/base/config.h"
 
 using rcp::Config;
 using rcp::ConfigAction;

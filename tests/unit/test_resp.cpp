@@ -5,10 +5,8 @@
 #include <string>
 #include <vector>
 
-#include "cache/entry.h"
 #include "resp/commands.h"
 #include "resp/reply.h"
-#include "resp/reply_reader.h"
 #include "resp/request_parser.h"
 
 using rcp::resp::RequestParser;
@@ -243,73 +241,6 @@ TEST_CASE("reply encoding") {
   CHECK(rcp::resp::oneLine("a\r\nb") == "a  b");
 }
 
-namespace {
-void* makeEntry(void*, const char* d, size_t n) noexcept { return rcp::Entry::create("k", {d, n}); }
-void freeEntry(void* o) noexcept { static_cast<rcp::Entry*>(o)->release(); }
-
-struct Seen {
-  rcp::resp::ReplyReader::Type type;
-  std::string text;
-  long long integer;
-};
-
-std::vector<Seen> readReplies(const std::string& in, size_t step, bool* failed = nullptr) {
-  rcp::resp::ReplyReader r(makeEntry, freeEntry, nullptr);
-  std::vector<Seen> out;
-  size_t pos = 0;
-  do {
-    size_t n = step == 0 ? in.size() : std::min(step, in.size() - pos);
-    r.feed(in.data() + pos, n);
-    pos += n;
-    rcp::resp::ReplyReader::Reply rep;
-    for (;;) {
-      auto st = r.next(rep);
-      if (st == rcp::resp::ReplyReader::Status::kNeedMore) break;
-      if (st == rcp::resp::ReplyReader::Status::kError) {
-        if (failed) *failed = true;
-        return out;
-      }
-      Seen s{rep.type, std::string(rep.text), rep.integer};
-      if (rep.type == rcp::resp::ReplyReader::Type::kString) {
-        rcp::EntryRef e = rcp::EntryRef::adopt(static_cast<rcp::Entry*>(rep.object));
-        s.text = std::string(e->value());
-      }
-      out.push_back(s);
-    }
-  } while (pos < in.size());
-  return out;
-}
-}  // namespace
-
-TEST_CASE("backend replies, whole and byte by byte") {
-  using T = rcp::resp::ReplyReader::Type;
-  std::string in = "$5\r\nhello\r\n$-1\r\n-WRONGTYPE Operation against a key\r\n+OK\r\n:7\r\n*2\r\n$1\r\na\r\n:1\r\n$0\r\n\r\n";
-  for (size_t step : {size_t{0}, size_t{1}, size_t{4}}) {
-    CAPTURE(step);
-    auto v = readReplies(in, step);
-    REQUIRE(v.size() == 7);
-    CHECK((v[0].type == T::kString && v[0].text == "hello"));
-    CHECK(v[1].type == T::kNil);
-    CHECK((v[2].type == T::kError && v[2].text == "WRONGTYPE Operation against a key"));
-    CHECK((v[3].type == T::kStatus && v[3].text == "OK"));
-    CHECK((v[4].type == T::kInteger && v[4].integer == 7));
-    CHECK((v[5].type == T::kArray && v[5].integer == 2));
-    CHECK((v[6].type == T::kString && v[6].text.empty()));
-  }
-  bool failed = false;
-  readReplies("?what\r\n", 0, &failed);
-  CHECK(failed);
-}
-
-TEST_CASE("a large backend value arrives intact in pieces") {
-  std::string value(8 << 20, 'v');
-  for (size_t i = 0; i < value.size(); i += 4096) value[i] = static_cast<char>('a' + (i / 4096) % 26);
-  std::string in = "$" + std::to_string(value.size()) + "\r\n" + value + "\r\n";
-  auto v = readReplies(in, 65536);
-  REQUIRE(v.size() == 1);
-  CHECK(v[0].text == value);
-}
-
 TEST_CASE("command table lookup is case-insensitive and checks arity") {
   const auto* get = rcp::resp::lookupCommand("gEt");
   REQUIRE(get != nullptr);
@@ -322,4 +253,29 @@ TEST_CASE("command table lookup is case-insensitive and checks arity") {
   CHECK(rcp::resp::arityOk(*ping, 2));
   CHECK(rcp::resp::lookupCommand("SET") == nullptr);
   CHECK(rcp::resp::lookupCommand("") == nullptr);
+}
+
+TEST_CASE("command flags are bits; COMMAND entries and key positions derive from the table") {
+  using namespace rcp::resp;
+  const CommandSpec* get = lookupCommand("get");
+  REQUIRE(get != nullptr);
+  CHECK(get->has(kFlagReadonly));
+  CHECK(get->has(kRouteCacheable));
+  CHECK_FALSE(get->has(kRouteLocal));
+  CHECK(flagNames(*get) == std::vector<std::string_view>{"readonly", "fast"});
+  std::string entry;
+  appendCommandEntry(entry, *get);
+  CHECK(entry == "*6\r\n$3\r\nget\r\n:2\r\n*2\r\n+readonly\r\n+fast\r\n:1\r\n:1\r\n:1\r\n");
+  CHECK(keyIndexes(*get, 2) == std::vector<size_t>{1});
+  const CommandSpec* ping = lookupCommand("ping");
+  REQUIRE(ping != nullptr);
+  CHECK(ping->has(kRouteLocal));
+  CHECK(keyIndexes(*ping, 2).empty());
+  // Every entry the proxy lists is one it either answers or caches.
+  for (const CommandSpec& c : allCommands()) CHECK((c.has(kRouteLocal) || c.has(kRouteCacheable)));
+  // Key positions as Redis states them: MSET-like (1, -1, 2) and DEL-like (1, -1, 1) shapes.
+  CommandSpec mset{"mset", Cmd::kUnknown, -3, kFlagWrite, 1, -1, 2};
+  CHECK(keyIndexes(mset, 5) == std::vector<size_t>{1, 3});
+  CommandSpec del{"del", Cmd::kUnknown, -2, kFlagWrite, 1, -1, 1};
+  CHECK(keyIndexes(del, 4) == std::vector<size_t>{1, 2, 3});
 }

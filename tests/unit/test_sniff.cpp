@@ -3,10 +3,10 @@
 
 #include <string>
 
-#include "src/sniff.h"
+#include "src/client/sniff.h"
 
-using rcp::Protocol;
-using rcp::sniffProtocol;
+using rcp::client::Protocol;
+using rcp::client::sniffProtocol;
 
 TEST_CASE("sniffing the protocol from the first bytes") {
   CHECK(sniffProtocol("", 100) == Protocol::kUnknown);

@@ -1,0 +1,108 @@
+// Backend replies as frames: FrameReader cuts the byte stream from Redis into top-level replies
+// (on hiredis's reader) and hands each one out as a Frame whose values are all readable, nested
+// arrays included (invalidation messages, CLUSTER SHARDS, any array a forwarded command returns),
+// and can be encoded back to the bytes Redis sent, for forwarding. A top-level bulk string can be
+// taken by a hook while it is still in the reader's buffer, so a GET reply becomes a cache entry
+// with the only copy the value ever needs.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+struct redisReader;
+
+namespace rcp::resp {
+
+enum class FrameType : uint8_t {
+  kBulk,      // $n: a binary-safe string
+  kNil,       // $-1
+  kSimple,    // +text
+  kError,     // -text
+  kInteger,   // :n
+  kArray,     // *n
+  kNilArray,  // *-1
+};
+
+class Frame;
+
+// One value of a frame: the top-level reply or any element inside it. Valid while its frame is
+// unchanged (until the reader's next call).
+class FrameView {
+ public:
+  FrameType type() const noexcept;
+  bool isNil() const noexcept { return type() == FrameType::kNil || type() == FrameType::kNilArray; }
+  // kBulk, kSimple, kError: the text (empty for a bulk string a hook took).
+  std::string_view str() const noexcept;
+  long long integer() const noexcept;  // kInteger
+  size_t size() const noexcept;         // kArray: the number of elements; 0 otherwise
+  FrameView operator[](size_t i) const noexcept;  // kArray: element i < size(), O(i)
+  // Appends this value's RESP encoding: the bytes Redis sent (Redis writes canonical RESP).
+  void encode(std::string& out) const;
+
+ private:
+  friend class Frame;
+  FrameView(const Frame* f, uint32_t i) noexcept : frame_(f), index_(i) {}
+  const Frame* frame_;
+  uint32_t index_;
+};
+
+class Frame {
+ public:
+  FrameView root() const noexcept { return FrameView(this, 0); }
+  // The top-level bulk string's bytes went to the reader's hook instead of into this frame.
+  bool taken() const noexcept { return taken_; }
+
+ private:
+  friend class FrameView;
+  friend class FrameReader;
+  friend struct FrameCallbacks;
+  struct Node {
+    FrameType type;
+    uint32_t end = 0;      // index after this node's subtree (its next sibling)
+    long long number = 0;  // kInteger: the value; kArray: the element count
+    size_t text_off = 0;   // kBulk, kSimple, kError: bytes in text_
+    size_t text_len = 0;
+  };
+  static constexpr size_t kKeptTextBytes = 64 << 10;  // a text buffer over this is released at the next frame
+  void clear();
+  uint32_t link(uint32_t i);  // sets end for the subtree at i; returns it
+
+  std::vector<Node> nodes_;  // pre-order: an array is followed by its elements
+  std::string text_;         // every string's bytes
+  bool taken_ = false;
+};
+
+class FrameReader {
+ public:
+  // Offered each top-level bulk string while its bytes are in the reader's buffer (valid during
+  // the call only). Returns true when it took them; the frame then carries no copy.
+  using BulkHook = bool (*)(void* ctx, const char* data, size_t len) noexcept;
+
+  explicit FrameReader(BulkHook hook = nullptr, void* ctx = nullptr);
+  ~FrameReader();
+  FrameReader(const FrameReader&) = delete;
+  FrameReader& operator=(const FrameReader&) = delete;
+
+  // False when the bytes cannot be buffered (out of memory); the stream is then unusable.
+  bool feed(const char* data, size_t len);
+  enum class Status { kFrame, kNeedMore, kError };
+  // kFrame: frame() holds the next whole reply until the next call. kError: error() says why;
+  // the stream is unusable.
+  Status next();
+  const Frame& frame() const noexcept { return frame_; }
+  std::string_view error() const noexcept;
+
+ private:
+  friend struct FrameCallbacks;
+
+  redisReader* reader_;
+  BulkHook hook_;
+  void* ctx_;
+  Frame frame_;
+  std::string oom_;       // set when a frame could not be stored
+};
+
+}  // namespace rcp::resp

@@ -1,0 +1,172 @@
+// Frames of backend replies on hiredis's reader (see frame.h). The object callbacks append one
+// node per value in the order hiredis reads them (an array before its elements), so a frame is a
+// flat pre-order list; each node's subtree end is linked once the reply is whole.
+#include <hiredis/read.h>  // the object-callback API; internals go through hiredis_reader.h
+
+#include <cassert>
+#include <charconv>
+#include <new>
+
+#include "resp/frame.h"
+#include "resp/hiredis_reader.h"
+
+namespace rcp::resp {
+
+namespace {
+int marker;
+void* kObject = &marker;  // a non-null object for hiredis: the values live in the Frame
+}  // namespace
+
+FrameType FrameView::type() const noexcept { return frame_->nodes_[index_].type; }
+
+std::string_view FrameView::str() const noexcept {
+  const Frame::Node& n = frame_->nodes_[index_];
+  return {frame_->text_.data() + n.text_off, n.text_len};
+}
+
+long long FrameView::integer() const noexcept { return frame_->nodes_[index_].number; }
+
+size_t FrameView::size() const noexcept {
+  const Frame::Node& n = frame_->nodes_[index_];
+  return n.type == FrameType::kArray ? static_cast<size_t>(n.number) : 0;
+}
+
+FrameView FrameView::operator[](size_t i) const noexcept {
+  assert(i < size());
+  uint32_t at = index_ + 1;
+  for (; i > 0; --i) at = frame_->nodes_[at].end;
+  return FrameView(frame_, at);
+}
+
+void FrameView::encode(std::string& out) const {
+  auto line = [&out](char type, std::string_view s) {
+    out.push_back(type);
+    out.append(s);
+    out.append("\r\n");
+  };
+  auto number = [&out](char type, long long v) {
+    char buf[24];
+    auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
+    out.push_back(type);
+    out.append(buf, end);
+    out.append("\r\n");
+  };
+  switch (type()) {
+    case FrameType::kBulk:
+      assert(!(index_ == 0 && frame_->taken_));
+      number('$', static_cast<long long>(str().size()));
+      out.append(str());
+      out.append("\r\n");
+      return;
+    case FrameType::kNil: out.append("$-1\r\n"); return;
+    case FrameType::kSimple: line('+', str()); return;
+    case FrameType::kError: line('-', str()); return;
+    case FrameType::kInteger: number(':', integer()); return;
+    case FrameType::kNilArray: out.append("*-1\r\n"); return;
+    case FrameType::kArray: {
+      number('*', static_cast<long long>(size()));
+      uint32_t at = index_ + 1;
+      for (size_t i = 0; i < size(); ++i) {
+        FrameView(frame_, at).encode(out);
+        at = frame_->nodes_[at].end;
+      }
+      return;
+    }
+  }
+}
+
+void Frame::clear() {
+  nodes_.clear();
+  taken_ = false;
+  if (text_.capacity() > kKeptTextBytes) std::string().swap(text_);
+  text_.clear();
+}
+
+uint32_t Frame::link(uint32_t i) {
+  uint32_t next = i + 1;
+  if (nodes_[i].type == FrameType::kArray)
+    for (long long k = 0; k < nodes_[i].number; ++k) next = link(next);  // depth <= hiredis's 7
+  nodes_[i].end = next;
+  return next;
+}
+
+struct FrameCallbacks {
+  static FrameReader* self(const redisReadTask* t) { return static_cast<FrameReader*>(t->privdata); }
+  // The top-level value starts a new frame; hiredis reads an array before its elements.
+  static Frame::Node* add(const redisReadTask* t, FrameType type) {
+    FrameReader* r = self(t);
+    if (t->parent == nullptr) r->frame_.clear();
+    try {
+      return &r->frame_.nodes_.emplace_back(Frame::Node{type});
+    } catch (const std::bad_alloc&) {
+      r->oom_ = "out of memory for a reply";
+      return nullptr;
+    }
+  }
+  static void* createString(const redisReadTask* t, char* s, size_t n) {
+    FrameType type = t->type == REDIS_REPLY_STRING  ? FrameType::kBulk
+                     : t->type == REDIS_REPLY_ERROR ? FrameType::kError
+                                                    : FrameType::kSimple;
+    FrameReader* r = self(t);
+    Frame::Node* node = add(t, type);
+    if (node == nullptr) return nullptr;
+    if (t->parent == nullptr && type == FrameType::kBulk && r->hook_ != nullptr && r->hook_(r->ctx_, s, n)) {
+      r->frame_.taken_ = true;
+      return kObject;
+    }
+    try {
+      node->text_off = r->frame_.text_.size();
+      node->text_len = n;
+      r->frame_.text_.append(s, n);
+    } catch (const std::bad_alloc&) {
+      r->oom_ = "out of memory for a reply";
+      return nullptr;
+    }
+    return kObject;
+  }
+  static void* createArray(const redisReadTask* t, int elements) {
+    Frame::Node* node = add(t, FrameType::kArray);
+    if (node == nullptr) return nullptr;
+    node->number = elements;
+    return kObject;
+  }
+  static void* createInteger(const redisReadTask* t, long long v) {
+    Frame::Node* node = add(t, FrameType::kInteger);
+    if (node == nullptr) return nullptr;
+    node->number = v;
+    return kObject;
+  }
+  static void* createNil(const redisReadTask* t) {
+    Frame::Node* node = add(t, t->type == REDIS_REPLY_ARRAY ? FrameType::kNilArray : FrameType::kNil);
+    return node == nullptr ? nullptr : kObject;
+  }
+  static void freeObject(void*) {}
+};
+
+namespace {
+redisReplyObjectFunctions kFunctions = {
+    FrameCallbacks::createString, FrameCallbacks::createArray, FrameCallbacks::createInteger,
+    FrameCallbacks::createNil, FrameCallbacks::freeObject};
+}  // namespace
+
+FrameReader::FrameReader(BulkHook hook, void* ctx)
+    : reader_(hiredis::create(&kFunctions, this)), hook_(hook), ctx_(ctx) {}
+
+FrameReader::~FrameReader() { hiredis::destroy(reader_); }
+
+bool FrameReader::feed(const char* data, size_t len) { return hiredis::feed(reader_, data, len); }
+
+FrameReader::Status FrameReader::next() {
+  void* reply = nullptr;
+  if (!hiredis::getReply(reader_, &reply)) return Status::kError;
+  if (reply == nullptr) return Status::kNeedMore;
+  frame_.link(0);
+  return Status::kFrame;
+}
+
+std::string_view FrameReader::error() const noexcept {
+  if (!oom_.empty()) return oom_;
+  return hiredis::error(reader_);
+}
+
+}  // namespace rcp::resp

@@ -1,0 +1,308 @@
+// One connection to Redis (see link.h).
+#include "src/backend/link.h"
+
+#include <spdlog/spdlog.h>
+
+#include <cassert>
+#include <utility>
+
+#include "resp/reply.h"
+
+namespace rcp::backend {
+
+// A handshake command (AUTH, SELECT): an ordinary request owned by the link. An error reply means
+// Redis refused the connection's set-up, which fails the link.
+class Link::HandshakeStep final : public Request {
+ public:
+  HandshakeStep(Link& link, const std::vector<std::string>& command) : link_(link), command_(command) {}
+  void encode(std::string& out) const override {
+    std::vector<std::string_view> args(command_.begin(), command_.end());
+    resp::appendCommand(out, args);
+  }
+  void onReply(const resp::Frame& reply) override {
+    resp::FrameView r = reply.root();
+    if (r.type() == resp::FrameType::kError) {
+      link_.fail(Failure::kUnavailable, "handshake refused by Redis: " + std::string(r.str()), false);
+      return;
+    }
+    link_.handshakeDone();
+  }
+  void onFailure(Failure, std::string_view) override {}  // the link is failing already
+
+ private:
+  Link& link_;
+  const std::vector<std::string>& command_;
+};
+
+Link::Link(Loop& loop, const LinkOptions& options, LinkOwner& owner, UpstreamStats& stats, LatencyHistogram& latency)
+    : loop_(loop), options_(options), owner_(&owner), stats_(stats), latency_(latency), reader_(&Link::takeBulk, this) {
+  uv_tcp_init(loop_.uv(), &tcp_);
+  tcp_.data = this;
+  resolve_req_.data = this;
+  connect_req_.data = this;
+  write_req_.data = this;
+}
+
+Link::~Link() { assert(state_ == State::kClosed && callbacks_ == 0 && fifo_.empty()); }
+
+void Link::open() {
+  assert(state_ == State::kResolving);
+  deadline_ms_ = loop_.nowMs() + options_.connect_timeout_ms;
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  std::string port = std::to_string(options_.port);
+  int rc = uv_getaddrinfo(loop_.uv(), &resolve_req_,
+                          [](uv_getaddrinfo_t* req, int status, addrinfo* res) noexcept {
+                            static_cast<Link*>(req->data)->onResolved(status, res);
+                          },
+                          options_.host.c_str(), port.c_str(), &hints);
+  if (rc != 0) {
+    open_error_ = std::string("resolve: ") + uv_strerror(rc);  // reported by the next deadline check
+    deadline_ms_ = 0;
+    return;
+  }
+  ++callbacks_;
+}
+
+void Link::onResolved(int status, addrinfo* res) {
+  --callbacks_;
+  if (state_ == State::kClosed) {
+    uv_freeaddrinfo(res);
+    released();
+    return;
+  }
+  if (status != 0 || res == nullptr) {
+    uv_freeaddrinfo(res);
+    fail(Failure::kUnavailable, "cannot resolve " + options_.host + ": " + uv_strerror(status), false);
+    return;
+  }
+  int rc = uv_tcp_connect(&connect_req_, &tcp_, res->ai_addr, [](uv_connect_t* req, int st) noexcept {
+    static_cast<Link*>(req->data)->onConnected(st);
+  });
+  uv_freeaddrinfo(res);
+  if (rc != 0) {
+    fail(Failure::kUnavailable, std::string("connect: ") + uv_strerror(rc), false);
+    return;
+  }
+  state_ = State::kConnecting;
+}
+
+void Link::onConnected(int status) {
+  if (state_ == State::kClosed) return;
+  if (status != 0) {
+    fail(Failure::kUnavailable,
+         "connect to " + options_.host + ":" + std::to_string(options_.port) + ": " + uv_strerror(status), false);
+    return;
+  }
+  uv_tcp_nodelay(&tcp_, 1);
+  uv_tcp_keepalive(&tcp_, 1, 60);
+  int rc = uv_read_start(
+      reinterpret_cast<uv_stream_t*>(&tcp_),
+      [](uv_handle_t* h, size_t, uv_buf_t* buf) noexcept { *buf = static_cast<Link*>(h->data)->loop_.readBuffer(); },
+      [](uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) noexcept {
+        static_cast<Link*>(s->data)->onRead(nread, buf);
+      });
+  if (rc != 0) {
+    fail(Failure::kUnavailable, std::string("read: ") + uv_strerror(rc), false);
+    return;
+  }
+  // The handshake goes first, in front of anything the owner sends once the link accepts.
+  assert(fifo_.empty());
+  state_ = State::kHandshake;
+  deadline_ms_ = loop_.nowMs() + options_.connect_timeout_ms;
+  for (const auto& command : options_.handshake) {
+    handshake_.push_back(std::make_unique<HandshakeStep>(*this, command));
+    handshake_.back()->encode(out_);
+    fifo_.push_back(handshake_.back().get());
+  }
+  handshake_left_ = handshake_.size();
+  loop_.requestTurnEnd();
+  if (handshake_left_ == 0) handshakeDone();
+  else owner_->onLinkReplies(*this);  // requests may queue behind the handshake now
+}
+
+void Link::handshakeDone() {
+  if (handshake_left_ > 0) --handshake_left_;
+  if (handshake_left_ > 0 || state_ != State::kHandshake) return;
+  state_ = State::kUp;
+  deadline_ms_ = 0;
+  owner_->onLinkUp(*this);
+}
+
+void Link::send(Request* r) {
+  assert(accepting());
+  r->encode(out_);
+  r->sent_ns = uv_hrtime();
+  r->deadline_ms = r->timeout_ms == 0 ? 0 : loop_.nowMs() + r->timeout_ms;
+  fifo_.push_back(r);
+  ++stats_.requests;
+  loop_.requestTurnEnd();
+}
+
+bool Link::cancel(Request* r) noexcept {
+  for (Request*& q : fifo_) {
+    if (q == r) {
+      q = nullptr;  // its reply is still coming: read it, then drop it
+      return true;
+    }
+  }
+  return false;
+}
+
+void Link::flush() {
+  if (out_.empty() || write_active_ || !accepting()) return;
+  uv_buf_t buf = uv_buf_init(out_.data(), static_cast<unsigned>(out_.size()));
+  int n = uv_try_write(reinterpret_cast<uv_stream_t*>(&tcp_), &buf, 1);
+  if (n == UV_EAGAIN) n = 0;
+  if (n < 0) {
+    fail(Failure::kUnavailable, std::string("write: ") + uv_err_name(n), false);
+    return;
+  }
+  if (static_cast<size_t>(n) == out_.size()) {
+    out_.clear();
+    return;
+  }
+  writing_.assign(out_, static_cast<size_t>(n));
+  out_.clear();
+  buf = uv_buf_init(writing_.data(), static_cast<unsigned>(writing_.size()));
+  int rc = uv_write(&write_req_, reinterpret_cast<uv_stream_t*>(&tcp_), &buf, 1, [](uv_write_t* req, int status) noexcept {
+    static_cast<Link*>(req->data)->onWritten(status);
+  });
+  if (rc != 0) {
+    fail(Failure::kUnavailable, std::string("write: ") + uv_err_name(rc), false);
+    return;
+  }
+  write_active_ = true;
+}
+
+void Link::onWritten(int status) {
+  write_active_ = false;
+  writing_.clear();
+  if (state_ == State::kClosed) return;
+  if (status != 0) {
+    fail(Failure::kUnavailable, std::string("write: ") + uv_err_name(status), false);
+    return;
+  }
+  flush();
+}
+
+void Link::onRead(ssize_t nread, const uv_buf_t* buf) {
+  if (state_ == State::kClosed || nread == 0) return;
+  if (nread < 0) {
+    fail(Failure::kUnavailable,
+         nread == UV_EOF ? std::string("connection closed by Redis") : std::string("read: ") + uv_err_name(static_cast<int>(nread)),
+         false);
+    return;
+  }
+  if (!reader_.feed(buf->base, static_cast<size_t>(nread))) {
+    fail(Failure::kUnavailable, "out of memory", false);
+    return;
+  }
+  for (;;) {
+    auto st = reader_.next();
+    if (st == resp::FrameReader::Status::kNeedMore) break;
+    if (st == resp::FrameReader::Status::kError) {
+      fail(Failure::kUnavailable, "protocol error from Redis: " + std::string(reader_.error()), false);
+      return;
+    }
+    onFrame(reader_.frame());
+    if (state_ == State::kClosed) return;  // the reply failed the link (a refused handshake)
+  }
+  if (owner_ != nullptr) owner_->onLinkReplies(*this);
+}
+
+void Link::onFrame(const resp::Frame& frame) {
+  if (fifo_.empty()) {
+    // A reply nobody asked for: the link is out of step with Redis and cannot be trusted.
+    fail(Failure::kUnavailable, "unexpected reply from Redis", false);
+    return;
+  }
+  Request* r = fifo_.front();
+  fifo_.pop_front();
+  if (r == nullptr) return;  // cancelled: dropped
+  if (frame.root().type() == resp::FrameType::kError) ++stats_.errors;
+  if (state_ == State::kUp) latency_.observe(uv_hrtime() - r->sent_ns);
+  r->onReply(frame);
+}
+
+bool Link::takeBulk(void* ctx, const char* data, size_t len) noexcept {
+  Link* l = static_cast<Link*>(ctx);
+  Request* r = l->fifo_.empty() ? nullptr : l->fifo_.front();
+  return r != nullptr && r->onBulk(data, len);
+}
+
+void Link::checkDeadlines(uint64_t now_ms) {
+  if (state_ == State::kClosed) return;
+  if (state_ != State::kUp) {
+    if (now_ms >= deadline_ms_) {
+      const char* what = !open_error_.empty()            ? open_error_.c_str()
+                         : state_ == State::kResolving   ? "resolving timed out"
+                         : state_ == State::kConnecting ? "connect timed out"
+                                                        : "handshake timed out";
+      fail(Failure::kUnavailable, what, false);
+    }
+    return;
+  }
+  // A request past its deadline: everything behind it in the pipeline waits on it, so the link is
+  // stuck. Everything sent fails with a timeout and a fresh link may start at once.
+  for (const Request* r : fifo_) {
+    if (r != nullptr && r->deadline_ms != 0 && now_ms >= r->deadline_ms) {
+      fail(Failure::kTimeout, "request timed out", true);
+      return;
+    }
+  }
+}
+
+void Link::failQueued(Failure kind, std::string_view why) {
+  std::string reason(why);  // why may live in a request about to be completed
+  while (!fifo_.empty()) {
+    Request* r = fifo_.front();
+    fifo_.pop_front();
+    if (r == nullptr) continue;
+    bool internal = false;
+    for (const auto& step : handshake_) internal |= step.get() == r;
+    if (!internal) {
+      if (kind == Failure::kTimeout) ++stats_.timeouts;
+      else ++stats_.failed;
+    }
+    r->onFailure(kind, reason);
+  }
+}
+
+void Link::fail(Failure kind, std::string_view why, bool immediate) {
+  if (state_ == State::kClosed) return;
+  std::string reason(why);
+  bool was_up = state_ == State::kUp;
+  closeHandle();
+  failQueued(kind, reason);
+  if (was_up) ++stats_.disconnects;
+  if (LinkOwner* o = std::exchange(owner_, nullptr)) o->onLinkDown(*this, reason, immediate);
+}
+
+void Link::close(std::string_view why) {
+  if (state_ == State::kClosed) return;
+  owner_ = nullptr;
+  bool was_up = state_ == State::kUp;
+  closeHandle();
+  failQueued(Failure::kUnavailable, why);
+  if (was_up) ++stats_.disconnects;
+}
+
+void Link::closeHandle() noexcept {
+  state_ = State::kClosed;
+  out_.clear();
+  if (callbacks_ > 0) uv_cancel(reinterpret_cast<uv_req_t*>(&resolve_req_));  // resolving
+  ++callbacks_;
+  uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), [](uv_handle_t* h) noexcept {
+    Link* l = static_cast<Link*>(h->data);
+    --l->callbacks_;
+    l->released();
+  });
+}
+
+void Link::released() noexcept {
+  if (state_ == State::kClosed && callbacks_ == 0) delete this;
+}
+
+}  // namespace rcp::backend

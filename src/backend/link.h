@@ -1,0 +1,118 @@
+// One TCP connection to Redis: resolve, connect, handshake (AUTH, SELECT as ordinary internal
+// requests at the head of the pipeline), then requests pipelined in FIFO order, replies read as
+// frames and matched to the request at the head. It knows nothing of the cache or of clients: it
+// serves backend::Request objects and tells its owner (the policy) when it is up and when it is gone.
+//
+// Lifetime: created and opened by the owner; once it fails (or the owner closes it) it fails every
+// request it holds, closes its handle and frees itself in the close callback. The owner drops its
+// pointer when onLinkDown() is called or when it calls close(); the link calls nothing after that.
+#pragma once
+
+#include <uv.h>
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "resp/frame.h"
+#include "src/backend/request.h"
+#include "src/backend/upstream.h"
+#include "src/base/histogram.h"
+#include "src/base/loop.h"
+
+namespace rcp::backend {
+
+struct LinkOptions {
+  std::string host;
+  uint16_t port = 6379;
+  std::vector<std::vector<std::string>> handshake;  // commands sent first on every connection
+  uint64_t connect_timeout_ms = 2000;               // resolve + connect + handshake
+};
+
+class Link;
+
+// The link's owner: the policy that decides where requests go and when to reconnect.
+class LinkOwner {
+ public:
+  virtual void onLinkUp(Link& link) = 0;
+  // Replies were read: there may be room in the pipeline for waiting requests.
+  virtual void onLinkReplies(Link& link) = 0;
+  // The link failed. Every request it held has already been failed; it is closing and frees
+  // itself. immediate: the connection worked (a timeout cut it), so a retry need not back off.
+  virtual void onLinkDown(Link& link, std::string_view why, bool immediate) = 0;
+
+ protected:
+  ~LinkOwner() = default;
+};
+
+class Link {
+ public:
+  enum class State { kResolving, kConnecting, kHandshake, kUp, kClosed };
+
+  Link(Loop& loop, const LinkOptions& options, LinkOwner& owner, UpstreamStats& stats, LatencyHistogram& latency);
+  Link(const Link&) = delete;
+  Link& operator=(const Link&) = delete;
+
+  // Starts resolving and connecting. Failures arrive through onLinkDown, never inside this call.
+  void open();
+  // Closes the connection and fails what it holds with why; no owner callback. Idempotent.
+  void close(std::string_view why);
+
+  State state() const noexcept { return state_; }
+  // Requests may be sent (they queue behind the handshake).
+  bool accepting() const noexcept { return state_ == State::kHandshake || state_ == State::kUp; }
+  size_t inflight() const noexcept { return fifo_.size(); }
+
+  // Queues r behind what was sent (accepting() must hold); written by flush().
+  void send(Request* r);
+  // The reply of r, if it is still awaited, will be read and dropped. Returns whether r was here.
+  bool cancel(Request* r) noexcept;
+  // Writes what was queued.
+  void flush();
+  // Fails the link when the connection, the handshake or any request is past its deadline.
+  void checkDeadlines(uint64_t now_ms);
+
+ private:
+  class HandshakeStep;
+  ~Link();
+
+  void onResolved(int status, struct addrinfo* res);
+  void onConnected(int status);
+  void onRead(ssize_t nread, const uv_buf_t* buf);
+  void onWritten(int status);
+  void onFrame(const resp::Frame& frame);
+  void handshakeDone();
+  // Fails every request with kind, closes the handle and tells the owner.
+  void fail(Failure kind, std::string_view why, bool immediate);
+  void failQueued(Failure kind, std::string_view why);
+  void closeHandle() noexcept;
+  void released() noexcept;  // one outstanding libuv callback has arrived
+  static bool takeBulk(void* ctx, const char* data, size_t len) noexcept;
+
+  Loop& loop_;
+  const LinkOptions& options_;  // the owner's, outlives the link
+  LinkOwner* owner_;             // null once the owner has been told (or closed us)
+  UpstreamStats& stats_;
+  LatencyHistogram& latency_;
+  State state_ = State::kResolving;
+  uv_getaddrinfo_t resolve_req_;
+  uv_tcp_t tcp_;
+  uv_connect_t connect_req_;
+  uv_write_t write_req_;
+  int callbacks_ = 0;           // outstanding libuv callbacks; freed when the last arrives after close
+  bool handle_open_ = false;    // tcp_ initialised
+  std::deque<Request*> fifo_;   // sent (or queued in out_), awaiting replies; null = reply to drop
+  std::string out_;             // commands queued this turn
+  std::string writing_;         // bytes handed to uv_write, kept alive until its callback
+  bool write_active_ = false;
+  uint64_t deadline_ms_ = 0;    // connect / handshake deadline
+  std::string open_error_;      // why open() could not start resolving
+  std::vector<std::unique_ptr<HandshakeStep>> handshake_;
+  size_t handshake_left_ = 0;
+  resp::FrameReader reader_;
+};
+
+}  // namespace rcp::backend

@@ -1,0 +1,56 @@
+// One command sent to Redis, and what the layers above implement to receive its outcome.
+//
+// Contract: the issuer owns a request and keeps it alive until exactly one of onReply / onFailure
+// has been called, or until it cancels it (Upstream::cancel; the reply is then read and dropped).
+// No callback is ever made from inside the call that submitted the request: a request that fails
+// at once (no link to Redis) fails in the end-of-turn pass. A request is on at most one queue.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "resp/frame.h"
+
+namespace rcp::backend {
+
+enum class Failure : uint8_t {
+  kUnavailable,  // no link to Redis, or the link was lost before the reply
+  kTimeout,      // no reply by the request's deadline
+};
+
+// A MOVED or ASK error from a Redis Cluster node (for a cluster policy; a single Redis never sends it).
+struct Redirect {
+  bool ask = false;         // ASK: this request only; MOVED: the slot moved
+  uint16_t slot = 0;
+  std::string_view address; // host:port of the node to ask
+};
+
+class Request {
+ public:
+  // Appends the command in RESP to out.
+  virtual void encode(std::string& out) const = 0;
+  // A top-level bulk string reply, offered while its bytes are still in the reader's buffer (valid
+  // during the call only), so the request can build its own object with the one copy it needs.
+  // Returns true when it took the bytes: the frame given to onReply then carries no copy.
+  virtual bool onBulk(const char* /*data*/, size_t /*len*/) noexcept { return false; }
+  // The whole reply; the frame is valid during the call only.
+  virtual void onReply(const resp::Frame& reply) = 0;
+  virtual void onFailure(Failure why, std::string_view detail) = 0;
+  // A cluster redirect; false lets the error reach onReply as it is.
+  virtual bool onRedirect(const Redirect&) { return false; }
+
+  uint64_t timeout_ms = 0;  // set by the issuer before submitting: 0 = no deadline (BLPOP k 0)
+
+  // --- kept by the link and the policy while the request is queued
+  uint64_t deadline_ms = 0;  // monotonic; 0 = none
+  uint64_t sent_ns = 0;      // uv_hrtime() when written, for the latency histogram
+
+ protected:
+  Request() = default;
+  ~Request() = default;  // not deleted through this interface: the issuer owns it
+  Request(const Request&) = default;
+  Request& operator=(const Request&) = default;
+};
+
+}  // namespace rcp::backend

@@ -1,0 +1,44 @@
+// The policy over backend links, as the read-through sees it: where a request goes and what
+// happens when a link fails. A single Redis (single_upstream.h) today; a Redis Cluster policy
+// (one link per node, slot routing, redirects) implements the same interface.
+#pragma once
+
+#include <cstdint>
+
+#include "src/backend/request.h"
+#include "src/base/histogram.h"
+
+namespace rcp::backend {
+
+struct UpstreamStats {
+  uint64_t requests = 0;     // requests written to Redis
+  uint64_t errors = 0;       // error replies from Redis
+  uint64_t timeouts = 0;     // requests failed by their deadline
+  uint64_t failed = 0;       // requests failed because no link was up, or it was lost
+  uint64_t connects = 0;     // successful (re)connections
+  uint64_t disconnects = 0;  // links lost or dropped
+};
+
+class Upstream {
+ public:
+  virtual ~Upstream() = default;
+  virtual void start() = 0;
+  // Fails everything pending and closes every link; the object may be destroyed once the loop has
+  // run the close callbacks.
+  virtual void close() = 0;
+
+  // Queues r (see request.h for the contract); it is written in the end-of-turn pass.
+  virtual void submit(Request* r) = 0;
+  // Withdraws a request that has not completed: no callback will be made for it.
+  virtual void cancel(Request* r) = 0;
+  // The end-of-turn pass: writes what was queued, delivers failures decided since the last pass.
+  virtual void flush() = 0;
+
+  virtual bool up() const noexcept = 0;
+  virtual const char* stateName() const noexcept = 0;
+  virtual size_t pending() const noexcept = 0;  // submitted and not completed
+  virtual const UpstreamStats& stats() const noexcept = 0;
+  virtual const LatencyHistogram& latency() const noexcept = 0;
+};
+
+}  // namespace rcp::backend

@@ -1,0 +1,324 @@
+// Flag and environment parsing (see config.h). One table drives parsing, --help and the env names.
+#include "src/base/config.h"
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+namespace rcp {
+
+namespace {
+
+struct Option {
+  const char* flag;
+  const char* env;
+  const char* arg;
+  const char* help;
+  std::function<void(Config&, const std::string&, const std::string&)> apply;
+};
+
+const std::vector<Option>& options() {
+  static const std::vector<Option> kOptions = {
+      {"--redis", "RCP_REDIS", "ADDR",
+       "backing Redis: host:port or redis://[user:password@]host[:port][/db] (default 127.0.0.1:6379)",
+       [](Config& c, const std::string& v, const std::string& w) { c.redis = parseRedisAddress(v, w); }},
+      {"--bind", "RCP_BIND", "ADDR", "listen address, IPv4 or IPv6 (default 127.0.0.1)",
+       [](Config& c, const std::string& v, const std::string& w) {
+         if (v.empty()) throw ConfigError(w + ": empty address");
+         c.bind = v;
+       }},
+      {"--port", "RCP_PORT", "N", "port serving both HTTP and RESP, sniffed per connection (default 6380)",
+       [](Config& c, const std::string& v, const std::string& w) { c.port = static_cast<uint16_t>(parseCount(v, w, 1, 65535)); }},
+      {"--cache-keys", "RCP_CACHE_KEYS", "N", "cache capacity in keys, least recently used evicted first; 0 disables caching (default 10000)",
+       [](Config& c, const std::string& v, const std::string& w) { c.cache_keys = parseCount(v, w, 0, 1ULL << 40); }},
+      {"--ttl", "RCP_TTL", "DURATION", "lifetime of a cached value after it was stored: 250ms, 30s, 5m, 1h, bare number = seconds; 0 = never serve from cache (default 60s)",
+       [](Config& c, const std::string& v, const std::string& w) { c.ttl_ms = parseDurationMs(v, w); }},
+      {"--max-clients", "RCP_MAX_CLIENTS", "N", "most client connections at once; more are answered with an error and closed (default 10000)",
+       [](Config& c, const std::string& v, const std::string& w) { c.max_clients = parseCount(v, w, 1, 1000000); }},
+      {"--max-inflight", "RCP_MAX_INFLIGHT", "N", "most backend requests in flight at once; the rest wait their turn (default 16384)",
+       [](Config& c, const std::string& v, const std::string& w) { c.max_inflight = parseCount(v, w, 1, 1000000); }},
+      {"--backend-timeout", "RCP_BACKEND_TIMEOUT", "DURATION", "a backend request not answered by then fails, and the link is reconnected (default 2s)",
+       [](Config& c, const std::string& v, const std::string& w) {
+         c.backend_timeout_ms = parseDurationMs(v, w);
+         if (c.backend_timeout_ms == 0) throw ConfigError(w + ": must be greater than 0");
+       }},
+      {"--log-level", "RCP_LOG_LEVEL", "LEVEL", "trace, debug, info, warn, error, critical or off (default info)",
+       [](Config& c, const std::string& v, const std::string& w) {
+         static const char* kLevels[] = {"trace", "debug", "info", "warn", "error", "critical", "off"};
+         if (std::none_of(std::begin(kLevels), std::end(kLevels), [&](const char* l) { return v == l; }))
+           throw ConfigError(w + ": unknown level '" + v + "' (trace, debug, info, warn, error, critical, off)");
+         c.log_level = v;
+       }},
+      {"--max-request-bytes", "RCP_MAX_REQUEST_BYTES", "SIZE", "largest RESP request accepted: 64k, 1m, bare number = bytes (default 1m); HTTP caps the URL at 8k and headers at 16k",
+       [](Config& c, const std::string& v, const std::string& w) {
+         c.max_request_bytes = parseSize(v, w);
+         if (c.max_request_bytes < 256) throw ConfigError(w + ": must be at least 256 bytes");
+       }},
+      {"--max-key-bytes", "RCP_MAX_KEY_BYTES", "SIZE", "longest key accepted, RESP or decoded HTTP path (default 8k)",
+       [](Config& c, const std::string& v, const std::string& w) {
+         c.max_key_bytes = parseSize(v, w);
+         if (c.max_key_bytes == 0) throw ConfigError(w + ": must be greater than 0");
+       }},
+      {"--max-pending", "RCP_MAX_PENDING", "N", "requests queued on one connection before the proxy stops reading it (default 1024)",
+       [](Config& c, const std::string& v, const std::string& w) { c.max_pending = parseCount(v, w, 1, 1000000); }},
+      {"--max-output-bytes", "RCP_MAX_OUTPUT_BYTES", "SIZE", "reply bytes a client may leave unread; past this it is disconnected (a single larger reply is still sent) (default 64m)",
+       [](Config& c, const std::string& v, const std::string& w) {
+         c.max_output_bytes = parseSize(v, w);
+         if (c.max_output_bytes < 1024) throw ConfigError(w + ": must be at least 1k");
+       }},
+      {"--idle-timeout", "RCP_IDLE_TIMEOUT", "DURATION", "close a client that sends and receives nothing for this long; 0 = never (default 0)",
+       [](Config& c, const std::string& v, const std::string& w) { c.idle_timeout_ms = parseDurationMs(v, w); }},
+      {"--admin-port", "RCP_ADMIN_PORT", "N", "port of the admin HTTP listener serving /metrics, /healthz and /readyz; 0 = off (default 0)",
+       [](Config& c, const std::string& v, const std::string& w) { c.admin_port = static_cast<uint16_t>(parseCount(v, w, 0, 65535)); }},
+      {"--admin-bind", "RCP_ADMIN_BIND", "ADDR", "address of the admin listener (default 127.0.0.1)",
+       [](Config& c, const std::string& v, const std::string& w) {
+         if (v.empty()) throw ConfigError(w + ": empty address");
+         c.admin_bind = v;
+       }},
+      {"--log-format", "RCP_LOG_FORMAT", "FORMAT", "text, or json (one object per line) for log shippers (default text)",
+       [](Config& c, const std::string& v, const std::string& w) {
+         if (v != "text" && v != "json") throw ConfigError(w + ": '" + v + "' is not text or json");
+         c.log_format = v;
+       }},
+      {"--config", "RCP_CONFIG", "FILE", "read settings from FILE first (\"name value\" lines, names as these flags without --); SIGHUP reloads it",
+       [](Config& c, const std::string& v, const std::string& w) {
+         if (v.empty()) throw ConfigError(w + ": empty file name");
+         c.config_file = v;
+       }},
+      {"--shutdown-timeout", "RCP_SHUTDOWN_TIMEOUT", "DURATION", "on SIGTERM or SIGINT, how long in-flight requests may finish before the proxy closes everything (default 5s)",
+       [](Config& c, const std::string& v, const std::string& w) { c.shutdown_timeout_ms = parseDurationMs(v, w); }},
+  };
+  return kOptions;
+}
+
+bool allDigits(const std::string& s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char ch) { return ch >= '0' && ch <= '9'; });
+}
+
+}  // namespace
+
+std::string BackendAddress::display() const {
+  std::string s = host.find(':') != std::string::npos ? "[" + host + "]" : host;
+  s += ":" + std::to_string(port);
+  if (db != 0) s += "/" + std::to_string(db);
+  return s;
+}
+
+uint64_t parseCount(const std::string& s, const std::string& what, uint64_t min, uint64_t max) {
+  uint64_t v = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (!allDigits(s) || ec != std::errc() || p != s.data() + s.size())
+    throw ConfigError(what + ": '" + s + "' is not a whole number");
+  if (v < min || v > max)
+    throw ConfigError(what + ": " + s + " is out of range (" + std::to_string(min) + " to " + std::to_string(max) + ")");
+  return v;
+}
+
+uint64_t parseDurationMs(const std::string& s, const std::string& what) {
+  size_t i = 0;
+  while (i < s.size() && s[i] >= '0' && s[i] <= '9') ++i;
+  std::string num = s.substr(0, i), unit = s.substr(i);
+  if (num.empty()) throw ConfigError(what + ": '" + s + "' is not a duration (e.g. 250ms, 30s, 5m, 1h)");
+  uint64_t mult;
+  if (unit.empty() || unit == "s") mult = 1000;
+  else if (unit == "ms") mult = 1;
+  else if (unit == "m") mult = 60000;
+  else if (unit == "h") mult = 3600000;
+  else throw ConfigError(what + ": unknown unit '" + unit + "' in '" + s + "' (ms, s, m, h)");
+  constexpr uint64_t kMaxMs = 365ULL * 24 * 3600 * 1000;  // a year
+  uint64_t v = parseCount(num, what, 0, kMaxMs);
+  if (v > kMaxMs / mult) throw ConfigError(what + ": '" + s + "' is longer than a year");
+  return v * mult;
+}
+
+uint64_t parseSize(const std::string& s, const std::string& what) {
+  size_t i = 0;
+  while (i < s.size() && s[i] >= '0' && s[i] <= '9') ++i;
+  std::string num = s.substr(0, i), unit = s.substr(i);
+  std::transform(unit.begin(), unit.end(), unit.begin(), [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+  uint64_t mult;
+  if (unit.empty() || unit == "b") mult = 1;
+  else if (unit == "k" || unit == "kb") mult = 1ULL << 10;
+  else if (unit == "m" || unit == "mb") mult = 1ULL << 20;
+  else if (unit == "g" || unit == "gb") mult = 1ULL << 30;
+  else throw ConfigError(what + ": unknown unit '" + unit + "' in '" + s + "' (k, m, g)");
+  if (num.empty()) throw ConfigError(what + ": '" + s + "' is not a size (e.g. 64k, 1m)");
+  uint64_t v = parseCount(num, what, 0, 1ULL << 40);
+  if (v > (1ULL << 40) / mult) throw ConfigError(what + ": '" + s + "' is too large");
+  return v * mult;
+}
+
+BackendAddress parseRedisAddress(const std::string& s, const std::string& what) {
+  BackendAddress a;
+  std::string rest = s;
+  bool url = false;
+  if (rest.rfind("redis://", 0) == 0) {
+    url = true;
+    rest = rest.substr(8);
+  } else if (rest.find("://") != std::string::npos) {
+    throw ConfigError(what + ": only redis:// URLs are supported (got '" + s + "')");
+  }
+  if (url) {
+    if (size_t at = rest.rfind('@'); at != std::string::npos) {
+      std::string cred = rest.substr(0, at);
+      rest = rest.substr(at + 1);
+      if (size_t colon = cred.find(':'); colon != std::string::npos) {
+        a.user = cred.substr(0, colon);
+        a.password = cred.substr(colon + 1);
+      } else {
+        a.password = cred;  // redis://secret@host: a password for the default user
+      }
+    }
+    if (size_t slash = rest.find('/'); slash != std::string::npos) {
+      std::string db = rest.substr(slash + 1);
+      rest = rest.substr(0, slash);
+      if (!db.empty()) a.db = static_cast<int>(parseCount(db, what + " database", 0, 1000000));
+    }
+  }
+  std::string host = rest, port;
+  if (!rest.empty() && rest[0] == '[') {  // [::1]:6379
+    size_t close = rest.find(']');
+    if (close == std::string::npos) throw ConfigError(what + ": unbalanced '[' in '" + s + "'");
+    host = rest.substr(1, close - 1);
+    std::string after = rest.substr(close + 1);
+    if (!after.empty()) {
+      if (after[0] != ':') throw ConfigError(what + ": expected ':port' after ']' in '" + s + "'");
+      port = after.substr(1);
+    }
+  } else if (size_t colon = rest.rfind(':'); colon != std::string::npos) {
+    if (rest.find(':') != colon) throw ConfigError(what + ": write IPv6 addresses as [addr]:port (got '" + s + "')");
+    host = rest.substr(0, colon);
+    port = rest.substr(colon + 1);
+  } else if (!url) {
+    throw ConfigError(what + ": expected host:port or redis://host[:port] (got '" + s + "')");
+  }
+  if (host.empty()) throw ConfigError(what + ": missing host in '" + s + "'");
+  a.host = host;
+  if (!port.empty() || !url) a.port = static_cast<uint16_t>(parseCount(port, what + " port", 1, 65535));
+  return a;
+}
+
+std::string readFileOrThrow(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw ConfigError("--config: cannot read " + path + ": " + std::strerror(errno));
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+void applyConfigFile(const std::string& text, const std::string& path, Config& c) {
+  const auto& opts = options();
+  std::istringstream in(text);
+  std::string line;
+  for (int lineno = 1; std::getline(in, line); ++lineno) {
+    std::string where = path + ":" + std::to_string(lineno);
+    auto trim = [](std::string& t) {
+      size_t b = t.find_first_not_of(" \t\r"), e = t.find_last_not_of(" \t\r");
+      t = b == std::string::npos ? std::string() : t.substr(b, e - b + 1);
+    };
+    if (size_t hash = line.find('#'); hash != std::string::npos && line.find('"') == std::string::npos) line.resize(hash);
+    trim(line);
+    if (line.empty() || line[0] == '#') continue;
+    size_t sp = line.find_first_of(" \t");
+    std::string name = line.substr(0, sp), value = sp == std::string::npos ? "" : line.substr(sp + 1);
+    trim(value);
+    if (value.size() >= 2 && value.front() == '"' && value.back() == '"') value = value.substr(1, value.size() - 2);
+    std::string flag = "--" + name;
+    auto it = std::find_if(opts.begin(), opts.end(), [&](const Option& o) { return flag == o.flag; });
+    if (it == opts.end() || flag == "--config") throw ConfigError(where + ": unknown setting '" + name + "'");
+    if (value.empty()) throw ConfigError(where + ": " + name + ": missing value (" + it->arg + ")");
+    it->apply(c, value, where + " " + name);
+  }
+}
+
+ConfigAction parseConfig(const std::vector<std::string>& args, const GetEnv& getenv, Config& out,
+                         const ReadFile& read_file) {
+  Config c;
+  const auto& opts = options();
+  // Split the flags first: --help and --version win, and --config must be known before the rest.
+  std::vector<std::pair<const Option*, std::string>> flags;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a == "-h" || a == "--help") return ConfigAction::kHelp;
+    if (a == "--version") return ConfigAction::kVersion;
+    std::string name = a, value;
+    bool has_value = false;
+    if (size_t eq = a.find('='); eq != std::string::npos && a.rfind("--", 0) == 0) {
+      name = a.substr(0, eq);
+      value = a.substr(eq + 1);
+      has_value = true;
+    }
+    auto it = std::find_if(opts.begin(), opts.end(), [&](const Option& o) { return name == o.flag; });
+    if (it == opts.end()) throw ConfigError(name + ": unknown option (see --help)");
+    if (!has_value) {
+      if (i + 1 >= args.size()) throw ConfigError(name + ": missing value (" + it->arg + ")");
+      value = args[++i];
+    }
+    flags.emplace_back(&*it, value);
+  }
+  // The config file, named by the flag or else the environment.
+  std::string file;
+  for (auto& [o, v] : flags) if (std::string_view(o->flag) == "--config") file = v;
+  if (file.empty()) {
+    if (const char* v = getenv("RCP_CONFIG"); v != nullptr) file = v;
+  }
+  if (!file.empty()) {
+    applyConfigFile(read_file(file), file, c);
+    c.config_file = file;
+  }
+  for (const Option& o : opts) {
+    if (const char* v = getenv(o.env); v != nullptr && *v != '\0') o.apply(c, v, std::string(o.env) + " (" + o.flag + ")");
+  }
+  for (auto& [o, v] : flags) o->apply(c, v, o->flag);
+  out = std::move(c);
+  return ConfigAction::kRun;
+}
+
+std::vector<std::string> restartOnlyChanges(const Config& a, const Config& b) {
+  std::vector<std::string> changed;
+  if (a.redis.display() != b.redis.display() || a.redis.user != b.redis.user || a.redis.password != b.redis.password)
+    changed.push_back("--redis");
+  if (a.bind != b.bind) changed.push_back("--bind");
+  if (a.port != b.port) changed.push_back("--port");
+  if (a.admin_port != b.admin_port) changed.push_back("--admin-port");
+  if (a.admin_bind != b.admin_bind) changed.push_back("--admin-bind");
+  if (a.log_format != b.log_format) changed.push_back("--log-format");
+  if (a.max_request_bytes != b.max_request_bytes) changed.push_back("--max-request-bytes");
+  return changed;
+}
+
+std::string describe(const Config& c) {
+  std::string s = "redis " + c.redis.display();
+  if (!c.redis.password.empty()) s += " (auth " + (c.redis.user.empty() ? std::string("default") : c.redis.user) + ":****)";
+  s += ", listen " + c.bind + ":" + std::to_string(c.port);
+  s += ", admin " + (c.admin_port == 0 ? std::string("off") : c.admin_bind + ":" + std::to_string(c.admin_port));
+  s += ", cache-keys " + std::to_string(c.cache_keys) + ", ttl " + std::to_string(c.ttl_ms) + "ms";
+  s += ", max-clients " + std::to_string(c.max_clients) + ", max-inflight " + std::to_string(c.max_inflight);
+  s += ", backend-timeout " + std::to_string(c.backend_timeout_ms) + "ms";
+  s += ", max-request-bytes " + std::to_string(c.max_request_bytes) + ", max-key-bytes " + std::to_string(c.max_key_bytes);
+  s += ", max-pending " + std::to_string(c.max_pending) + ", max-output-bytes " + std::to_string(c.max_output_bytes);
+  s += ", idle-timeout " + std::to_string(c.idle_timeout_ms) + "ms, shutdown-timeout " + std::to_string(c.shutdown_timeout_ms) + "ms";
+  s += ", log " + c.log_level + "/" + c.log_format;
+  if (!c.config_file.empty()) s += ", config " + c.config_file;
+  return s;
+}
+
+std::string helpText() {
+  std::string s =
+      "redis-cache-proxy " RCP_VERSION " - a read-through cache in front of one Redis, serving\n"
+      "HTTP/1.1 (GET /<percent-encoded key>) and RESP (redis-cli -p 6380 get k) on one port.\n\n"
+      "Usage: redis-cache-proxy [options]\n\nOptions (each also read from the environment variable shown; a flag wins):\n";
+  for (const Option& o : options()) {
+    std::string left = std::string("  ") + o.flag + " " + o.arg;
+    left.resize(std::max<size_t>(left.size() + 2, 32), ' ');
+    s += left + "[" + o.env + "]\n      " + o.help + "\n";
+  }
+  s += "  -h, --help                    this text\n  --version                     print the version\n";
+  return s;
+}
+
+}  // namespace rcp

@@ -1,0 +1,94 @@
+// The client set (see clients.h).
+#include "src/client/clients.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cassert>
+#include <ctime>
+
+#include "src/client/connection.h"
+
+namespace rcp::client {
+
+Clients::Clients(Loop& loop, const Config& config, proxy::ReadThrough& read_through, ClientHost& host)
+    : loop_(loop), config_(config), read_through_(read_through), host_(host) {}
+
+Clients::~Clients() { assert(connections_.empty()); }
+
+std::string_view Clients::httpDate() { return date_.get(std::time(nullptr)); }
+
+void Clients::accept(uv_stream_t* listener) {
+  bool reject = clients_ >= config_.max_clients;
+  auto* c = new Connection(*this, next_id_++, reject);
+  int rc = uv_accept(listener, reinterpret_cast<uv_stream_t*>(c->tcp()));
+  connections_.insert(c);
+  ++stats_.connections_received;
+  if (reject) {
+    ++stats_.rejected_connections;
+    ++rejecting_;
+  } else {
+    ++clients_;
+  }
+  if (rc != 0) {
+    spdlog::warn("accept: {}", uv_strerror(rc));
+    c->close();
+    return;
+  }
+  if (reject) {
+    if (rejecting_ > kMaxRejecting) {
+      c->close();
+      return;
+    }
+    spdlog::warn("max number of clients reached ({}): rejecting a connection", config_.max_clients);
+  }
+  if (c->start() != 0) c->close();
+}
+
+void Clients::markDirty(Connection* c) {
+  if (!c->dirty) {
+    c->dirty = true;
+    dirty_.push_back(c);
+  }
+  loop_.requestTurnEnd();
+}
+
+void Clients::flushDirty() {
+  // Flushing a connection can run requests it held back, which can make more connections dirty.
+  while (!dirty_.empty()) {
+    flushing_.swap(dirty_);
+    for (Connection* c : flushing_) {
+      c->dirty = false;
+      c->flush();
+    }
+    flushing_.clear();
+  }
+}
+
+void Clients::closed(Connection* c) {
+  connections_.erase(c);
+  if (c->rejecting()) --rejecting_;
+  else --clients_;
+  if (c->dirty) dirty_.erase(std::remove(dirty_.begin(), dirty_.end(), c), dirty_.end());
+  if (draining_ && connections_.empty()) host_.onClientsDrained();
+}
+
+void Clients::drainAll() {
+  draining_ = true;
+  std::vector<Connection*> all(connections_.begin(), connections_.end());
+  for (Connection* c : all) c->drain();
+  if (connections_.empty()) host_.onClientsDrained();
+}
+
+void Clients::closeAll() {
+  std::vector<Connection*> all(connections_.begin(), connections_.end());
+  for (Connection* c : all) c->close();
+}
+
+void Clients::housekeeping(uint64_t now_ms) {
+  if (config_.idle_timeout_ms == 0 && rejecting_ == 0) return;
+  std::vector<Connection*> all(connections_.begin(), connections_.end());
+  for (Connection* c : all) c->closeIfIdle(now_ms, config_.idle_timeout_ms, kRejectWaitMs);
+}
+
+}  // namespace rcp::client

@@ -1,0 +1,116 @@
+// The client side of the proxy: every client connection, what they share (the read-through, the
+// reply pool, the gather buffer, the HTTP date, the counters), and the end-of-turn write pass over
+// the connections that have replies to send. The server owns one and hands it accepted sockets.
+#pragma once
+
+#include <uv.h>
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <unordered_set>
+#include <vector>
+
+#include "http/response.h"
+#include "src/base/config.h"
+#include "src/base/loop.h"
+#include "src/client/reply.h"
+#include "src/proxy/read_through.h"
+
+namespace rcp::client {
+
+class Connection;
+
+enum class Proto : uint8_t { kResp = 0, kHttp = 1 };
+enum class Outcome : uint8_t { kHit = 0, kMiss = 1, kError = 2 };
+
+struct ClientStats {
+  uint64_t connections_received = 0;  // accepted, including rejected ones
+  uint64_t rejected_connections = 0;  // over --max-clients
+  uint64_t resp_connections = 0;
+  uint64_t http_connections = 0;
+  uint64_t resp_requests = 0;
+  uint64_t http_requests = 0;
+  uint64_t protocol_errors = 0;
+  uint64_t unknown_commands = 0;
+  uint64_t bytes_in = 0;
+  uint64_t bytes_out = 0;
+  uint64_t idle_closes = 0;          // clients closed by --idle-timeout
+  uint64_t output_limit_closes = 0;  // clients closed for not reading (--max-output-bytes)
+  uint64_t gets[2][3] = {};          // GET requests by Proto and Outcome
+  uint64_t local_commands = 0;       // RESP commands the proxy answers itself
+  void countGet(Proto p, Outcome o) noexcept { ++gets[static_cast<int>(p)][static_cast<int>(o)]; }
+};
+
+// What the client layer asks of the layer above it.
+class ClientHost {
+ public:
+  // The text of RESP INFO for section ("default", "all", or one section's name).
+  virtual std::string info(std::string_view section) = 0;
+  // Draining (see drainAll) and the last connection has closed.
+  virtual void onClientsDrained() = 0;
+
+ protected:
+  ~ClientHost() = default;
+};
+
+class Clients {
+ public:
+  // config is the server's, updated in place on reload: limits apply to the next request.
+  Clients(Loop& loop, const Config& config, proxy::ReadThrough& read_through, ClientHost& host);
+  ~Clients();
+  Clients(const Clients&) = delete;
+  Clients& operator=(const Clients&) = delete;
+
+  // The listener has a connection: accepts it, or answers "max clients" and closes it.
+  void accept(uv_stream_t* listener);
+  // The end-of-turn pass: writes every connection with replies ready (flushing can run held-back
+  // requests, which can make more replies: it repeats until none is left).
+  void flushDirty();
+  bool anyDirty() const noexcept { return !dirty_.empty(); }
+  // Shutdown: each connection answers what it was asked, then closes; onClientsDrained follows.
+  void drainAll();
+  void closeAll();
+  // Once a second: idle clients (--idle-timeout) and silent over-limit connections.
+  void housekeeping(uint64_t now_ms);
+  size_t count() const noexcept { return clients_; }  // connections that count against --max-clients
+
+  // --- for connections and sessions
+  Loop& loop() noexcept { return loop_; }
+  const Config& config() const noexcept { return config_; }
+  proxy::ReadThrough& readThrough() noexcept { return read_through_; }
+  ClientHost& host() noexcept { return host_; }
+  ClientStats& stats() noexcept { return stats_; }
+  const ClientStats& stats() const noexcept { return stats_; }
+  ReplyPool& replies() noexcept { return replies_; }
+  std::string_view httpDate();
+  // Where a connection gathers many small replies for one uv_try_write (synchronous, so one
+  // buffer serves every connection in turn).
+  static constexpr size_t kGatherBytes = 16 << 10;
+  char* gatherBuffer() noexcept { return gather_buf_.data(); }
+  void markDirty(Connection* c);
+  void closed(Connection* c);
+
+ private:
+  static constexpr size_t kMaxRejecting = 256;  // connections being told "max clients" at once; more are just closed
+  static constexpr uint64_t kRejectWaitMs = 1000;  // an over-limit client that sends nothing gets the RESP error after this
+
+  Loop& loop_;
+  const Config& config_;
+  proxy::ReadThrough& read_through_;
+  ClientHost& host_;
+  ClientStats stats_;
+  ReplyPool replies_;
+  http::DateCache date_;
+  std::unordered_set<Connection*> connections_;
+  std::vector<Connection*> dirty_;     // connections with replies to write this turn
+  std::vector<Connection*> flushing_;  // the batch being written (kept to reuse its capacity)
+  size_t clients_ = 0;     // accepted connections that count against --max-clients
+  size_t rejecting_ = 0;   // connections being answered "max clients" and closed
+  uint64_t next_id_ = 1;
+  bool draining_ = false;
+  std::array<char, kGatherBytes> gather_buf_;
+};
+
+}  // namespace rcp::client

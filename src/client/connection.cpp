@@ -1,0 +1,277 @@
+// Client connection: reading, protocol sniffing, ordered batched writes, close (see connection.h).
+#include "src/client/connection.h"
+
+#include <spdlog/spdlog.h>
+
+#include <cassert>
+#include <cstring>
+
+#include "resp/reply.h"
+#include "src/client/clients.h"
+#include "src/client/http_session.h"
+#include "src/client/resp_session.h"
+#include "src/client/sniff.h"
+
+namespace rcp::client {
+
+namespace {
+constexpr size_t kMaxSniffLine = 16 << 10;  // first-line bytes read before deciding the protocol anyway
+}  // namespace
+
+Connection::Connection(Clients& clients, uint64_t id, bool rejecting)
+    : clients_(clients), config_(clients.config()), id_(id), queue_(clients.replies()),
+      last_active_ms_(clients.loop().nowMs()), rejecting_(rejecting) {
+  uv_tcp_init(clients_.loop().uv(), &tcp_);
+  tcp_.data = this;
+  write_req_.data = this;
+}
+
+// Ready replies go back to the pool; those still waiting on a lookup stay with it (ReplyQueue).
+Connection::~Connection() { assert(closing_); }
+
+int Connection::start() {
+  uv_tcp_nodelay(&tcp_, 1);
+  int rc = uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), onAlloc, onReadCb);
+  reading_ = rc == 0;
+  return rc;
+}
+
+void Connection::onAlloc(uv_handle_t* h, size_t, uv_buf_t* buf) noexcept {
+  *buf = static_cast<Connection*>(h->data)->clients_.loop().readBuffer();
+}
+
+void Connection::onReadCb(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) noexcept {
+  static_cast<Connection*>(s->data)->onRead(nread, buf);
+}
+
+void Connection::onRead(ssize_t nread, const uv_buf_t* buf) {
+  if (closing_ || nread == 0) return;
+  if (nread < 0) {
+    // The client is done sending (EOF) or gone: answer what it asked, then close.
+    if (nread != UV_EOF) SPDLOG_DEBUG("client {} read error: {}", id_, uv_err_name(static_cast<int>(nread)));
+    read_eof_ = true;
+    pauseReading();
+    if (nread != UV_EOF || rejecting_) close();
+    else closeAfterWrite();
+    return;
+  }
+  clients_.stats().bytes_in += static_cast<uint64_t>(nread);
+  last_active_ms_ = clients_.loop().nowMs();
+  if (session_ != nullptr) {
+    session_->onData(buf->base, static_cast<size_t>(nread));
+  } else if (!startSession(buf->base, static_cast<size_t>(nread))) {
+    return;
+  }
+  if (!closing_ && !canTakeRequest()) pauseReading();
+  clients_.markDirty(this);
+}
+
+// The first bytes: once they tell the protocol, the session starts with them. False while the
+// protocol is not known yet, or when the connection was refused.
+bool Connection::startSession(const char* data, size_t len) {
+  sniff_.append(data, len);
+  Protocol p = sniffProtocol(sniff_, kMaxSniffLine);
+  if (p == Protocol::kUnknown) return false;
+  if (rejecting_) {
+    rejectAndClose(p == Protocol::kHttp);
+    return false;
+  }
+  if (p == Protocol::kHttp) {
+    session_ = std::make_unique<HttpSession>(*this);
+    ++clients_.stats().http_connections;
+  } else {
+    session_ = std::make_unique<RespSession>(*this);
+    ++clients_.stats().resp_connections;
+  }
+  std::string first = std::move(sniff_);
+  sniff_ = std::string();
+  session_->onData(first.data(), first.size());
+  return true;
+}
+
+void Connection::rejectAndClose(bool http) {
+  Reply* r = pushReply();
+  if (http) {
+    r->keep_alive = false;
+    renderHttpText(*r, 503, "max number of clients reached", clients_.httpDate());
+  } else {
+    resp::appendError(r->first.text, "ERR max number of clients reached");
+  }
+  closeAfterWrite();
+  flush();
+}
+
+void Connection::onLookup(Reply& reply, Part& part, const proxy::Lookup& r) {
+  assert(session_ != nullptr && reply.pending > 0);
+  session_->render(reply, part, r);
+  if (--reply.pending == 0) clients_.markDirty(this);
+}
+
+// Reply bytes waiting for the socket: the write in flight plus ready replies behind it. Over the
+// limit with more than one reply waiting, the client is not reading and is disconnected; a single
+// reply, however large, is always let through.
+bool Connection::overOutputLimit() const noexcept {
+  size_t bytes = 0, replies = 0;
+  queue_.unwritten(&bytes, &replies);
+  return replies > 1 && bytes > config_.max_output_bytes;
+}
+
+void Connection::closeForOutputLimit() {
+  spdlog::warn("client {} is not reading its replies (over --max-output-bytes): closing", id_);
+  ++clients_.stats().output_limit_closes;
+  close();
+}
+
+void Connection::drain() {
+  if (closing_) return;
+  if (session_ == nullptr || queue_.empty()) {
+    close();
+    return;
+  }
+  closeAfterWrite();
+}
+
+bool Connection::closeIfIdle(uint64_t now_ms, uint64_t idle_ms, uint64_t reject_ms) {
+  if (closing_) return false;
+  uint64_t silent = now_ms - last_active_ms_;
+  if (rejecting_ && session_ == nullptr && silent >= reject_ms) {
+    rejectAndClose(false);  // it never said which protocol it speaks: RESP's error line is harmless text
+    return true;
+  }
+  // Waiting on the backend is not idleness (the backend timeout bounds it); a write the client
+  // does not take is.
+  bool waiting_on_backend = !queue_.empty() && !writing_;
+  if (idle_ms == 0 || silent < idle_ms || waiting_on_backend) return false;
+  SPDLOG_DEBUG("client {} idle for {} ms: closing", id_, silent);
+  ++clients_.stats().idle_closes;
+  close();
+  return true;
+}
+
+void Connection::pauseReading() {
+  if (reading_ && !closing_) {
+    uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
+    reading_ = false;
+  }
+}
+
+void Connection::resumeReading() {
+  if (!reading_ && !closing_ && !read_eof_ && !close_after_write_) {
+    if (uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), onAlloc, onReadCb) == 0) reading_ = true;
+  }
+}
+
+void Connection::closeAfterWrite() {
+  close_after_write_ = true;
+  pauseReading();
+  clients_.markDirty(this);
+}
+
+void Connection::flush() {
+  if (writing_ && !closing_ && overOutputLimit()) return closeForOutputLimit();
+  while (!writing_ && !closing_) {
+    if (!writeReady()) break;
+  }
+  afterFlush();
+}
+
+// Writes the ready prefix: as much as the socket takes now, and the rest as one queued write.
+// Returns true when everything collected went out, so there may be more to write.
+bool Connection::writeReady() {
+  unflushed_bytes_ = 0;
+  uv_buf_t bufs[kMaxIov];
+  ReplyQueue::Batch b = queue_.collect(bufs, kMaxIov);
+  if (b.replies == 0) return false;
+  // Many small replies cost less copied into one buffer than handed to the kernel as an iovec
+  // each; large ones go as they are (zero-copy from the cache).
+  uv_buf_t gathered;
+  const uv_buf_t* out = bufs;
+  size_t nout = b.bufs;
+  if (b.bufs > 1 && b.bytes <= Clients::kGatherBytes) {
+    char* g = clients_.gatherBuffer();
+    size_t off = 0;
+    for (size_t i = 0; i < b.bufs; ++i) {
+      std::memcpy(g + off, bufs[i].base, bufs[i].len);
+      off += bufs[i].len;
+    }
+    gathered = uv_buf_init(g, static_cast<unsigned>(off));
+    out = &gathered;
+    nout = 1;
+  }
+  int n = nout == 0 ? 0 : uv_try_write(reinterpret_cast<uv_stream_t*>(&tcp_), out, static_cast<unsigned>(nout));
+  if (n == UV_EAGAIN || n == UV_ENOSYS) n = 0;
+  if (n < 0) {
+    SPDLOG_DEBUG("client {} write error: {}", id_, uv_err_name(n));
+    close();
+    return false;
+  }
+  clients_.stats().bytes_out += static_cast<uint64_t>(n);
+  if (n > 0) last_active_ms_ = clients_.loop().nowMs();
+  queue_.advance(static_cast<size_t>(n));
+  if (static_cast<size_t>(n) == b.bytes) return true;  // more replies may have become ready meanwhile
+  // The socket took part: the rest (from the original buffers, not the gathered copy) goes in one
+  // queued write, and the replies stay queued until it completes.
+  ReplyQueue::Batch rest = queue_.collect(bufs, kMaxIov);
+  int rc = uv_write(&write_req_, reinterpret_cast<uv_stream_t*>(&tcp_), bufs, static_cast<unsigned>(rest.bufs), onWriteCb);
+  if (rc != 0) {
+    close();
+    return false;
+  }
+  writing_ = true;
+  write_bytes_ = rest.bytes;
+  if (overOutputLimit()) {
+    closeForOutputLimit();
+    return false;
+  }
+  if (!canTakeRequest()) pauseReading();
+  return false;
+}
+
+void Connection::afterFlush() {
+  if (closing_ || writing_) return;
+  if (close_after_write_) {
+    if (queue_.empty()) close();
+    return;
+  }
+  // Replies went out: take the requests held back, then read again.
+  if (session_ != nullptr && canTakeRequest()) {
+    if (session_->hasBacklog()) {
+      session_->resume();
+      if (queue_.head() != nullptr && queue_.head()->ready()) clients_.markDirty(this);
+    }
+    if (canTakeRequest()) resumeReading();
+  }
+}
+
+void Connection::onWriteCb(uv_write_t* req, int status) noexcept {
+  static_cast<Connection*>(req->data)->onWritten(status);
+}
+
+void Connection::onWritten(int status) {
+  writing_ = false;
+  last_active_ms_ = clients_.loop().nowMs();
+  size_t bytes = std::exchange(write_bytes_, 0);
+  if (closing_) return;
+  if (status != 0) {
+    close();
+    return;
+  }
+  clients_.stats().bytes_out += bytes;
+  queue_.advance(bytes);
+  flush();
+}
+
+void Connection::close() {
+  if (closing_) return;
+  closing_ = true;
+  reading_ = false;
+  uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), onCloseCb);
+}
+
+void Connection::onCloseCb(uv_handle_t* h) noexcept {
+  Connection* c = static_cast<Connection*>(h->data);
+  c->clients_.closed(c);
+  delete c;
+}
+
+}  // namespace rcp::client

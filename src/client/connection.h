@@ -1,0 +1,112 @@
+// A client connection. It owns its libuv handle (freed only in the close callback), sniffs the
+// protocol from the first bytes, hands input to the protocol session, and writes the ready prefix
+// of its reply queue in one write per loop turn, so replies leave in request order whatever order
+// the backend answers in. Input is paused (back-pressure) while too many replies are pending or
+// too many bytes are queued for a slow reader.
+#pragma once
+
+#include <uv.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "src/base/config.h"
+#include "src/client/reply_queue.h"
+
+namespace rcp::client {
+
+class Clients;
+class Session;
+
+class Connection {
+ public:
+  Connection(Clients& clients, uint64_t id, bool rejecting);
+  ~Connection();
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  // After uv_accept() into tcp(): starts reading. Returns a libuv error code.
+  int start();
+  uv_tcp_t* tcp() noexcept { return &tcp_; }
+  uint64_t id() const noexcept { return id_; }
+  bool rejecting() const noexcept { return rejecting_; }
+
+  // --- for sessions
+  Clients& clients() noexcept { return clients_; }
+  // A new reply at the back of the queue, owned by this connection.
+  Reply* pushReply() { return queue_.push(this); }
+  // True while the connection may take another request (pending replies and queued bytes are
+  // under their limits); sessions stop parsing when it turns false. Asked several times per
+  // request, so it reads the live config (SIGHUP may change the limits) without a call.
+  bool canTakeRequest() const noexcept {
+    size_t pause = std::min(kPauseOutputBytes, config_.max_output_bytes);
+    return !close_after_write_ && !closing_ && queue_.size() < config_.max_pending && unflushed_bytes_ < pause &&
+           !(writing_ && write_bytes_ >= pause);
+  }
+  // The session queued the reply of one request (at the tail); counts its bytes if ready.
+  void requestQueued() noexcept {
+    if (queue_.tail() != nullptr && queue_.tail()->ready()) unflushed_bytes_ += queue_.tail()->bytes();
+  }
+  // The session has no more use for the stream: write what is queued, then close.
+  void closeAfterWrite();
+  bool closingAfterWrite() const noexcept { return close_after_write_; }
+  std::string& name() noexcept { return name_; }  // CLIENT SETNAME
+
+  // --- for the read-through (through Part) and the client set
+  // A part of reply was waiting on a lookup: render it; a reply whose last part is filled is written this turn.
+  void onLookup(Reply& reply, Part& part, const proxy::Lookup& r);
+  void flush();       // writes the ready prefix of the queue
+  void close();       // idempotent; the object is freed in the close callback
+  // Shutdown: read nothing more, answer what was asked, then close.
+  void drain();
+  // Closes the connection if it has been silent (no bytes read or written) for idle_ms and is not
+  // waiting on the backend; a never-sniffed over-limit connection gets reject_ms. Returns true if closed.
+  bool closeIfIdle(uint64_t now_ms, uint64_t idle_ms, uint64_t reject_ms);
+  bool dirty = false; // queued on the client set's flush list
+
+ private:
+  static void onAlloc(uv_handle_t* h, size_t hint, uv_buf_t* buf) noexcept;
+  static void onReadCb(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) noexcept;
+  static void onWriteCb(uv_write_t* req, int status) noexcept;
+  static void onCloseCb(uv_handle_t* h) noexcept;
+  void onRead(ssize_t nread, const uv_buf_t* buf);
+  void onWritten(int status);
+  bool startSession(const char* data, size_t len);
+  // One uv_try_write of what is ready, then a queued uv_write of any rest; false when closed.
+  bool writeReady();
+  void afterFlush();
+  void pauseReading();
+  void resumeReading();
+  void rejectAndClose(bool http);
+  bool overOutputLimit() const noexcept;
+  void closeForOutputLimit();
+
+  // Once this many reply bytes wait for a socket that is not taking them, the connection's input
+  // is no longer parsed until they drain (back-pressure on pipelining clients); capped by
+  // --max-output-bytes.
+  static constexpr size_t kPauseOutputBytes = 256 << 10;
+  static constexpr size_t kMaxIov = 128;  // buffers per write call
+
+  Clients& clients_;
+  const Config& config_;              // the server's, updated in place on reload
+  uint64_t id_;
+  uv_tcp_t tcp_;
+  uv_write_t write_req_;
+  std::unique_ptr<Session> session_;  // null until the protocol is known
+  std::string sniff_;                 // first bytes, kept until the protocol is known
+  std::string name_;
+  ReplyQueue queue_;
+  size_t write_bytes_ = 0;            // bytes in the uv_write in flight, not yet taken by the socket
+  size_t unflushed_bytes_ = 0;        // bytes of replies made ready by this batch of requests, not yet written
+  uint64_t last_active_ms_ = 0;       // monotonic: last read or write progress
+  bool writing_ = false;
+  bool reading_ = false;
+  bool read_eof_ = false;
+  bool close_after_write_ = false;
+  bool closing_ = false;
+  bool rejecting_;                    // over --max-clients: answer one error, then close
+};
+
+}  // namespace rcp::client

@@ -1,0 +1,139 @@
+// HTTP session (see http_session.h).
+#include "src/client/http_session.h"
+
+#include <algorithm>
+#include <cassert>
+
+#include "http/percent.h"
+#include "http/response.h"
+#include "src/client/clients.h"
+#include "src/client/connection.h"
+
+namespace rcp::client {
+
+namespace {
+http::RequestLimits limitsFrom(const Config& c) {
+  http::RequestLimits l;
+  // Room for the longest key percent-encoded (3 bytes per byte), and never less than 8 KiB.
+  l.max_url_bytes = std::max<size_t>(8 << 10, c.max_key_bytes * 3 + 1024);
+  l.max_header_bytes = std::min<size_t>(c.max_request_bytes, 16 << 10);
+  return l;
+}
+
+http::ResponseOptions optionsFor(const Reply& reply) {
+  http::ResponseOptions opt;
+  opt.keep_alive = reply.keep_alive;
+  opt.http10 = reply.http10;
+  return opt;
+}
+}  // namespace
+
+void renderHttpText(Reply& reply, int status, std::string_view text, std::string_view http_date,
+                    std::string_view extra_headers) {
+  http::ResponseOptions opt = optionsFor(reply);
+  opt.content_type = "text/plain; charset=utf-8";
+  opt.extra_headers = extra_headers;
+  std::string& head = reply.first.text;
+  head.clear();
+  http::appendHead(head, status, text.size() + 1, http_date, opt);
+  if (!reply.head_only) {
+    head.append(text);
+    head.push_back('\n');
+  }
+}
+
+HttpSession::HttpSession(Connection& conn) : conn_(conn), parser_(limitsFrom(conn.clients().config())) {}
+
+void HttpSession::onData(const char* data, size_t len) {
+  if (!backlog_.empty()) {
+    backlog_.append(data, len);
+    resume();
+    return;
+  }
+  size_t used = run(data, len);
+  if (used < len && !conn_.closingAfterWrite()) backlog_.assign(data + used, len - used);
+}
+
+void HttpSession::resume() {
+  if (backlog_.empty()) return;
+  size_t used = run(backlog_.data(), backlog_.size());
+  if (conn_.closingAfterWrite()) backlog_.clear();
+  else backlog_.erase(0, used);
+}
+
+size_t HttpSession::run(const char* data, size_t len) {
+  size_t off = 0;
+  while (off < len && conn_.canTakeRequest()) {
+    size_t used = 0;
+    auto st = parser_.parse(data + off, len - off, used);
+    off += used;
+    if (st == http::RequestParser::Status::kNeedMore) break;
+    if (st == http::RequestParser::Status::kError) {
+      ++conn_.clients().stats().protocol_errors;
+      Reply* r = conn_.pushReply();
+      r->keep_alive = false;
+      renderHttpText(*r, parser_.errorStatus(), parser_.errorReason(), conn_.clients().httpDate());
+      conn_.closeAfterWrite();
+      return len;
+    }
+    handle(parser_.request());
+    conn_.requestQueued();
+    if (!parser_.request().keep_alive) {
+      conn_.closeAfterWrite();  // what follows a "Connection: close" request is not read
+      return len;
+    }
+  }
+  return off;
+}
+
+void HttpSession::refuse(Reply& reply, int status, std::string_view text, std::string_view extra_headers) {
+  conn_.clients().stats().countGet(Proto::kHttp, Outcome::kError);
+  renderHttpText(reply, status, text, conn_.clients().httpDate(), extra_headers);
+}
+
+void HttpSession::handle(const http::Request& req) {
+  Clients& clients = conn_.clients();
+  ++clients.stats().http_requests;
+  Reply* r = conn_.pushReply();
+  r->head_only = req.method == http::Method::kHead;
+  r->keep_alive = req.keep_alive;
+  r->http10 = req.http_minor == 0;
+  if (req.method == http::Method::kOther) return refuse(*r, 405, "method not allowed: use GET or HEAD", "Allow: GET, HEAD\r\n");
+  switch (http::keyFromTarget(req.target, key_)) {
+    case http::KeyError::kNone: break;
+    case http::KeyError::kEmpty: return refuse(*r, 400, "missing key: GET /<percent-encoded key>");
+    case http::KeyError::kBadEscape: return refuse(*r, 400, "bad percent-encoding in key");
+    case http::KeyError::kBadTarget: return refuse(*r, 400, "bad request-target");
+  }
+  if (key_.size() > clients.config().max_key_bytes) return refuse(*r, 414, "key is too long (over --max-key-bytes)");
+  EntryRef e = clients.readThrough().get(key_, r->first);
+  if (!e) {
+    r->pending = 1;  // the lookup fills the part later (render)
+    return;
+  }
+  clients.stats().countGet(Proto::kHttp, Outcome::kHit);
+  http::appendHead(r->first.text, 200, e->value().size(), clients.httpDate(), optionsFor(*r));
+  if (!r->head_only) r->first.setBody(std::move(e), Part::Body::kValue);
+}
+
+void HttpSession::render(Reply& reply, Part& part, const proxy::Lookup& r) {
+  using K = proxy::Lookup::Kind;
+  assert(&part == &reply.first);
+  (void)part;
+  Clients& clients = conn_.clients();
+  clients.stats().countGet(Proto::kHttp, r.found() ? Outcome::kMiss : Outcome::kError);
+  std::string_view date = clients.httpDate();
+  switch (r.kind) {
+    case K::kValue:
+      http::appendHead(reply.first.text, 200, r.entry->value().size(), date, optionsFor(reply));
+      if (!reply.head_only) reply.first.setBody(r.entry, Part::Body::kValue);
+      return;
+    case K::kNil: return renderHttpText(reply, 404, "not found", date);
+    case K::kWrongType: return renderHttpText(reply, 409, "the key does not hold a string value (WRONGTYPE)", date);
+    case K::kBackendError: return renderHttpText(reply, 502, "backend error: " + std::string(r.message), date);
+    case K::kUnavailable: return renderHttpText(reply, 503, "backend unavailable: " + std::string(r.message), date);
+    case K::kTimeout: return renderHttpText(reply, 504, "backend timeout", date);
+  }
+}
+
+}  // namespace rcp::client

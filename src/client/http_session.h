@@ -1,0 +1,41 @@
+// HTTP/1.1 session: GET and HEAD /<percent-encoded key> through the read-through cache, keep-alive
+// and pipelining with responses in request order; other methods 405, malformed requests 400 (then
+// close), over-long URL or headers 414 / 431. Renders lookups as HTTP: a hit's body is the cached
+// value, zero-copy.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "http/request_parser.h"
+#include "src/client/session.h"
+
+namespace rcp::client {
+
+class Connection;
+
+class HttpSession final : public Session {
+ public:
+  explicit HttpSession(Connection& conn);
+  void onData(const char* data, size_t len) override;
+  void resume() override;
+  bool hasBacklog() const override { return !backlog_.empty(); }
+  void render(Reply& reply, Part& part, const proxy::Lookup& r) override;
+
+ private:
+  size_t run(const char* data, size_t len);  // returns bytes consumed
+  void handle(const http::Request& req);
+  void refuse(Reply& reply, int status, std::string_view text, std::string_view extra_headers = {});
+
+  Connection& conn_;
+  http::RequestParser parser_;
+  std::string backlog_;  // input held back while the connection could not take requests
+  std::string key_;      // decoded key of the request being handled (reused buffer)
+};
+
+// An HTTP response with a short text body (errors, 404) as the whole of reply (whose hints say
+// HEAD, keep-alive, HTTP/1.0); the head includes the body.
+void renderHttpText(Reply& reply, int status, std::string_view text, std::string_view http_date,
+                    std::string_view extra_headers = {});
+
+}  // namespace rcp::client

@@ -1,0 +1,28 @@
+// A protocol session: parses a connection's input into requests, queues one reply per request,
+// and renders the results of the lookups those replies wait on. Implemented for RESP
+// (resp_session.h) and HTTP (http_session.h).
+#pragma once
+
+#include <cstddef>
+
+#include "src/proxy/read_through.h"
+
+namespace rcp::client {
+
+struct Part;
+struct Reply;
+
+class Session {
+ public:
+  virtual ~Session() = default;
+  // New bytes from the client; may stop early when the connection cannot take more requests.
+  virtual void onData(const char* data, size_t len) = 0;
+  // The connection can take requests again: parse what was held back.
+  virtual void resume() = 0;
+  // Bytes received but held back (not yet parsed).
+  virtual bool hasBacklog() const = 0;
+  // Fills part (of reply) from the result of the lookup it waited on, in this protocol.
+  virtual void render(Reply& reply, Part& part, const proxy::Lookup& r) = 0;
+};
+
+}  // namespace rcp::client

@@ -1,0 +1,171 @@
+// Read-through and single-flight (see read_through.h).
+#include "src/proxy/read_through.h"
+
+#include <cassert>
+#include <new>
+#include <stdexcept>
+
+#include "resp/reply.h"
+
+namespace rcp::proxy {
+
+// One backend GET and the waiters on it: a backend request owned by the read-through from start
+// to completion (the upstream holds it in its queues meanwhile).
+class ReadThrough::Fetch final : public backend::Request {
+ public:
+  explicit Fetch(ReadThrough& owner) : owner_(owner) {}
+
+  void encode(std::string& out) const override { resp::appendCommand(out, {"GET", key}); }
+
+  // The value is built straight from the reader's buffer: the one copy it needs.
+  bool onBulk(const char* data, size_t len) noexcept override {
+    try {
+      value_ = EntryRef::adopt(Entry::create(key, {data, len}));
+    } catch (const std::exception&) {  // out of memory, or a value over 4 GiB
+      value_.reset();
+    }
+    return true;
+  }
+
+  void onReply(const resp::Frame& reply) override {
+    resp::FrameView r = reply.root();
+    Lookup res;
+    switch (r.type()) {
+      case resp::FrameType::kBulk:
+        if (value_) {
+          res.kind = Lookup::Kind::kValue;
+          res.entry = std::move(value_);
+        } else {
+          res.kind = Lookup::Kind::kBackendError;
+          res.message = "ERR the proxy could not store the value (out of memory)";
+        }
+        break;
+      case resp::FrameType::kNil: res.kind = Lookup::Kind::kNil; break;
+      case resp::FrameType::kError:
+        res.kind = r.str().starts_with("WRONGTYPE") ? Lookup::Kind::kWrongType : Lookup::Kind::kBackendError;
+        res.message = r.str();
+        break;
+      default:
+        res.kind = Lookup::Kind::kBackendError;
+        res.message = "ERR unexpected reply type from Redis";
+        break;
+    }
+    owner_.complete(this, res);
+  }
+
+  void onFailure(backend::Failure why, std::string_view detail) override {
+    Lookup res;
+    res.kind = why == backend::Failure::kTimeout ? Lookup::Kind::kTimeout : Lookup::Kind::kUnavailable;
+    res.message = detail;
+    owner_.complete(this, res);
+  }
+
+  void reset() noexcept {
+    key.clear();
+    hash = epoch = 0;
+    attached = false;
+    waiters_head = waiters_tail = nullptr;
+    value_.reset();
+    deadline_ms = sent_ns = 0;
+  }
+
+  std::string key;
+  uint64_t hash = 0;
+  uint64_t epoch = 0;     // the read-through's epoch when the fetch started
+  bool attached = false;  // in the in-flight table: new GETs join it, its reply fills the cache
+  Waiter* waiters_head = nullptr;
+  Waiter* waiters_tail = nullptr;
+
+ private:
+  ReadThrough& owner_;
+  EntryRef value_;  // built by onBulk, handed out by onReply
+};
+
+ReadThrough::ReadThrough(Loop& loop, LruCache& cache, backend::Upstream& upstream, const Config& config)
+    : loop_(loop), cache_(cache), upstream_(upstream), config_(config) {}
+
+ReadThrough::~ReadThrough() {
+  assert(live_fetches_ == 0);
+  for (Fetch* f : free_fetches_) delete f;
+}
+
+ReadThrough::Fetch* ReadThrough::newFetch() {
+  ++live_fetches_;
+  if (free_fetches_.empty()) return new Fetch(*this);
+  Fetch* f = free_fetches_.back();
+  free_fetches_.pop_back();
+  return f;
+}
+
+void ReadThrough::freeFetch(Fetch* f) noexcept {
+  --live_fetches_;
+  if (free_fetches_.size() >= kMaxFreeFetches || f->key.capacity() > kMaxKeptKeyBytes) {
+    delete f;
+    return;
+  }
+  f->reset();
+  free_fetches_.push_back(f);
+}
+
+EntryRef ReadThrough::get(std::string_view key, uint64_t hash, Waiter& w) {
+  if (cache_.enabled()) {
+    EntryRef e = cache_.get(key, hash, loop_.nowMs());
+    if (e) return e;
+  }
+  w.next_waiter = nullptr;
+  if (auto it = inflight_.find(FetchKey{key, hash}); it != inflight_.end()) {
+    Fetch* f = it->second;
+    f->waiters_tail->next_waiter = &w;
+    f->waiters_tail = &w;
+    ++stats_.coalesced;
+    return {};
+  }
+  Fetch* f = newFetch();
+  f->key.assign(key);
+  f->hash = hash;
+  f->epoch = epoch_;
+  f->attached = true;
+  f->waiters_head = f->waiters_tail = &w;
+  f->timeout_ms = config_.backend_timeout_ms;
+  inflight_.emplace(FetchKey{f->key, hash}, f);
+  ++stats_.fetches;
+  upstream_.submit(f);  // completes later, never inside this call
+  return {};
+}
+
+void ReadThrough::invalidate(std::string_view key) {
+  uint64_t hash = LruCache::hashKey(key);
+  cache_.erase(key);
+  if (auto it = inflight_.find(FetchKey{key, hash}); it != inflight_.end()) {
+    it->second->attached = false;  // its waiters still get the reply; it fills nothing
+    inflight_.erase(it);
+  }
+}
+
+void ReadThrough::invalidateAll() {
+  cache_.clear();
+  ++epoch_;
+  for (auto& [k, f] : inflight_) f->attached = false;
+  inflight_.clear();
+}
+
+void ReadThrough::complete(Fetch* f, const Lookup& r) {
+  if (f->attached) {
+    size_t erased = inflight_.erase(FetchKey{f->key, f->hash});
+    assert(erased == 1);
+    (void)erased;
+  }
+  if (r.kind == Lookup::Kind::kValue) {
+    if (f->attached && f->epoch == epoch_) cache_.put(r.entry.get(), f->hash, loop_.nowMs());
+    else ++stats_.fills_voided;
+  }
+  for (Waiter* w = f->waiters_head; w != nullptr;) {
+    Waiter* next = w->next_waiter;
+    w->next_waiter = nullptr;
+    w->onResult(r);  // may free w
+    w = next;
+  }
+  freeFetch(f);
+}
+
+}  // namespace rcp::proxy

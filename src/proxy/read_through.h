@@ -1,0 +1,112 @@
+// The read-through cache: a GET is answered from the cache, or joins the fetch already in flight
+// for the same key (single-flight), or starts one fetch on the upstream. When the reply arrives
+// the value is cached (strings only) and every waiter gets the result. It knows no protocol:
+// waiters render results themselves.
+//
+// Coherence: invalidate(key) drops the cached value and detaches the key's fetch in flight, whose
+// waiters still get the reply but which fills nothing; invalidateAll() clears the cache and bumps
+// an epoch that voids every fill in flight. So no reply read before an invalidation can store an
+// old value after it.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "cache/lru_cache.h"
+#include "src/backend/request.h"
+#include "src/backend/upstream.h"
+#include "src/base/config.h"
+#include "src/base/loop.h"
+
+namespace rcp::proxy {
+
+// What a GET produced.
+struct Lookup {
+  enum class Kind : uint8_t { kValue, kNil, kWrongType, kBackendError, kUnavailable, kTimeout };
+  Kind kind = Kind::kNil;
+  EntryRef entry;            // kValue
+  std::string_view message;  // Redis's error text, or why the backend is unavailable; valid during the call
+  bool found() const noexcept { return kind == Kind::kValue || kind == Kind::kNil; }
+};
+
+// Receives the result of a GET that missed. The read-through holds a waiter (threaded through
+// next_waiter) from get() until onResult(), which is called exactly once; the waiter may be freed
+// inside onResult.
+class Waiter {
+ public:
+  virtual void onResult(const Lookup& r) = 0;
+  Waiter* next_waiter = nullptr;
+
+ protected:
+  Waiter() = default;
+  ~Waiter() = default;
+  Waiter(const Waiter&) = default;
+  Waiter& operator=(const Waiter&) = default;
+};
+
+struct ReadThroughStats {
+  uint64_t fetches = 0;       // backend GETs started
+  uint64_t coalesced = 0;     // GETs that joined a fetch already in flight
+  uint64_t fills_voided = 0;  // fetches that completed after an invalidation and filled nothing
+};
+
+class ReadThrough {
+ public:
+  // config is the server's, updated in place on reload (backend_timeout_ms applies to new fetches).
+  ReadThrough(Loop& loop, LruCache& cache, backend::Upstream& upstream, const Config& config);
+  ~ReadThrough();
+  ReadThrough(const ReadThrough&) = delete;
+  ReadThrough& operator=(const ReadThrough&) = delete;
+
+  // A hit returns the entry and leaves w alone. A miss returns null, and w->onResult() follows,
+  // never from inside this call. hash is LruCache::hashKey(key).
+  EntryRef get(std::string_view key, uint64_t hash, Waiter& w);
+  EntryRef get(std::string_view key, Waiter& w) { return get(key, LruCache::hashKey(key), w); }
+  bool cacheEnabled() const noexcept { return cache_.enabled(); }
+  // A hint for a batch of GETs (see LruCache::prefetch).
+  void prefetch(const uint64_t* hashes, size_t n) const noexcept { cache_.prefetch(hashes, n); }
+
+  // Redis says key changed: drop it, and let no fetch read before now fill it.
+  void invalidate(std::string_view key);
+  // Redis says everything changed (or the proxy can no longer know): drop all, void every fill.
+  void invalidateAll();
+
+  size_t inflight() const noexcept { return inflight_.size(); }
+  const ReadThroughStats& stats() const noexcept { return stats_; }
+
+ private:
+  class Fetch;
+  struct FetchKey {
+    std::string_view key;
+    uint64_t hash;
+    bool operator==(const FetchKey& o) const noexcept { return key == o.key; }
+  };
+  // The in-flight table is keyed with the hash the cache lookup already computed, so a miss hashes
+  // its key once. (With std::hash of a string, libstdc++ also answers finds in a table of up to 20
+  // keys by comparing the key with every entry.)
+  struct FetchKeyHash {
+    size_t operator()(const FetchKey& k) const noexcept { return k.hash; }
+  };
+
+  Fetch* newFetch();
+  void complete(Fetch* f, const Lookup& r);
+  void freeFetch(Fetch* f) noexcept;
+
+  static constexpr size_t kMaxFreeFetches = 1024;  // kept for reuse, with their key buffers
+  static constexpr size_t kMaxKeptKeyBytes = 256;  // a longer key's buffer is not kept
+
+  Loop& loop_;
+  LruCache& cache_;
+  backend::Upstream& upstream_;
+  const Config& config_;
+  uint64_t epoch_ = 0;  // bumped by invalidateAll(); a fetch of an older epoch fills nothing
+  std::unordered_map<FetchKey, Fetch*, FetchKeyHash> inflight_;  // attached fetches; keys view Fetch::key
+  std::vector<Fetch*> free_fetches_;
+  size_t live_fetches_ = 0;  // attached or detached, not yet completed
+  ReadThroughStats stats_;
+};
+
+}  // namespace rcp::proxy

@@ -1,0 +1,53 @@
+// The admin listener (--admin-port): a small HTTP/1.1 server, separate from the data port so no
+// key can collide with it. GET /metrics (Prometheus text), /healthz (the process is alive),
+// /readyz (200 only while the backend link is up). One request per connection, then close.
+#pragma once
+
+#include <uv.h>
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <unordered_set>
+
+#include "http/response.h"
+#include "src/base/loop.h"
+
+namespace rcp {
+
+// What the admin endpoints report, asked at each request.
+struct AdminHooks {
+  std::function<std::string()> metrics;    // the Prometheus text for /metrics
+  std::function<std::string()> not_ready;  // empty when ready; otherwise why (/readyz answers 503)
+};
+
+class AdminServer {
+ public:
+  AdminServer(Loop& loop, AdminHooks hooks);
+  ~AdminServer();
+  AdminServer(const AdminServer&) = delete;
+  AdminServer& operator=(const AdminServer&) = delete;
+
+  // Binds and listens; throws std::runtime_error when it cannot.
+  void start(const std::string& bind, uint16_t port);
+  // Closes the listener and every admin connection (frees them in their close callbacks).
+  void close();
+
+ private:
+  struct Conn;
+  static constexpr size_t kMaxConnections = 64;  // concurrent admin connections; more are closed at once
+
+  void onConnection(int status);
+  void respond(Conn* c, int status, std::string_view content_type, std::string_view body);
+  void closeConn(Conn* c);
+
+  Loop& loop_;
+  AdminHooks hooks_;
+  http::DateCache date_;
+  uv_tcp_t listener_;
+  bool listening_ = false;
+  bool closed_ = false;
+  std::unordered_set<Conn*> conns_;
+};
+
+}  // namespace rcp

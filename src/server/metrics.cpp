@@ -1,0 +1,145 @@
+// Prometheus and INFO renderings of the proxy's counters (see metrics.h). Both read the same
+// fields, so a counter can not be in one and missing from the other.
+#include "src/server/metrics.h"
+
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include "resp/commands.h"
+#include "src/server/server.h"
+
+namespace rcp {
+
+namespace {
+constexpr std::string_view kProtoNames[] = {"resp", "http"};
+constexpr std::string_view kOutcomeNames[] = {"hit", "miss", "error"};
+
+// What both renderings read, and the values derived from it, computed in one place.
+struct Snapshot {
+  explicit Snapshot(const Server& s)
+      : c(s.config()), st(s.clients().stats()), cs(s.cache().stats()), bs(s.upstream().stats()),
+        rt(s.readThrough().stats()), h(s.upstream().latency()), uptime_s(s.uptimeMs() / 1000),
+        reconnects(bs.connects > 0 ? bs.connects - 1 : 0) {}
+  const Config& c;
+  const client::ClientStats& st;
+  const CacheStats& cs;
+  const backend::UpstreamStats& bs;
+  const proxy::ReadThroughStats& rt;
+  const LatencyHistogram& h;
+  uint64_t uptime_s;
+  uint64_t reconnects;  // connections to Redis after the first
+};
+}  // namespace
+
+std::string prometheusText(const Server& s) {
+  const Snapshot n(s);
+  const auto& [c, st, cs, bs, rt, h, uptime_s, reconnects] = n;
+  std::string o;
+  auto out = std::back_inserter(o);
+  auto metric = [&](std::string_view name, std::string_view type, std::string_view help, auto value) {
+    fmt::format_to(out, "# HELP rcp_{} {}\n# TYPE rcp_{} {}\nrcp_{} {}\n", name, help, name, type, name, value);
+  };
+  fmt::format_to(out, "# HELP rcp_build_info Version of the running proxy.\n# TYPE rcp_build_info gauge\n"
+                      "rcp_build_info{{version=\"{}\"}} 1\n", RCP_VERSION);
+  metric("uptime_seconds", "gauge", "Seconds since the proxy started.", uptime_s);
+  o += "# HELP rcp_requests_total GET requests by protocol and outcome (hit: from the cache; miss: fetched "
+       "from Redis; error: refused or failed).\n# TYPE rcp_requests_total counter\n";
+  for (size_t p = 0; p < 2; ++p)
+    for (size_t k = 0; k < 3; ++k)
+      fmt::format_to(out, "rcp_requests_total{{protocol=\"{}\",outcome=\"{}\"}} {}\n", kProtoNames[p],
+                     kOutcomeNames[k], st.gets[p][k]);
+  metric("commands_total", "counter", "RESP commands answered by the proxy itself (PING, INFO, ...).", st.local_commands);
+  metric("protocol_errors_total", "counter", "Connections closed for malformed input.", st.protocol_errors);
+  metric("cache_entries", "gauge", "Keys in the cache.", s.cache().size());
+  metric("cache_capacity_entries", "gauge", "Most keys the cache holds (--cache-keys).", s.cache().capacity());
+  metric("cache_bytes", "gauge", "Memory held by cached entries and the hash table.", s.cache().bytes());
+  metric("cache_ttl_seconds", "gauge", "Lifetime of a cached value (--ttl).", static_cast<double>(s.cache().ttlMs()) / 1000);
+  metric("cache_evictions_total", "counter", "Entries evicted to make room (LRU).", cs.evictions);
+  metric("cache_expirations_total", "counter", "Entries dropped because their TTL passed.", cs.expirations);
+  metric("inflight_misses", "gauge", "Backend fetches in flight.", s.readThrough().inflight());
+  metric("coalesced_misses_total", "counter", "Misses that joined a fetch already in flight for the same key.", rt.coalesced);
+  metric("backend_up", "gauge", "1 while the link to Redis is up.", s.upstream().up() ? 1 : 0);
+  metric("backend_requests_total", "counter", "GETs sent to Redis.", bs.requests);
+  metric("backend_errors_total", "counter", "Error replies from Redis.", bs.errors);
+  metric("backend_timeouts_total", "counter", "Backend requests failed by --backend-timeout.", bs.timeouts);
+  metric("backend_failures_total", "counter", "Backend requests failed because the link was down or lost.", bs.failed);
+  metric("backend_connects_total", "counter", "Successful connections to Redis.", bs.connects);
+  metric("backend_disconnects_total", "counter", "Links to Redis lost or dropped.", bs.disconnects);
+  metric("backend_reconnects_total", "counter", "Connections to Redis after the first one.", reconnects);
+  o += "# HELP rcp_backend_request_duration_seconds Time from sending a GET to Redis to its reply.\n"
+       "# TYPE rcp_backend_request_duration_seconds histogram\n";
+  uint64_t cumulative = 0;
+  for (size_t i = 0; i < LatencyHistogram::kBounds.size(); ++i) {
+    cumulative += h.counts()[i];
+    fmt::format_to(out, "rcp_backend_request_duration_seconds_bucket{{le=\"{}\"}} {}\n", LatencyHistogram::kBounds[i], cumulative);
+  }
+  fmt::format_to(out, "rcp_backend_request_duration_seconds_bucket{{le=\"+Inf\"}} {}\n", h.count());
+  fmt::format_to(out, "rcp_backend_request_duration_seconds_sum {}\n", h.sumSeconds());
+  fmt::format_to(out, "rcp_backend_request_duration_seconds_count {}\n", h.count());
+  metric("client_connections", "gauge", "Client connections open now.", s.clients().count());
+  metric("client_connections_max", "gauge", "Most client connections at once (--max-clients).", c.max_clients);
+  metric("client_connections_total", "counter", "Client connections accepted, rejected ones included.", st.connections_received);
+  metric("client_connections_rejected_total", "counter", "Connections refused over --max-clients.", st.rejected_connections);
+  metric("client_idle_closes_total", "counter", "Clients closed by --idle-timeout.", st.idle_closes);
+  metric("client_output_limit_closes_total", "counter", "Clients closed for not reading (--max-output-bytes).", st.output_limit_closes);
+  metric("received_bytes_total", "counter", "Bytes read from clients.", st.bytes_in);
+  metric("sent_bytes_total", "counter", "Bytes written to clients.", st.bytes_out);
+  return o;
+}
+
+std::string infoText(const Server& s, std::string_view section) {
+  bool all = resp::equalsIgnoreCase(section, "all") || resp::equalsIgnoreCase(section, "everything") ||
+             resp::equalsIgnoreCase(section, "default");
+  auto want = [&](std::string_view name) { return all || resp::equalsIgnoreCase(section, name); };
+  const Snapshot n(s);
+  const auto& [c, st, cs, bs, rt, h, uptime_s, reconnects] = n;
+  std::string o;
+  auto out = std::back_inserter(o);
+  if (want("server")) {
+    fmt::format_to(out,
+                   "# Server\r\nredis_version:7.0.0\r\nproxy:redis-cache-proxy\r\nproxy_version:{}\r\n"
+                   "redis_mode:standalone\r\nprocess_id:{}\r\ntcp_port:{}\r\nuptime_in_seconds:{}\r\n\r\n",
+                   RCP_VERSION, getpid(), s.boundPort(), uptime_s);
+  }
+  if (want("clients")) {
+    fmt::format_to(out, "# Clients\r\nconnected_clients:{}\r\nmaxclients:{}\r\n\r\n", s.clients().count(), c.max_clients);
+  }
+  if (want("stats")) {
+    uint64_t hits = st.gets[0][0] + st.gets[1][0], misses = st.gets[0][1] + st.gets[1][1];
+    fmt::format_to(out,
+                   "# Stats\r\ntotal_connections_received:{}\r\nrejected_connections:{}\r\n"
+                   "resp_connections:{}\r\nhttp_connections:{}\r\n"
+                   "total_commands_processed:{}\r\nhttp_requests:{}\r\nresp_requests:{}\r\n"
+                   "keyspace_hits:{}\r\nkeyspace_misses:{}\r\nrequest_errors:{}\r\n"
+                   "resp_hits:{}\r\nresp_misses:{}\r\nresp_errors:{}\r\nhttp_hits:{}\r\nhttp_misses:{}\r\nhttp_errors:{}\r\n"
+                   "evicted_keys:{}\r\nexpired_keys:{}\r\n"
+                   "coalesced_misses:{}\r\ninflight_misses:{}\r\nprotocol_errors:{}\r\nunknown_commands:{}\r\n"
+                   "total_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\n"
+                   "idle_closes:{}\r\noutput_limit_closes:{}\r\naccept_errors:{}\r\n\r\n",
+                   st.connections_received, st.rejected_connections, st.resp_connections, st.http_connections,
+                   st.resp_requests + st.http_requests, st.http_requests, st.resp_requests, hits, misses,
+                   st.gets[0][2] + st.gets[1][2], st.gets[0][0], st.gets[0][1], st.gets[0][2], st.gets[1][0],
+                   st.gets[1][1], st.gets[1][2], cs.evictions, cs.expirations, rt.coalesced,
+                   s.readThrough().inflight(), st.protocol_errors, st.unknown_commands, st.bytes_in, st.bytes_out,
+                   st.idle_closes, st.output_limit_closes, s.acceptErrors());
+  }
+  if (want("cache")) {
+    fmt::format_to(out, "# Cache\r\ncache_keys:{}\r\ncache_capacity_keys:{}\r\ncache_bytes:{}\r\ncache_ttl_ms:{}\r\n\r\n",
+                   s.cache().size(), s.cache().capacity(), s.cache().bytes(), s.cache().ttlMs());
+  }
+  if (want("backend")) {
+    fmt::format_to(out,
+                   "# Backend\r\nbackend_addr:{}\r\nbackend_link_status:{}\r\nbackend_requests:{}\r\n"
+                   "backend_pending:{}\r\nbackend_errors:{}\r\nbackend_timeouts:{}\r\nbackend_failed:{}\r\n"
+                   "backend_connects:{}\r\nbackend_reconnects:{}\r\nbackend_disconnects:{}\r\nbackend_replies:{}\r\n"
+                   "backend_latency_avg_us:{}\r\n\r\n",
+                   c.redis.display(), s.upstream().stateName(), bs.requests, s.upstream().pending(), bs.errors,
+                   bs.timeouts, bs.failed, bs.connects, reconnects, bs.disconnects, h.count(),
+                   h.count() == 0 ? 0 : static_cast<uint64_t>(h.sumSeconds() * 1e6 / static_cast<double>(h.count())));
+  }
+  if (!o.empty()) o.resize(o.size() - 2);  // no blank line after the last section
+  return o;
+}
+
+}  // namespace rcp

@@ -1,0 +1,188 @@
+// The server (see server.h).
+#include "src/server/server.h"
+
+#include <spdlog/spdlog.h>
+
+#include <cassert>
+#include <csignal>
+#include <cstdlib>
+#include <stdexcept>
+
+#include "src/backend/single_upstream.h"
+#include "src/server/admin.h"
+#include "src/server/metrics.h"
+
+namespace rcp {
+
+namespace {
+constexpr int kListenBacklog = 511;
+constexpr uint64_t kHousekeepingMs = 1000;
+constexpr uint64_t kAcceptWarnEveryMs = 1000;
+}  // namespace
+
+Server::Server(uv_loop_t* loop, Config config)
+    : loop_(loop), config_(std::move(config)), cache_(config_.cache_keys, config_.ttl_ms),
+      upstream_(std::make_unique<backend::SingleUpstream>(loop_, config_)),
+      read_through_(loop_, cache_, *upstream_, config_), clients_(loop_, config_, read_through_, *this) {
+  uv_tcp_init(loop, &listener_);
+  listener_.data = this;
+  for (uv_timer_t* t : {&sweep_timer_, &housekeeping_timer_, &shutdown_timer_}) {
+    uv_timer_init(loop, t);
+    t->data = this;
+  }
+  for (auto& s : signals_) {
+    uv_signal_init(loop, &s);
+    s.data = this;
+  }
+}
+
+Server::~Server() = default;
+
+void Server::start() {
+  started_ms_ = loop_.nowMs();
+  listen();
+  loop_.start([](void* ctx) noexcept { static_cast<Server*>(ctx)->onTurnEnd(); }, this);
+  startTimersAndSignals();
+  if (config_.admin_port != 0) {
+    AdminHooks hooks;
+    hooks.metrics = [this] { return prometheusText(*this); };
+    hooks.not_ready = [this] { return upstream_->up() ? std::string() : std::string("backend ") + upstream_->stateName(); };
+    admin_ = std::make_unique<AdminServer>(loop_, std::move(hooks));
+    admin_->start(config_.admin_bind, config_.admin_port);
+  }
+  upstream_->start();
+}
+
+void Server::listen() {
+  sockaddr_storage addr{};
+  int rc = uv_ip4_addr(config_.bind.c_str(), config_.port, reinterpret_cast<sockaddr_in*>(&addr));
+  if (rc != 0) rc = uv_ip6_addr(config_.bind.c_str(), config_.port, reinterpret_cast<sockaddr_in6*>(&addr));
+  if (rc != 0) throw std::runtime_error("--bind: '" + config_.bind + "' is not an IPv4 or IPv6 address");
+  rc = uv_tcp_bind(&listener_, reinterpret_cast<const sockaddr*>(&addr), 0);
+  if (rc == 0) {
+    rc = uv_listen(reinterpret_cast<uv_stream_t*>(&listener_), kListenBacklog, [](uv_stream_t* s, int status) noexcept {
+      static_cast<Server*>(s->data)->onConnection(status);
+    });
+  }
+  if (rc != 0) {
+    throw std::runtime_error("cannot listen on " + config_.bind + ":" + std::to_string(config_.port) + ": " +
+                             uv_strerror(rc));
+  }
+  sockaddr_storage bound{};
+  int len = sizeof bound;
+  uv_tcp_getsockname(&listener_, reinterpret_cast<sockaddr*>(&bound), &len);
+  bound_port_ = ntohs(bound.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port
+                                                  : reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
+}
+
+void Server::startTimersAndSignals() {
+  uv_timer_start(&sweep_timer_, [](uv_timer_t* t) noexcept {
+    Server* s = static_cast<Server*>(t->data);
+    s->cache_.sweep(s->loop_.nowMs(), kSweepMaxEntries);
+  }, kSweepIntervalMs, kSweepIntervalMs);
+  uv_timer_start(&housekeeping_timer_, [](uv_timer_t* t) noexcept {
+    Server* s = static_cast<Server*>(t->data);
+    s->clients_.housekeeping(s->loop_.nowMs());
+  }, kHousekeepingMs, kHousekeepingMs);
+  int signums[3] = {SIGINT, SIGTERM, SIGHUP};
+  for (size_t i = 0; i < signals_.size(); ++i) {
+    uv_signal_start(&signals_[i], [](uv_signal_t* h, int signum) noexcept {
+      Server* s = static_cast<Server*>(h->data);
+      if (signum == SIGHUP) {
+        s->reload();
+        return;
+      }
+      spdlog::info("signal {}: shutting down", signum == SIGINT ? "SIGINT" : "SIGTERM");
+      s->shutdown();
+    }, signums[i]);
+  }
+}
+
+void Server::shutdown() {
+  if (stopping_) {
+    closeAll();  // a second signal: do not wait
+    return;
+  }
+  stopping_ = true;
+  uv_close(reinterpret_cast<uv_handle_t*>(&listener_), nullptr);
+  clients_.drainAll();  // calls onClientsDrained once the last connection has closed
+  if (closed_) return;
+  spdlog::info("draining client connections, at most {} ms", config_.shutdown_timeout_ms);
+  uv_timer_start(&shutdown_timer_, [](uv_timer_t* t) noexcept {
+    spdlog::warn("shutdown timeout: closing the remaining connections");
+    static_cast<Server*>(t->data)->closeAll();
+  }, config_.shutdown_timeout_ms, 0);
+}
+
+void Server::onClientsDrained() {
+  if (stopping_) closeAll();
+}
+
+void Server::closeAll() {
+  if (closed_) return;
+  closed_ = stopping_ = true;
+  if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(&listener_))) uv_close(reinterpret_cast<uv_handle_t*>(&listener_), nullptr);
+  clients_.closeAll();
+  if (admin_ != nullptr) admin_->close();
+  upstream_->close();  // fails what is in flight; replies of closed connections are freed there
+  loop_.close();
+  for (uv_timer_t* t : {&sweep_timer_, &housekeeping_timer_, &shutdown_timer_})
+    uv_close(reinterpret_cast<uv_handle_t*>(t), nullptr);
+  for (auto& s : signals_) uv_close(reinterpret_cast<uv_handle_t*>(&s), nullptr);
+}
+
+void Server::reload() {
+  Config fresh;
+  try {
+    parseConfig(args_, [](const char* n) { return std::getenv(n); }, fresh);
+  } catch (const ConfigError& e) {
+    spdlog::error("SIGHUP: configuration not reloaded: {}", e.what());
+    return;
+  }
+  for (const std::string& flag : restartOnlyChanges(config_, fresh))
+    spdlog::warn("SIGHUP: {} changed; it takes effect only after a restart", flag);
+  // Everything else applies now: the cache at once, limits to the next request or connection.
+  config_.cache_keys = fresh.cache_keys;
+  config_.ttl_ms = fresh.ttl_ms;
+  config_.max_clients = fresh.max_clients;
+  config_.max_inflight = fresh.max_inflight;
+  config_.backend_timeout_ms = fresh.backend_timeout_ms;
+  config_.log_level = fresh.log_level;
+  config_.max_key_bytes = fresh.max_key_bytes;
+  config_.max_pending = fresh.max_pending;
+  config_.max_output_bytes = fresh.max_output_bytes;
+  config_.idle_timeout_ms = fresh.idle_timeout_ms;
+  config_.shutdown_timeout_ms = fresh.shutdown_timeout_ms;
+  cache_.setTtl(config_.ttl_ms);
+  cache_.setCapacity(config_.cache_keys);
+  spdlog::set_level(spdlog::level::from_str(config_.log_level));
+  spdlog::info("SIGHUP: configuration reloaded: {}", describe(config_));
+}
+
+void Server::onConnection(int status) {
+  if (status != 0) {
+    // Out of file descriptors, typically: libuv has already accepted and closed the pending
+    // connection (its reserve-fd trick), so the loop does not spin. Warn at most once a second.
+    ++accept_errors_;
+    uint64_t now = loop_.nowMs();
+    if (now - last_accept_warning_ms_ >= kAcceptWarnEveryMs || last_accept_warning_ms_ == 0) {
+      last_accept_warning_ms_ = now;
+      spdlog::warn("accept: {} ({} failed so far)", uv_strerror(status), accept_errors_);
+    }
+    return;
+  }
+  clients_.accept(reinterpret_cast<uv_stream_t*>(&listener_));
+}
+
+// The end of a loop turn: write every client with replies ready, then the backend commands the
+// turn queued. A failed backend write fails requests, which can make replies ready: repeat.
+void Server::onTurnEnd() {
+  do {
+    clients_.flushDirty();
+    upstream_->flush();
+  } while (clients_.anyDirty());
+}
+
+std::string Server::info(std::string_view section) { return infoText(*this, section); }
+
+}  // namespace rcp

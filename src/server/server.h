@@ -1,0 +1,88 @@
+// The server: owns everything on the loop and wires the layers together, each getting only what
+// it needs: the listener and the client set (src/client), the read-through (src/proxy), the
+// upstream policy (src/backend), the cache, plus signals, timers, reload and the admin listener.
+// Owns every handle it starts and frees them only in their close callbacks.
+#pragma once
+
+#include <uv.h>
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "cache/lru_cache.h"
+#include "src/backend/upstream.h"
+#include "src/base/config.h"
+#include "src/base/loop.h"
+#include "src/client/clients.h"
+#include "src/proxy/read_through.h"
+
+namespace rcp {
+
+class AdminServer;
+
+class Server final : private client::ClientHost {
+ public:
+  Server(uv_loop_t* loop, Config config);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Binds, listens and starts the backend link. Throws std::runtime_error when it cannot listen.
+  void start();
+  // First call: stops accepting, lets every connection finish the requests it sent (up to
+  // --shutdown-timeout), then closes everything; uv_run then returns. A second call closes at once.
+  void shutdown();
+  // SIGHUP: re-reads flags, environment and the config file; applies what can change at run time.
+  void reload();
+  void setArgs(std::vector<std::string> args) { args_ = std::move(args); }
+  uint16_t boundPort() const noexcept { return bound_port_; }
+
+  // --- what the metrics read
+  const Config& config() const noexcept { return config_; }
+  const LruCache& cache() const noexcept { return cache_; }
+  const proxy::ReadThrough& readThrough() const noexcept { return read_through_; }
+  const backend::Upstream& upstream() const noexcept { return *upstream_; }
+  const client::Clients& clients() const noexcept { return clients_; }
+  uint64_t uptimeMs() const noexcept { return loop_.nowMs() - started_ms_; }
+  uint64_t acceptErrors() const noexcept { return accept_errors_; }
+
+ private:
+  static constexpr uint64_t kSweepIntervalMs = 100;  // active expiry period
+  static constexpr size_t kSweepMaxEntries = 1000;   // entries examined per period, from the cold end
+
+  // client::ClientHost
+  std::string info(std::string_view section) override;
+  void onClientsDrained() override;
+
+  void listen();
+  void startTimersAndSignals();
+  void onConnection(int status);
+  void onTurnEnd();
+  void closeAll();
+
+  Loop loop_;
+  Config config_;
+  LruCache cache_;
+  std::unique_ptr<backend::Upstream> upstream_;
+  proxy::ReadThrough read_through_;
+  client::Clients clients_;
+  uv_tcp_t listener_;
+  uv_timer_t sweep_timer_;
+  uv_timer_t housekeeping_timer_;  // once a second: idle clients, silent rejected connections
+  uv_timer_t shutdown_timer_;      // the --shutdown-timeout deadline
+  std::array<uv_signal_t, 3> signals_;   // SIGINT, SIGTERM, SIGHUP
+  std::unique_ptr<AdminServer> admin_;
+  std::vector<std::string> args_;        // the command line, re-read on SIGHUP
+  uint64_t started_ms_ = 0;
+  uint64_t accept_errors_ = 0;           // failed accepts (e.g. out of file descriptors)
+  uint64_t last_accept_warning_ms_ = 0;
+  uint16_t bound_port_ = 0;
+  bool stopping_ = false;  // draining after the first signal
+  bool closed_ = false;    // every handle closed
+};
+
+}  // namespace rcp
