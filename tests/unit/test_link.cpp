@@ -1,0 +1,168 @@
+// In-process tests of the backend link and the single-Redis policy against a scripted fake Redis
+// on 127.0.0.1:0: pipelined order, a reply split at every byte, per-request deadlines (and none),
+// reconnect, a stray reply, the handshake, cancel, --max-inflight, and failures that never arrive
+// inside submit().
+#include <doctest/doctest.h>
+
+#include "middle_harness.h"
+
+using rcp::backend::Failure;
+using rcp::test::Backend;
+using rcp::test::Recorder;
+
+TEST_CASE("link: pipelined requests are answered in order, from a reply split at every byte") {
+  Backend b;
+  b.start();
+  Recorder r1({"GET", "a"}), r2({"LRANGE", "l", "0", "-1"}), r3({"PING"});
+  for (Recorder* r : {&r1, &r2, &r3}) b.upstream->submit(r);
+  CHECK(r1.calls + r2.calls + r3.calls == 0);  // nothing completes inside submit
+  std::string sent = r1.encoded() + r2.encoded() + r3.encoded();
+  REQUIRE(b.run([&] { return b.fake.received() == sent; }));  // one pipelined write
+  b.fake.sendByteByByte("$1\r\nA\r\n*2\r\n$1\r\nx\r\n:3\r\n+PONG\r\n");
+  REQUIRE(b.run([&] { return r3.calls == 1; }));
+  CHECK(r1.reply == "$1\r\nA\r\n");
+  CHECK(r2.reply == "*2\r\n$1\r\nx\r\n:3\r\n");
+  CHECK(r3.reply == "+PONG\r\n");
+  CHECK((r1.calls == 1 && r2.calls == 1));
+  CHECK(b.upstream->stats().requests == 3);
+}
+
+TEST_CASE("link: a top-level bulk reply can be taken by its request with no copy in the frame") {
+  Backend b;
+  b.start();
+  Recorder r({"GET", "k"}, 1000, true);
+  b.upstream->submit(&r);
+  REQUIRE(b.run([&] { return !b.fake.received().empty(); }));
+  b.fake.send("$5\r\nhello\r\n");
+  REQUIRE(b.run([&] { return r.calls == 1; }));
+  CHECK(r.reply == "<taken:hello>");
+}
+
+TEST_CASE("link: a request with no deadline waits; one past its deadline fails the stuck link at once") {
+  Backend b;
+  b.start();
+  Recorder blocking({"BLPOP", "q", "0"}, 0);
+  b.upstream->submit(&blocking);
+  rcp::test::runFor(&b.uv.uv, 300);
+  CHECK(blocking.calls == 0);  // no deadline: no timeout, however long
+  CHECK(b.fake.connections() == 1);
+  Recorder late({"GET", "k"}, 100);
+  b.upstream->submit(&late);
+  REQUIRE(b.run([&] { return late.calls == 1; }));
+  CHECK(late.failure == Failure::kTimeout);
+  CHECK(blocking.failure == Failure::kTimeout);  // behind nothing, but on the same stuck pipeline
+  CHECK(b.upstream->stats().timeouts == 2);
+  // A timeout cut a working link: the next one is opened at once, without backoff.
+  REQUIRE(b.run([&] { return b.fake.connections() == 2 && b.upstream->up(); }, 500));
+}
+
+TEST_CASE("link: losing the connection fails what was sent; later requests go to a new connection") {
+  Backend b;
+  b.start();
+  Recorder r1({"GET", "a"});
+  b.upstream->submit(&r1);
+  REQUIRE(b.run([&] { return !b.fake.received().empty(); }));
+  b.fake.dropConnection();
+  REQUIRE(b.run([&] { return r1.calls == 1; }));
+  CHECK(r1.failure == Failure::kUnavailable);
+  CHECK(r1.detail == "connection closed by Redis");
+  CHECK(b.upstream->stats().disconnects == 1);
+  REQUIRE(b.run([&] { return b.upstream->up(); }));
+  CHECK(b.fake.connections() == 2);
+  Recorder r2({"GET", "b"});
+  b.upstream->submit(&r2);
+  REQUIRE(b.run([&] { return b.fake.received() == r2.encoded(); }));
+  b.fake.send(":1\r\n");
+  REQUIRE(b.run([&] { return r2.calls == 1; }));
+  CHECK(r2.reply == ":1\r\n");
+}
+
+TEST_CASE("link: a reply nobody asked for means the link is out of step: it is replaced") {
+  Backend b;
+  b.start();
+  b.fake.send("+OK\r\n");
+  REQUIRE(b.run([&] { return b.fake.connections() == 2 && b.upstream->up(); }));
+  CHECK(b.upstream->stats().disconnects == 1);
+}
+
+TEST_CASE("link: the handshake goes first; requests queue behind it; a refused handshake fails the link") {
+  Backend b;
+  b.config.redis.password = "pw";
+  b.config.redis.db = 2;
+  b.start(false);
+  REQUIRE(b.run([&] { return b.fake.connected(); }));
+  Recorder r({"GET", "k"});
+  b.upstream->submit(&r);
+  std::string handshake = "*2\r\n$4\r\nAUTH\r\n$2\r\npw\r\n*2\r\n$6\r\nSELECT\r\n$1\r\n2\r\n";
+  REQUIRE(b.run([&] { return b.fake.received() == handshake + r.encoded(); }));
+  CHECK_FALSE(b.upstream->up());
+  b.fake.send("+OK\r\n+OK\r\n$1\r\nv\r\n");
+  REQUIRE(b.run([&] { return r.calls == 1; }));
+  CHECK(r.reply == "$1\r\nv\r\n");
+  CHECK(b.upstream->up());
+
+  Backend refused;
+  refused.config.redis.password = "bad";
+  refused.start(false);
+  REQUIRE(refused.run([&] { return refused.fake.connected(); }));
+  Recorder q({"GET", "k"});
+  refused.upstream->submit(&q);
+  REQUIRE(refused.run([&] { return !refused.fake.received().empty(); }));
+  refused.fake.send("-WRONGPASS invalid username-password pair\r\n");
+  REQUIRE(refused.run([&] { return q.calls == 1; }));
+  CHECK(q.failure == Failure::kUnavailable);
+  CHECK(q.detail == "handshake refused by Redis: WRONGPASS invalid username-password pair");
+  CHECK_FALSE(refused.upstream->up());
+}
+
+TEST_CASE("link: a cancelled request's reply is read and dropped") {
+  Backend b;
+  b.start();
+  Recorder r1({"GET", "a"}), r2({"GET", "b"});
+  b.upstream->submit(&r1);
+  b.upstream->submit(&r2);
+  REQUIRE(b.run([&] { return b.fake.received() == r1.encoded() + r2.encoded(); }));
+  b.upstream->cancel(&r1);
+  b.fake.send("$1\r\nA\r\n$1\r\nB\r\n");
+  REQUIRE(b.run([&] { return r2.calls == 1; }));
+  CHECK(r1.calls == 0);
+  CHECK(r2.reply == "$1\r\nB\r\n");
+  CHECK(b.upstream->pending() == 0);
+}
+
+TEST_CASE("upstream: requests over --max-inflight wait for a reply to make room") {
+  Backend b;
+  b.config.max_inflight = 1;
+  b.start();
+  Recorder r1({"GET", "a"}), r2({"GET", "b"});
+  b.upstream->submit(&r1);
+  b.upstream->submit(&r2);
+  rcp::test::runFor(&b.uv.uv, 50);
+  CHECK(b.fake.received() == r1.encoded());
+  CHECK(b.upstream->pending() == 2);
+  b.fake.send("$1\r\nA\r\n");
+  REQUIRE(b.run([&] { return b.fake.received() == r1.encoded() + r2.encoded(); }));
+  b.fake.send("$1\r\nB\r\n");
+  REQUIRE(b.run([&] { return r2.calls == 1; }));
+  CHECK(r1.reply == "$1\r\nA\r\n");
+}
+
+TEST_CASE("upstream: with Redis unreachable a request fails in the end-of-turn pass, not inside submit") {
+  Backend b;
+  // Nothing listens on this port: a server bound and closed again.
+  uint16_t port;
+  {
+    rcp::test::FakeRedis gone(&b.uv.uv);
+    port = gone.port();
+  }
+  b.config.redis.port = port;
+  b.start(false);
+  REQUIRE(b.run([&] { return std::string(b.upstream->stateName()) == "down"; }));
+  Recorder r({"GET", "k"});
+  b.upstream->submit(&r);
+  CHECK(r.calls == 0);
+  b.upstream->flush();  // the end-of-turn pass
+  CHECK(r.calls == 1);
+  CHECK(r.failure == Failure::kUnavailable);
+  CHECK(r.detail.find("connection refused") != std::string::npos);
+}

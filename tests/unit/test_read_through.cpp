@@ -1,0 +1,148 @@
+// In-process tests of the read-through over the real upstream and a scripted fake Redis:
+// hits answered in the call, single-flight misses, results never delivered inside get(), a fetch
+// detached by an invalidation (its waiters get the reply, the cache gets nothing), an epoch that
+// voids every fill in flight, and error kinds.
+#include <doctest/doctest.h>
+
+#include "cache/lru_cache.h"
+#include "middle_harness.h"
+#include "src/proxy/read_through.h"
+
+using rcp::proxy::Lookup;
+using rcp::test::Backend;
+
+namespace {
+struct TestWaiter final : rcp::proxy::Waiter {
+  void onResult(const Lookup& r) override {
+    ++calls;
+    kind = r.kind;
+    value = r.entry ? std::string(r.entry->value()) : std::string();
+    message = r.message;
+  }
+  int calls = 0;
+  Lookup::Kind kind = Lookup::Kind::kNil;
+  std::string value, message;
+};
+
+std::string getCommand(const std::string& key) {
+  std::string s;
+  rcp::resp::appendCommand(s, {"GET", key});
+  return s;
+}
+
+struct ReadThroughFixture : Backend {
+  rcp::LruCache cache{100, 60000};
+  std::optional<rcp::proxy::ReadThrough> rt;
+  ReadThroughFixture() {
+    start();
+    rt.emplace(loop, cache, *upstream, config);
+  }
+  ~ReadThroughFixture() {
+    upstream->close();  // fails what is in flight, so the read-through ends empty
+    upstream.reset();
+  }
+  std::string cached(const std::string& key) {
+    rcp::EntryRef e = cache.get(key, loop.nowMs());
+    return e ? std::string(e->value()) : std::string("<none>");
+  }
+};
+}  // namespace
+
+TEST_CASE("read-through: concurrent misses for a key cost one fetch; the value is cached; then hits") {
+  ReadThroughFixture f;
+  TestWaiter w1, w2;
+  CHECK_FALSE(f.rt->get("k", w1));
+  CHECK_FALSE(f.rt->get("k", w2));
+  CHECK(f.rt->inflight() == 1);
+  CHECK(f.rt->stats().coalesced == 1);
+  f.upstream->flush();
+  CHECK(w1.calls + w2.calls == 0);  // never inside get(), nor before the reply
+  REQUIRE(f.run([&] { return f.fake.received() == getCommand("k"); }));
+  f.fake.send("$5\r\nvalue\r\n");
+  REQUIRE(f.run([&] { return w2.calls == 1; }));
+  CHECK((w1.calls == 1 && w1.kind == Lookup::Kind::kValue && w1.value == "value"));
+  CHECK(w2.value == "value");
+  CHECK(f.cached("k") == "value");
+  TestWaiter w3;
+  rcp::EntryRef hit = f.rt->get("k", w3);
+  REQUIRE(hit);
+  CHECK(hit->value() == "value");
+  CHECK(w3.calls == 0);
+  CHECK(f.rt->stats().fetches == 1);
+  CHECK(f.rt->inflight() == 0);
+}
+
+TEST_CASE("read-through: an invalidation before the reply detaches the fetch: it fills nothing") {
+  ReadThroughFixture f;
+  TestWaiter before, after;
+  f.rt->get("k", before);
+  REQUIRE(f.run([&] { return f.fake.received() == getCommand("k"); }));
+  // Redis says k changed while the old value is on its way (the "caching in progress" race).
+  f.rt->invalidate("k");
+  CHECK(f.rt->inflight() == 0);
+  f.rt->get("k", after);  // a new fetch, not joined to the detached one
+  REQUIRE(f.run([&] { return f.fake.received() == getCommand("k") + getCommand("k"); }));
+  f.fake.send("$3\r\nold\r\n");
+  REQUIRE(f.run([&] { return before.calls == 1; }));
+  CHECK(before.value == "old");       // its waiters still get the reply...
+  CHECK(f.cached("k") == "<none>");   // ...but it is not stored
+  CHECK(f.rt->stats().fills_voided == 1);
+  f.fake.send("$3\r\nnew\r\n");
+  REQUIRE(f.run([&] { return after.calls == 1; }));
+  CHECK(after.value == "new");
+  CHECK(f.cached("k") == "new");
+}
+
+TEST_CASE("read-through: invalidating everything bumps an epoch that voids every fill in flight") {
+  ReadThroughFixture f;
+  TestWaiter a, b, c;
+  f.rt->get("a", a);
+  f.rt->get("b", b);
+  REQUIRE(f.run([&] { return f.fake.received() == getCommand("a") + getCommand("b"); }));
+  f.fake.send("$2\r\nA1\r\n");
+  REQUIRE(f.run([&] { return a.calls == 1; }));
+  CHECK(f.cached("a") == "A1");
+  f.rt->get("c", c);
+  REQUIRE(f.run([&] { return f.fake.received().size() == 3 * getCommand("a").size(); }));
+  f.rt->invalidateAll();  // e.g. FLUSHALL: a null invalidation message
+  CHECK(f.cached("a") == "<none>");
+  f.fake.send("$2\r\nB1\r\n$2\r\nC1\r\n");
+  REQUIRE(f.run([&] { return c.calls == 1; }));
+  CHECK((b.value == "B1" && c.value == "C1"));
+  CHECK(f.cached("b") == "<none>");
+  CHECK(f.cached("c") == "<none>");
+  CHECK(f.rt->stats().fills_voided == 2);
+  CHECK(f.cache.size() == 0);
+}
+
+TEST_CASE("read-through: nil, WRONGTYPE and other errors are results, and none is cached") {
+  ReadThroughFixture f;
+  TestWaiter nil, wrong, err;
+  f.rt->get("n", nil);
+  f.rt->get("h", wrong);
+  f.rt->get("e", err);
+  REQUIRE(f.run([&] { return f.fake.received().size() == 3 * getCommand("n").size(); }));
+  f.fake.send("$-1\r\n-WRONGTYPE Operation against a key holding the wrong kind of value\r\n-ERR boom\r\n");
+  REQUIRE(f.run([&] { return err.calls == 1; }));
+  CHECK(nil.kind == Lookup::Kind::kNil);
+  CHECK(wrong.kind == Lookup::Kind::kWrongType);
+  CHECK(wrong.message.starts_with("WRONGTYPE"));
+  CHECK((err.kind == Lookup::Kind::kBackendError && err.message == "ERR boom"));
+  CHECK(f.cache.size() == 0);
+}
+
+TEST_CASE("read-through: a lost link fails every waiter of every fetch") {
+  ReadThroughFixture f;
+  TestWaiter w1, w2, w3;
+  f.rt->get("a", w1);
+  f.rt->get("a", w2);
+  f.rt->get("b", w3);
+  REQUIRE(f.run([&] { return f.fake.received().size() == 2 * getCommand("a").size(); }));
+  f.fake.dropConnection();
+  REQUIRE(f.run([&] { return w3.calls == 1; }));
+  for (TestWaiter* w : {&w1, &w2, &w3}) {
+    CHECK(w->calls == 1);
+    CHECK(w->kind == Lookup::Kind::kUnavailable);
+  }
+  CHECK(f.rt->inflight() == 0);
+}
