@@ -169,7 +169,9 @@ void Connection::closeAfterWrite() {
 
 void Connection::flush() {
   if (writing_ && !closing_ && overOutputLimit()) return closeForOutputLimit();
-  while (!writing_ && !closing_) {
+  if (!writing_) unflushed_bytes_ = 0;
+  // Until the socket stops taking bytes or no ready reply is left (one write takes kMaxIov pieces at most).
+  while (!writing_ && !closing_ && queue_.head() != nullptr && queue_.head()->ready()) {
     if (!writeReady()) break;
   }
   afterFlush();
@@ -178,7 +180,6 @@ void Connection::flush() {
 // Writes the ready prefix: as much as the socket takes now, and the rest as one queued write.
 // Returns true when everything collected went out, so there may be more to write.
 bool Connection::writeReady() {
-  unflushed_bytes_ = 0;
   uv_buf_t bufs[kMaxIov];
   ReplyQueue::Batch b = queue_.collect(bufs, kMaxIov);
   if (b.replies == 0) return false;

@@ -25,24 +25,24 @@ struct Part final : proxy::Waiter {
 
   std::string text;             // bytes written first (a whole part when there is no body)
   EntryRef entry;               // zero-copy body, shared with the cache
-  Body body = Body::kNone;
+  std::string_view body;        // the bytes of entry this part sends (its RESP bulk reply, or the value)
   Reply* owner = nullptr;
 
-  std::string_view bodyBytes() const noexcept {
-    switch (body) {
-      case Body::kRespBulk: return entry->respBulk();
-      case Body::kValue: return entry->value();
-      default: return {};
-    }
-  }
-  size_t bytes() const noexcept { return text.size() + bodyBytes().size(); }
+  size_t bytes() const noexcept { return text.size() + body.size(); }
+  // The body is entry's RESP bulk reply (kRespBulk) or its bare value (kValue); the part holds a
+  // reference, so the bytes stay valid after the cache drops the entry.
   void setBody(EntryRef e, Body b) noexcept {
+    body = b == Body::kRespBulk ? e->respBulk() : e->value();
     entry = std::move(e);
-    body = b;
   }
   // The lookup this part waited on finished: its connection's session renders it.
   void onResult(const proxy::Lookup& r) override;
-  void clear() noexcept;
+  void clear() noexcept {
+    text.clear();
+    entry.reset();
+    body = {};
+    next_waiter = nullptr;
+  }
 };
 
 struct Reply {
@@ -65,11 +65,19 @@ struct Reply {
   // Makes room for n parts (all empty); only before any part waits.
   void setParts(uint16_t n);
   size_t bytes() const noexcept {
-    size_t b = 0;
-    for (size_t i = 0; i < nparts; ++i) b += part(i).bytes();
+    size_t b = first.bytes();
+    for (size_t i = 1; i < nparts; ++i) b += more[i - 1].bytes();
     return b;
   }
-  void clear() noexcept;
+  void clear() noexcept {
+    first.clear();
+    for (size_t i = 1; i < nparts; ++i) more[i - 1].clear();
+    next = nullptr;
+    conn = nullptr;
+    nparts = 1;
+    head_only = http10 = false;
+    keep_alive = true;
+  }
 };
 
 // Free list of replies. A reply handed out is owned by a connection's queue, or (orphaned) by its
@@ -81,8 +89,21 @@ class ReplyPool {
   ReplyPool(const ReplyPool&) = delete;
   ReplyPool& operator=(const ReplyPool&) = delete;
 
-  Reply* get();
-  void put(Reply* r) noexcept;
+  Reply* get() {
+    if (free_.empty()) return new Reply();
+    Reply* r = free_.back();
+    free_.pop_back();
+    return r;
+  }
+  void put(Reply* r) noexcept {
+    // A reply of many parts, or with a large text buffer, is not kept.
+    if (r->more_capacity > 0 || r->first.text.capacity() > kMaxKeptTextBytes || free_.size() >= kMaxFree) {
+      delete r;
+      return;
+    }
+    r->clear();
+    free_.push_back(r);
+  }
 
  private:
   static constexpr size_t kMaxFree = 4096;           // replies kept for reuse

@@ -1,18 +1,12 @@
 // Replies, their pool and the reply queue (see reply.h, reply_queue.h).
 #include "src/client/reply_queue.h"
 
+#include <algorithm>
 #include <cassert>
 
 #include "src/client/connection.h"
 
 namespace rcp::client {
-
-void Part::clear() noexcept {
-  text.clear();
-  entry.reset();
-  body = Body::kNone;
-  next_waiter = nullptr;
-}
 
 void Part::onResult(const proxy::Lookup& r) {
   Reply& reply = *owner;
@@ -34,35 +28,8 @@ void Reply::setParts(uint16_t n) {
   nparts = n;
 }
 
-void Reply::clear() noexcept {
-  for (size_t i = 0; i < nparts; ++i) part(i).clear();
-  next = nullptr;
-  conn = nullptr;
-  pending = 0;
-  nparts = 1;
-  head_only = http10 = false;
-  keep_alive = true;
-}
-
 ReplyPool::~ReplyPool() {
   for (Reply* r : free_) delete r;
-}
-
-Reply* ReplyPool::get() {
-  if (free_.empty()) return new Reply();
-  Reply* r = free_.back();
-  free_.pop_back();
-  return r;
-}
-
-void ReplyPool::put(Reply* r) noexcept {
-  assert(r->pending == 0);
-  r->clear();
-  if (free_.size() >= kMaxFree || r->first.text.capacity() > kMaxKeptTextBytes || r->more_capacity > 0) {
-    delete r;
-    return;
-  }
-  free_.push_back(r);
 }
 
 ReplyQueue::~ReplyQueue() {
@@ -78,57 +45,31 @@ ReplyQueue::~ReplyQueue() {
   }
 }
 
-Reply* ReplyQueue::push(Connection* conn) {
-  Reply* r = pool_.get();
-  r->conn = conn;
-  if (tail_ != nullptr) tail_->next = r;
-  else head_ = r;
-  tail_ = r;
-  ++size_;
-  return r;
-}
-
-ReplyQueue::Batch ReplyQueue::collect(uv_buf_t* bufs, size_t max_bufs) const noexcept {
+ReplyQueue::Batch ReplyQueue::collectMany(uv_buf_t* bufs, size_t max_bufs) const noexcept {
   Batch b;
-  size_t skip = written_;
+  size_t skip = written_;  // bytes of the head reply an earlier write took
   for (const Reply* r = head_; r != nullptr && r->ready(); r = r->next) {
-    // Take a reply only when all its pieces fit (whole replies, so advance() stays simple).
-    size_t need = 0;
-    for (size_t i = 0; i < r->nparts; ++i) need += 2;
-    if (b.bufs + need > max_bufs && b.replies > 0) break;
-    for (size_t i = 0; i < r->nparts; ++i) {
-      const Part& p = r->part(i);
-      std::string_view pieces[2] = {p.text, p.bodyBytes()};
-      for (std::string_view s : pieces) {
-        if (skip >= s.size()) {
-          skip -= s.size();
-          continue;
-        }
-        s.remove_prefix(skip);
-        skip = 0;
-        if (b.bufs == max_bufs) return b;  // a single reply with more pieces than max_bufs
-        bufs[b.bufs++] = uv_buf_init(const_cast<char*>(s.data()), static_cast<unsigned>(s.size()));
-        b.bytes += s.size();
+    // Whole replies only, so that the next collect starts at a reply (or inside the head one);
+    // a single reply with more pieces than max_bufs goes out over several collects.
+    if (b.bufs + 2 * size_t{r->nparts} > max_bufs && (b.replies > 0 || max_bufs - b.bufs < 2)) break;
+    for (size_t i = 0; i < r->nparts && b.bufs + 2 <= max_bufs; ++i) {
+      const Part& p = i == 0 ? r->first : r->more[i - 1];
+      std::string_view text = p.text, body = p.body;
+      if (skip != 0) {  // only in the head reply, after a partial write
+        size_t t = std::min(skip, text.size());
+        text.remove_prefix(t);
+        skip -= t;
+        t = std::min(skip, body.size());
+        body.remove_prefix(t);
+        skip -= t;
       }
+      if (!text.empty()) setBuf(bufs[b.bufs++], text);
+      if (!body.empty()) setBuf(bufs[b.bufs++], body);
+      b.bytes += text.size() + body.size();
     }
     ++b.replies;
   }
   return b;
-}
-
-void ReplyQueue::advance(size_t n) noexcept {
-  written_ += n;
-  while (head_ != nullptr && head_->ready()) {
-    size_t bytes = head_->bytes();
-    if (written_ < bytes) break;
-    written_ -= bytes;
-    Reply* r = head_;
-    head_ = r->next;
-    if (head_ == nullptr) tail_ = nullptr;
-    --size_;
-    pool_.put(r);
-  }
-  assert(head_ != nullptr || written_ == 0);
 }
 
 void ReplyQueue::unwritten(size_t* bytes, size_t* replies) const noexcept {
