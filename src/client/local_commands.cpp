@@ -11,6 +11,17 @@ namespace rcp::client {
 namespace {
 using Args = std::vector<std::string_view>;
 
+// A client name as Redis accepts it (CLIENT SETNAME, HELLO SETNAME): printable, no spaces.
+bool validClientName(std::string_view name, std::string& out) {
+  for (char c : name) {
+    if (c < '!' || c > '~') {
+      resp::appendError(out, "ERR Client names cannot contain spaces, newlines or special characters.");
+      return false;
+    }
+  }
+  return true;
+}
+
 void hello(const Args& args, LocalClient& client, std::string& o) {
   if (args.size() >= 2) {
     long long ver = 0;
@@ -23,9 +34,14 @@ void hello(const Args& args, LocalClient& client, std::string& o) {
       resp::appendError(o, "NOPROTO sorry, this protocol version is not supported");
       return;
     }
+    // Options are checked before any is applied, as Redis does: a refused HELLO changes nothing.
+    std::string_view name;
+    bool set_name = false;
     for (size_t i = 2; i < args.size(); ++i) {
       if (resp::equalsIgnoreCase(args[i], "SETNAME") && i + 1 < args.size()) {
-        client.name.assign(args[++i]);
+        name = args[++i];
+        set_name = true;
+        if (!validClientName(name, o)) return;
       } else if (resp::equalsIgnoreCase(args[i], "AUTH") && i + 2 < args.size()) {
         i += 2;  // the proxy has no users of its own: accepted as Redis does without requirepass
       } else {
@@ -33,6 +49,7 @@ void hello(const Args& args, LocalClient& client, std::string& o) {
         return;
       }
     }
+    if (set_name) client.name.assign(name);
   }
   resp::appendArrayHeader(o, 14);
   resp::appendBulk(o, "server");  resp::appendBulk(o, "redis-cache-proxy");
@@ -47,12 +64,7 @@ void hello(const Args& args, LocalClient& client, std::string& o) {
 void clientCommand(const Args& args, LocalClient& client, std::string& o) {
   std::string_view sub = args[1];
   if (resp::equalsIgnoreCase(sub, "SETNAME") && args.size() == 3) {
-    for (char c : args[2]) {
-      if (c < '!' || c > '~') {
-        resp::appendError(o, "ERR Client names cannot contain spaces, newlines or special characters.");
-        return;
-      }
-    }
+    if (!validClientName(args[2], o)) return;
     client.name.assign(args[2]);
     resp::appendSimple(o, "OK");
   } else if (resp::equalsIgnoreCase(sub, "GETNAME") && args.size() == 2) {

@@ -154,3 +154,21 @@ def test_long_pipelines_of_mixed_requests_answer_each_in_order(redis_server, pro
         got += chunk
     s.close()
     assert got == want
+
+
+def test_client_names_are_validated_alike_by_client_setname_and_hello(pair):
+    r, p = pair
+    c = p.client()
+    for bad in ("a b", "a\r\nb", "tab\there"):
+        with pytest.raises(redis.ResponseError, match="cannot contain spaces"):
+            c.execute_command("CLIENT", "SETNAME", bad)
+        with pytest.raises(redis.ResponseError, match="cannot contain spaces"):
+            c.execute_command("HELLO", "2", "SETNAME", bad)
+        # Redis refuses the same names, with the same words
+        with pytest.raises(redis.ResponseError, match="cannot contain spaces"):
+            r.client().execute_command("HELLO", "2", "SETNAME", bad)
+    # A refused HELLO changes nothing: the earlier name stays
+    assert c.execute_command("HELLO", "2", "SETNAME", "ok-name")
+    with pytest.raises(redis.ResponseError):
+        c.execute_command("HELLO", "2", "SETNAME", "x y")
+    assert c.client_getname() in ("ok-name", b"ok-name")
