@@ -13,6 +13,7 @@ RequestParser::RequestParser(RequestLimits limits) : limits_(limits) {
   settings_.on_url = onUrl;
   settings_.on_header_field = onHeaderField;
   settings_.on_header_value = onHeaderValue;
+  settings_.on_header_value_complete = onHeaderValueComplete;
   settings_.on_message_complete = onMessageComplete;
   llhttp_init(&parser_, HTTP_REQUEST, &settings_);
   parser_.data = this;
@@ -22,6 +23,7 @@ int RequestParser::onMessageBegin(llhttp_t* p) noexcept {
   RequestParser* s = self(p);
   s->url_.clear();
   s->header_bytes_ = 0;
+  s->field_bytes_ = 0;
   return HPE_OK;
 }
 
@@ -50,7 +52,20 @@ int RequestParser::onHeaderField(llhttp_t* p, const char* at, size_t len) noexce
       return HPE_USER;
     }
   }
+  self(p)->field_bytes_ += len;
   return onHeaderValue(p, at, len);
+}
+
+// A header line with no name (": v") is not a header field (RFC 9112 5.1); llhttp lets it through.
+int RequestParser::onHeaderValueComplete(llhttp_t* p) noexcept {
+  RequestParser* s = self(p);
+  if (s->field_bytes_ == 0) {
+    s->error_status_ = 400;
+    s->error_reason_ = "Bad Request: empty header name";
+    return HPE_USER;
+  }
+  s->field_bytes_ = 0;
+  return HPE_OK;
 }
 
 int RequestParser::onHeaderValue(llhttp_t* p, const char* /*at*/, size_t len) noexcept {

@@ -49,6 +49,7 @@ class RequestParser {
   static int onUrl(llhttp_t* p, const char* at, size_t len) noexcept;
   static int onHeaderField(llhttp_t* p, const char* at, size_t len) noexcept;
   static int onHeaderValue(llhttp_t* p, const char* at, size_t len) noexcept;
+  static int onHeaderValueComplete(llhttp_t* p) noexcept;
   static int onMessageComplete(llhttp_t* p) noexcept;
   Status fail(int status, std::string reason);
 
@@ -58,6 +59,7 @@ class RequestParser {
   Request req_;
   std::string url_;            // request-target accumulated across reads
   size_t header_bytes_ = 0;    // of the request being parsed
+  size_t field_bytes_ = 0;     // of the header line being parsed: its name
   int error_status_ = 0;
   std::string error_reason_;
   bool paused_ = false;        // llhttp is paused after a complete request

@@ -91,6 +91,7 @@ HTTP_CASES = [
     (b"GET /k HTTP/9.9\r\n\r\n", 505),
     (b"CONNECT example.com:443 HTTP/1.1\r\n\r\n", 405),
     (b"GET /k HTTP/1.1\r\nTransfer-Encoding : chunked\r\n\r\n", 400),
+    (b"GET /k HTTP/1.1\r\n: v\r\n\r\n", 400),  # a header line with an empty name
 ]
 
 

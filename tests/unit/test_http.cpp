@@ -124,6 +124,8 @@ TEST_CASE("malformed requests and limits") {
       {"GET /a HTTX/1.1\r\n\r\n", 400},
       {"GET /a HTTP/1.1\r\nHost : x\r\n\r\n", 400},
       {"GET /a HTTP/1.1\r\nTransfer-Encoding : chunked\r\n\r\n", 400},
+      {"GET /a HTTP/1.1\r\n: v\r\n\r\n", 400},  // a header line with no name
+      {"GET /a HTTP/1.1\r\nHost: x\r\n:\r\n\r\n", 400},
       {"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 505},
   };
   for (const auto& c : cases) {
