@@ -40,9 +40,26 @@ void Clients::accept(uv_stream_t* listener) {
       c->close();
       return;
     }
-    spdlog::warn("max number of clients reached ({}): rejecting a connection", config_.max_clients);
+    warnRejected();
   }
   if (c->start() != 0) c->close();
+}
+
+// At most one line a second, however fast connections are refused; the rest are counted in it.
+void Clients::warnRejected() {
+  uint64_t now = loop_.nowMs();
+  if (last_reject_warning_ms_ != 0 && now - last_reject_warning_ms_ < kRejectWarnEveryMs) {
+    ++rejects_unlogged_;
+    return;
+  }
+  last_reject_warning_ms_ = now;
+  if (rejects_unlogged_ == 0) {
+    spdlog::warn("max number of clients reached ({}): rejecting a connection", config_.max_clients);
+  } else {
+    spdlog::warn("max number of clients reached ({}): rejecting a connection ({} more rejected since the last "
+                 "message)", config_.max_clients, rejects_unlogged_);
+  }
+  rejects_unlogged_ = 0;
 }
 
 void Clients::markDirty(Connection* c) {

@@ -95,6 +95,9 @@ class Clients {
  private:
   static constexpr size_t kMaxRejecting = 256;  // connections being told "max clients" at once; more are just closed
   static constexpr uint64_t kRejectWaitMs = 1000;  // an over-limit client that sends nothing gets the RESP error after this
+  static constexpr uint64_t kRejectWarnEveryMs = 1000;  // refusals are logged at most this often
+
+  void warnRejected();
 
   Loop& loop_;
   const Config& config_;
@@ -110,6 +113,8 @@ class Clients {
   size_t rejecting_ = 0;   // connections being answered "max clients" and closed
   uint64_t next_id_ = 1;
   bool draining_ = false;
+  uint64_t last_reject_warning_ms_ = 0;
+  uint64_t rejects_unlogged_ = 0;  // refusals since the last warning
   std::array<char, kGatherBytes> gather_buf_;
 };
 

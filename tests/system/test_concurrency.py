@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import redis
 
 import rawhttp
+from conftest import wait_until
 
 
 def stall_redis(r, seconds):
@@ -166,3 +167,34 @@ def test_pipelined_hits_behind_a_miss_keep_request_order(pair):
     h.send(b"GET /h1 HTTP/1.1\r\n\r\nGET /m3 HTTP/1.1\r\n\r\nGET /h2 HTTP/1.1\r\n\r\n")
     assert [h.read_response().body for _ in range(3)] == [b"h1-value", b"m3-value", b"h2-value"]
     sleeper.join(10)
+
+
+def test_refusals_over_max_clients_are_logged_at_most_once_a_second(redis_server, proxy):
+    r = redis_server()
+    p = proxy(r.port, "--max-clients", "1")
+    deadline = time.monotonic() + 5
+    while True:  # the start-up probe's connection may hold the one slot for a moment
+        held = socket.create_connection(("127.0.0.1", p.port), timeout=5)
+        held.sendall(b"PING\r\n")
+        if held.recv(100) == b"+PONG\r\n":
+            break
+        held.close()
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    time.sleep(1.1)  # the refusals of that wait are logged and out of the window
+    def refuse(n):
+        for _ in range(n):
+            s = socket.create_connection(("127.0.0.1", p.port), timeout=5)
+            s.sendall(b"PING\r\n")
+            assert s.recv(100) == b"-ERR max number of clients reached\r\n"
+            s.close()
+    before = p.output().count("rejecting a connection")
+    started = time.monotonic()
+    refuse(200)
+    elapsed = time.monotonic() - started
+    lines = p.output().count("rejecting a connection") - before
+    assert 1 <= lines <= int(elapsed) + 2  # not one per refusal
+    time.sleep(1.1)
+    refuse(1)
+    assert wait_until(lambda: "more rejected since the last message" in p.output())
+    held.close()
