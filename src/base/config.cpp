@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <sys/stat.h>
 #include <sstream>
 
 namespace rcp {
@@ -203,6 +204,9 @@ BackendAddress parseRedisAddress(const std::string& s, const std::string& what) 
 }
 
 std::string readFileOrThrow(const std::string& path) {
+  // An ifstream opens a directory and reads it as empty: the proxy would run on defaults.
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) throw ConfigError("--config: " + path + ": is a directory");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw ConfigError("--config: cannot read " + path + ": " + std::strerror(errno));
   std::ostringstream ss;

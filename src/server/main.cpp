@@ -2,8 +2,6 @@
 #include <spdlog/spdlog.h>
 #include <uv.h>
 
-#include <sys/resource.h>
-
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -12,6 +10,7 @@
 
 #include "src/base/config.h"
 #include "src/base/logging.h"
+#include "src/server/fd_limit.h"
 #include "src/server/server.h"
 
 int main(int argc, char** argv) {
@@ -37,21 +36,8 @@ int main(int argc, char** argv) {
   // A client that disconnects mid-write must not kill the process.
   std::signal(SIGPIPE, SIG_IGN);
 
-  // --max-clients needs as many descriptors, plus a few for the listener, the backend link and
-  // the loop: raise the soft limit towards the hard one, as Redis does.
-  constexpr rlim_t kReservedFds = 32;
-  rlimit nofile{};
-  if (getrlimit(RLIMIT_NOFILE, &nofile) == 0) {
-    rlim_t want = static_cast<rlim_t>(config.max_clients) + kReservedFds;
-    if (nofile.rlim_cur < want) {
-      rlimit raised = nofile;
-      raised.rlim_cur = nofile.rlim_max == RLIM_INFINITY ? want : std::min(want, nofile.rlim_max);
-      if (setrlimit(RLIMIT_NOFILE, &raised) == 0) nofile = raised;
-      if (nofile.rlim_cur < want)
-        spdlog::warn("the open-files limit is {}: fewer than --max-clients {} clients can connect at once",
-                     static_cast<unsigned long long>(nofile.rlim_cur), config.max_clients);
-    }
-  }
+  // --max-clients needs as many descriptors, plus a few.
+  rcp::raiseOpenFilesLimit(config.max_clients);
 
   uv_loop_t loop;
   uv_loop_init(&loop);

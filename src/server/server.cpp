@@ -10,6 +10,7 @@
 
 #include "src/backend/single_upstream.h"
 #include "src/server/admin.h"
+#include "src/server/fd_limit.h"
 #include "src/server/metrics.h"
 
 namespace rcp {
@@ -144,6 +145,7 @@ void Server::reload() {
   // Everything else applies now: the cache at once, limits to the next request or connection.
   config_.cache_keys = fresh.cache_keys;
   config_.ttl_ms = fresh.ttl_ms;
+  if (fresh.max_clients > config_.max_clients) raiseOpenFilesLimit(fresh.max_clients);
   config_.max_clients = fresh.max_clients;
   config_.max_inflight = fresh.max_inflight;
   config_.backend_timeout_ms = fresh.backend_timeout_ms;

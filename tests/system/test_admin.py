@@ -4,6 +4,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import tempfile
 import time
@@ -208,3 +209,56 @@ def test_make_install_lays_out_binary_config_unit_and_help(tmp_path):
     doc = tmp_path / "share" / "doc" / "redis-cache-proxy"
     assert "ExecReload" in (doc / "redis-cache-proxy.service").read_text()
     assert "--admin-port" in (doc / "redis-cache-proxy.txt").read_text()
+
+
+def test_a_config_path_that_is_a_directory_is_refused_at_start_and_on_reload(redis_server, proxy, tmp_path):
+    out = subprocess.run([PROXY_BIN, "--config", str(tmp_path)], capture_output=True, text=True, timeout=10)
+    assert out.returncode == 2
+    assert f"{tmp_path}: is a directory" in out.stderr
+    # Reload: the file is replaced by a directory; the running configuration stays.
+    r = redis_server()
+    conf = tmp_path / "proxy.conf"
+    conf.write_text("max-clients 5\n")
+    p = proxy(r.port, "--config", str(conf))
+    c = p.client()
+    assert c.info("clients")["maxclients"] == 5
+    conf.unlink()
+    conf.mkdir()
+    p.proc.send_signal(signal.SIGHUP)
+    assert wait_until(lambda: "is a directory" in p.output())
+    assert "not reloaded" in p.output()
+    assert c.info("clients")["maxclients"] == 5
+
+
+def test_raising_max_clients_by_sighup_raises_the_open_files_limit(redis_server, tmp_path):
+    r = redis_server()
+    conf = tmp_path / "proxy.conf"
+    conf.write_text("max-clients 10\n")
+    port = free_port()
+    import resource
+
+    def low_soft_limit():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (64, 4096))
+    proc = subprocess.Popen([PROXY_BIN, "--redis", f"127.0.0.1:{r.port}", "--port", str(port), "--config", str(conf)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=low_soft_limit)
+    socks = []
+    try:
+        wait_port(port, proc=proc)
+        conf.write_text("max-clients 600\n")
+        proc.send_signal(signal.SIGHUP)
+        def soft_limit():
+            with open(f"/proc/{proc.pid}/limits") as f:
+                for line in f:
+                    if line.startswith("Max open files"):
+                        return int(line.split()[3])
+        assert wait_until(lambda: soft_limit() >= 632)
+        for _ in range(300):
+            s = socket.create_connection(("127.0.0.1", port), timeout=5)
+            s.sendall(b"PING\r\n")
+            socks.append(s)
+        assert all(s.recv(100) == b"+PONG\r\n" for s in socks)  # every one admitted and served
+    finally:
+        for s in socks:
+            s.close()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
