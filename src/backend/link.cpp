@@ -134,7 +134,8 @@ void Link::send(Request* r) {
   assert(accepting());
   r->encode(out_);
   r->sent_ns = uv_hrtime();
-  r->deadline_ms = r->timeout_ms == 0 ? 0 : loop_.nowMs() + r->timeout_ms;
+  r->sent_ms = loop_.nowMs();
+  r->deadline_ms = r->timeout_ms == 0 ? 0 : r->sent_ms + r->timeout_ms;
   fifo_.push_back(r);
   ++stats_.requests;
   loop_.requestTurnEnd();

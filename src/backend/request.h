@@ -45,6 +45,7 @@ class Request {
   // --- kept by the link and the policy while the request is queued
   uint64_t deadline_ms = 0;  // monotonic; 0 = none
   uint64_t sent_ns = 0;      // uv_hrtime() when written, for the latency histogram
+  uint64_t sent_ms = 0;      // loop time (uv_now) when written: what Redis answers is no older
 
  protected:
   Request() = default;

@@ -66,7 +66,7 @@ class ReadThrough::Fetch final : public backend::Request {
     attached = false;
     waiters_head = waiters_tail = nullptr;
     value_.reset();
-    deadline_ms = sent_ns = 0;
+    deadline_ms = sent_ns = sent_ms = 0;
   }
 
   std::string key;
@@ -156,7 +156,11 @@ void ReadThrough::complete(Fetch* f, const Lookup& r) {
     (void)erased;
   }
   if (r.kind == Lookup::Kind::kValue) {
-    if (f->attached && f->epoch == epoch_) cache_.put(r.entry.get(), f->hash, loop_.nowMs());
+    // The value is as old as the request that read it: its age counts from the send, so a slow
+    // reply does not extend its life past --ttl.
+    // A reply slower than --ttl is served to its waiters but not stored.
+    bool fresh = loop_.nowMs() - f->sent_ms < cache_.ttlMs();
+    if (f->attached && f->epoch == epoch_ && fresh) cache_.put(r.entry.get(), f->hash, f->sent_ms);
     else ++stats_.fills_voided;
   }
   for (Waiter* w = f->waiters_head; w != nullptr;) {

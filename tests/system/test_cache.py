@@ -1,6 +1,7 @@
 """The cache: hits served locally, global expiry, LRU eviction at a fixed key count, one cache for
 both protocols, one backing Redis behind several proxies. Backend traffic is counted with Redis's
 own INFO commandstats."""
+import threading
 import time
 
 import rawhttp
@@ -95,3 +96,34 @@ def test_two_proxies_share_one_backing_redis(redis_server, proxy):
     assert rawhttp.get(p2.port, "/shared").body == b"one value"
     assert p1.info("backend")["backend_addr"] == f"127.0.0.1:{r.port}"
     assert p2.info("backend")["backend_addr"] == f"127.0.0.1:{r.port}"
+
+
+def test_an_entry_ages_from_when_its_get_was_sent_not_from_a_slow_reply(redis_server, proxy):
+    r = redis_server()
+    p = proxy(r.port, "--ttl", "1s", "--backend-timeout", "5s")
+    r.client().set("k", "old")
+    sleeper = threading.Thread(target=lambda: r.client().execute_command("DEBUG", "SLEEP", "0.7"))
+    sleeper.start()
+    time.sleep(0.05)                   # Redis is asleep: the GET below waits for it
+    sent = time.monotonic()
+    assert p.client().get("k") == b"old"
+    assert time.monotonic() - sent >= 0.5
+    sleeper.join()
+    r.client().set("k", "new")
+    time.sleep(max(0.0, sent + 1.15 - time.monotonic()))
+    # 1.15 s after the GET was sent the value is past --ttl, however late its reply came
+    assert p.client().get("k") == b"new"
+
+
+def test_a_reply_slower_than_the_ttl_is_served_but_not_cached(redis_server, proxy):
+    r = redis_server()
+    p = proxy(r.port, "--ttl", "300ms", "--backend-timeout", "5s")
+    r.client().set("k", "v")
+    sleeper = threading.Thread(target=lambda: r.client().execute_command("DEBUG", "SLEEP", "0.5"))
+    sleeper.start()
+    time.sleep(0.05)
+    assert p.client().get("k") == b"v"
+    sleeper.join()
+    calls = r.get_calls()
+    assert p.client().get("k") == b"v"
+    assert r.get_calls() == calls + 1  # fetched again: the slow value was never stored
