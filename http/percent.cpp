@@ -4,6 +4,20 @@
 namespace rcp::http {
 
 namespace {
+// "http://" or "https://" in any case (RFC 3986 3.1: schemes are case-insensitive); 0 if neither.
+size_t absolutePrefix(std::string_view t) noexcept {
+  for (std::string_view scheme : {std::string_view("http://"), std::string_view("https://")}) {
+    if (t.size() < scheme.size()) continue;
+    size_t i = 0;
+    for (; i < scheme.size(); ++i) {
+      char c = t[i] >= 'A' && t[i] <= 'Z' ? static_cast<char>(t[i] | 0x20) : t[i];
+      if (c != scheme[i]) break;
+    }
+    if (i == scheme.size()) return i;
+  }
+  return 0;
+}
+
 int hexValue(char c) noexcept {
   if (c >= '0' && c <= '9') return c - '0';
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
@@ -31,10 +45,10 @@ bool percentDecode(std::string_view in, std::string& out) {
 }
 
 KeyError keyFromTarget(std::string_view target, std::string& key) {
-  if (target.starts_with("http://") || target.starts_with("https://")) {
-    size_t host = target.find("://") + 3;
-    size_t slash = target.find('/', host);
-    target = slash == std::string_view::npos ? std::string_view("/") : target.substr(slash);
+  if (size_t host = absolutePrefix(target); host != 0) {
+    // The authority ends at the first '/', '?' or '#' (RFC 3986 3.2); only a '/' starts a path.
+    size_t end = target.find_first_of("/?#", host);
+    target = end == std::string_view::npos || target[end] != '/' ? std::string_view("/") : target.substr(end);
   }
   if (target.empty() || target[0] != '/') return KeyError::kBadTarget;
   target.remove_prefix(1);

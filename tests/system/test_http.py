@@ -145,3 +145,19 @@ def test_eight_megabyte_value(pair):
         resp = rawhttp.get(p.port, "/big")
         assert resp.status == 200
         assert resp.body == big
+
+
+def test_absolute_form_targets_are_parsed_as_rfc_3986_says(pair):
+    r, p = pair
+    r.client().set("a", "va")
+    r.client().set("b", "vb")
+    for target, status, body in ((b"HTTP://h/a", 200, b"va"), (b"hTTp://h:80/a?x", 200, b"va"),
+                                 (b"http://h?/b", 400, None), (b"http://h", 400, None)):
+        c = rawhttp.Conn(p.port)
+        c.send(b"GET " + target + b" HTTP/1.1\r\nHost: h\r\n\r\n")
+        resp = c.read_response()
+        assert resp.status == status, target
+        if body is not None:
+            assert resp.body == body
+        else:
+            assert b"missing key" in resp.body  # "/b" after '?' is the query, not the key

@@ -161,6 +161,15 @@ TEST_CASE("key from request-target") {
   CHECK(key == "a/b");
   CHECK(rcp::http::keyFromTarget("http://host:1/k%3F", key) == KeyError::kNone);
   CHECK(key == "k?");
+  // Absolute form (RFC 3986): the scheme in any case; the authority ends at '/', '?' or '#'.
+  CHECK(rcp::http::keyFromTarget("HTTP://h/a", key) == KeyError::kNone);
+  CHECK(key == "a");
+  CHECK(rcp::http::keyFromTarget("hTTpS://h:8/a%20b?q", key) == KeyError::kNone);
+  CHECK(key == "a b");
+  CHECK(rcp::http::keyFromTarget("http://h?/b", key) == KeyError::kEmpty);  // "/b" is the query
+  CHECK(rcp::http::keyFromTarget("http://h#/b", key) == KeyError::kEmpty);
+  CHECK(rcp::http::keyFromTarget("http://h", key) == KeyError::kEmpty);
+  CHECK(rcp::http::keyFromTarget("httpx://h/a", key) == KeyError::kBadTarget);
   CHECK(rcp::http::keyFromTarget("/", key) == KeyError::kEmpty);
   CHECK(rcp::http::keyFromTarget("*", key) == KeyError::kBadTarget);
   CHECK(rcp::http::keyFromTarget("/%zz", key) == KeyError::kBadEscape);
