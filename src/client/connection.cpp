@@ -1,7 +1,9 @@
 // Client connection: reading, protocol sniffing, ordered batched writes, close (see connection.h).
 #include "src/client/connection.h"
 
+#include <linux/sockios.h>
 #include <spdlog/spdlog.h>
+#include <sys/ioctl.h>
 
 #include <cassert>
 #include <cstring>
@@ -133,6 +135,13 @@ void Connection::drain() {
 
 bool Connection::closeIfIdle(uint64_t now_ms, uint64_t idle_ms, uint64_t reject_ms) {
   if (closing_) return false;
+  // A large reply leaves in many pieces, in libuv's write queue and then in the kernel's send
+  // buffer: either shrinking is the client reading, and progress in either direction is activity.
+  size_t unsent = unsentBytes();
+  if (unsent != unsent_seen_) {
+    unsent_seen_ = unsent;
+    last_active_ms_ = now_ms;
+  }
   uint64_t silent = now_ms - last_active_ms_;
   if (rejecting_ && session_ == nullptr && silent >= reject_ms) {
     rejectAndClose(false);  // it never said which protocol it speaks: RESP's error line is harmless text
@@ -146,6 +155,16 @@ bool Connection::closeIfIdle(uint64_t now_ms, uint64_t idle_ms, uint64_t reject_
   ++clients_.stats().idle_closes;
   close();
   return true;
+}
+
+size_t Connection::unsentBytes() const noexcept {
+  size_t bytes = uv_stream_get_write_queue_size(reinterpret_cast<const uv_stream_t*>(&tcp_));
+  uv_os_fd_t fd;
+  int in_kernel = 0;
+  if (uv_fileno(reinterpret_cast<const uv_handle_t*>(&tcp_), &fd) == 0 && ioctl(fd, SIOCOUTQ, &in_kernel) == 0 &&
+      in_kernel > 0)
+    bytes += static_cast<size_t>(in_kernel);
+  return bytes;
 }
 
 void Connection::pauseReading() {

@@ -79,6 +79,8 @@ class Connection {
   void afterFlush();
   void pauseReading();
   void resumeReading();
+  // Reply bytes not yet taken by the client: libuv's write queue plus the kernel's send buffer.
+  size_t unsentBytes() const noexcept;
   void rejectAndClose(bool http);
   bool overOutputLimit() const noexcept;
   void closeForOutputLimit();
@@ -101,6 +103,7 @@ class Connection {
   size_t write_bytes_ = 0;            // bytes in the uv_write in flight, not yet taken by the socket
   size_t unflushed_bytes_ = 0;        // bytes of replies made ready by this batch of requests, not yet written
   uint64_t last_active_ms_ = 0;       // monotonic: last read or write progress
+  size_t unsent_seen_ = 0;            // unsentBytes() at the last idle check (a change is activity)
   bool writing_ = false;
   bool reading_ = false;
   bool read_eof_ = false;

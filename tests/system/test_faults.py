@@ -310,3 +310,25 @@ def _try_get(port):
         return redis.Redis(host="127.0.0.1", port=port, socket_timeout=2).get("k")
     except (redis.ConnectionError, redis.TimeoutError):
         return None
+
+
+def test_a_client_reading_a_large_reply_steadily_is_not_idle(redis_server, proxy):
+    # One 8 MiB reply read at about 2 MB/s takes 4 s, four times --idle-timeout: the bytes leaving
+    # are activity, however long the one write takes.
+    r = redis_server()
+    p = proxy(r.port, "--idle-timeout", "1s")
+    value = bytes(range(256)) * (8 * 4096)
+    r.client().set("big", value)
+    s = socket.create_connection(("127.0.0.1", p.port))
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+    s.sendall(get_cmd("big"))
+    expected = b"$%d\r\n" % len(value) + value + b"\r\n"
+    got = bytearray()
+    s.settimeout(5)
+    while len(got) < len(expected):
+        chunk = s.recv(65536)
+        assert chunk, f"closed after {len(got)} of {len(expected)} bytes"
+        got += chunk
+        time.sleep(0.03)
+    assert bytes(got) == expected
+    assert p.info("stats")["idle_closes"] == 0
