@@ -6,6 +6,7 @@ namespace rcp::http {
 namespace {
 // "http://" or "https://" in any case (RFC 3986 3.1: schemes are case-insensitive); 0 if neither.
 size_t absolutePrefix(std::string_view t) noexcept {
+  if (t.empty() || (t[0] | 0x20) != 'h') return 0;  // the usual origin form ("/key") leaves here
   for (std::string_view scheme : {std::string_view("http://"), std::string_view("https://")}) {
     if (t.size() < scheme.size()) continue;
     size_t i = 0;

@@ -1,6 +1,10 @@
 // llhttp wrapper (see request_parser.h).
 #include "http/request_parser.h"
 
+#include <algorithm>
+#include <bit>
+#include <cstring>
+
 namespace rcp::http {
 
 namespace {
@@ -24,6 +28,9 @@ int RequestParser::onMessageBegin(llhttp_t* p) noexcept {
   s->url_.clear();
   s->header_bytes_ = 0;
   s->field_bytes_ = 0;
+  s->field_is_host_ = false;
+  s->host_len_ = 0;
+  s->req_.host_count = 0;
   return HPE_OK;
 }
 
@@ -52,8 +59,23 @@ int RequestParser::onHeaderField(llhttp_t* p, const char* at, size_t len) noexce
       return HPE_USER;
     }
   }
-  self(p)->field_bytes_ += len;
-  return onHeaderValue(p, at, len);
+  RequestParser* s = self(p);
+  // "Host" in any case, possibly split across reads.
+  constexpr std::string_view kHost = "host";
+  if (s->field_bytes_ == 0 && len == kHost.size() && std::endian::native == std::endian::little) {
+    uint32_t w;  // the name in one piece, as nearly always: one compare
+    std::memcpy(&w, at, sizeof w);
+    s->field_is_host_ = (w | 0x20202020u) == 0x74736f68u;  // "host", lower-cased, as a little-endian load
+  } else {
+    if (s->field_bytes_ == 0) s->field_is_host_ = true;
+    for (size_t i = 0; i < len && s->field_is_host_; ++i) {
+      size_t at_name = s->field_bytes_ + i;
+      char c = at[i] >= 'A' && at[i] <= 'Z' ? static_cast<char>(at[i] | 0x20) : at[i];
+      s->field_is_host_ = at_name < kHost.size() && c == kHost[at_name];
+    }
+  }
+  s->field_bytes_ += len;  // a longer name ("Hostile") failed the compare at its fifth byte
+  return countHeaderBytes(s, len);
 }
 
 // A header line with no name (": v") is not a header field (RFC 9112 5.1); llhttp lets it through.
@@ -64,12 +86,24 @@ int RequestParser::onHeaderValueComplete(llhttp_t* p) noexcept {
     s->error_reason_ = "Bad Request: empty header name";
     return HPE_USER;
   }
+  if (s->field_is_host_ && s->field_bytes_ == 4 && s->req_.host_count < 255) ++s->req_.host_count;
   s->field_bytes_ = 0;
+  s->field_is_host_ = false;
   return HPE_OK;
 }
 
-int RequestParser::onHeaderValue(llhttp_t* p, const char* /*at*/, size_t len) noexcept {
+int RequestParser::onHeaderValue(llhttp_t* p, const char* at, size_t len) noexcept {
   RequestParser* s = self(p);
+  // The first Host's value is kept; the header size limit bounds it.
+  if (s->field_is_host_ && s->field_bytes_ == 4 && s->req_.host_count == 0) {
+    size_t n = std::min(len, kMaxHostBytes - s->host_len_);
+    std::memcpy(s->host_ + s->host_len_, at, n);
+    s->host_len_ += n;
+  }
+  return countHeaderBytes(s, len);
+}
+
+int RequestParser::countHeaderBytes(RequestParser* s, size_t len) noexcept {
   s->header_bytes_ += len;
   if (s->header_bytes_ > s->limits_.max_header_bytes) {
     s->error_status_ = 431;
@@ -88,6 +122,7 @@ int RequestParser::onMessageComplete(llhttp_t* p) noexcept {
     default: r.method = Method::kOther; break;
   }
   r.target = s->url_;
+  r.host = std::string_view(s->host_, s->host_len_);
   r.http_major = p->http_major;
   r.http_minor = p->http_minor;
   r.keep_alive = llhttp_should_keep_alive(p) != 0;

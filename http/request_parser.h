@@ -26,6 +26,8 @@ struct Request {
   uint8_t http_minor = 1;
   bool keep_alive = true;        // the connection may carry another request after this one
   bool upgrade = false;          // Upgrade or CONNECT: the stream after this request is not HTTP
+  std::string_view host;         // the Host header's value (the first, if several), valid until the next parse()
+  uint8_t host_count = 0;        // Host header lines (RFC 9112 3.2: exactly one in HTTP/1.1)
 };
 
 class RequestParser {
@@ -50,6 +52,7 @@ class RequestParser {
   static int onHeaderField(llhttp_t* p, const char* at, size_t len) noexcept;
   static int onHeaderValue(llhttp_t* p, const char* at, size_t len) noexcept;
   static int onHeaderValueComplete(llhttp_t* p) noexcept;
+  static int countHeaderBytes(RequestParser* s, size_t len) noexcept;  // 431 past the limit
   static int onMessageComplete(llhttp_t* p) noexcept;
   Status fail(int status, std::string reason);
 
@@ -60,6 +63,12 @@ class RequestParser {
   std::string url_;            // request-target accumulated across reads
   size_t header_bytes_ = 0;    // of the request being parsed
   size_t field_bytes_ = 0;     // of the header line being parsed: its name
+  bool field_is_host_ = false; // the header line being parsed is Host (so far as its name is read)
+  // The first Host header's value. A longer one than fits (a host name is at most 253 bytes, and a
+  // port 6 more) is kept cut short, which names no allowed host.
+  static constexpr size_t kMaxHostBytes = 272;
+  char host_[kMaxHostBytes];
+  size_t host_len_ = 0;
   int error_status_ = 0;
   std::string error_reason_;
   bool paused_ = false;        // llhttp is paused after a complete request

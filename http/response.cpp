@@ -14,6 +14,7 @@ std::string_view statusText(int status) noexcept {
     case 405: return "Method Not Allowed";
     case 409: return "Conflict";
     case 414: return "URI Too Long";
+    case 421: return "Misdirected Request";
     case 431: return "Request Header Fields Too Large";
     case 500: return "Internal Server Error";
     case 502: return "Bad Gateway";

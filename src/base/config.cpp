@@ -22,6 +22,31 @@ struct Option {
   std::function<void(Config&, const std::string&, const std::string&)> apply;
 };
 
+// "a, B:80" -> {"a", "b:80"}: trimmed, lower case (host names compare case-insensitively).
+std::vector<std::string> parseHostList(const std::string& v, const std::string& w) {
+  std::vector<std::string> hosts;
+  size_t start = 0;
+  for (;;) {
+    size_t comma = v.find(',', start);
+    std::string item = v.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    size_t b = item.find_first_not_of(" \t"), e = item.find_last_not_of(" \t");
+    item = b == std::string::npos ? std::string() : item.substr(b, e - b + 1);
+    if (item.empty()) throw ConfigError(w + ": an empty host name in '" + v + "'");
+    for (char& ch : item) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    hosts.push_back(item);
+    if (comma == std::string::npos) return hosts;
+    start = comma + 1;
+  }
+}
+
+// Without --http-allowed-hosts, the names a browser on this machine uses for a loopback proxy.
+std::vector<std::string> defaultAllowedHosts(const std::string& bind) {
+  std::vector<std::string> hosts = {"localhost", "127.0.0.1", "[::1]"};
+  std::string b = bind.find(':') != std::string::npos ? "[" + bind + "]" : bind;
+  if (b != "0.0.0.0" && b != "[::]" && std::find(hosts.begin(), hosts.end(), b) == hosts.end()) hosts.push_back(b);
+  return hosts;
+}
+
 const std::vector<Option>& options() {
   static const std::vector<Option> kOptions = {
       {"--redis", "RCP_REDIS", "ADDR",
@@ -90,10 +115,23 @@ const std::vector<Option>& options() {
          if (v.empty()) throw ConfigError(w + ": empty file name");
          c.config_file = v;
        }},
+      {"--http-allowed-hosts", "RCP_HTTP_ALLOWED_HOSTS", "LIST", "Host header values HTTP requests may carry, comma-separated, each with or without the port; * = any (default: localhost, 127.0.0.1, [::1] and the --bind address)",
+       [](Config& c, const std::string& v, const std::string& w) { c.http_allowed_hosts = parseHostList(v, w); }},
       {"--shutdown-timeout", "RCP_SHUTDOWN_TIMEOUT", "DURATION", "on SIGTERM or SIGINT, how long in-flight requests may finish before the proxy closes everything (default 5s)",
        [](Config& c, const std::string& v, const std::string& w) { c.shutdown_timeout_ms = parseDurationMs(v, w); }},
   };
   return kOptions;
+}
+
+// Each name also as "name:port" for this proxy's port, so a request's Host compares as it is.
+std::vector<std::string> withPort(const std::vector<std::string>& names, uint16_t port) {
+  std::vector<std::string> all;
+  for (const std::string& n : names) {
+    all.push_back(n);
+    bool has_port = n.front() == '[' ? n.back() != ']' : n.find(':') != std::string::npos;  // "[v6]:p", "name:p"
+    if (n != "*" && !has_port) all.push_back(n + ":" + std::to_string(port));
+  }
+  return all;
 }
 
 bool allDigits(const std::string& s) {
@@ -278,6 +316,8 @@ ConfigAction parseConfig(const std::vector<std::string>& args, const GetEnv& get
     if (const char* v = getenv(o.env); v != nullptr && *v != '\0') o.apply(c, v, std::string(o.env) + " (" + o.flag + ")");
   }
   for (auto& [o, v] : flags) o->apply(c, v, o->flag);
+  if (c.http_allowed_hosts.empty()) c.http_allowed_hosts = defaultAllowedHosts(c.bind);
+  c.http_allowed_hosts = withPort(c.http_allowed_hosts, c.port);
   out = std::move(c);
   return ConfigAction::kRun;
 }

@@ -40,6 +40,9 @@ struct Config {
   std::string admin_bind = "127.0.0.1";
   std::string log_format = "text";     // text or json
   std::string config_file;             // --config: read at start-up and on SIGHUP
+  // Host values HTTP requests may carry: lower case, each name also with ":port"; "*" = any.
+  // parseConfig fills in the defaults and the port variants.
+  std::vector<std::string> http_allowed_hosts;
 };
 
 // Settings that a reload (SIGHUP) cannot change without a restart, named as flags; empty if none.

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cassert>
 
+#include "http/host.h"
 #include "http/percent.h"
 #include "http/response.h"
 #include "src/client/clients.h"
@@ -98,6 +99,13 @@ void HttpSession::handle(const http::Request& req) {
   r->head_only = req.method == http::Method::kHead;
   r->keep_alive = req.keep_alive;
   r->http10 = req.http_minor == 0;
+  // RFC 9112 3.2: exactly one Host in HTTP/1.1, never two; then it must name this proxy (a page
+  // reached through a rebinding DNS name must not read keys).
+  const Config& config = clients.config();
+  if (req.host_count > 1) return refuse(*r, 400, "more than one Host header");
+  if (req.host_count == 0 && req.http_minor >= 1) return refuse(*r, 400, "missing Host header (HTTP/1.1 requires one)");
+  if (req.host_count == 1 && !http::hostAllowed(req.host, config.http_allowed_hosts))
+    return refuse(*r, 421, "this Host is not allowed (see --http-allowed-hosts)");
   if (req.method == http::Method::kOther) return refuse(*r, 405, "method not allowed: use GET or HEAD", "Allow: GET, HEAD\r\n");
   switch (http::keyFromTarget(req.target, key_)) {
     case http::KeyError::kNone: break;
@@ -105,7 +113,7 @@ void HttpSession::handle(const http::Request& req) {
     case http::KeyError::kBadEscape: return refuse(*r, 400, "bad percent-encoding in key");
     case http::KeyError::kBadTarget: return refuse(*r, 400, "bad request-target");
   }
-  if (key_.size() > clients.config().max_key_bytes) return refuse(*r, 414, "key is too long (over --max-key-bytes)");
+  if (key_.size() > config.max_key_bytes) return refuse(*r, 414, "key is too long (over --max-key-bytes)");
   EntryRef e = clients.readThrough().get(key_, r->first);
   if (!e) {
     r->pending = 1;  // the lookup fills the part later (render)

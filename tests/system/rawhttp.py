@@ -55,7 +55,7 @@ class Conn:
 def get(port, path, method="GET", headers=None, version="HTTP/1.1"):
     c = Conn(port)
     h = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
-    c.send(f"{method} {path} {version}\r\nHost: test\r\nConnection: close\r\n{h}\r\n".encode("latin-1"))
+    c.send(f"{method} {path} {version}\r\nHost: localhost\r\nConnection: close\r\n{h}\r\n".encode("latin-1"))
     r = c.read_response(head=(method == "HEAD"))
     c.close()
     return r

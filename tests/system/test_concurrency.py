@@ -72,7 +72,7 @@ def test_max_clients_rejects_with_protocol_appropriate_errors(redis_server, prox
     assert c.recv(100) == b""
     # a third HTTP client gets 503
     h = rawhttp.Conn(p.port)
-    h.send(b"GET /k HTTP/1.1\r\nHost: t\r\n\r\n")
+    h.send(b"GET /k HTTP/1.1\r\nHost: localhost\r\n\r\n")
     resp = h.read_response()
     assert resp.status == 503 and b"max number of clients" in resp.body
     assert h.is_closed()
@@ -164,7 +164,8 @@ def test_pipelined_hits_behind_a_miss_keep_request_order(pair):
     sleeper.join(10)
     r.client().set("m3", "m3-value")
     sleeper = stall_redis(r, 0.5)
-    h.send(b"GET /h1 HTTP/1.1\r\n\r\nGET /m3 HTTP/1.1\r\n\r\nGET /h2 HTTP/1.1\r\n\r\n")
+    h.send(b"GET /h1 HTTP/1.1\r\nHost: localhost\r\n\r\nGET /m3 HTTP/1.1\r\nHost: localhost\r\n\r\n"
+           b"GET /h2 HTTP/1.1\r\nHost: localhost\r\n\r\n")
     assert [h.read_response().body for _ in range(3)] == [b"h1-value", b"m3-value", b"h2-value"]
     sleeper.join(10)
 

@@ -121,7 +121,7 @@ def test_half_closed_client_gets_all_its_replies(pair):
     s.shutdown(socket.SHUT_WR)
     assert recv_until_closed(s) == b"$1\r\n1\r\n" * 3 + b"+PONG\r\n"
     h = socket.create_connection(("127.0.0.1", p.port))
-    h.sendall(b"GET /a HTTP/1.1\r\nHost: t\r\n\r\n")
+    h.sendall(b"GET /a HTTP/1.1\r\nHost: localhost\r\n\r\n")
     h.shutdown(socket.SHUT_WR)
     out = recv_until_closed(h)
     assert out.startswith(b"HTTP/1.1 200 OK") and out.endswith(b"\r\n\r\n1")
@@ -138,7 +138,7 @@ def test_clients_vanishing_mid_request_leave_nothing_behind(pair):
         if i % 3 == 0:
             s.sendall(b"*2\r\n$3\r\nGET\r\n$1")                    # truncated RESP frame
         elif i % 3 == 1:
-            s.sendall(b"GET /k HTTP/1.1\r\nHost: t\r\nX-Long: ")  # truncated HTTP headers
+            s.sendall(b"GET /k HTTP/1.1\r\nHost: localhost\r\nX-Long: ")  # truncated HTTP headers
         else:
             s.sendall(get_cmd("k") * 200)                          # replies it will never read
         if i % 2:

@@ -89,7 +89,7 @@ HTTP_CASES = [
     (b"GET /k HTTP/1.1\r\n\x00: x\r\n\r\n", 400),
     (b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 505),
     (b"GET /k HTTP/9.9\r\n\r\n", 505),
-    (b"CONNECT example.com:443 HTTP/1.1\r\n\r\n", 405),
+    (b"CONNECT example.com:443 HTTP/1.1\r\nHost: localhost\r\n\r\n", 405),
     (b"GET /k HTTP/1.1\r\nTransfer-Encoding : chunked\r\n\r\n", 400),
     (b"GET /k HTTP/1.1\r\n: v\r\n\r\n", 400),  # a header line with an empty name
 ]
@@ -111,8 +111,9 @@ def test_request_level_errors_keep_the_connection(pair):
     r, p = pair
     r.client().set("k", "v")
     c = rawhttp.Conn(p.port)
-    c.send(b"GET /%zz HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\n\r\nPOST /k HTTP/1.1\r\nContent-Length: 2\r\n\r\nhi"
-           b"GET /k HTTP/1.1\r\n\r\n")
+    c.send(b"GET /%zz HTTP/1.1\r\nHost: localhost\r\n\r\nGET / HTTP/1.1\r\nHost: localhost\r\n\r\n"
+           b"POST /k HTTP/1.1\r\nHost: localhost\r\nContent-Length: 2\r\n\r\nhi"
+           b"GET /k HTTP/1.1\r\nHost: localhost\r\n\r\n")
     assert [c.read_response().status for _ in range(4)] == [400, 400, 405, 200]
 
 
@@ -135,8 +136,8 @@ def test_body_on_get_is_skipped_and_smuggled_request_is_not_run(pair):
     r.client().set("secret", "s")
     c = rawhttp.Conn(p.port)
     # the body looks like a request; it must be read as body, not as a second request
-    c.send(b"GET /k HTTP/1.1\r\nContent-Length: 36\r\n\r\nGET /secret HTTP/1.1\r\nHost: evil\r\n\r\n"
-           b"GET /k HTTP/1.1\r\n\r\n")
+    c.send(b"GET /k HTTP/1.1\r\nHost: localhost\r\nContent-Length: 36\r\n\r\nGET /secret HTTP/1.1\r\nHost: evil\r\n\r\n"
+           b"GET /k HTTP/1.1\r\nHost: localhost\r\n\r\n")
     assert c.read_response().body == b"v"
     assert c.read_response().body == b"v"
 
@@ -145,7 +146,7 @@ def test_upgrade_request_is_answered_then_closed(pair):
     r, p = pair
     r.client().set("k", "v")
     c = rawhttp.Conn(p.port)
-    c.send(b"GET /k HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n\x81\x85garbage")
+    c.send(b"GET /k HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n\x81\x85garbage")
     resp = c.read_response()
     assert resp.status == 200 and resp.body == b"v"
     assert c.is_closed()

@@ -193,3 +193,18 @@ TEST_CASE("reload: settings that need a restart are named; the description hides
   CHECK(d.find("u:****") != std::string::npos);
   CHECK(d.find("ttl 5000ms") != std::string::npos);
 }
+
+TEST_CASE("--http-allowed-hosts: a trimmed lower-case list, each name also with the port; defaults") {
+  using V = std::vector<std::string>;
+  CHECK(parse({}).http_allowed_hosts ==
+        V{"localhost", "localhost:6380", "127.0.0.1", "127.0.0.1:6380", "[::1]", "[::1]:6380"});
+  CHECK(parse({"--bind", "192.0.2.7", "--port", "7000"}).http_allowed_hosts ==
+        V{"localhost", "localhost:7000", "127.0.0.1", "127.0.0.1:7000", "[::1]", "[::1]:7000", "192.0.2.7",
+          "192.0.2.7:7000"});
+  CHECK(parse({"--bind", "::1"}).http_allowed_hosts.size() == 6);
+  CHECK(parse({"--bind", "0.0.0.0"}).http_allowed_hosts.size() == 6);
+  CHECK(parse({"--http-allowed-hosts", " Cache.Internal ,b:80,[fe80::1],[fe80::1]:9"}).http_allowed_hosts ==
+        V{"cache.internal", "cache.internal:6380", "b:80", "[fe80::1]", "[fe80::1]:6380", "[fe80::1]:9"});
+  CHECK(parse({}, {{"RCP_HTTP_ALLOWED_HOSTS", "*"}}).http_allowed_hosts == V{"*"});
+  CHECK(errorOf({"--http-allowed-hosts", "a,,b"}).find("--http-allowed-hosts") != std::string::npos);
+}

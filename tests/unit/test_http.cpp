@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "http/host.h"
 #include "http/percent.h"
 #include "http/request_parser.h"
 #include "http/response.h"
@@ -200,4 +201,56 @@ TEST_CASE("Date header is an IMF-fixdate") {
   rcp::http::DateCache d;
   CHECK(d.get(0) == "Thu, 01 Jan 1970 00:00:00 GMT");
   CHECK(d.get(784111777) == "Sun, 06 Nov 1994 08:49:37 GMT");
+}
+
+TEST_CASE("the Host header is captured and counted, whole and byte by byte") {
+  struct Case {
+    std::string in;
+    int count;
+    std::string host;
+  };
+  std::vector<Case> cases = {
+      {"GET /a HTTP/1.1\r\nHost: example.com:80\r\n\r\n", 1, "example.com:80"},
+      {"GET /a HTTP/1.1\r\nhOsT:localhost\r\n\r\n", 1, "localhost"},
+      {"GET /a HTTP/1.1\r\nX-Host: a\r\nHostile: b\r\nHos: c\r\n\r\n", 0, ""},
+      {"GET /a HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 2, "a"},
+      {"GET /a HTTP/1.0\r\n\r\n", 0, ""},
+      {"GET /a HTTP/1.1\r\nHost:\r\n\r\n", 1, ""},
+  };
+  for (const auto& c : cases) {
+    for (bool bytewise : {false, true}) {
+      CAPTURE(c.in);
+      CAPTURE(bytewise);
+      rcp::http::RequestParser p;
+      rcp::http::RequestParser::Status st = rcp::http::RequestParser::Status::kNeedMore;
+      size_t used = 0;
+      if (bytewise) {
+        for (size_t i = 0; i < c.in.size() && st == rcp::http::RequestParser::Status::kNeedMore; ++i)
+          st = p.parse(c.in.data() + i, 1, used);
+      } else {
+        st = p.parse(c.in.data(), c.in.size(), used);
+      }
+      REQUIRE(st == rcp::http::RequestParser::Status::kRequest);
+      CHECK(p.request().host_count == c.count);
+      CHECK(p.request().host == c.host);
+    }
+  }
+}
+
+TEST_CASE("Host allow-list: as listed, any case, surrounding whitespace ignored, * for all") {
+  std::vector<std::string> allowed = {"localhost", "localhost:6380", "127.0.0.1", "127.0.0.1:6380", "[::1]",
+                                      "[::1]:6380"};
+  using rcp::http::hostAllowed;
+  CHECK(hostAllowed("localhost", allowed));
+  CHECK(hostAllowed("LocalHost:6380", allowed));
+  CHECK(hostAllowed(" 127.0.0.1:6380 ", allowed));
+  CHECK(hostAllowed("[::1]:6380", allowed));
+  CHECK_FALSE(hostAllowed("localhost:6381", allowed));  // another port
+  CHECK_FALSE(hostAllowed("localhost:", allowed));
+  CHECK_FALSE(hostAllowed("evil.example", allowed));
+  CHECK_FALSE(hostAllowed("localhost.evil.example", allowed));
+  CHECK_FALSE(hostAllowed("", allowed));
+  std::vector<std::string> any = {"*"};
+  CHECK(hostAllowed("anything:1", any));
+  CHECK(hostAllowed("", any));
 }
