@@ -5,59 +5,25 @@
 
 #include <cassert>
 #include <cstring>
+#include <random>
 
 namespace rcp {
 
 namespace {
 constexpr size_t kInitialBuckets = 64;
 
-// The key hash: wyhash's construction (a 64x64->128-bit multiply folded to 64 bits, "mum"), which
-// reads a key of up to 16 bytes in two overlapping loads and mixes it in two multiplies. Every
-// lookup hashes its key, so this is a hot path; the result is well mixed in the low bits that
-// index the table and in the 32 bits kept in each entry.
-inline uint64_t mum(uint64_t a, uint64_t b) noexcept {
-  __uint128_t r = static_cast<__uint128_t>(a) * b;
-  return static_cast<uint64_t>(r) ^ static_cast<uint64_t>(r >> 64);
-}
-inline uint64_t load8(const unsigned char* p) noexcept {
-  uint64_t v;
-  std::memcpy(&v, p, 8);
-  return v;
-}
-inline uint64_t load4(const unsigned char* p) noexcept {
-  uint32_t v;
-  std::memcpy(&v, p, 4);
-  return v;
-}
-constexpr uint64_t kSecret0 = 0xa0761d6478bd642fULL, kSecret1 = 0xe7037ed1a0b428dbULL, kSecret2 = 0x8ebc6af09c88c6e3ULL;
 }  // namespace
 
-uint64_t LruCache::hashKey(std::string_view key) noexcept {
-  const auto* p = reinterpret_cast<const unsigned char*>(key.data());
-  size_t n = key.size();
-  uint64_t seed = kSecret0, a, b;
-  if (n <= 16) {
-    if (n >= 4) {
-      size_t mid = (n >> 3) << 2;  // 0 for 4..7 bytes, 4 for 8..16: the loads overlap to cover the key
-      a = (load4(p) << 32) | load4(p + mid);
-      b = (load4(p + n - 4) << 32) | load4(p + n - 4 - mid);
-    } else if (n > 0) {
-      a = (uint64_t{p[0]} << 16) | (uint64_t{p[n >> 1]} << 8) | p[n - 1];
-      b = 0;
-    } else {
-      a = b = 0;
-    }
-  } else {
-    size_t i = n;
-    for (; i > 16; i -= 16, p += 16) seed = mum(load8(p) ^ kSecret1, load8(p + 8) ^ seed);
-    a = load8(p + i - 16);
-    b = load8(p + i - 8);
-  }
-  return mum(kSecret1 ^ n, mum(a ^ kSecret1, b ^ seed ^ kSecret2));
+SipKey LruCache::randomKey() {
+  std::random_device rd;  // the kernel's entropy: a client cannot predict it
+  SipKey k;
+  k.k0 = (uint64_t{rd()} << 32) | rd();
+  k.k1 = (uint64_t{rd()} << 32) | rd();
+  return k;
 }
 
-LruCache::LruCache(size_t capacity, uint64_t ttl_ms)
-    : capacity_(capacity), ttl_ms_(ttl_ms),
+LruCache::LruCache(size_t capacity, uint64_t ttl_ms, SipKey key)
+    : key_(key), capacity_(capacity), ttl_ms_(ttl_ms),
       buckets_(new Entry*[kInitialBuckets]()), bucket_mask_(kInitialBuckets - 1) {
   bytes_ = kInitialBuckets * sizeof(Entry*);
 }

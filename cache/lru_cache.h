@@ -12,6 +12,7 @@
 #include <string_view>
 
 #include "cache/entry.h"
+#include "cache/siphash.h"
 
 namespace rcp {
 
@@ -25,13 +26,18 @@ struct CacheStats {
 class LruCache {
  public:
   // capacity: most entries held (0 disables caching). ttl_ms: entry lifetime after insertion
-  // (0 means nothing is ever served from the cache, so nothing is stored).
-  LruCache(size_t capacity, uint64_t ttl_ms);
+  // (0 means nothing is ever served from the cache, so nothing is stored). key: the hash key, random
+  // per cache unless a test fixes it.
+  LruCache(size_t capacity, uint64_t ttl_ms, SipKey key = randomKey());
   ~LruCache();
   LruCache(const LruCache&) = delete;
   LruCache& operator=(const LruCache&) = delete;
 
-  static uint64_t hashKey(std::string_view key) noexcept;
+  // The keyed hash of a key (SipHash-1-2 under this cache's random key): clients cannot choose keys
+  // that collide, so no bucket chain (nor the read-through's in-flight table, which shares the
+  // hash) degrades to a list.
+  uint64_t hashKey(std::string_view key) const noexcept { return sipHash<1, 2>(key_, key.data(), key.size()); }
+  static SipKey randomKey();
 
   // A live entry for key (moved to most recently used), or null. An expired entry found here is
   // removed and counted as an expiration and a miss.
@@ -86,6 +92,7 @@ class LruCache {
   void lruPushFront(Entry* e) noexcept;
   void lruUnlink(Entry* e) noexcept;
 
+  SipKey key_;
   size_t capacity_;
   uint64_t ttl_ms_;
   std::unique_ptr<Entry*[]> buckets_;  // chains of entries; size is a power of two

@@ -2,6 +2,7 @@
 #include "src/client/resp_session.h"
 
 #include <algorithm>
+#include <cstring>
 
 #include "cache/lru_cache.h"
 #include "resp/commands.h"
@@ -40,11 +41,17 @@ void RespSession::onData(const char* data, size_t len) {
 
 void RespSession::run() {
   while (conn_.canTakeRequest()) {
-    if (prefetched_ == 0) prefetchAhead();
-    else --prefetched_;
+    if (prefetched_ == 0) {
+      ahead_n_ = ahead_at_ = 0;
+      prefetchAhead();
+    } else {
+      --prefetched_;
+      ++ahead_at_;
+    }
     auto st = parser_.next();
     if (st == resp::RequestParser::Status::kNeedMore) {
       prefetched_ = 0;  // the input is used up: the next batch starts with a look-ahead
+      ahead_n_ = 0;
       return;
     }
     if (st == resp::RequestParser::Status::kError) {
@@ -71,9 +78,14 @@ void RespSession::prefetchAhead() {
   uint64_t hashes[kPrefetchRequests];
   size_t n = 0;
   do {
-    hashes[n++] = LruCache::hashKey(key);
+    Ahead& a = ahead_[n];
+    a.hash = hashes[n] = conn_.clients().readThrough().hashKey(key);
+    a.len = key.size() <= kAheadKeyBytes ? static_cast<uint32_t>(key.size()) : 0;
+    if (a.len != 0) std::memcpy(a.key, key.data(), a.len);
+    ++n;
     rest.remove_prefix(len);
   } while (n < kPrefetchRequests && (len = resp::peekGet(rest, &key)) != 0);
+  ahead_n_ = n;
   conn_.clients().readThrough().prefetch(hashes, n);
   prefetched_ = n - 1;  // the request about to be parsed is the first of them
 }
@@ -111,7 +123,10 @@ void RespSession::get(std::string_view key) {
     return;
   }
   Reply* r = conn_.pushReply();
-  EntryRef e = clients.readThrough().get(key, r->first);
+  proxy::ReadThrough& rt = clients.readThrough();
+  const Ahead* a = ahead_at_ < ahead_n_ ? &ahead_[ahead_at_] : nullptr;
+  bool seen = a != nullptr && a->len == key.size() && a->len != 0 && std::memcmp(a->key, key.data(), a->len) == 0;
+  EntryRef e = rt.get(key, seen ? a->hash : rt.hashKey(key), r->first);
   if (!e) {
     r->pending = 1;  // the lookup fills the part later (render)
     return;

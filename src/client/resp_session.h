@@ -3,6 +3,7 @@
 // refused with an error. Renders lookups as RESP: a hit is the cached entry's bulk bytes, zero-copy.
 #pragma once
 
+#include <cstdint>
 #include <string_view>
 #include <vector>
 
@@ -35,6 +36,18 @@ class RespSession final : public Session {
   Connection& conn_;
   resp::RequestParser parser_;
   size_t prefetched_ = 0;  // requests parsed ahead of whose cache lines were prefetched
+  // The keys the look-ahead hashed, so a GET whose parsed key has the same bytes reuses the hash
+  // (the hint is never trusted: only equal bytes share a hash). Keys longer than kAheadKeyBytes
+  // are hashed again.
+  static constexpr size_t kAheadKeyBytes = 48;
+  struct Ahead {
+    uint64_t hash;
+    uint32_t len;  // 0: not kept
+    char key[kAheadKeyBytes];
+  };
+  Ahead ahead_[kPrefetchRequests];
+  size_t ahead_n_ = 0;     // entries of the current look-ahead
+  size_t ahead_at_ = 0;    // the entry of the request being run
 };
 
 }  // namespace rcp::client

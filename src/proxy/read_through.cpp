@@ -134,7 +134,7 @@ EntryRef ReadThrough::get(std::string_view key, uint64_t hash, Waiter& w) {
 }
 
 void ReadThrough::invalidate(std::string_view key) {
-  uint64_t hash = LruCache::hashKey(key);
+  uint64_t hash = cache_.hashKey(key);
   cache_.erase(key);
   if (auto it = inflight_.find(FetchKey{key, hash}); it != inflight_.end()) {
     it->second->attached = false;  // its waiters still get the reply; it fills nothing

@@ -62,9 +62,10 @@ class ReadThrough {
   ReadThrough& operator=(const ReadThrough&) = delete;
 
   // A hit returns the entry and leaves w alone. A miss returns null, and w->onResult() follows,
-  // never from inside this call. hash is LruCache::hashKey(key).
+  // never from inside this call. hash is hashKey(key).
   EntryRef get(std::string_view key, uint64_t hash, Waiter& w);
-  EntryRef get(std::string_view key, Waiter& w) { return get(key, LruCache::hashKey(key), w); }
+  EntryRef get(std::string_view key, Waiter& w) { return get(key, cache_.hashKey(key), w); }
+  uint64_t hashKey(std::string_view key) const noexcept { return cache_.hashKey(key); }
   bool cacheEnabled() const noexcept { return cache_.enabled(); }
   // A hint for a batch of GETs (see LruCache::prefetch).
   void prefetch(const uint64_t* hashes, size_t n) const noexcept { cache_.prefetch(hashes, n); }

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -163,12 +164,13 @@ TEST_CASE("key hashes spread over the table's buckets and differ for near-identi
   // redis-benchmark style keys differ in a digit or two; every length from 0 to 40 bytes goes
   // through a different load path of the hash.
   constexpr size_t kKeys = 1 << 16, kBuckets = 1 << 14;
+  LruCache hc(1, 1);
   std::vector<uint32_t> per_bucket(kBuckets);
   std::vector<uint64_t> seen;
   for (size_t i = 0; i < kKeys; ++i) {
     char k[32];
     int n = std::snprintf(k, sizeof k, "key:%012zu", i);
-    uint64_t h = LruCache::hashKey(std::string_view(k, static_cast<size_t>(n)));
+    uint64_t h = hc.hashKey(std::string_view(k, static_cast<size_t>(n)));
     ++per_bucket[h & (kBuckets - 1)];
     seen.push_back(h);
   }
@@ -177,9 +179,9 @@ TEST_CASE("key hashes spread over the table's buckets and differ for near-identi
     for (size_t pos = 0; pos < len; ++pos) {
       std::string k = base.substr(0, len);
       k[pos] = 'b';
-      seen.push_back(LruCache::hashKey(k));
+      seen.push_back(hc.hashKey(k));
     }
-    seen.push_back(LruCache::hashKey(base.substr(0, len)));
+    seen.push_back(hc.hashKey(base.substr(0, len)));
   }
   std::sort(seen.begin(), seen.end());
   CHECK(std::adjacent_find(seen.begin(), seen.end()) == seen.end());
@@ -193,7 +195,7 @@ TEST_CASE("prefetch hints leave the cache as it was") {
   for (int i = 0; i < 50; ++i) putKV(c, "k" + std::to_string(i), "v" + std::to_string(i), 0);
   std::vector<std::string> before = mru(c);
   std::vector<uint64_t> hashes;
-  for (int i = 0; i < 60; ++i) hashes.push_back(LruCache::hashKey("k" + std::to_string(i)));  // some absent
+  for (int i = 0; i < 60; ++i) hashes.push_back(c.hashKey("k" + std::to_string(i)));  // some absent
   hashes.push_back(0);
   hashes.push_back(~uint64_t{0});
   c.prefetch(hashes.data(), hashes.size());
@@ -201,4 +203,34 @@ TEST_CASE("prefetch hints leave the cache as it was") {
   CHECK(c.size() == 50);
   CHECK(getV(c, "k7", 1) == "v7");
   CHECK(c.stats().hits == 1);
+}
+
+TEST_CASE("SipHash: the reference vectors of SipHash-2-4, computed by the core the cache runs at 1-2") {
+  rcp::SipKey key{0x0706050403020100ULL, 0x0f0e0d0c0b0a0908ULL};  // bytes 00..0f
+  unsigned char msg[64];
+  for (int i = 0; i < 64; ++i) msg[i] = static_cast<unsigned char>(i);
+  CHECK(rcp::sipHash<2, 4>(key, msg, 0) == 0x726fdb47dd0e0e31ULL);
+  CHECK(rcp::sipHash<2, 4>(key, msg, 15) == 0xa129ca6149be45e5ULL);
+}
+
+TEST_CASE("hash flooding: keys crafted against a fixed hash spread, and the hash depends on the key") {
+  // 16-byte keys with bytes 0-3 = d1 7e 03 e7 and 8-11 = db 28 b4 a0 all hashed to 0 under the
+  // former unkeyed hash, whatever their other bytes: one client could turn every chain into a list.
+  LruCache a(1, 1), b(1, 1);
+  constexpr size_t kKeys = 4096, kBuckets = 1 << 12;
+  std::vector<uint32_t> per_bucket(kBuckets);
+  size_t same = 0;
+  for (uint32_t i = 0; i < kKeys; ++i) {
+    unsigned char k[16] = {0xd1, 0x7e, 0x03, 0xe7, 0, 0, 0, 0, 0xdb, 0x28, 0xb4, 0xa0, 0, 0, 0, 0};
+    std::memcpy(k + 4, &i, 4);
+    std::memcpy(k + 12, &i, 4);
+    std::string_view key(reinterpret_cast<const char*>(k), sizeof k);
+    ++per_bucket[a.hashKey(key) & (kBuckets - 1)];
+    same += a.hashKey(key) == b.hashKey(key);
+  }
+  CHECK(*std::max_element(per_bucket.begin(), per_bucket.end()) <= 12);  // about 1 per bucket
+  CHECK(same == 0);  // two caches (two processes) hash under different random keys
+  // A fixed key gives a fixed hash (the tests rely on it; the proxy never fixes one).
+  LruCache f1(1, 1, rcp::SipKey{1, 2}), f2(1, 1, rcp::SipKey{1, 2});
+  CHECK(f1.hashKey("k") == f2.hashKey("k"));
 }
