@@ -191,11 +191,24 @@ uint64_t parseSize(const std::string& s, const std::string& what) {
   return v * mult;
 }
 
-BackendAddress parseRedisAddress(const std::string& s, const std::string& what) {
+// s with its credentials masked ("redis://user:***@host", "***@host"): what error messages show.
+std::string maskCredentials(const std::string& s) {
+  size_t start = s.find("://");
+  start = start == std::string::npos ? 0 : start + 3;
+  size_t at = s.rfind('@');
+  if (at == std::string::npos || at < start) return s;
+  size_t colon = s.find(':', start);
+  std::string user = colon != std::string::npos && colon < at ? s.substr(start, colon - start) + ":" : std::string();
+  return s.substr(0, start) + user + "***" + s.substr(at);
+}
+
+BackendAddress parseRedisAddress(const std::string& value, const std::string& what) {
+  // Every message names the value with its password masked: errors go to stderr and to the log.
+  const std::string s = maskCredentials(value);
   BackendAddress a;
-  std::string rest = s;
+  std::string rest = value;
   bool url = false;
-  if (rest.rfind("redis://", 0) == 0) {
+  if (rest.rfind("redis://", 0) == 0) {  // the scheme in lower case, as redis-cli and clients write it
     url = true;
     rest = rest.substr(8);
   } else if (rest.find("://") != std::string::npos) {
@@ -218,6 +231,8 @@ BackendAddress parseRedisAddress(const std::string& s, const std::string& what) 
       if (!db.empty()) a.db = static_cast<int>(parseCount(db, what + " database", 0, 1000000));
     }
   }
+  if (!url && rest.find('@') != std::string::npos)
+    throw ConfigError(what + ": give credentials as redis://user:password@host:port (got '" + s + "')");
   std::string host = rest, port;
   if (!rest.empty() && rest[0] == '[') {  // [::1]:6379
     size_t close = rest.find(']');
@@ -262,7 +277,11 @@ void applyConfigFile(const std::string& text, const std::string& path, Config& c
       size_t b = t.find_first_not_of(" \t\r"), e = t.find_last_not_of(" \t\r");
       t = b == std::string::npos ? std::string() : t.substr(b, e - b + 1);
     };
-    if (size_t hash = line.find('#'); hash != std::string::npos && line.find('"') == std::string::npos) line.resize(hash);
+    bool cut = false;  // a '#' ended the line early: it may have been part of an unquoted value
+    if (size_t hash = line.find('#'); hash != std::string::npos && line.find('"') == std::string::npos) {
+      line.resize(hash);
+      cut = true;
+    }
     trim(line);
     if (line.empty() || line[0] == '#') continue;
     size_t sp = line.find_first_of(" \t");
@@ -273,7 +292,14 @@ void applyConfigFile(const std::string& text, const std::string& path, Config& c
     auto it = std::find_if(opts.begin(), opts.end(), [&](const Option& o) { return flag == o.flag; });
     if (it == opts.end() || flag == "--config") throw ConfigError(where + ": unknown setting '" + name + "'");
     if (value.empty()) throw ConfigError(where + ": " + name + ": missing value (" + it->arg + ")");
-    it->apply(c, value, where + " " + name);
+    try {
+      it->apply(c, value, where + " " + name);
+    } catch (const ConfigError&) {
+      if (!cut) throw;
+      // The value was cut at a '#': what is left may be part of a password, so it is not repeated.
+      throw ConfigError(where + ": " + name + ": not a valid value once cut at '#', which starts a comment; "
+                        "write a value that contains '#' in double quotes: " + name + " \"...\"");
+    }
   }
 }
 

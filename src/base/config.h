@@ -80,6 +80,8 @@ std::string helpText();
 uint64_t parseDurationMs(const std::string& s, const std::string& what);
 uint64_t parseCount(const std::string& s, const std::string& what, uint64_t min, uint64_t max);
 BackendAddress parseRedisAddress(const std::string& s, const std::string& what);
+// s with the password of a URL-like address masked ("redis://u:***@h"), for messages.
+std::string maskCredentials(const std::string& s);
 uint64_t parseSize(const std::string& s, const std::string& what);
 
 }  // namespace rcp

@@ -12,6 +12,7 @@ import time
 import pytest
 
 import rawhttp
+import redis
 from conftest import PROXY_BIN, free_port, wait_port, wait_until
 
 
@@ -260,5 +261,34 @@ def test_raising_max_clients_by_sighup_raises_the_open_files_limit(redis_server,
     finally:
         for s in socks:
             s.close()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+
+
+def test_no_password_reaches_stderr_or_the_log(redis_server, proxy, tmp_path):
+    for bad in ("rediss://u:hunter2@127.0.0.1:1", "redis://u:hunter2@[::1", "redis://u:hunter2@h:1:2",
+                "redis://u:hunter2@:6379", "u:hunter2@127.0.0.1:6379"):
+        out = subprocess.run([PROXY_BIN, "--redis", bad], capture_output=True, text=True, timeout=10)
+        assert out.returncode == 2, bad
+        assert "hunter2" not in out.stderr and "hunter2" not in out.stdout, bad
+    # A reload that refuses a bad address logs it masked, and keeps the running configuration.
+    r = redis_server(extra=("--requirepass", "hunter2"))
+    r.client(password="hunter2").set("k", "v")
+    conf = tmp_path / "proxy.conf"
+    conf.write_text(f'redis "redis://default:hunter2@127.0.0.1:{r.port}"\n')
+    port = free_port()
+    log = tmp_path / "proxy.log"
+    with open(log, "w") as logf:
+        proc = subprocess.Popen([PROXY_BIN, "--port", str(port), "--config", str(conf)], stdout=logf, stderr=subprocess.STDOUT)
+    try:
+        wait_port(port, proc=proc)
+        c = redis.Redis(host="127.0.0.1", port=port, socket_timeout=5)
+        assert wait_until(lambda: c.get("k") == b"v")
+        conf.write_text('redis "rediss://default:hunter2@127.0.0.1:1"\n')
+        proc.send_signal(signal.SIGHUP)
+        assert wait_until(lambda: "not reloaded" in log.read_text())
+        assert "hunter2" not in log.read_text()
+        assert c.get("k") == b"v"
+    finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=10) == 0

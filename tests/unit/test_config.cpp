@@ -208,3 +208,31 @@ TEST_CASE("--http-allowed-hosts: a trimmed lower-case list, each name also with 
   CHECK(parse({}, {{"RCP_HTTP_ALLOWED_HOSTS", "*"}}).http_allowed_hosts == V{"*"});
   CHECK(errorOf({"--http-allowed-hosts", "a,,b"}).find("--http-allowed-hosts") != std::string::npos);
 }
+
+TEST_CASE("no message shows a password: malformed --redis values, and a '#' that cut a config-file value") {
+  for (std::string bad : {"rediss://u:hunter2@h:1", "redis://u:hunter2@[::1", "redis://u:hunter2@h:1:2",
+                          "redis://u:hunter2@:6379", "redis://hunter2@h:notaport", "u:hunter2@h:6379",
+                          "REDIS://u:hunter2@h", "redis://u:hunter2@[::1]x"}) {
+    CAPTURE(bad);
+    std::string err = errorOf({"--redis", bad});
+    CHECK_FALSE(err.empty());
+    CHECK(err.find("hunter2") == std::string::npos);
+    std::string env_err = errorOf({}, {{"RCP_REDIS", bad}});
+    CHECK(env_err.find("hunter2") == std::string::npos);
+  }
+  CHECK(rcp::maskCredentials("redis://u:pw@h:1/2") == "redis://u:***@h:1/2");
+  CHECK(rcp::maskCredentials("redis://pw@h") == "redis://***@h");
+  CHECK(rcp::maskCredentials("h:6379") == "h:6379");
+  // In a config file, '#' starts a comment: an unquoted password holding one is cut, and the error says so.
+  rcp::Config c;
+  try {
+    rcp::applyConfigFile("redis redis://u:pa#ss@h:6379\n", "f.conf", c);
+    FAIL("accepted a value cut by a comment");
+  } catch (const ConfigError& e) {
+    std::string m = e.what();
+    CHECK(m.find("starts a comment") != std::string::npos);
+    CHECK(m.find("pa") == std::string::npos);
+  }
+  rcp::applyConfigFile("redis \"redis://u:pa#ss@h:6379\"\n", "f.conf", c);
+  CHECK(c.redis.password == "pa#ss");
+}
