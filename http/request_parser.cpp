@@ -25,6 +25,7 @@ RequestParser::RequestParser(RequestLimits limits) : limits_(limits) {
 
 int RequestParser::onMessageBegin(llhttp_t* p) noexcept {
   RequestParser* s = self(p);
+  s->in_message_ = true;
   s->url_.clear();
   s->header_bytes_ = 0;
   s->field_bytes_ = 0;
@@ -115,6 +116,7 @@ int RequestParser::countHeaderBytes(RequestParser* s, size_t len) noexcept {
 
 int RequestParser::onMessageComplete(llhttp_t* p) noexcept {
   RequestParser* s = self(p);
+  s->in_message_ = false;
   Request& r = s->req_;
   switch (p->method) {
     case HTTP_GET: r.method = Method::kGet; break;

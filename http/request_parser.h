@@ -43,6 +43,8 @@ class RequestParser {
   Status parse(const char* data, size_t len, size_t& consumed);
 
   const Request& request() const noexcept { return req_; }
+  // A request's first byte has been read and its headers have not all arrived.
+  bool inMessage() const noexcept { return in_message_; }
   int errorStatus() const noexcept { return error_status_; }  // 400, 414, 431 or 505
   std::string_view errorReason() const noexcept { return error_reason_; }
 
@@ -72,6 +74,7 @@ class RequestParser {
   int error_status_ = 0;
   std::string error_reason_;
   bool paused_ = false;        // llhttp is paused after a complete request
+  bool in_message_ = false;    // between a request's first byte and its end
 };
 
 }  // namespace rcp::http

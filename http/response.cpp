@@ -12,6 +12,7 @@ std::string_view statusText(int status) noexcept {
     case 400: return "Bad Request";
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
     case 409: return "Conflict";
     case 414: return "URI Too Long";
     case 421: return "Misdirected Request";

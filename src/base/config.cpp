@@ -98,6 +98,8 @@ const std::vector<Option>& options() {
        }},
       {"--idle-timeout", "RCP_IDLE_TIMEOUT", "DURATION", "close a client that sends and receives nothing for this long; 0 = never (default 0)",
        [](Config& c, const std::string& v, const std::string& w) { c.idle_timeout_ms = parseDurationMs(v, w); }},
+      {"--request-timeout", "RCP_REQUEST_TIMEOUT", "DURATION", "a request (HTTP headers, a RESP command) must arrive whole this long after its first byte, or the client gets 408 / an error and is closed; 0 = no limit (default 10s)",
+       [](Config& c, const std::string& v, const std::string& w) { c.request_timeout_ms = parseDurationMs(v, w); }},
       {"--admin-port", "RCP_ADMIN_PORT", "N", "port of the admin HTTP listener serving /metrics, /healthz and /readyz; 0 = off (default 0)",
        [](Config& c, const std::string& v, const std::string& w) { c.admin_port = static_cast<uint16_t>(parseCount(v, w, 0, 65535)); }},
       {"--admin-bind", "RCP_ADMIN_BIND", "ADDR", "address of the admin listener (default 127.0.0.1)",
@@ -371,7 +373,8 @@ std::string describe(const Config& c) {
   s += ", backend-timeout " + std::to_string(c.backend_timeout_ms) + "ms";
   s += ", max-request-bytes " + std::to_string(c.max_request_bytes) + ", max-key-bytes " + std::to_string(c.max_key_bytes);
   s += ", max-pending " + std::to_string(c.max_pending) + ", max-output-bytes " + std::to_string(c.max_output_bytes);
-  s += ", idle-timeout " + std::to_string(c.idle_timeout_ms) + "ms, shutdown-timeout " + std::to_string(c.shutdown_timeout_ms) + "ms";
+  s += ", idle-timeout " + std::to_string(c.idle_timeout_ms) + "ms, request-timeout " +
+       std::to_string(c.request_timeout_ms) + "ms, shutdown-timeout " + std::to_string(c.shutdown_timeout_ms) + "ms";
   s += ", log " + c.log_level + "/" + c.log_format;
   if (!c.config_file.empty()) s += ", config " + c.config_file;
   return s;

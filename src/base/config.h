@@ -35,6 +35,7 @@ struct Config {
   size_t max_pending = 1024;           // requests queued per connection before its input pauses
   size_t max_output_bytes = 64 << 20;  // reply bytes a slow reader may leave unread before it is closed
   uint64_t idle_timeout_ms = 0;        // close clients silent this long; 0: never
+  uint64_t request_timeout_ms = 10000; // a request must arrive whole this long after its first byte; 0: no limit
   uint64_t shutdown_timeout_ms = 5000; // on SIGTERM/SIGINT, time given to in-flight requests
   uint16_t admin_port = 0;             // admin HTTP listener (/metrics, /healthz, /readyz); 0: off
   std::string admin_bind = "127.0.0.1";

@@ -103,9 +103,12 @@ void Clients::closeAll() {
 }
 
 void Clients::housekeeping(uint64_t now_ms) {
-  if (config_.idle_timeout_ms == 0 && rejecting_ == 0) return;
+  if (config_.idle_timeout_ms == 0 && config_.request_timeout_ms == 0 && rejecting_ == 0) return;
   std::vector<Connection*> all(connections_.begin(), connections_.end());
-  for (Connection* c : all) c->closeIfIdle(now_ms, config_.idle_timeout_ms, kRejectWaitMs);
+  for (Connection* c : all) {
+    if (!c->closeIfRequestSlow(now_ms, config_.request_timeout_ms))
+      c->closeIfIdle(now_ms, config_.idle_timeout_ms, kRejectWaitMs);
+  }
 }
 
 }  // namespace rcp::client

@@ -38,6 +38,7 @@ struct ClientStats {
   uint64_t bytes_out = 0;
   uint64_t idle_closes = 0;          // clients closed by --idle-timeout
   uint64_t output_limit_closes = 0;  // clients closed for not reading (--max-output-bytes)
+  uint64_t request_timeouts = 0;     // clients closed for a request not arriving whole (--request-timeout)
   uint64_t gets[2][3] = {};          // GET requests by Proto and Outcome
   uint64_t local_commands = 0;       // RESP commands the proxy answers itself
   void countGet(Proto p, Outcome o) noexcept { ++gets[static_cast<int>(p)][static_cast<int>(o)]; }

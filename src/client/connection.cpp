@@ -59,11 +59,14 @@ void Connection::onRead(ssize_t nread, const uv_buf_t* buf) {
   }
   clients_.stats().bytes_in += static_cast<uint64_t>(nread);
   last_active_ms_ = clients_.loop().nowMs();
+  uint64_t requests_before = requests_;
   if (session_ != nullptr) {
     session_->onData(buf->base, static_cast<size_t>(nread));
   } else if (!startSession(buf->base, static_cast<size_t>(nread))) {
+    noteRequestStart(requests_before);
     return;
   }
+  noteRequestStart(requests_before);
   if (!closing_ && !canTakeRequest()) pauseReading();
   clients_.markDirty(this);
 }
@@ -78,7 +81,8 @@ bool Connection::startSession(const char* data, size_t len) {
     rejectAndClose(p == Protocol::kHttp);
     return false;
   }
-  if (p == Protocol::kHttp) {
+  http_ = p == Protocol::kHttp;
+  if (http_) {
     session_ = std::make_unique<HttpSession>(*this);
     ++clients_.stats().http_connections;
   } else {
@@ -165,6 +169,34 @@ size_t Connection::unsentBytes() const noexcept {
       in_kernel > 0)
     bytes += static_cast<size_t>(in_kernel);
   return bytes;
+}
+
+void Connection::noteRequestStart(uint64_t requests_before) {
+  bool mid = session_ != nullptr ? session_->midRequest() : !sniff_.empty();
+  if (!mid) request_started_ms_ = 0;
+  else if (request_started_ms_ == 0 || requests_ != requests_before) request_started_ms_ = clients_.loop().nowMs();
+}
+
+bool Connection::closeIfRequestSlow(uint64_t now_ms, uint64_t request_ms) {
+  if (closing_ || close_after_write_ || request_ms == 0 || request_started_ms_ == 0) return false;
+  if (!canTakeRequest()) {  // held back by the proxy, not waiting on the client: the clock waits too
+    request_started_ms_ = now_ms;
+    return false;
+  }
+  if (now_ms - request_started_ms_ < request_ms) return false;
+  ++clients_.stats().request_timeouts;
+  SPDLOG_DEBUG("client {}: a request did not arrive whole within {} ms: closing", id_, request_ms);
+  Reply* r = pushReply();
+  if (http_) {
+    r->keep_alive = false;
+    renderHttpText(*r, 408, "request timeout: the request did not arrive whole within --request-timeout",
+                   clients_.httpDate());
+  } else {
+    resp::appendError(r->first.text, "ERR request timeout: the request did not arrive whole within --request-timeout");
+  }
+  closeAfterWrite();
+  flush();
+  return true;
 }
 
 void Connection::pauseReading() {
@@ -256,7 +288,9 @@ void Connection::afterFlush() {
   // Replies went out: take the requests held back, then read again.
   if (session_ != nullptr && canTakeRequest()) {
     if (session_->hasBacklog()) {
+      uint64_t requests_before = requests_;
       session_->resume();
+      noteRequestStart(requests_before);
       if (queue_.head() != nullptr && queue_.head()->ready()) clients_.markDirty(this);
     }
     if (canTakeRequest()) resumeReading();

@@ -47,6 +47,7 @@ class Connection {
   }
   // The session queued the reply of one request (at the tail); counts its bytes if ready.
   void requestQueued() noexcept {
+    ++requests_;
     if (queue_.tail() != nullptr && queue_.tail()->ready()) unflushed_bytes_ += queue_.tail()->bytes();
   }
   // The session has no more use for the stream: write what is queued, then close.
@@ -64,6 +65,9 @@ class Connection {
   // Closes the connection if it has been silent (no bytes read or written) for idle_ms and is not
   // waiting on the backend; a never-sniffed over-limit connection gets reject_ms. Returns true if closed.
   bool closeIfIdle(uint64_t now_ms, uint64_t idle_ms, uint64_t reject_ms);
+  // Answers 408 / an error and closes the connection if part of a request has waited for the rest
+  // longer than request_ms (slowloris); a connection paused by back-pressure is not waiting on its client.
+  bool closeIfRequestSlow(uint64_t now_ms, uint64_t request_ms);
   bool dirty = false; // queued on the client set's flush list
 
  private:
@@ -82,6 +86,8 @@ class Connection {
   // Reply bytes not yet taken by the client: libuv's write queue plus the kernel's send buffer.
   size_t unsentBytes() const noexcept;
   void rejectAndClose(bool http);
+  // After input was parsed: when part of a request is waiting for the rest, since when.
+  void noteRequestStart(uint64_t requests_before);
   bool overOutputLimit() const noexcept;
   void closeForOutputLimit();
 
@@ -103,6 +109,8 @@ class Connection {
   size_t write_bytes_ = 0;            // bytes in the uv_write in flight, not yet taken by the socket
   size_t unflushed_bytes_ = 0;        // bytes of replies made ready by this batch of requests, not yet written
   uint64_t last_active_ms_ = 0;       // monotonic: last read or write progress
+  uint64_t requests_ = 0;             // requests parsed on this connection
+  uint64_t request_started_ms_ = 0;   // first byte of the request not yet whole; 0: none pending
   size_t unsent_seen_ = 0;            // unsentBytes() at the last idle check (a change is activity)
   bool writing_ = false;
   bool reading_ = false;
@@ -110,6 +118,7 @@ class Connection {
   bool close_after_write_ = false;
   bool closing_ = false;
   bool rejecting_;                    // over --max-clients: answer one error, then close
+  bool http_ = false;                 // the session speaks HTTP
 };
 
 }  // namespace rcp::client

@@ -20,6 +20,7 @@ class HttpSession final : public Session {
   void onData(const char* data, size_t len) override;
   void resume() override;
   bool hasBacklog() const override { return !backlog_.empty(); }
+  bool midRequest() const override { return parser_.inMessage() || !backlog_.empty(); }
   void render(Reply& reply, Part& part, const proxy::Lookup& r) override;
 
  private:

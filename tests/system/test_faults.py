@@ -332,3 +332,58 @@ def test_a_client_reading_a_large_reply_steadily_is_not_idle(redis_server, proxy
         time.sleep(0.03)
     assert bytes(got) == expected
     assert p.info("stats")["idle_closes"] == 0
+
+
+def test_a_request_trickling_in_is_cut_by_the_request_timeout(redis_server, proxy):
+    # Slowloris: every byte resets an idle timer, so only a deadline for the whole request binds.
+    r = redis_server()
+    r.client().set("k", "v")
+    p = proxy(r.port, "--request-timeout", "1s", "--max-clients", "3")
+    h = socket.create_connection(("127.0.0.1", p.port), timeout=5)
+    h.sendall(b"GET /k HTTP/1.1\r\nHost: localhost\r\n")
+    s = socket.create_connection(("127.0.0.1", p.port), timeout=5)
+    started = time.monotonic()
+    out = b""
+    h.settimeout(0.3)
+    while time.monotonic() - started < 5:
+        try:
+            h.sendall(b"X")          # one header byte every 0.3 s: never idle, never whole
+            s.sendall(b"*")          # and a RESP multibulk count that never ends
+        except OSError:
+            break
+        try:
+            chunk = h.recv(4096)
+            if not chunk:
+                break
+            out += chunk
+        except socket.timeout:
+            pass
+    assert out.startswith(b"HTTP/1.1 408 "), out[:60]
+    assert time.monotonic() - started < 3
+    # the RESP client trickling '*' got the error too
+    s.settimeout(3)
+    got = recv_until_closed(s, timeout=3)
+    assert b"-ERR request timeout" in got
+    assert p.info("stats")["request_timeouts"] == 2
+    assert p.client().get("k") == b"v"  # the slots are free again
+
+
+def test_a_long_pipeline_streamed_in_pieces_is_not_cut(redis_server, proxy):
+    r = redis_server()
+    r.client().set("k", "v")
+    p = proxy(r.port, "--request-timeout", "500ms")
+    s = socket.create_connection(("127.0.0.1", p.port), timeout=5)
+    req = get_cmd("k")
+    stream = req * 200
+    piece = len(req) * 3 // 2      # every write ends in the middle of a request
+    got = b""
+    for off in range(0, len(stream), piece):
+        s.sendall(stream[off:off + piece])
+        time.sleep(0.01)             # 1.3 s in all, longer than the timeout
+    expected = b"$1\r\nv\r\n" * 200
+    while len(got) < len(expected):
+        chunk = s.recv(65536)
+        assert chunk
+        got += chunk
+    assert got == expected
+    assert p.info("stats")["request_timeouts"] == 0
