@@ -23,6 +23,7 @@ struct AdminServer::Conn {
   uv_write_t write_req;
   http::RequestParser parser{http::RequestLimits{1024, 8192}};
   std::string out;
+  uint64_t opened_ms = 0;  // loop time of the accept
   bool responded = false;
   bool closing = false;
 };
@@ -30,6 +31,8 @@ struct AdminServer::Conn {
 AdminServer::AdminServer(Loop& loop, AdminHooks hooks) : loop_(loop), hooks_(std::move(hooks)) {
   uv_tcp_init(loop_.uv(), &listener_);
   listener_.data = this;
+  uv_timer_init(loop_.uv(), &deadline_timer_);
+  deadline_timer_.data = this;
 }
 
 AdminServer::~AdminServer() = default;
@@ -47,23 +50,48 @@ void AdminServer::start(const std::string& bind, uint16_t port) {
   }
   if (rc != 0) throw std::runtime_error("cannot listen on admin " + bind + ":" + std::to_string(port) + ": " + uv_strerror(rc));
   listening_ = true;
+  uv_timer_start(&deadline_timer_, [](uv_timer_t* t) noexcept { static_cast<AdminServer*>(t->data)->closeLate(); },
+                 kReadDeadlineMs / 4, kReadDeadlineMs / 4);
 }
 
 void AdminServer::close() {
   if (closed_) return;
   closed_ = true;
   uv_close(reinterpret_cast<uv_handle_t*>(&listener_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&deadline_timer_), nullptr);
   std::vector<Conn*> all(conns_.begin(), conns_.end());
   for (Conn* c : all) closeConn(c);
 }
 
+// Health checks must keep answering whatever else connects: silent connections are closed after
+// kReadDeadlineMs, and at the limit the oldest silent one makes room for a new one.
+void AdminServer::closeLate() {
+  uint64_t now = loop_.nowMs();
+  std::vector<Conn*> late;
+  for (Conn* c : conns_)
+    if (!c->responded && !c->closing && now - c->opened_ms >= kReadDeadlineMs) late.push_back(c);
+  for (Conn* c : late) closeConn(c);
+}
+
+bool AdminServer::evictOldestSilent() {
+  Conn* oldest = nullptr;
+  for (Conn* c : conns_)
+    if (!c->responded && !c->closing && (oldest == nullptr || c->opened_ms < oldest->opened_ms)) oldest = c;
+  if (oldest == nullptr) return false;
+  closeConn(oldest);
+  return true;
+}
+
 void AdminServer::onConnection(int status) {
   if (status != 0) return;
+  size_t open = 0;
+  for (const Conn* o : conns_) open += o->closing ? 0 : 1;
   auto* c = new Conn(this);
   uv_tcp_init(loop_.uv(), &c->tcp);
+  c->opened_ms = loop_.nowMs();
   conns_.insert(c);
   if (uv_accept(reinterpret_cast<uv_stream_t*>(&listener_), reinterpret_cast<uv_stream_t*>(&c->tcp)) != 0 ||
-      conns_.size() > kMaxConnections) {
+      (open >= kMaxConnections && !evictOldestSilent())) {
     closeConn(c);
     return;
   }

@@ -35,7 +35,12 @@ class AdminServer {
 
  private:
   struct Conn;
-  static constexpr size_t kMaxConnections = 64;  // concurrent admin connections; more are closed at once
+  static constexpr size_t kMaxConnections = 64;     // concurrent admin connections
+  static constexpr uint64_t kReadDeadlineMs = 2000;  // a request must arrive whole this soon after connecting
+
+  // Makes room for a new connection by closing the oldest one that has not sent its request.
+  bool evictOldestSilent();
+  void closeLate();  // timer: connections past kReadDeadlineMs without a request
 
   void onConnection(int status);
   void respond(Conn* c, int status, std::string_view content_type, std::string_view body);
@@ -45,6 +50,7 @@ class AdminServer {
   AdminHooks hooks_;
   http::DateCache date_;
   uv_tcp_t listener_;
+  uv_timer_t deadline_timer_;
   bool listening_ = false;
   bool closed_ = false;
   std::unordered_set<Conn*> conns_;

@@ -292,3 +292,19 @@ def test_no_password_reaches_stderr_or_the_log(redis_server, proxy, tmp_path):
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=10) == 0
+
+
+def test_silent_connections_cannot_lock_out_the_health_checks(admin_pair):
+    r, p, admin = admin_pair
+    silent = [socket.create_connection(("127.0.0.1", admin), timeout=5) for _ in range(100)]
+    try:
+        # At the limit the oldest silent connection makes room; past 2 s they are closed anyway.
+        started = time.monotonic()
+        assert rawhttp.get(admin, "/healthz").status == 200
+        assert rawhttp.get(admin, "/readyz").status == 200
+        assert time.monotonic() - started < 2
+        silent[-1].settimeout(4)
+        assert silent[-1].recv(10) == b""  # the read deadline closed it, unanswered
+    finally:
+        for s in silent:
+            s.close()
