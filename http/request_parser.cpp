@@ -2,7 +2,6 @@
 #include "http/request_parser.h"
 
 #include <algorithm>
-#include <bit>
 #include <cstring>
 
 namespace rcp::http {
@@ -18,6 +17,7 @@ RequestParser::RequestParser(RequestLimits limits) : limits_(limits) {
   settings_.on_header_field = onHeaderField;
   settings_.on_header_value = onHeaderValue;
   settings_.on_header_value_complete = onHeaderValueComplete;
+  settings_.on_headers_complete = onHeadersComplete;
   settings_.on_message_complete = onMessageComplete;
   llhttp_init(&parser_, HTTP_REQUEST, &settings_);
   parser_.data = this;
@@ -29,9 +29,10 @@ int RequestParser::onMessageBegin(llhttp_t* p) noexcept {
   s->url_.clear();
   s->header_bytes_ = 0;
   s->field_bytes_ = 0;
-  s->field_is_host_ = false;
   s->host_len_ = 0;
+  s->expect_len_ = 0;
   s->req_.host_count = 0;
+  s->req_.expect_continue = false;
   return HPE_OK;
 }
 
@@ -61,21 +62,10 @@ int RequestParser::onHeaderField(llhttp_t* p, const char* at, size_t len) noexce
     }
   }
   RequestParser* s = self(p);
-  // "Host" in any case, possibly split across reads.
-  constexpr std::string_view kHost = "host";
-  if (s->field_bytes_ == 0 && len == kHost.size() && std::endian::native == std::endian::little) {
-    uint32_t w;  // the name in one piece, as nearly always: one compare
-    std::memcpy(&w, at, sizeof w);
-    s->field_is_host_ = (w | 0x20202020u) == 0x74736f68u;  // "host", lower-cased, as a little-endian load
-  } else {
-    if (s->field_bytes_ == 0) s->field_is_host_ = true;
-    for (size_t i = 0; i < len && s->field_is_host_; ++i) {
-      size_t at_name = s->field_bytes_ + i;
-      char c = at[i] >= 'A' && at[i] <= 'Z' ? static_cast<char>(at[i] | 0x20) : at[i];
-      s->field_is_host_ = at_name < kHost.size() && c == kHost[at_name];
-    }
-  }
-  s->field_bytes_ += len;  // a longer name ("Hostile") failed the compare at its fifth byte
+  // The first bytes of the name, lower-cased, tell the headers the proxy reads (Host, Expect).
+  for (size_t i = 0; i < len && s->field_bytes_ + i < sizeof s->name_; ++i)
+    s->name_[s->field_bytes_ + i] = at[i] >= 'A' && at[i] <= 'Z' ? static_cast<char>(at[i] | 0x20) : at[i];
+  s->field_bytes_ += len;
   return countHeaderBytes(s, len);
 }
 
@@ -87,19 +77,44 @@ int RequestParser::onHeaderValueComplete(llhttp_t* p) noexcept {
     s->error_reason_ = "Bad Request: empty header name";
     return HPE_USER;
   }
-  if (s->field_is_host_ && s->field_bytes_ == 4 && s->req_.host_count < 255) ++s->req_.host_count;
+  switch (s->headerKind()) {
+    case HeaderKind::kHost:
+      if (s->req_.host_count < 255) ++s->req_.host_count;
+      break;
+    case HeaderKind::kExpect: {
+      std::string_view v(s->expect_, s->expect_len_);
+      while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
+      s->req_.expect_continue = v == "100-continue";
+      break;
+    }
+    case HeaderKind::kOther: break;
+  }
   s->field_bytes_ = 0;
-  s->field_is_host_ = false;
   return HPE_OK;
 }
 
+RequestParser::HeaderKind RequestParser::headerKind() const noexcept {
+  if (field_bytes_ == 4 && std::memcmp(name_, "host", 4) == 0) return HeaderKind::kHost;
+  if (field_bytes_ == 6 && std::memcmp(name_, "expect", 6) == 0) return HeaderKind::kExpect;
+  return HeaderKind::kOther;
+}
+
+// A request that asks for "100 Continue" before sending a body is answered at once instead: a GET
+// needs no body, and waiting for one the client will not send until told would hang both. The
+// connection closes after the answer (whatever body follows is not read).
+int RequestParser::onHeadersComplete(llhttp_t* p) noexcept { return self(p)->req_.expect_continue ? 1 : 0; }
+
 int RequestParser::onHeaderValue(llhttp_t* p, const char* at, size_t len) noexcept {
   RequestParser* s = self(p);
-  // The first Host's value is kept; the header size limit bounds it.
-  if (s->field_is_host_ && s->field_bytes_ == 4 && s->req_.host_count == 0) {
+  // The first Host's value is kept (the header size limit bounds it), and Expect's, lower-cased.
+  HeaderKind kind = s->headerKind();
+  if (kind == HeaderKind::kHost && s->req_.host_count == 0) {
     size_t n = std::min(len, kMaxHostBytes - s->host_len_);
     std::memcpy(s->host_ + s->host_len_, at, n);
     s->host_len_ += n;
+  } else if (kind == HeaderKind::kExpect) {
+    for (size_t i = 0; i < len && s->expect_len_ < sizeof s->expect_; ++i)
+      s->expect_[s->expect_len_++] = at[i] >= 'A' && at[i] <= 'Z' ? static_cast<char>(at[i] | 0x20) : at[i];
   }
   return countHeaderBytes(s, len);
 }
@@ -129,7 +144,7 @@ int RequestParser::onMessageComplete(llhttp_t* p) noexcept {
   r.http_minor = p->http_minor;
   r.keep_alive = llhttp_should_keep_alive(p) != 0;
   r.upgrade = p->upgrade != 0 || p->method == HTTP_CONNECT;
-  if (r.upgrade) r.keep_alive = false;
+  if (r.upgrade || r.expect_continue) r.keep_alive = false;
   return HPE_PAUSED;
 }
 

@@ -28,6 +28,7 @@ struct Request {
   bool upgrade = false;          // Upgrade or CONNECT: the stream after this request is not HTTP
   std::string_view host;         // the Host header's value (the first, if several), valid until the next parse()
   uint8_t host_count = 0;        // Host header lines (RFC 9112 3.2: exactly one in HTTP/1.1)
+  bool expect_continue = false;  // "Expect: 100-continue": answered at once, then the connection closes
 };
 
 class RequestParser {
@@ -54,6 +55,9 @@ class RequestParser {
   static int onHeaderField(llhttp_t* p, const char* at, size_t len) noexcept;
   static int onHeaderValue(llhttp_t* p, const char* at, size_t len) noexcept;
   static int onHeaderValueComplete(llhttp_t* p) noexcept;
+  static int onHeadersComplete(llhttp_t* p) noexcept;
+  enum class HeaderKind : uint8_t { kOther, kHost, kExpect };
+  HeaderKind headerKind() const noexcept;  // of the header line being parsed
   static int countHeaderBytes(RequestParser* s, size_t len) noexcept;  // 431 past the limit
   static int onMessageComplete(llhttp_t* p) noexcept;
   Status fail(int status, std::string reason);
@@ -65,12 +69,14 @@ class RequestParser {
   std::string url_;            // request-target accumulated across reads
   size_t header_bytes_ = 0;    // of the request being parsed
   size_t field_bytes_ = 0;     // of the header line being parsed: its name
-  bool field_is_host_ = false; // the header line being parsed is Host (so far as its name is read)
+  char name_[8];               // the first bytes of the header name being parsed, lower-cased
   // The first Host header's value. A longer one than fits (a host name is at most 253 bytes, and a
   // port 6 more) is kept cut short, which names no allowed host.
   static constexpr size_t kMaxHostBytes = 272;
   char host_[kMaxHostBytes];
   size_t host_len_ = 0;
+  char expect_[16];            // the Expect header's value, lower-cased (enough for "100-continue")
+  size_t expect_len_ = 0;
   int error_status_ = 0;
   std::string error_reason_;
   bool paused_ = false;        // llhttp is paused after a complete request

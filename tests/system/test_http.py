@@ -200,3 +200,14 @@ def test_http_allowed_hosts_flag_and_environment(redis_server, proxy):
     assert _status(p.port, [b"localhost"]) == 421            # the list replaces the defaults
     anyhost = proxy(r.port, env={"RCP_HTTP_ALLOWED_HOSTS": "*"})
     assert _status(anyhost.port, [b"whatever.example"]) == 200
+
+
+def test_expect_100_continue_is_answered_at_once(pair):
+    r, p = pair
+    r.client().set("k", "v")
+    c = rawhttp.Conn(p.port)
+    # curl sends this before a body; a GET needs none, so the answer must not wait for one
+    c.send(b"GET /k HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
+    resp = c.read_response()
+    assert resp.status == 200 and resp.body == b"v"
+    assert c.is_closed()

@@ -254,3 +254,27 @@ TEST_CASE("Host allow-list: as listed, any case, surrounding whitespace ignored,
   CHECK(hostAllowed("anything:1", any));
   CHECK(hostAllowed("", any));
 }
+
+TEST_CASE("Expect: 100-continue ends the request at its headers, which then closes the connection") {
+  for (bool bytewise : {false, true}) {
+    std::string in = "GET /a HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nEXPECT: 100-Continue\r\n\r\n";
+    rcp::http::RequestParser p;
+    auto st = rcp::http::RequestParser::Status::kNeedMore;
+    size_t used = 0;
+    if (bytewise) {
+      for (size_t i = 0; i < in.size() && st == rcp::http::RequestParser::Status::kNeedMore; ++i)
+        st = p.parse(in.data() + i, 1, used);
+    } else {
+      st = p.parse(in.data(), in.size(), used);
+    }
+    REQUIRE(st == rcp::http::RequestParser::Status::kRequest);  // no body waited for
+    CHECK(p.request().expect_continue);
+    CHECK_FALSE(p.request().keep_alive);
+  }
+  rcp::http::RequestParser q;
+  size_t used = 0;
+  std::string other = "GET /a HTTP/1.1\r\nHost: h\r\nExpect: something-else\r\n\r\n";
+  REQUIRE(q.parse(other.data(), other.size(), used) == rcp::http::RequestParser::Status::kRequest);
+  CHECK_FALSE(q.request().expect_continue);
+  CHECK(q.request().keep_alive);
+}
