@@ -81,7 +81,8 @@ class FrameReader {
   // the call only). Returns true when it took them; the frame then carries no copy.
   using BulkHook = bool (*)(void* ctx, const char* data, size_t len) noexcept;
 
-  explicit FrameReader(BulkHook hook = nullptr, void* ctx = nullptr);
+  // max_bytes: a reply (or a bulk string in it) announced or buffered beyond this fails the stream.
+  explicit FrameReader(BulkHook hook = nullptr, void* ctx = nullptr, size_t max_bytes = 512u << 20);
   ~FrameReader();
   FrameReader(const FrameReader&) = delete;
   FrameReader& operator=(const FrameReader&) = delete;
@@ -94,6 +95,10 @@ class FrameReader {
   Status next();
   const Frame& frame() const noexcept { return frame_; }
   std::string_view error() const noexcept;
+  // Between replies: gives back the memory a large reply left in the buffers (over 64 KiB kept).
+  void releaseIdle() noexcept;
+  // Bytes of memory the input buffer holds now, for tests and accounting.
+  size_t bufferCapacity() const noexcept;
 
  private:
   friend struct FrameCallbacks;
@@ -101,6 +106,8 @@ class FrameReader {
   redisReader* reader_;
   BulkHook hook_;
   void* ctx_;
+  size_t max_bytes_;
+  bool in_frame_ = false;  // frame_ holds the start of a reply still being read
   Frame frame_;
   std::string oom_;       // set when a frame could not be stored
 };

@@ -4,7 +4,9 @@
 #include <hiredis/read.h>  // the object-callback API; internals go through hiredis_reader.h
 
 #include <cassert>
+#include <algorithm>
 #include <charconv>
+#include <cstdint>
 #include <new>
 
 #include "resp/frame.h"
@@ -95,7 +97,10 @@ struct FrameCallbacks {
   // The top-level value starts a new frame; hiredis reads an array before its elements.
   static Frame::Node* add(const redisReadTask* t, FrameType type) {
     FrameReader* r = self(t);
-    if (t->parent == nullptr) r->frame_.clear();
+    if (t->parent == nullptr) {
+      r->frame_.clear();
+      r->in_frame_ = true;
+    }
     try {
       return &r->frame_.nodes_.emplace_back(Frame::Node{type});
     } catch (const std::bad_alloc&) {
@@ -149,8 +154,8 @@ redisReplyObjectFunctions kFunctions = {
     FrameCallbacks::createNil, FrameCallbacks::freeObject};
 }  // namespace
 
-FrameReader::FrameReader(BulkHook hook, void* ctx)
-    : reader_(hiredis::create(&kFunctions, this)), hook_(hook), ctx_(ctx) {}
+FrameReader::FrameReader(BulkHook hook, void* ctx, size_t max_bytes)
+    : reader_(hiredis::create(&kFunctions, this)), hook_(hook), ctx_(ctx), max_bytes_(max_bytes) {}
 
 FrameReader::~FrameReader() { hiredis::destroy(reader_); }
 
@@ -159,10 +164,37 @@ bool FrameReader::feed(const char* data, size_t len) { return hiredis::feed(read
 FrameReader::Status FrameReader::next() {
   void* reply = nullptr;
   if (!hiredis::getReply(reader_, &reply)) return Status::kError;
-  if (reply == nullptr) return Status::kNeedMore;
+  if (reply == nullptr) {
+    // Refuse to buffer towards a reply larger than the cap: announced by a bulk length, or grown
+    // (the elements read so far live in the frame).
+    size_t pending = hiredis::unread(reader_).size();
+    if (in_frame_) pending += frame_.text_.size() + frame_.nodes_.size() * sizeof(Frame::Node);
+    if (hiredis::atBulkLength(reader_)) {
+      std::string_view rest = hiredis::unread(reader_);
+      unsigned long long n = 0;
+      for (size_t i = 0; i < rest.size() && rest[i] >= '0' && rest[i] <= '9' && n <= max_bytes_; ++i)
+        n = n * 10 + static_cast<unsigned>(rest[i] - '0');
+      pending = std::max<size_t>(pending, static_cast<size_t>(std::min<unsigned long long>(n, SIZE_MAX)));
+    }
+    if (pending > max_bytes_) {
+      oom_ = "reply larger than the limit (" + std::to_string(max_bytes_) + " bytes)";
+      return Status::kError;
+    }
+    return Status::kNeedMore;
+  }
+  in_frame_ = false;
   frame_.link(0);
   return Status::kFrame;
 }
+
+void FrameReader::releaseIdle() noexcept {
+  constexpr size_t kKeepBytes = 64 << 10;
+  if (!hiredis::betweenReplies(reader_)) return;
+  hiredis::releaseIfEmpty(reader_, kKeepBytes);
+  if (frame_.text_.capacity() > kKeepBytes) std::string().swap(frame_.text_);
+}
+
+size_t FrameReader::bufferCapacity() const noexcept { return hiredis::bufferCapacity(reader_); }
 
 std::string_view FrameReader::error() const noexcept {
   if (!oom_.empty()) return oom_;

@@ -35,7 +35,8 @@ class Link::HandshakeStep final : public Request {
 };
 
 Link::Link(Loop& loop, const LinkOptions& options, LinkOwner& owner, UpstreamStats& stats, LatencyHistogram& latency)
-    : loop_(loop), options_(options), owner_(&owner), stats_(stats), latency_(latency), reader_(&Link::takeBulk, this) {
+    : loop_(loop), options_(options), owner_(&owner), stats_(stats), latency_(latency),
+      reader_(&Link::takeBulk, this, options.max_reply_bytes) {
   uv_tcp_init(loop_.uv(), &tcp_);
   tcp_.data = this;
   resolve_req_.data = this;
@@ -196,6 +197,7 @@ void Link::onRead(ssize_t nread, const uv_buf_t* buf) {
          false);
     return;
   }
+  last_read_ms_ = loop_.nowMs();
   if (!reader_.feed(buf->base, static_cast<size_t>(nread))) {
     fail(Failure::kUnavailable, "out of memory", false);
     return;
@@ -210,6 +212,7 @@ void Link::onRead(ssize_t nread, const uv_buf_t* buf) {
     onFrame(reader_.frame());
     if (state_ == State::kClosed) return;  // the reply failed the link (a refused handshake)
   }
+  reader_.releaseIdle();  // a large reply does not pin its size in the reader between replies
   if (owner_ != nullptr) owner_->onLinkReplies(*this);
 }
 
@@ -248,7 +251,8 @@ void Link::checkDeadlines(uint64_t now_ms) {
   // A request past its deadline: everything behind it in the pipeline waits on it, so the link is
   // stuck. Everything sent fails with a timeout and a fresh link may start at once.
   for (const Request* r : fifo_) {
-    if (r != nullptr && r->deadline_ms != 0 && now_ms >= r->deadline_ms) {
+    if (r != nullptr && r->deadline_ms != 0 && now_ms >= r->deadline_ms &&
+        now_ms - last_read_ms_ >= r->deadline_ms - r->sent_ms) {
       fail(Failure::kTimeout, "request timed out", true);
       return;
     }

@@ -30,6 +30,7 @@ struct LinkOptions {
   uint16_t port = 6379;
   std::vector<std::vector<std::string>> handshake;  // commands sent first on every connection
   uint64_t connect_timeout_ms = 2000;               // resolve + connect + handshake
+  size_t max_reply_bytes = 512u << 20;              // a larger reply fails the link (a runaway backend)
 };
 
 class Link;
@@ -72,7 +73,9 @@ class Link {
   bool cancel(Request* r) noexcept;
   // Writes what was queued.
   void flush();
-  // Fails the link when the connection, the handshake or any request is past its deadline.
+  // Fails the link when the connection or the handshake is past its deadline, or a request is
+  // past its deadline with no byte from Redis for as long (a large reply arriving steadily is not
+  // late: the deadline measures an unresponsive Redis, not a transfer).
   void checkDeadlines(uint64_t now_ms);
 
  private:
@@ -109,6 +112,7 @@ class Link {
   std::string writing_;         // bytes handed to uv_write, kept alive until its callback
   bool write_active_ = false;
   uint64_t deadline_ms_ = 0;    // connect / handshake deadline
+  uint64_t last_read_ms_ = 0;   // loop time of the last bytes from Redis
   std::string open_error_;      // why open() could not start resolving
   std::vector<std::unique_ptr<HandshakeStep>> handshake_;
   size_t handshake_left_ = 0;

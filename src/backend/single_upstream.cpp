@@ -15,6 +15,7 @@ LinkOptions optionsFrom(const Config& c) {
   o.host = c.redis.host;
   o.port = c.redis.port;
   o.connect_timeout_ms = c.backend_timeout_ms;
+  o.max_reply_bytes = c.max_backend_reply_bytes;
   if (!c.redis.password.empty()) {
     if (c.redis.user.empty()) o.handshake.push_back({"AUTH", c.redis.password});
     else o.handshake.push_back({"AUTH", c.redis.user, c.redis.password});

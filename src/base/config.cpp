@@ -67,7 +67,7 @@ const std::vector<Option>& options() {
        [](Config& c, const std::string& v, const std::string& w) { c.max_clients = parseCount(v, w, 1, 1000000); }},
       {"--max-inflight", "RCP_MAX_INFLIGHT", "N", "most backend requests in flight at once; the rest wait their turn (default 16384)",
        [](Config& c, const std::string& v, const std::string& w) { c.max_inflight = parseCount(v, w, 1, 1000000); }},
-      {"--backend-timeout", "RCP_BACKEND_TIMEOUT", "DURATION", "a backend request not answered by then fails, and the link is reconnected (default 2s)",
+      {"--backend-timeout", "RCP_BACKEND_TIMEOUT", "DURATION", "a backend request past this with no byte from Redis for as long fails, and the link is reconnected (default 2s)",
        [](Config& c, const std::string& v, const std::string& w) {
          c.backend_timeout_ms = parseDurationMs(v, w);
          if (c.backend_timeout_ms == 0) throw ConfigError(w + ": must be greater than 0");
@@ -78,6 +78,11 @@ const std::vector<Option>& options() {
          if (std::none_of(std::begin(kLevels), std::end(kLevels), [&](const char* l) { return v == l; }))
            throw ConfigError(w + ": unknown level '" + v + "' (trace, debug, info, warn, error, critical, off)");
          c.log_level = v;
+       }},
+      {"--max-backend-reply-bytes", "RCP_MAX_BACKEND_REPLY_BYTES", "SIZE", "largest reply accepted from Redis; a larger one drops the link (a runaway or hostile backend must not make the proxy buffer without bound) (default 512m, Redis's own proto-max-bulk-len)",
+       [](Config& c, const std::string& v, const std::string& w) {
+         c.max_backend_reply_bytes = parseSize(v, w);
+         if (c.max_backend_reply_bytes < 1024) throw ConfigError(w + ": must be at least 1k");
        }},
       {"--max-request-bytes", "RCP_MAX_REQUEST_BYTES", "SIZE", "largest RESP request accepted: 64k, 1m, bare number = bytes (default 1m); HTTP caps the URL at 8k and headers at 16k",
        [](Config& c, const std::string& v, const std::string& w) {
@@ -360,6 +365,7 @@ std::vector<std::string> restartOnlyChanges(const Config& a, const Config& b) {
   if (a.admin_bind != b.admin_bind) changed.push_back("--admin-bind");
   if (a.log_format != b.log_format) changed.push_back("--log-format");
   if (a.max_request_bytes != b.max_request_bytes) changed.push_back("--max-request-bytes");
+  if (a.max_backend_reply_bytes != b.max_backend_reply_bytes) changed.push_back("--max-backend-reply-bytes");
   return changed;
 }
 

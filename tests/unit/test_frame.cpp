@@ -117,3 +117,30 @@ TEST_CASE("malformed replies fail the stream, whole and byte by byte") {
     }
   }
 }
+
+TEST_CASE("after a large reply the reader gives its buffer back") {
+  FrameReader r;
+  std::string value(8 << 20, 'v');
+  std::string in = "$" + std::to_string(value.size()) + "\r\n" + value + "\r\n";
+  for (size_t off = 0; off < in.size(); off += 65536) REQUIRE(r.feed(in.data() + off, std::min<size_t>(65536, in.size() - off)));
+  REQUIRE(r.next() == FrameReader::Status::kFrame);
+  CHECK(r.frame().root().str().size() == value.size());
+  REQUIRE(r.next() == FrameReader::Status::kNeedMore);
+  CHECK(r.bufferCapacity() >= value.size());  // hiredis keeps it...
+  r.releaseIdle();
+  CHECK(r.bufferCapacity() <= 64 << 10);      // ...until it is given back
+}
+
+TEST_CASE("a reply announced or grown past the limit fails the stream") {
+  FrameReader announced(nullptr, nullptr, 1024);
+  REQUIRE(announced.feed("$5000\r\n", 7));
+  CHECK(announced.next() == FrameReader::Status::kError);
+  FrameReader grown(nullptr, nullptr, 1024);
+  std::string many = "*1000\r\n";
+  for (int i = 0; i < 300; ++i) many += ":1\r\n";
+  REQUIRE(grown.feed(many.data(), many.size()));
+  CHECK(grown.next() == FrameReader::Status::kError);
+  FrameReader fine(nullptr, nullptr, 1024);
+  REQUIRE(fine.feed("$500\r\n", 6));
+  CHECK(fine.next() == FrameReader::Status::kNeedMore);
+}

@@ -166,3 +166,35 @@ TEST_CASE("upstream: with Redis unreachable a request fails in the end-of-turn p
   CHECK(r.failure == Failure::kUnavailable);
   CHECK(r.detail.find("connection refused") != std::string::npos);
 }
+
+TEST_CASE("link: a large reply arriving steadily past the request's deadline is not a timeout") {
+  Backend b;
+  b.start();
+  Recorder r({"GET", "big"}, 150);  // a 150 ms deadline; the reply takes about 600 ms to arrive
+  b.upstream->submit(&r);
+  REQUIRE(b.run([&] { return !b.fake.received().empty(); }));
+  std::string value(1 << 20, 'v');
+  std::string reply = "$" + std::to_string(value.size()) + "\r\n" + value + "\r\n";
+  size_t piece = reply.size() / 16 + 1;
+  for (size_t off = 0; off < reply.size(); off += piece) {
+    b.fake.send(reply.substr(off, piece));
+    rcp::test::runFor(&b.uv.uv, 40);
+  }
+  REQUIRE(b.run([&] { return r.calls == 1; }));
+  CHECK_FALSE(r.failure.has_value());
+  CHECK(r.reply == reply);
+  CHECK(b.upstream->stats().timeouts == 0);
+}
+
+TEST_CASE("link: a reply over --max-backend-reply-bytes drops the link before it is buffered") {
+  Backend b;
+  b.config.max_backend_reply_bytes = 4096;
+  b.start();
+  Recorder r({"GET", "k"});
+  b.upstream->submit(&r);
+  REQUIRE(b.run([&] { return !b.fake.received().empty(); }));
+  b.fake.send("$100000000\r\nxxxx");
+  REQUIRE(b.run([&] { return r.calls == 1; }));
+  CHECK(r.failure == Failure::kUnavailable);
+  CHECK(r.detail.find("reply larger than the limit") != std::string::npos);
+}
