@@ -22,7 +22,7 @@ class Link::HandshakeStep final : public Request {
   void onReply(const resp::Frame& reply) override {
     resp::FrameView r = reply.root();
     if (r.type() == resp::FrameType::kError) {
-      link_.fail(Failure::kUnavailable, "handshake refused by Redis: " + std::string(r.str()), false);
+      link_.fail(Failure::kUnavailable, "handshake refused by Redis: " + std::string(r.str()));
       return;
     }
     link_.handshakeDone();
@@ -75,7 +75,7 @@ void Link::onResolved(int status, addrinfo* res) {
   }
   if (status != 0 || res == nullptr) {
     uv_freeaddrinfo(res);
-    fail(Failure::kUnavailable, "cannot resolve " + options_.host + ": " + uv_strerror(status), false);
+    fail(Failure::kUnavailable, "cannot resolve " + options_.host + ": " + uv_strerror(status));
     return;
   }
   int rc = uv_tcp_connect(&connect_req_, &tcp_, res->ai_addr, [](uv_connect_t* req, int st) noexcept {
@@ -83,7 +83,7 @@ void Link::onResolved(int status, addrinfo* res) {
   });
   uv_freeaddrinfo(res);
   if (rc != 0) {
-    fail(Failure::kUnavailable, std::string("connect: ") + uv_strerror(rc), false);
+    fail(Failure::kUnavailable, std::string("connect: ") + uv_strerror(rc));
     return;
   }
   state_ = State::kConnecting;
@@ -93,7 +93,7 @@ void Link::onConnected(int status) {
   if (state_ == State::kClosed) return;
   if (status != 0) {
     fail(Failure::kUnavailable,
-         "connect to " + options_.host + ":" + std::to_string(options_.port) + ": " + uv_strerror(status), false);
+         "connect to " + options_.host + ":" + std::to_string(options_.port) + ": " + uv_strerror(status));
     return;
   }
   uv_tcp_nodelay(&tcp_, 1);
@@ -105,7 +105,7 @@ void Link::onConnected(int status) {
         static_cast<Link*>(s->data)->onRead(nread, buf);
       });
   if (rc != 0) {
-    fail(Failure::kUnavailable, std::string("read: ") + uv_strerror(rc), false);
+    fail(Failure::kUnavailable, std::string("read: ") + uv_strerror(rc));
     return;
   }
   // The handshake goes first, in front of anything the owner sends once the link accepts.
@@ -158,7 +158,7 @@ void Link::flush() {
   int n = uv_try_write(reinterpret_cast<uv_stream_t*>(&tcp_), &buf, 1);
   if (n == UV_EAGAIN) n = 0;
   if (n < 0) {
-    fail(Failure::kUnavailable, std::string("write: ") + uv_err_name(n), false);
+    fail(Failure::kUnavailable, std::string("write: ") + uv_err_name(n));
     return;
   }
   if (static_cast<size_t>(n) == out_.size()) {
@@ -172,7 +172,7 @@ void Link::flush() {
     static_cast<Link*>(req->data)->onWritten(status);
   });
   if (rc != 0) {
-    fail(Failure::kUnavailable, std::string("write: ") + uv_err_name(rc), false);
+    fail(Failure::kUnavailable, std::string("write: ") + uv_err_name(rc));
     return;
   }
   write_active_ = true;
@@ -183,7 +183,7 @@ void Link::onWritten(int status) {
   writing_.clear();
   if (state_ == State::kClosed) return;
   if (status != 0) {
-    fail(Failure::kUnavailable, std::string("write: ") + uv_err_name(status), false);
+    fail(Failure::kUnavailable, std::string("write: ") + uv_err_name(status));
     return;
   }
   flush();
@@ -193,20 +193,19 @@ void Link::onRead(ssize_t nread, const uv_buf_t* buf) {
   if (state_ == State::kClosed || nread == 0) return;
   if (nread < 0) {
     fail(Failure::kUnavailable,
-         nread == UV_EOF ? std::string("connection closed by Redis") : std::string("read: ") + uv_err_name(static_cast<int>(nread)),
-         false);
+         nread == UV_EOF ? std::string("connection closed by Redis") : std::string("read: ") + uv_err_name(static_cast<int>(nread)));
     return;
   }
   last_read_ms_ = loop_.nowMs();
   if (!reader_.feed(buf->base, static_cast<size_t>(nread))) {
-    fail(Failure::kUnavailable, "out of memory", false);
+    fail(Failure::kUnavailable, "out of memory");
     return;
   }
   for (;;) {
     auto st = reader_.next();
     if (st == resp::FrameReader::Status::kNeedMore) break;
     if (st == resp::FrameReader::Status::kError) {
-      fail(Failure::kUnavailable, "protocol error from Redis: " + std::string(reader_.error()), false);
+      fail(Failure::kUnavailable, "protocol error from Redis: " + std::string(reader_.error()));
       return;
     }
     onFrame(reader_.frame());
@@ -219,7 +218,7 @@ void Link::onRead(ssize_t nread, const uv_buf_t* buf) {
 void Link::onFrame(const resp::Frame& frame) {
   if (fifo_.empty()) {
     // A reply nobody asked for: the link is out of step with Redis and cannot be trusted.
-    fail(Failure::kUnavailable, "unexpected reply from Redis", false);
+    fail(Failure::kUnavailable, "unexpected reply from Redis");
     return;
   }
   Request* r = fifo_.front();
@@ -244,7 +243,7 @@ void Link::checkDeadlines(uint64_t now_ms) {
                          : state_ == State::kResolving   ? "resolving timed out"
                          : state_ == State::kConnecting ? "connect timed out"
                                                         : "handshake timed out";
-      fail(Failure::kUnavailable, what, false);
+      fail(Failure::kUnavailable, what);
     }
     return;
   }
@@ -253,13 +252,13 @@ void Link::checkDeadlines(uint64_t now_ms) {
   for (const Request* r : fifo_) {
     if (r != nullptr && r->deadline_ms != 0 && now_ms >= r->deadline_ms &&
         now_ms - last_read_ms_ >= r->deadline_ms - r->sent_ms) {
-      fail(Failure::kTimeout, "request timed out", true);
+      fail(Failure::kTimeout, "request timed out");
       return;
     }
   }
 }
 
-void Link::failQueued(Failure kind, std::string_view why) {
+void Link::failQueued(Failure kind, std::string_view why, std::vector<Request*>* retry) {
   std::string reason(why);  // why may live in a request about to be completed
   while (!fifo_.empty()) {
     Request* r = fifo_.front();
@@ -267,6 +266,11 @@ void Link::failQueued(Failure kind, std::string_view why) {
     if (r == nullptr) continue;
     bool internal = false;
     for (const auto& step : handshake_) internal |= step.get() == r;
+    if (!internal && retry != nullptr && r->retriable() && r->retries == 0) {
+      ++r->retries;
+      retry->push_back(r);
+      continue;
+    }
     if (!internal) {
       if (kind == Failure::kTimeout) ++stats_.timeouts;
       else ++stats_.failed;
@@ -275,14 +279,18 @@ void Link::failQueued(Failure kind, std::string_view why) {
   }
 }
 
-void Link::fail(Failure kind, std::string_view why, bool immediate) {
+void Link::fail(Failure kind, std::string_view why) {
   if (state_ == State::kClosed) return;
   std::string reason(why);
   bool was_up = state_ == State::kUp;
   closeHandle();
-  failQueued(kind, reason);
+  // A link that was up and then lost (Redis's idle timeout, CLIENT KILL, a failover) gives its
+  // unanswered reads back to be sent again; a timeout means Redis is unresponsive: no retry.
+  std::vector<Request*> retry;
+  bool lost = was_up && kind == Failure::kUnavailable && owner_ != nullptr;
+  failQueued(kind, reason, lost ? &retry : nullptr);
   if (was_up) ++stats_.disconnects;
-  if (LinkOwner* o = std::exchange(owner_, nullptr)) o->onLinkDown(*this, reason, immediate);
+  if (LinkOwner* o = std::exchange(owner_, nullptr)) o->onLinkDown(*this, reason, retry);
 }
 
 void Link::close(std::string_view why) {
@@ -290,7 +298,7 @@ void Link::close(std::string_view why) {
   owner_ = nullptr;
   bool was_up = state_ == State::kUp;
   closeHandle();
-  failQueued(Failure::kUnavailable, why);
+  failQueued(Failure::kUnavailable, why, nullptr);
   if (was_up) ++stats_.disconnects;
 }
 

@@ -41,9 +41,10 @@ class LinkOwner {
   virtual void onLinkUp(Link& link) = 0;
   // Replies were read: there may be room in the pipeline for waiting requests.
   virtual void onLinkReplies(Link& link) = 0;
-  // The link failed. Every request it held has already been failed; it is closing and frees
-  // itself. immediate: the connection worked (a timeout cut it), so a retry need not back off.
-  virtual void onLinkDown(Link& link, std::string_view why, bool immediate) = 0;
+  // The link failed; it is closing and frees itself. Every request it held has been failed, except
+  // those in retry (in order): retriable requests that a link lost after it was up could not
+  // answer, now the owner's to resend or fail.
+  virtual void onLinkDown(Link& link, std::string_view why, std::vector<Request*>& retry) = 0;
 
  protected:
   ~LinkOwner() = default;
@@ -89,8 +90,9 @@ class Link {
   void onFrame(const resp::Frame& frame);
   void handshakeDone();
   // Fails every request with kind, closes the handle and tells the owner.
-  void fail(Failure kind, std::string_view why, bool immediate);
-  void failQueued(Failure kind, std::string_view why);
+  void fail(Failure kind, std::string_view why);
+  // Fails what the link holds; retriable requests not yet retried go to retry instead, if given.
+  void failQueued(Failure kind, std::string_view why, std::vector<Request*>* retry);
   void closeHandle() noexcept;
   void released() noexcept;  // one outstanding libuv callback has arrived
   static bool takeBulk(void* ctx, const char* data, size_t len) noexcept;

@@ -39,6 +39,9 @@ class Request {
   virtual void onFailure(Failure why, std::string_view detail) = 0;
   // A cluster redirect; false lets the error reach onReply as it is.
   virtual bool onRedirect(const Redirect&) { return false; }
+  // Safe to send again when a link is lost before its reply (a read): the policy then retries it
+  // once on the next link instead of failing it.
+  virtual bool retriable() const noexcept { return false; }
 
   uint64_t timeout_ms = 0;  // set by the issuer before submitting: 0 = no deadline (BLPOP k 0)
 
@@ -46,6 +49,7 @@ class Request {
   uint64_t deadline_ms = 0;  // monotonic; 0 = none
   uint64_t sent_ns = 0;      // uv_hrtime() when written, for the latency histogram
   uint64_t sent_ms = 0;      // loop time (uv_now) when written: what Redis answers is no older
+  uint8_t retries = 0;       // times resent after a lost link
 
  protected:
   Request() = default;

@@ -126,31 +126,34 @@ void SingleUpstream::onLinkUp(Link&) {
 
 void SingleUpstream::onLinkReplies(Link&) { sendWaiting(); }
 
-void SingleUpstream::onLinkDown(Link& link, std::string_view why, bool immediate) {
+void SingleUpstream::onLinkDown(Link& link, std::string_view why, std::vector<Request*>& retry) {
   assert(&link == link_);
   (void)link;
   bool was_up = std::exchange(link_up_, false);
   link_ = nullptr;
   last_error_ = why;
-  failWaiting(Failure::kUnavailable, last_error_);
-  if (immediate) {
-    spdlog::warn("backend {}: request timed out after {} ms; reconnecting", config_.redis.display(),
-                 config_.backend_timeout_ms);
-  } else if (was_up) {
-    spdlog::warn("backend {} lost: {}", config_.redis.display(), last_error_);
+  if (was_up) {
+    // A link that had worked was lost (Redis's idle timeout, CLIENT KILL, a failover, or a stuck
+    // request): a new one opens at once, the reads it could not answer go first on it, in order,
+    // and what was waiting waits for it as while any link connects. Only when that one fails too
+    // does Redis count as unreachable.
+    stats_.retried += retry.size();
+    waiting_.insert(waiting_.begin(), retry.begin(), retry.end());
+    spdlog::warn("backend {} lost: {}; reconnecting at once", config_.redis.display(), last_error_);
+    connect();  // now, so no request submitted meanwhile finds no link and fails fast
+    return;
   }
-  scheduleReconnect(immediate);
+  assert(retry.empty());
+  failWaiting(Failure::kUnavailable, last_error_);
+  scheduleReconnect();
 }
 
-void SingleUpstream::scheduleReconnect(bool immediate) {
+void SingleUpstream::scheduleReconnect() {
   if (closed_) return;
-  uint64_t delay = 0;
-  if (!immediate) {
-    uint64_t cap = std::min(kBackoffBaseMs << std::min(attempt_, 10u), kBackoffMaxMs);
-    delay = cap / 2 + std::uniform_int_distribution<uint64_t>(0, cap / 2)(rng_);  // "equal jitter"
-    if (attempt_ == 0) spdlog::warn("backend {} unavailable: {}; retrying", config_.redis.display(), last_error_);
-    ++attempt_;
-  }
+  uint64_t cap = std::min(kBackoffBaseMs << std::min(attempt_, 10u), kBackoffMaxMs);
+  uint64_t delay = cap / 2 + std::uniform_int_distribution<uint64_t>(0, cap / 2)(rng_);  // "equal jitter"
+  if (attempt_ == 0) spdlog::warn("backend {} unavailable: {}; retrying", config_.redis.display(), last_error_);
+  ++attempt_;
   uv_timer_start(&reconnect_timer_, [](uv_timer_t* t) noexcept { static_cast<SingleUpstream*>(t->data)->connect(); },
                  delay, 0);
 }

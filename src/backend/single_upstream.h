@@ -40,10 +40,10 @@ class SingleUpstream final : public Upstream, private LinkOwner {
  private:
   void onLinkUp(Link& link) override;
   void onLinkReplies(Link& link) override;
-  void onLinkDown(Link& link, std::string_view why, bool immediate) override;
+  void onLinkDown(Link& link, std::string_view why, std::vector<Request*>& retry) override;
 
   void connect();
-  void scheduleReconnect(bool immediate);
+  void scheduleReconnect();  // with backoff and jitter
   void sendWaiting();
   void onTick();
   void failWaiting(Failure kind, std::string_view why);

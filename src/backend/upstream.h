@@ -17,6 +17,7 @@ struct UpstreamStats {
   uint64_t failed = 0;       // requests failed because no link was up, or it was lost
   uint64_t connects = 0;     // successful (re)connections
   uint64_t disconnects = 0;  // links lost or dropped
+  uint64_t retried = 0;      // reads resent on a new link after the one they were sent on was lost
 };
 
 class Upstream {

@@ -53,6 +53,8 @@ class ReadThrough::Fetch final : public backend::Request {
     owner_.complete(this, res);
   }
 
+  bool retriable() const noexcept override { return true; }  // a GET may be asked again
+
   void onFailure(backend::Failure why, std::string_view detail) override {
     Lookup res;
     res.kind = why == backend::Failure::kTimeout ? Lookup::Kind::kTimeout : Lookup::Kind::kUnavailable;
@@ -67,6 +69,7 @@ class ReadThrough::Fetch final : public backend::Request {
     waiters_head = waiters_tail = nullptr;
     value_.reset();
     deadline_ms = sent_ns = sent_ms = 0;
+    retries = 0;
   }
 
   std::string key;

@@ -66,6 +66,7 @@ std::string prometheusText(const Server& s) {
   metric("backend_failures_total", "counter", "Backend requests failed because the link was down or lost.", bs.failed);
   metric("backend_connects_total", "counter", "Successful connections to Redis.", bs.connects);
   metric("backend_disconnects_total", "counter", "Links to Redis lost or dropped.", bs.disconnects);
+  metric("backend_retries_total", "counter", "Reads resent on a new link after the link they were sent on was lost.", bs.retried);
   metric("backend_reconnects_total", "counter", "Connections to Redis after the first one.", reconnects);
   o += "# HELP rcp_backend_request_duration_seconds Time from sending a GET to Redis to its reply.\n"
        "# TYPE rcp_backend_request_duration_seconds histogram\n";

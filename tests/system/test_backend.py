@@ -79,3 +79,39 @@ def test_wrong_password_is_reported_as_unavailable(redis_server, proxy):
     with pytest.raises(redis.ResponseError, match="backend unavailable|WRONGPASS|NOAUTH"):
         p.client().get("k")
     assert wait_until(lambda: "handshake refused" in p.output())
+
+
+def test_redis_closing_the_link_is_not_an_outage(redis_server, proxy):
+    # Redis closes connections for benign reasons (its timeout, CLIENT KILL, a failover): the proxy
+    # reconnects at once and sends again the reads that were lost, so clients see no error.
+    r = redis_server()
+    for i in range(20):
+        r.client().set(f"k{i}", f"v{i}")
+    p = proxy(r.port, "--ttl", "0")  # every GET goes to Redis
+    c = p.client()
+    assert c.get("k0") == b"v0"
+    errors, reads = [], [0]
+    stop = threading.Event()
+
+    def reader():
+        while not stop.is_set():
+            pipe = c.pipeline(transaction=False)
+            for i in range(20):
+                pipe.get(f"k{i}")
+            try:
+                assert pipe.execute() == [f"v{i}".encode() for i in range(20)]
+                reads[0] += 20
+            except redis.RedisError as e:
+                errors.append(str(e))
+    t = threading.Thread(target=reader)
+    t.start()
+    killer = r.client()
+    killed = 0
+    for _ in range(15):
+        time.sleep(0.1)
+        killed += killer.execute_command("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes")
+    stop.set()
+    t.join()
+    assert killed >= 10 and reads[0] > 0
+    assert errors == []
+    assert p.info("backend")["backend_disconnects"] >= 10
