@@ -84,6 +84,11 @@ const std::vector<Option>& options() {
          c.max_backend_reply_bytes = parseSize(v, w);
          if (c.max_backend_reply_bytes < 1024) throw ConfigError(w + ": must be at least 1k");
        }},
+      {"--max-input-bytes", "RCP_MAX_INPUT_BYTES", "SIZE", "input all clients together may hold unparsed (half-sent requests); past it the clients holding the most are closed with an error (default 256m)",
+       [](Config& c, const std::string& v, const std::string& w) {
+         c.max_input_bytes = parseSize(v, w);
+         if (c.max_input_bytes < 65536) throw ConfigError(w + ": must be at least 64k");
+       }},
       {"--max-request-bytes", "RCP_MAX_REQUEST_BYTES", "SIZE", "largest RESP request accepted: 64k, 1m, bare number = bytes (default 1m); HTTP caps the URL at 8k and headers at 16k",
        [](Config& c, const std::string& v, const std::string& w) {
          c.max_request_bytes = parseSize(v, w);

@@ -32,6 +32,7 @@ struct Config {
   std::string log_level = "info";
   size_t max_request_bytes = 1 << 20;  // largest RESP request; HTTP URL and headers have their own caps
   size_t max_backend_reply_bytes = size_t{512} << 20;  // a larger reply from Redis drops the link
+  size_t max_input_bytes = size_t{256} << 20;  // all clients' unparsed input together; past it the largest holders are closed
   size_t max_key_bytes = 8 << 10;      // longest key accepted (RESP and decoded HTTP path)
   size_t max_pending = 1024;           // requests queued per connection before its input pauses
   size_t max_output_bytes = 64 << 20;  // reply bytes a slow reader may leave unread before it is closed

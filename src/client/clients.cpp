@@ -62,6 +62,20 @@ void Clients::warnRejected() {
   rejects_unlogged_ = 0;
 }
 
+void Clients::inputChanged(Connection*, size_t before, size_t now) {
+  input_bytes_ = input_bytes_ - before + now;
+  if (input_bytes_ <= config_.max_input_bytes || shedding_) return;
+  // Rare (a flood of half-sent requests): close the largest holders first, whoever they are.
+  shedding_ = true;
+  std::vector<Connection*> by_size(connections_.begin(), connections_.end());
+  std::sort(by_size.begin(), by_size.end(), [](Connection* a, Connection* b) { return a->inputBytes() > b->inputBytes(); });
+  for (Connection* c : by_size) {
+    if (input_bytes_ <= config_.max_input_bytes || c->inputBytes() == 0) break;
+    c->closeForInputLimit();
+  }
+  shedding_ = false;
+}
+
 void Clients::markDirty(Connection* c) {
   if (!c->dirty) {
     c->dirty = true;

@@ -39,6 +39,7 @@ struct ClientStats {
   uint64_t idle_closes = 0;          // clients closed by --idle-timeout
   uint64_t output_limit_closes = 0;  // clients closed for not reading (--max-output-bytes)
   uint64_t request_timeouts = 0;     // clients closed for a request not arriving whole (--request-timeout)
+  uint64_t input_limit_closes = 0;   // clients closed for holding the most input over --max-input-bytes
   uint64_t gets[2][3] = {};          // GET requests by Proto and Outcome
   uint64_t local_commands = 0;       // RESP commands the proxy answers itself
   void countGet(Proto p, Outcome o) noexcept { ++gets[static_cast<int>(p)][static_cast<int>(o)]; }
@@ -92,6 +93,10 @@ class Clients {
   char* gatherBuffer() noexcept { return gather_buf_.data(); }
   void markDirty(Connection* c);
   void closed(Connection* c);
+  // A connection's unparsed input went from before to now bytes; over --max-input-bytes in all,
+  // the connections holding the most are closed until the total is back under it.
+  void inputChanged(Connection* c, size_t before, size_t now);
+  size_t inputBytes() const noexcept { return input_bytes_; }
 
  private:
   static constexpr size_t kMaxRejecting = 256;  // connections being told "max clients" at once; more are just closed
@@ -116,6 +121,8 @@ class Clients {
   bool draining_ = false;
   uint64_t last_reject_warning_ms_ = 0;
   uint64_t rejects_unlogged_ = 0;  // refusals since the last warning
+  size_t input_bytes_ = 0;         // unparsed input of all connections
+  bool shedding_ = false;          // inputChanged is closing connections
   std::array<char, kGatherBytes> gather_buf_;
 };
 

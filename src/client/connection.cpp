@@ -171,7 +171,31 @@ size_t Connection::unsentBytes() const noexcept {
   return bytes;
 }
 
+void Connection::noteInput() {
+  // Once the connection is closing, or only writing before it closes, its input will never be parsed.
+  bool done = closing_ || close_after_write_;
+  size_t now = done ? 0 : (session_ != nullptr ? session_->inputBytes() : sniff_.size());
+  if (now != input_bytes_) clients_.inputChanged(this, std::exchange(input_bytes_, now), now);
+}
+
+void Connection::closeForInputLimit() {
+  ++clients_.stats().input_limit_closes;
+  spdlog::warn("client {} holds {} bytes of unparsed input while all clients hold more than --max-input-bytes: closing",
+               id_, input_bytes_);
+  Reply* r = pushReply();
+  if (http_) {
+    r->keep_alive = false;
+    renderHttpText(*r, 503, "the proxy holds too much unparsed input (--max-input-bytes)", clients_.httpDate());
+  } else {
+    resp::appendError(r->first.text, "ERR the proxy holds too much unparsed input (--max-input-bytes): closing the largest");
+  }
+  closeAfterWrite();
+  flush();
+  noteInput();
+}
+
 void Connection::noteRequestStart(uint64_t requests_before) {
+  noteInput();
   bool mid = session_ != nullptr ? session_->midRequest() : !sniff_.empty();
   if (!mid) request_started_ms_ = 0;
   else if (request_started_ms_ == 0 || requests_ != requests_before) request_started_ms_ = clients_.loop().nowMs();
@@ -319,6 +343,7 @@ void Connection::close() {
   if (closing_) return;
   closing_ = true;
   reading_ = false;
+  noteInput();  // what it held no longer counts
   uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), onCloseCb);
 }
 

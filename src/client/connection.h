@@ -68,6 +68,9 @@ class Connection {
   // Answers 408 / an error and closes the connection if part of a request has waited for the rest
   // longer than request_ms (slowloris); a connection paused by back-pressure is not waiting on its client.
   bool closeIfRequestSlow(uint64_t now_ms, uint64_t request_ms);
+  size_t inputBytes() const noexcept { return input_bytes_; }
+  // Over --max-input-bytes, this connection holds the most: an error, then close.
+  void closeForInputLimit();
   bool dirty = false; // queued on the client set's flush list
 
  private:
@@ -86,8 +89,10 @@ class Connection {
   // Reply bytes not yet taken by the client: libuv's write queue plus the kernel's send buffer.
   size_t unsentBytes() const noexcept;
   void rejectAndClose(bool http);
-  // After input was parsed: when part of a request is waiting for the rest, since when.
+  // After input was parsed: when part of a request is waiting for the rest, since when; and how
+  // much input the connection holds, for the client set's total.
   void noteRequestStart(uint64_t requests_before);
+  void noteInput();
   bool overOutputLimit() const noexcept;
   void closeForOutputLimit();
 
@@ -111,6 +116,7 @@ class Connection {
   uint64_t last_active_ms_ = 0;       // monotonic: last read or write progress
   uint64_t requests_ = 0;             // requests parsed on this connection
   uint64_t request_started_ms_ = 0;   // first byte of the request not yet whole; 0: none pending
+  size_t input_bytes_ = 0;            // unparsed input held, as last counted in the client set
   size_t unsent_seen_ = 0;            // unsentBytes() at the last idle check (a change is activity)
   bool writing_ = false;
   bool reading_ = false;

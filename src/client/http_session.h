@@ -21,6 +21,7 @@ class HttpSession final : public Session {
   void resume() override;
   bool hasBacklog() const override { return !backlog_.empty(); }
   bool midRequest() const override { return parser_.inMessage() || !backlog_.empty(); }
+  size_t inputBytes() const override { return backlog_.size(); }  // llhttp keeps no input
   void render(Reply& reply, Part& part, const proxy::Lookup& r) override;
 
  private:

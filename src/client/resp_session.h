@@ -21,6 +21,7 @@ class RespSession final : public Session {
   void resume() override { run(); }
   bool hasBacklog() const override { return parser_.buffered() > 0; }
   bool midRequest() const override { return parser_.buffered() > 0; }
+  size_t inputBytes() const override { return parser_.buffered(); }
   void render(Reply& reply, Part& part, const proxy::Lookup& r) override;
 
  private:

@@ -84,6 +84,8 @@ std::string prometheusText(const Server& s) {
   metric("client_connections_rejected_total", "counter", "Connections refused over --max-clients.", st.rejected_connections);
   metric("client_idle_closes_total", "counter", "Clients closed by --idle-timeout.", st.idle_closes);
   metric("client_output_limit_closes_total", "counter", "Clients closed for not reading (--max-output-bytes).", st.output_limit_closes);
+  metric("client_input_limit_closes_total", "counter", "Clients closed for holding the most unparsed input over --max-input-bytes.", st.input_limit_closes);
+  metric("client_input_bytes", "gauge", "Unparsed input all clients hold (bounded by --max-input-bytes).", s.clients().inputBytes());
   metric("client_request_timeouts_total", "counter", "Clients closed for a request not arriving whole (--request-timeout).", st.request_timeouts);
   metric("received_bytes_total", "counter", "Bytes read from clients.", st.bytes_in);
   metric("sent_bytes_total", "counter", "Bytes written to clients.", st.bytes_out);
@@ -118,13 +120,15 @@ std::string infoText(const Server& s, std::string_view section) {
                    "evicted_keys:{}\r\nexpired_keys:{}\r\n"
                    "coalesced_misses:{}\r\ninflight_misses:{}\r\nprotocol_errors:{}\r\nunknown_commands:{}\r\n"
                    "total_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\n"
-                   "idle_closes:{}\r\noutput_limit_closes:{}\r\nrequest_timeouts:{}\r\naccept_errors:{}\r\n\r\n",
+                   "idle_closes:{}\r\noutput_limit_closes:{}\r\nrequest_timeouts:{}\r\ninput_limit_closes:{}\r\n"
+                   "client_input_bytes:{}\r\naccept_errors:{}\r\n\r\n",
                    st.connections_received, st.rejected_connections, st.resp_connections, st.http_connections,
                    st.resp_requests + st.http_requests, st.http_requests, st.resp_requests, hits, misses,
                    st.gets[0][2] + st.gets[1][2], st.gets[0][0], st.gets[0][1], st.gets[0][2], st.gets[1][0],
                    st.gets[1][1], st.gets[1][2], cs.evictions, cs.expirations, rt.coalesced,
                    s.readThrough().inflight(), st.protocol_errors, st.unknown_commands, st.bytes_in, st.bytes_out,
-                   st.idle_closes, st.output_limit_closes, st.request_timeouts, s.acceptErrors());
+                   st.idle_closes, st.output_limit_closes, st.request_timeouts, st.input_limit_closes,
+                   s.clients().inputBytes(), s.acceptErrors());
   }
   if (want("cache")) {
     fmt::format_to(out, "# Cache\r\ncache_keys:{}\r\ncache_capacity_keys:{}\r\ncache_bytes:{}\r\ncache_ttl_ms:{}\r\n\r\n",

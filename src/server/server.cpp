@@ -155,6 +155,7 @@ void Server::reload() {
   config_.max_output_bytes = fresh.max_output_bytes;
   config_.idle_timeout_ms = fresh.idle_timeout_ms;
   config_.request_timeout_ms = fresh.request_timeout_ms;
+  config_.max_input_bytes = fresh.max_input_bytes;
   config_.shutdown_timeout_ms = fresh.shutdown_timeout_ms;
   config_.http_allowed_hosts = fresh.http_allowed_hosts;
   cache_.setTtl(config_.ttl_ms);

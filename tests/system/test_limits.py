@@ -2,8 +2,9 @@
 flight), --max-pending (requests queued per connection), --max-request-bytes (RESP request size)."""
 import socket
 import threading
+import time
 
-from conftest import recv_until_closed, wait_until
+from conftest import recv_until_closed, rss_kb, wait_until
 from test_concurrency import stall_redis
 
 
@@ -62,3 +63,34 @@ def test_max_request_bytes(redis_server, proxy):
     out = recv_until_closed(s)
     assert out.startswith(b"-ERR Protocol error:") and out.count(b"\r\n") == 1
     assert p.client().get("k" * 900) is None   # under the limit: an ordinary miss
+
+
+def test_max_input_bytes_bounds_what_half_sent_requests_hold(redis_server, proxy):
+    # Many clients each holding a partial request just under --max-request-bytes: past the total,
+    # the ones holding the most are closed, and memory stays bounded.
+    r = redis_server()
+    r.client().set("k", "v")
+    p = proxy(r.port, "--max-input-bytes", "4m")
+    base = rss_kb(p.proc.pid)
+    partial = b"*3\r\n$3\r\nSET\r\n$1\r\nx\r\n$1000000\r\n" + b"y" * 900_000
+    holders = []
+    for _ in range(12):
+        s = socket.create_connection(("127.0.0.1", p.port), timeout=5)
+        s.sendall(partial)
+        holders.append(s)
+        time.sleep(0.05)
+    assert wait_until(lambda: p.info("stats")["input_limit_closes"] >= 8)
+    assert p.info("stats")["client_input_bytes"] <= 4 << 20
+    assert rss_kb(p.proc.pid) - base < 16 * 1024
+    closed = 0
+    for s in holders:
+        s.settimeout(2)
+        try:
+            data = s.recv(200)
+            if data.startswith(b"-ERR the proxy holds too much unparsed input") or data == b"":
+                closed += 1
+        except socket.timeout:
+            pass
+        s.close()
+    assert closed >= 8
+    assert p.client().get("k") == b"v"  # others are served
