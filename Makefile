@@ -35,7 +35,7 @@ test-sanitize: deps
 	@cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DRCP_SANITIZE=ON >/dev/null
 	@cmake --build build-asan -j $(JOBS)
 	cd build-asan && ctest --output-on-failure -j $(JOBS)
-	RCP_BIN=$(abspath build-asan)/redis-cache-proxy $(PYTHON) -m pytest -q tests/system
+	RCP_SANITIZED=1 RCP_BIN=$(abspath build-asan)/redis-cache-proxy $(PYTHON) -m pytest -q tests/system
 
 run: build
 	@scripts/run.sh $(BUILD)/redis-cache-proxy

@@ -1,5 +1,6 @@
 """Limits a client or an operator sets, each shown to bind: --max-inflight (backend requests in
 flight), --max-pending (requests queued per connection), --max-request-bytes (RESP request size)."""
+import os
 import socket
 import threading
 import time
@@ -81,7 +82,8 @@ def test_max_input_bytes_bounds_what_half_sent_requests_hold(redis_server, proxy
         time.sleep(0.05)
     assert wait_until(lambda: p.info("stats")["input_limit_closes"] >= 8)
     assert p.info("stats")["client_input_bytes"] <= 4 << 20
-    assert rss_kb(p.proc.pid) - base < 16 * 1024
+    if not os.environ.get("RCP_SANITIZED"):  # ASan keeps freed memory in quarantine: RSS says nothing there
+        assert rss_kb(p.proc.pid) - base < 16 * 1024
     closed = 0
     for s in holders:
         s.settimeout(2)
