@@ -94,8 +94,14 @@ int RequestParser::onHeaderValueComplete(llhttp_t* p) noexcept {
 }
 
 RequestParser::HeaderKind RequestParser::headerKind() const noexcept {
-  if (field_bytes_ == 4 && std::memcmp(name_, "host", 4) == 0) return HeaderKind::kHost;
-  if (field_bytes_ == 6 && std::memcmp(name_, "expect", 6) == 0) return HeaderKind::kExpect;
+  // Word compares of the lower-cased name: on every header line of every request.
+  uint32_t w;
+  std::memcpy(&w, name_, sizeof w);
+  uint32_t host, expe;
+  std::memcpy(&host, "host", 4);
+  std::memcpy(&expe, "expe", 4);
+  if (field_bytes_ == 4 && w == host) return HeaderKind::kHost;
+  if (field_bytes_ == 6 && w == expe && name_[4] == 'c' && name_[5] == 't') return HeaderKind::kExpect;
   return HeaderKind::kOther;
 }
 

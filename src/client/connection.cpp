@@ -174,7 +174,7 @@ size_t Connection::unsentBytes() const noexcept {
 void Connection::noteInput() {
   // Once the connection is closing, or only writing before it closes, its input will never be parsed.
   bool done = closing_ || close_after_write_;
-  size_t now = done ? 0 : (session_ != nullptr ? session_->inputBytes() : sniff_.size());
+  size_t now = done ? 0 : (session_ != nullptr ? session_->input().bytes : sniff_.size());
   if (now != input_bytes_) clients_.inputChanged(this, std::exchange(input_bytes_, now), now);
 }
 
@@ -195,9 +195,10 @@ void Connection::closeForInputLimit() {
 }
 
 void Connection::noteRequestStart(uint64_t requests_before) {
-  noteInput();
-  bool mid = session_ != nullptr ? session_->midRequest() : !sniff_.empty();
-  if (!mid) request_started_ms_ = 0;
+  Session::Input in = session_ != nullptr ? session_->input() : Session::Input{sniff_.size(), !sniff_.empty()};
+  if (close_after_write_ || closing_) in = {0, false};
+  if (in.bytes != input_bytes_) clients_.inputChanged(this, std::exchange(input_bytes_, in.bytes), in.bytes);
+  if (!in.partial) request_started_ms_ = 0;
   else if (request_started_ms_ == 0 || requests_ != requests_before) request_started_ms_ = clients_.loop().nowMs();
 }
 

@@ -20,8 +20,9 @@ class HttpSession final : public Session {
   void onData(const char* data, size_t len) override;
   void resume() override;
   bool hasBacklog() const override { return !backlog_.empty(); }
-  bool midRequest() const override { return parser_.inMessage() || !backlog_.empty(); }
-  size_t inputBytes() const override { return backlog_.size(); }  // llhttp keeps no input
+  Input input() const override {  // llhttp keeps no input of its own
+    return {backlog_.size(), parser_.inMessage() || !backlog_.empty()};
+  }
   void render(Reply& reply, Part& part, const proxy::Lookup& r) override;
 
  private:

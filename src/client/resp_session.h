@@ -20,8 +20,10 @@ class RespSession final : public Session {
   void onData(const char* data, size_t len) override;
   void resume() override { run(); }
   bool hasBacklog() const override { return parser_.buffered() > 0; }
-  bool midRequest() const override { return parser_.buffered() > 0; }
-  size_t inputBytes() const override { return parser_.buffered(); }
+  Input input() const override {
+    size_t held = parser_.buffered();
+    return {held, held > 0};
+  }
   void render(Reply& reply, Part& part, const proxy::Lookup& r) override;
 
  private:

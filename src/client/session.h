@@ -21,10 +21,12 @@ class Session {
   virtual void resume() = 0;
   // Bytes received but held back (not yet parsed).
   virtual bool hasBacklog() const = 0;
-  // Part of a request has arrived and the rest has not (what --request-timeout bounds).
-  virtual bool midRequest() const = 0;
-  // Bytes of input received and not yet parsed into requests (what --max-input-bytes bounds).
-  virtual size_t inputBytes() const = 0;
+  // What the session holds of its input, asked after every read.
+  struct Input {
+    size_t bytes;  // received and not yet parsed into requests (what --max-input-bytes bounds)
+    bool partial;  // part of a request has arrived and the rest has not (what --request-timeout bounds)
+  };
+  virtual Input input() const = 0;
   // Fills part (of reply) from the result of the lookup it waited on, in this protocol.
   virtual void render(Reply& reply, Part& part, const proxy::Lookup& r) = 0;
 };
