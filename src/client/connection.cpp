@@ -96,12 +96,16 @@ bool Connection::startSession(const char* data, size_t len) {
 }
 
 void Connection::rejectAndClose(bool http) {
+  answerAndClose(http, 503, "max number of clients reached", "ERR max number of clients reached");
+}
+
+void Connection::answerAndClose(bool http, int status, std::string_view text, std::string_view resp_error) {
   Reply* r = pushReply();
   if (http) {
     r->keep_alive = false;
-    renderHttpText(*r, 503, "max number of clients reached", clients_.httpDate());
+    renderHttpText(*r, status, text, clients_.httpDate());
   } else {
-    resp::appendError(r->first.text, "ERR max number of clients reached");
+    resp::appendError(r->first.text, resp_error);
   }
   closeAfterWrite();
   flush();
@@ -182,15 +186,8 @@ void Connection::closeForInputLimit() {
   ++clients_.stats().input_limit_closes;
   spdlog::warn("client {} holds {} bytes of unparsed input while all clients hold more than --max-input-bytes: closing",
                id_, input_bytes_);
-  Reply* r = pushReply();
-  if (http_) {
-    r->keep_alive = false;
-    renderHttpText(*r, 503, "the proxy holds too much unparsed input (--max-input-bytes)", clients_.httpDate());
-  } else {
-    resp::appendError(r->first.text, "ERR the proxy holds too much unparsed input (--max-input-bytes): closing the largest");
-  }
-  closeAfterWrite();
-  flush();
+  answerAndClose(http_, 503, "the proxy holds too much unparsed input (--max-input-bytes)",
+                 "ERR the proxy holds too much unparsed input (--max-input-bytes): closing the largest");
   noteInput();
 }
 
@@ -211,16 +208,8 @@ bool Connection::closeIfRequestSlow(uint64_t now_ms, uint64_t request_ms) {
   if (now_ms - request_started_ms_ < request_ms) return false;
   ++clients_.stats().request_timeouts;
   SPDLOG_DEBUG("client {}: a request did not arrive whole within {} ms: closing", id_, request_ms);
-  Reply* r = pushReply();
-  if (http_) {
-    r->keep_alive = false;
-    renderHttpText(*r, 408, "request timeout: the request did not arrive whole within --request-timeout",
-                   clients_.httpDate());
-  } else {
-    resp::appendError(r->first.text, "ERR request timeout: the request did not arrive whole within --request-timeout");
-  }
-  closeAfterWrite();
-  flush();
+  answerAndClose(http_, 408, "request timeout: the request did not arrive whole within --request-timeout",
+                 "ERR request timeout: the request did not arrive whole within --request-timeout");
   return true;
 }
 

@@ -89,6 +89,8 @@ class Connection {
   // Reply bytes not yet taken by the client: libuv's write queue plus the kernel's send buffer.
   size_t unsentBytes() const noexcept;
   void rejectAndClose(bool http);
+  // One error reply in the connection's protocol (HTTP status and text, or a RESP error), then close.
+  void answerAndClose(bool http, int status, std::string_view text, std::string_view resp_error);
   // After input was parsed: when part of a request is waiting for the rest, since when; and how
   // much input the connection holds, for the client set's total.
   void noteRequestStart(uint64_t requests_before);
