@@ -360,6 +360,23 @@ ConfigAction parseConfig(const std::vector<std::string>& args, const GetEnv& get
   return ConfigAction::kRun;
 }
 
+void applyReloadable(Config& c, const Config& f) {
+  c.cache_keys = f.cache_keys;
+  c.ttl_ms = f.ttl_ms;
+  c.max_clients = f.max_clients;
+  c.max_inflight = f.max_inflight;
+  c.backend_timeout_ms = f.backend_timeout_ms;
+  c.log_level = f.log_level;
+  c.max_key_bytes = f.max_key_bytes;
+  c.max_pending = f.max_pending;
+  c.max_output_bytes = f.max_output_bytes;
+  c.idle_timeout_ms = f.idle_timeout_ms;
+  c.request_timeout_ms = f.request_timeout_ms;
+  c.max_input_bytes = f.max_input_bytes;
+  c.shutdown_timeout_ms = f.shutdown_timeout_ms;
+  c.http_allowed_hosts = f.http_allowed_hosts;
+}
+
 std::vector<std::string> restartOnlyChanges(const Config& a, const Config& b) {
   std::vector<std::string> changed;
   if (a.redis.display() != b.redis.display() || a.redis.user != b.redis.user || a.redis.password != b.redis.password)

@@ -50,6 +50,8 @@ struct Config {
 
 // Settings that a reload (SIGHUP) cannot change without a restart, named as flags; empty if none.
 std::vector<std::string> restartOnlyChanges(const Config& running, const Config& fresh);
+// Copies the settings a reload changes at once from fresh into running (the rest stay).
+void applyReloadable(Config& running, const Config& fresh);
 
 class ConfigError : public std::runtime_error {
  public:

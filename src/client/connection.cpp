@@ -175,11 +175,14 @@ size_t Connection::unsentBytes() const noexcept {
   return bytes;
 }
 
-void Connection::noteInput() {
+Session::Input Connection::heldInput() const {
   // Once the connection is closing, or only writing before it closes, its input will never be parsed.
-  bool done = closing_ || close_after_write_;
-  size_t now = done ? 0 : (session_ != nullptr ? session_->input().bytes : sniff_.size());
-  if (now != input_bytes_) clients_.inputChanged(this, std::exchange(input_bytes_, now), now);
+  if (closing_ || close_after_write_) return {0, false};
+  return session_ != nullptr ? session_->input() : Session::Input{sniff_.size(), !sniff_.empty()};
+}
+
+void Connection::noteInput(size_t bytes) {
+  if (bytes != input_bytes_) clients_.inputChanged(this, std::exchange(input_bytes_, bytes), bytes);
 }
 
 void Connection::closeForInputLimit() {
@@ -188,13 +191,12 @@ void Connection::closeForInputLimit() {
                id_, input_bytes_);
   answerAndClose(http_, 503, "the proxy holds too much unparsed input (--max-input-bytes)",
                  "ERR the proxy holds too much unparsed input (--max-input-bytes): closing the largest");
-  noteInput();
+  noteInput(heldInput().bytes);
 }
 
 void Connection::noteRequestStart(uint64_t requests_before) {
-  Session::Input in = session_ != nullptr ? session_->input() : Session::Input{sniff_.size(), !sniff_.empty()};
-  if (close_after_write_ || closing_) in = {0, false};
-  if (in.bytes != input_bytes_) clients_.inputChanged(this, std::exchange(input_bytes_, in.bytes), in.bytes);
+  Session::Input in = heldInput();
+  noteInput(in.bytes);
   if (!in.partial) request_started_ms_ = 0;
   else if (request_started_ms_ == 0 || requests_ != requests_before) request_started_ms_ = clients_.loop().nowMs();
 }
@@ -333,7 +335,7 @@ void Connection::close() {
   if (closing_) return;
   closing_ = true;
   reading_ = false;
-  noteInput();  // what it held no longer counts
+  noteInput(heldInput().bytes);  // what it held no longer counts
   uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), onCloseCb);
 }
 

@@ -14,6 +14,7 @@
 
 #include "src/base/config.h"
 #include "src/client/reply_queue.h"
+#include "src/client/session.h"
 
 namespace rcp::client {
 
@@ -94,7 +95,8 @@ class Connection {
   // After input was parsed: when part of a request is waiting for the rest, since when; and how
   // much input the connection holds, for the client set's total.
   void noteRequestStart(uint64_t requests_before);
-  void noteInput();
+  Session::Input heldInput() const;  // nothing once the connection will parse no more
+  void noteInput(size_t bytes);      // tells the client set what this connection now holds
   bool overOutputLimit() const noexcept;
   void closeForOutputLimit();
 

@@ -143,21 +143,8 @@ void Server::reload() {
   for (const std::string& flag : restartOnlyChanges(config_, fresh))
     spdlog::warn("SIGHUP: {} changed; it takes effect only after a restart", flag);
   // Everything else applies now: the cache at once, limits to the next request or connection.
-  config_.cache_keys = fresh.cache_keys;
-  config_.ttl_ms = fresh.ttl_ms;
   if (fresh.max_clients > config_.max_clients) raiseOpenFilesLimit(fresh.max_clients);
-  config_.max_clients = fresh.max_clients;
-  config_.max_inflight = fresh.max_inflight;
-  config_.backend_timeout_ms = fresh.backend_timeout_ms;
-  config_.log_level = fresh.log_level;
-  config_.max_key_bytes = fresh.max_key_bytes;
-  config_.max_pending = fresh.max_pending;
-  config_.max_output_bytes = fresh.max_output_bytes;
-  config_.idle_timeout_ms = fresh.idle_timeout_ms;
-  config_.request_timeout_ms = fresh.request_timeout_ms;
-  config_.max_input_bytes = fresh.max_input_bytes;
-  config_.shutdown_timeout_ms = fresh.shutdown_timeout_ms;
-  config_.http_allowed_hosts = fresh.http_allowed_hosts;
+  applyReloadable(config_, fresh);
   cache_.setTtl(config_.ttl_ms);
   cache_.setCapacity(config_.cache_keys);
   spdlog::set_level(spdlog::level::from_str(config_.log_level));

@@ -236,3 +236,13 @@ TEST_CASE("no message shows a password: malformed --redis values, and a '#' that
   rcp::applyConfigFile("redis \"redis://u:pa#ss@h:6379\"\n", "f.conf", c);
   CHECK(c.redis.password == "pa#ss");
 }
+
+TEST_CASE("reload: applyReloadable takes the run-time settings and leaves the restart-only ones") {
+  Config running = parse({"--port", "7000", "--ttl", "5s", "--max-input-bytes", "1m"});
+  Config fresh = parse({"--port", "7001", "--ttl", "9s", "--max-input-bytes", "2m", "--request-timeout", "3s"});
+  rcp::applyReloadable(running, fresh);
+  CHECK(running.ttl_ms == 9000);
+  CHECK(running.max_input_bytes == size_t{2} << 20);
+  CHECK(running.request_timeout_ms == 3000);
+  CHECK(running.port == 7000);  // a restart-only setting stays
+}
