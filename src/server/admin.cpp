@@ -24,6 +24,7 @@ struct AdminServer::Conn {
   http::RequestParser parser{http::RequestLimits{1024, 8192}};
   std::string out;
   uint64_t opened_ms = 0;  // loop time of the accept
+  uint64_t seq = 0;        // accept order (connections accepted in one loop turn share opened_ms)
   bool responded = false;
   bool closing = false;
 };
@@ -76,7 +77,7 @@ void AdminServer::closeLate() {
 bool AdminServer::evictOldestSilent() {
   Conn* oldest = nullptr;
   for (Conn* c : conns_)
-    if (!c->responded && !c->closing && (oldest == nullptr || c->opened_ms < oldest->opened_ms)) oldest = c;
+    if (!c->responded && !c->closing && (oldest == nullptr || c->seq < oldest->seq)) oldest = c;
   if (oldest == nullptr) return false;
   closeConn(oldest);
   return true;
@@ -89,6 +90,7 @@ void AdminServer::onConnection(int status) {
   auto* c = new Conn(this);
   uv_tcp_init(loop_.uv(), &c->tcp);
   c->opened_ms = loop_.nowMs();
+  c->seq = ++accepted_;
   conns_.insert(c);
   if (uv_accept(reinterpret_cast<uv_stream_t*>(&listener_), reinterpret_cast<uv_stream_t*>(&c->tcp)) != 0 ||
       (open >= kMaxConnections && !evictOldestSilent())) {

@@ -54,6 +54,7 @@ class AdminServer {
   bool listening_ = false;
   bool closed_ = false;
   std::unordered_set<Conn*> conns_;
+  uint64_t accepted_ = 0;  // connections accepted so far (their order)
 };
 
 }  // namespace rcp
