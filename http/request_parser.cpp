@@ -30,6 +30,8 @@ int RequestParser::onMessageBegin(llhttp_t* p) noexcept {
   s->header_bytes_ = 0;
   s->field_bytes_ = 0;
   s->host_len_ = 0;
+  s->authorization_.clear();
+  s->authorization_seen_ = false;
   s->expect_len_ = 0;
   s->req_.host_count = 0;
   s->req_.expect_continue = false;
@@ -87,6 +89,7 @@ int RequestParser::onHeaderValueComplete(llhttp_t* p) noexcept {
       s->req_.expect_continue = v == "100-continue";
       break;
     }
+    case HeaderKind::kAuthorization: s->authorization_seen_ = true; break;
     case HeaderKind::kOther: break;
   }
   s->field_bytes_ = 0;
@@ -102,6 +105,7 @@ RequestParser::HeaderKind RequestParser::headerKind() const noexcept {
   std::memcpy(&expe, "expe", 4);
   if (field_bytes_ == 4 && w == host) return HeaderKind::kHost;
   if (field_bytes_ == 6 && w == expe && name_[4] == 'c' && name_[5] == 't') return HeaderKind::kExpect;
+  if (field_bytes_ == 13 && std::memcmp(name_, "authoriz", 8) == 0) return HeaderKind::kAuthorization;
   return HeaderKind::kOther;
 }
 
@@ -118,6 +122,8 @@ int RequestParser::onHeaderValue(llhttp_t* p, const char* at, size_t len) noexce
     size_t n = std::min(len, kMaxHostBytes - s->host_len_);
     std::memcpy(s->host_ + s->host_len_, at, n);
     s->host_len_ += n;
+  } else if (kind == HeaderKind::kAuthorization && !s->authorization_seen_) {
+    s->authorization_.append(at, len);
   } else if (kind == HeaderKind::kExpect) {
     for (size_t i = 0; i < len && s->expect_len_ < sizeof s->expect_; ++i)
       s->expect_[s->expect_len_++] = at[i] >= 'A' && at[i] <= 'Z' ? static_cast<char>(at[i] | 0x20) : at[i];
@@ -146,6 +152,7 @@ int RequestParser::onMessageComplete(llhttp_t* p) noexcept {
   }
   r.target = s->url_;
   r.host = std::string_view(s->host_, s->host_len_);
+  r.authorization = s->authorization_;
   r.http_major = p->http_major;
   r.http_minor = p->http_minor;
   r.keep_alive = llhttp_should_keep_alive(p) != 0;

@@ -29,6 +29,7 @@ struct Request {
   std::string_view host;         // the Host header's value (the first, if several), valid until the next parse()
   uint8_t host_count = 0;        // Host header lines (RFC 9112 3.2: exactly one in HTTP/1.1)
   bool expect_continue = false;  // "Expect: 100-continue": answered at once, then the connection closes
+  std::string_view authorization;  // the first Authorization header's value, valid until the next parse()
 };
 
 class RequestParser {
@@ -56,7 +57,7 @@ class RequestParser {
   static int onHeaderValue(llhttp_t* p, const char* at, size_t len) noexcept;
   static int onHeaderValueComplete(llhttp_t* p) noexcept;
   static int onHeadersComplete(llhttp_t* p) noexcept;
-  enum class HeaderKind : uint8_t { kOther, kHost, kExpect };
+  enum class HeaderKind : uint8_t { kOther, kHost, kExpect, kAuthorization };
   HeaderKind headerKind() const noexcept;  // of the header line being parsed
   static int countHeaderBytes(RequestParser* s, size_t len) noexcept;  // 431 past the limit
   static int onMessageComplete(llhttp_t* p) noexcept;
@@ -75,6 +76,8 @@ class RequestParser {
   static constexpr size_t kMaxHostBytes = 272;
   char host_[kMaxHostBytes];
   size_t host_len_ = 0;
+  std::string authorization_;  // the first Authorization header's value (the header limit bounds it)
+  bool authorization_seen_ = false;
   char expect_[16];            // the Expect header's value, lower-cased (enough for "100-continue")
   size_t expect_len_ = 0;
   int error_status_ = 0;

@@ -1,21 +1,36 @@
-// The command table: each command the proxy knows, with Redis-style arity (positive: exact
+// The command table: every command the proxy routes, with Redis-style arity (positive: exact
 // argument count including the name; negative: at least that many), its flags as bits, and its
-// key positions (first, last, step, as COMMAND reports them). The COMMAND reply is derived from
-// it, and requests are routed on it: what the proxy answers itself, what the cache serves.
+// key positions (first, last, step, as COMMAND reports them). The table is learned from the
+// backend's own COMMAND reply (so new and module commands route correctly); the built-in copy
+// (command_table.inc, generated from Redis's COMMAND) is the fallback. Requests are routed on it:
+// which commands the proxy answers, which the cache serves, which keys a write invalidates.
 #pragma once
 
 #include <cstdint>
 #include <span>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 namespace rcp::resp {
 
-// Commands the proxy runs itself, by name (kUnknown: not one of them).
-enum class Cmd : uint8_t { kUnknown, kGet, kPing, kEcho, kQuit, kHello, kClient, kSelect, kCommand, kInfo, kConfig };
+class FrameView;
 
-// Flags as Redis reports them in COMMAND (rendered in this order)...
+// The commands whose routing is the proxy's own business (kOther: forwarded as they are).
+enum class Cmd : uint8_t {
+  kOther, kGet, kMget, kPing, kEcho, kQuit, kReset, kHello, kAuth, kClient, kSelect, kInfo,
+  kMulti, kExec, kDiscard, kWatch, kUnwatch,
+  kSubscribe,    // SUBSCRIBE, PSUBSCRIBE, SSUBSCRIBE
+  kUnsubscribe,  // UNSUBSCRIBE, PUNSUBSCRIBE, SUNSUBSCRIBE
+  kMonitor,
+  kFlush,        // FLUSHALL, FLUSHDB, SWAPDB: every key changes
+  kScript,       // EVAL, EVALSHA, FCALL: may write their declared keys
+  kWait,         // WAIT, WAITAOF: block without the blocking flag
+  kXread,        // XREAD, XREADGROUP: block only with BLOCK
+};
+
+// Flags as Redis reports them in COMMAND.
 enum CommandFlag : uint32_t {
   kFlagReadonly = 1u << 0,
   kFlagWrite = 1u << 1,
@@ -27,19 +42,15 @@ enum CommandFlag : uint32_t {
   kFlagStale = 1u << 7,
   kFlagFast = 1u << 8,
   kFlagRandom = 1u << 9,
-  kRedisFlagCount = 10,
-  // ...and the proxy's routing, which COMMAND does not show.
-  kRouteLocal = 1u << 16,        // answered by the proxy itself
-  kRouteCacheable = 1u << 17,    // served through the read-through cache
-  kRouteTransaction = 1u << 18,  // MULTI / EXEC / DISCARD / WATCH state
+  kFlagMovableKeys = 1u << 10,  // the key positions do not cover every key (EVAL's numkeys, SORT ... STORE)
 };
 
 struct CommandSpec {
   std::string_view name;  // lower case, as COMMAND reports it
-  Cmd cmd;
   int arity;
   uint32_t flags;         // CommandFlag bits
   int first_key, last_key, key_step;
+  Cmd cmd = Cmd::kOther;
   bool has(uint32_t flag) const noexcept { return (flags & flag) != 0; }
 };
 
@@ -48,16 +59,42 @@ inline bool isGetName(std::string_view name) noexcept {
   return name.size() == 3 && (name[0] | 0x20) == 'g' && (name[1] | 0x20) == 'e' && (name[2] | 0x20) == 't';
 }
 
-// Case-insensitive lookup; nullptr when the proxy does not know the command.
-const CommandSpec* lookupCommand(std::string_view name) noexcept;
-std::span<const CommandSpec> allCommands() noexcept;
+class CommandTable {
+ public:
+  CommandTable();  // the built-in table
+  CommandTable(const CommandTable&) = delete;
+  CommandTable& operator=(const CommandTable&) = delete;
+
+  // Case-insensitive; nullptr when the command is not in the table.
+  const CommandSpec* find(std::string_view name) const;
+  // Replaces the table with the entries of a COMMAND reply (each [name, arity, [flags], first,
+  // last, step, ...]). Returns the number learned; a reply with none leaves the table as it was.
+  size_t learn(const FrameView& reply);
+  // The table came from the backend: a command not in it is one the backend does not know.
+  bool learned() const noexcept { return learned_; }
+  size_t size() const noexcept { return map_.size(); }
+
+ private:
+  void add(std::string_view name, int arity, uint32_t flags, int first, int last, int step);
+  std::unordered_map<std::string, CommandSpec> map_;  // by lower-case name; spec.name views the key
+  bool learned_ = false;
+};
+
+// The command a name denotes for routing (case-insensitive).
+Cmd commandId(std::string_view name) noexcept;
 bool arityOk(const CommandSpec& spec, size_t argc) noexcept;
-// The Redis flag names of spec, in COMMAND's order ("readonly", "fast", ...).
-std::vector<std::string_view> flagNames(const CommandSpec& spec);
-// Appends spec as one COMMAND / COMMAND INFO entry: [name, arity, [flags], first, last, step].
-void appendCommandEntry(std::string& out, const CommandSpec& spec);
-// The argument indexes that name keys in args (args[0] is the command), from the key positions.
+// The argument indexes that name keys in a request of argc arguments, from the key positions.
 std::vector<size_t> keyIndexes(const CommandSpec& spec, size_t argc);
+// Whether the command may change keys (the write flag, or a script).
+inline bool mayWrite(const CommandSpec& spec) noexcept {
+  return spec.has(kFlagWrite) || spec.cmd == Cmd::kScript || spec.cmd == Cmd::kFlush;
+}
+// The keys a request of spec may write, appended to out: its key positions, and for the commands
+// whose keys move, the keys its arguments name (EVAL's numkeys, SORT ... STORE, MIGRATE ... KEYS).
+// False when they cannot be known (the caller must then assume every key changed).
+bool writtenKeys(const CommandSpec& spec, std::span<const std::string_view> args, std::vector<std::string_view>& out);
+// Whether the request blocks in Redis (BLPOP, XREAD ... BLOCK, WAIT ...) when run outside MULTI.
+bool blocks(const CommandSpec& spec, std::span<const std::string_view> args) noexcept;
 
 bool equalsIgnoreCase(std::string_view a, std::string_view b) noexcept;
 

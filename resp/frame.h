@@ -39,6 +39,8 @@ class FrameView {
   long long integer() const noexcept;  // kInteger
   size_t size() const noexcept;         // kArray: the number of elements; 0 otherwise
   FrameView operator[](size_t i) const noexcept;  // kArray: element i < size(), O(i)
+  // The value after this one inside the same array (only when there is one): walks an array in O(n).
+  FrameView next() const noexcept;
   // Appends this value's RESP encoding: the bytes Redis sent (Redis writes canonical RESP).
   void encode(std::string& out) const;
 

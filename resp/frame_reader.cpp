@@ -40,6 +40,8 @@ FrameView FrameView::operator[](size_t i) const noexcept {
   return FrameView(frame_, at);
 }
 
+FrameView FrameView::next() const noexcept { return FrameView(frame_, frame_->nodes_[index_].end); }
+
 void FrameView::encode(std::string& out) const {
   auto line = [&out](char type, std::string_view s) {
     out.push_back(type);

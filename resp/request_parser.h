@@ -20,7 +20,7 @@ namespace rcp::resp {
 struct RequestLimits {
   size_t max_request_bytes = 1 << 20;  // largest multibulk request, all framing included
   size_t max_inline_bytes = 64 << 10;  // longest inline command line
-  size_t max_args = 1024;              // most arguments in one request
+  size_t max_args = 1024 * 1024;       // most arguments in one request (as Redis: an MSET of many keys)
 };
 
 class RequestParser {

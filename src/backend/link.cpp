@@ -34,6 +34,22 @@ class Link::HandshakeStep final : public Request {
   const std::vector<std::string>& command_;
 };
 
+LinkOptions LinkOptions::fromRedis(const std::string& host, uint16_t port, const std::string& user,
+                                   const std::string& password, int db, uint64_t connect_timeout_ms,
+                                   size_t max_reply_bytes) {
+  LinkOptions o;
+  o.host = host;
+  o.port = port;
+  o.connect_timeout_ms = connect_timeout_ms;
+  o.max_reply_bytes = max_reply_bytes;
+  if (!password.empty()) {
+    if (user.empty()) o.handshake.push_back({"AUTH", password});
+    else o.handshake.push_back({"AUTH", user, password});
+  }
+  if (db != 0) o.handshake.push_back({"SELECT", std::to_string(db)});
+  return o;
+}
+
 Link::Link(Loop& loop, const LinkOptions& options, LinkOwner& owner, UpstreamStats& stats, LatencyHistogram& latency)
     : loop_(loop), options_(options), owner_(&owner), stats_(stats), latency_(latency),
       reader_(&Link::takeBulk, this, options.max_reply_bytes) {
@@ -98,12 +114,7 @@ void Link::onConnected(int status) {
   }
   uv_tcp_nodelay(&tcp_, 1);
   uv_tcp_keepalive(&tcp_, 1, 60);
-  int rc = uv_read_start(
-      reinterpret_cast<uv_stream_t*>(&tcp_),
-      [](uv_handle_t* h, size_t, uv_buf_t* buf) noexcept { *buf = static_cast<Link*>(h->data)->loop_.readBuffer(); },
-      [](uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) noexcept {
-        static_cast<Link*>(s->data)->onRead(nread, buf);
-      });
+  int rc = paused_ ? 0 : startReading();
   if (rc != 0) {
     fail(Failure::kUnavailable, std::string("read: ") + uv_strerror(rc));
     return;
@@ -123,6 +134,15 @@ void Link::onConnected(int status) {
   else owner_->onLinkReplies(*this);  // requests may queue behind the handshake now
 }
 
+int Link::startReading() {
+  return uv_read_start(
+      reinterpret_cast<uv_stream_t*>(&tcp_),
+      [](uv_handle_t* h, size_t, uv_buf_t* buf) noexcept { *buf = static_cast<Link*>(h->data)->loop_.readBuffer(); },
+      [](uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) noexcept {
+        static_cast<Link*>(s->data)->onRead(nread, buf);
+      });
+}
+
 void Link::handshakeDone() {
   if (handshake_left_ > 0) --handshake_left_;
   if (handshake_left_ > 0 || state_ != State::kHandshake) return;
@@ -140,6 +160,22 @@ void Link::send(Request* r) {
   fifo_.push_back(r);
   ++stats_.requests;
   loop_.requestTurnEnd();
+}
+
+void Link::sendRaw(std::string_view bytes) {
+  assert(accepting());
+  out_.append(bytes);
+  loop_.requestTurnEnd();
+}
+
+void Link::pauseReading(bool paused) {
+  if (paused == paused_ || state_ == State::kClosed) return;
+  paused_ = paused;
+  if (state_ != State::kHandshake && state_ != State::kUp) return;  // reading starts paused if asked
+  auto* s = reinterpret_cast<uv_stream_t*>(&tcp_);
+  // What was already read is still delivered (one read buffer at most): only further reads stop.
+  if (paused) uv_read_stop(s);
+  else startReading();
 }
 
 bool Link::cancel(Request* r) noexcept {
@@ -216,6 +252,10 @@ void Link::onRead(ssize_t nread, const uv_buf_t* buf) {
 }
 
 void Link::onFrame(const resp::Frame& frame) {
+  if (fifo_.empty() && sink_ != nullptr) {
+    sink_->onFrame(frame);
+    return;
+  }
   if (fifo_.empty()) {
     // A reply nobody asked for: the link is out of step with Redis and cannot be trusted.
     fail(Failure::kUnavailable, "unexpected reply from Redis");

@@ -26,6 +26,11 @@
 namespace rcp::backend {
 
 struct LinkOptions {
+  // The link to the Redis of the configuration: address, AUTH and SELECT in the handshake.
+  static LinkOptions fromRedis(const std::string& host, uint16_t port, const std::string& user,
+                               const std::string& password, int db, uint64_t connect_timeout_ms,
+                               size_t max_reply_bytes);
+
   std::string host;
   uint16_t port = 6379;
   std::vector<std::vector<std::string>> handshake;  // commands sent first on every connection
@@ -34,6 +39,16 @@ struct LinkOptions {
 };
 
 class Link;
+
+// Where a link in stream mode delivers what Redis sends (pub/sub messages, MONITOR lines, replies
+// a client asked for without a request object: see Link::setSink).
+class FrameSink {
+ public:
+  virtual void onFrame(const resp::Frame& frame) = 0;
+
+ protected:
+  ~FrameSink() = default;
+};
 
 // The link's owner: the policy that decides where requests go and when to reconnect.
 class LinkOwner {
@@ -72,6 +87,13 @@ class Link {
   void send(Request* r);
   // The reply of r, if it is still awaited, will be read and dropped. Returns whether r was here.
   bool cancel(Request* r) noexcept;
+  // Stream mode: bytes written as they are, with no request awaiting a reply; every frame read
+  // once the FIFO is empty goes to the sink (null: back to FIFO mode, once the sink has seen the
+  // reply that ends the stream). For pub/sub, MONITOR and CLIENT REPLY on a pinned connection.
+  void sendRaw(std::string_view bytes);
+  void setSink(FrameSink* sink) noexcept { sink_ = sink; }
+  // Back-pressure: stops (or resumes) reading from Redis while the client cannot take more.
+  void pauseReading(bool paused);
   // Writes what was queued.
   void flush();
   // Fails the link when the connection or the handshake is past its deadline, or a request is
@@ -83,6 +105,7 @@ class Link {
   class HandshakeStep;
   ~Link();
 
+  int startReading();
   void onResolved(int status, struct addrinfo* res);
   void onConnected(int status);
   void onRead(ssize_t nread, const uv_buf_t* buf);
@@ -113,6 +136,8 @@ class Link {
   std::string out_;             // commands queued this turn
   std::string writing_;         // bytes handed to uv_write, kept alive until its callback
   bool write_active_ = false;
+  bool paused_ = false;         // reading stopped by pauseReading
+  FrameSink* sink_ = nullptr;   // stream mode: frames beyond the FIFO go here
   uint64_t deadline_ms_ = 0;    // connect / handshake deadline
   uint64_t last_read_ms_ = 0;   // loop time of the last bytes from Redis
   std::string open_error_;      // why open() could not start resolving

@@ -11,17 +11,8 @@ namespace rcp::backend {
 
 namespace {
 LinkOptions optionsFrom(const Config& c) {
-  LinkOptions o;
-  o.host = c.redis.host;
-  o.port = c.redis.port;
-  o.connect_timeout_ms = c.backend_timeout_ms;
-  o.max_reply_bytes = c.max_backend_reply_bytes;
-  if (!c.redis.password.empty()) {
-    if (c.redis.user.empty()) o.handshake.push_back({"AUTH", c.redis.password});
-    else o.handshake.push_back({"AUTH", c.redis.user, c.redis.password});
-  }
-  if (c.redis.db != 0) o.handshake.push_back({"SELECT", std::to_string(c.redis.db)});
-  return o;
+  return LinkOptions::fromRedis(c.redis.host, c.redis.port, c.redis.user, c.redis.password, c.redis.db,
+                                c.backend_timeout_ms, c.max_backend_reply_bytes);
 }
 
 bool erase(std::deque<Request*>& q, Request* r) {

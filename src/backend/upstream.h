@@ -20,7 +20,19 @@ struct UpstreamStats {
   uint64_t retried = 0;      // reads resent on a new link after the one they were sent on was lost
 };
 
-class Upstream {
+// Where a request can be sent: the shared upstream, or one client's pinned connection.
+class Target {
+ public:
+  // Queues r (see request.h for the contract); it is written in the end-of-turn pass.
+  virtual void submit(Request* r) = 0;
+  // Withdraws a request that has not completed: no callback will be made for it.
+  virtual void cancel(Request* r) = 0;
+
+ protected:
+  ~Target() = default;
+};
+
+class Upstream : public Target {
  public:
   virtual ~Upstream() = default;
   virtual void start() = 0;
@@ -28,10 +40,6 @@ class Upstream {
   // run the close callbacks.
   virtual void close() = 0;
 
-  // Queues r (see request.h for the contract); it is written in the end-of-turn pass.
-  virtual void submit(Request* r) = 0;
-  // Withdraws a request that has not completed: no callback will be made for it.
-  virtual void cancel(Request* r) = 0;
   // The end-of-turn pass: writes what was queued, delivers failures decided since the last pass.
   virtual void flush() = 0;
 

@@ -31,7 +31,7 @@ std::vector<std::string> parseHostList(const std::string& v, const std::string& 
     std::string item = v.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
     size_t b = item.find_first_not_of(" \t"), e = item.find_last_not_of(" \t");
     item = b == std::string::npos ? std::string() : item.substr(b, e - b + 1);
-    if (item.empty()) throw ConfigError(w + ": an empty host name in '" + v + "'");
+    if (item.empty()) throw ConfigError(w + ": an empty name in '" + v + "'");
     for (char& ch : item) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
     hosts.push_back(item);
     if (comma == std::string::npos) return hosts;
@@ -84,12 +84,12 @@ const std::vector<Option>& options() {
          c.max_backend_reply_bytes = parseSize(v, w);
          if (c.max_backend_reply_bytes < 1024) throw ConfigError(w + ": must be at least 1k");
        }},
-      {"--max-input-bytes", "RCP_MAX_INPUT_BYTES", "SIZE", "input all clients together may hold unparsed (half-sent requests); past it the clients holding the most are closed with an error (default 256m)",
+      {"--max-input-bytes", "RCP_MAX_INPUT_BYTES", "SIZE", "input all clients together may hold unparsed (half-sent requests); past it the clients holding the most are closed with an error (default 1g: a request as large as Redis accepts, 512m, fits)",
        [](Config& c, const std::string& v, const std::string& w) {
          c.max_input_bytes = parseSize(v, w);
          if (c.max_input_bytes < 65536) throw ConfigError(w + ": must be at least 64k");
        }},
-      {"--max-request-bytes", "RCP_MAX_REQUEST_BYTES", "SIZE", "largest RESP request accepted: 64k, 1m, bare number = bytes (default 1m); HTTP caps the URL at 8k and headers at 16k",
+      {"--max-request-bytes", "RCP_MAX_REQUEST_BYTES", "SIZE", "largest RESP request accepted: 64k, 1m, bare number = bytes (default 512m, Redis's proto-max-bulk-len; memory is bounded by --max-input-bytes); HTTP caps the URL at 8k and headers at 16k",
        [](Config& c, const std::string& v, const std::string& w) {
          c.max_request_bytes = parseSize(v, w);
          if (c.max_request_bytes < 256) throw ConfigError(w + ": must be at least 256 bytes");
@@ -129,6 +129,12 @@ const std::vector<Option>& options() {
        }},
       {"--http-allowed-hosts", "RCP_HTTP_ALLOWED_HOSTS", "LIST", "Host header values HTTP requests may carry, comma-separated, each with or without the port; * = any (default: localhost, 127.0.0.1, [::1] and the --bind address)",
        [](Config& c, const std::string& v, const std::string& w) { c.http_allowed_hosts = parseHostList(v, w); }},
+      {"--max-pinned", "RCP_MAX_PINNED", "N", "most dedicated backend connections at once, for clients in MULTI, WATCH, a blocking command, pub/sub, MONITOR, CLIENT REPLY or SELECT of another database; past it such a command gets an error (default 1000)",
+       [](Config& c, const std::string& v, const std::string& w) { c.max_pinned = parseCount(v, w, 0, 1000000); }},
+      {"--requirepass", "RCP_REQUIREPASS", "PASSWORD", "clients must authenticate with AUTH (RESP) or Authorization: Bearer/Basic (HTTP); empty = no password (default empty)",
+       [](Config& c, const std::string& v, const std::string&) { c.requirepass = v; }},
+      {"--deny-commands", "RCP_DENY_COMMANDS", "LIST", "commands refused with an error, comma-separated (e.g. SHUTDOWN,DEBUG,CONFIG); default none: the backend's ACL decides",
+       [](Config& c, const std::string& v, const std::string& w) { c.deny_commands = parseHostList(v, w); }},
       {"--shutdown-timeout", "RCP_SHUTDOWN_TIMEOUT", "DURATION", "on SIGTERM or SIGINT, how long in-flight requests may finish before the proxy closes everything (default 5s)",
        [](Config& c, const std::string& v, const std::string& w) { c.shutdown_timeout_ms = parseDurationMs(v, w); }},
   };
@@ -375,6 +381,9 @@ void applyReloadable(Config& c, const Config& f) {
   c.max_input_bytes = f.max_input_bytes;
   c.shutdown_timeout_ms = f.shutdown_timeout_ms;
   c.http_allowed_hosts = f.http_allowed_hosts;
+  c.max_pinned = f.max_pinned;
+  c.requirepass = f.requirepass;
+  c.deny_commands = f.deny_commands;
 }
 
 std::vector<std::string> restartOnlyChanges(const Config& a, const Config& b) {
@@ -403,6 +412,11 @@ std::string describe(const Config& c) {
   s += ", max-pending " + std::to_string(c.max_pending) + ", max-output-bytes " + std::to_string(c.max_output_bytes);
   s += ", idle-timeout " + std::to_string(c.idle_timeout_ms) + "ms, request-timeout " +
        std::to_string(c.request_timeout_ms) + "ms, shutdown-timeout " + std::to_string(c.shutdown_timeout_ms) + "ms";
+  s += ", max-pinned " + std::to_string(c.max_pinned) + ", requirepass " + (c.requirepass.empty() ? "off" : "****");
+  if (!c.deny_commands.empty()) {
+    s += ", deny-commands";
+    for (const std::string& d : c.deny_commands) s += " " + d;
+  }
   s += ", log " + c.log_level + "/" + c.log_format;
   if (!c.config_file.empty()) s += ", config " + c.config_file;
   return s;

@@ -30,9 +30,9 @@ struct Config {
   size_t max_inflight = 16384;         // backend GETs in flight at once
   uint64_t backend_timeout_ms = 2000;  // a backend request unanswered this long fails
   std::string log_level = "info";
-  size_t max_request_bytes = 1 << 20;  // largest RESP request; HTTP URL and headers have their own caps
+  size_t max_request_bytes = size_t{512} << 20;  // largest RESP request (Redis: proto-max-bulk-len); HTTP URL and headers have their own caps
   size_t max_backend_reply_bytes = size_t{512} << 20;  // a larger reply from Redis drops the link
-  size_t max_input_bytes = size_t{256} << 20;  // all clients' unparsed input together; past it the largest holders are closed
+  size_t max_input_bytes = size_t{1} << 30;  // all clients' unparsed input together; past it the largest holders are closed
   size_t max_key_bytes = 8 << 10;      // longest key accepted (RESP and decoded HTTP path)
   size_t max_pending = 1024;           // requests queued per connection before its input pauses
   size_t max_output_bytes = 64 << 20;  // reply bytes a slow reader may leave unread before it is closed
@@ -43,6 +43,9 @@ struct Config {
   std::string admin_bind = "127.0.0.1";
   std::string log_format = "text";     // text or json
   std::string config_file;             // --config: read at start-up and on SIGHUP
+  size_t max_pinned = 1000;            // dedicated backend connections for clients in MULTI, WATCH, blocking, pub/sub...
+  std::string requirepass;             // clients must AUTH with this (HTTP: Authorization); empty: no password
+  std::vector<std::string> deny_commands;  // lower-case command names refused with an error
   // Host values HTTP requests may carry: lower case, each name also with ":port"; "*" = any.
   // parseConfig fills in the defaults and the port variants.
   std::vector<std::string> http_allowed_hosts;

@@ -11,8 +11,8 @@
 
 namespace rcp::client {
 
-Clients::Clients(Loop& loop, const Config& config, proxy::ReadThrough& read_through, ClientHost& host)
-    : loop_(loop), config_(config), read_through_(read_through), host_(host) {}
+Clients::Clients(Loop& loop, const Config& config, const Services& services, ClientHost& host)
+    : loop_(loop), config_(config), services_(services), host_(host) {}
 
 Clients::~Clients() { assert(connections_.empty()); }
 

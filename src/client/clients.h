@@ -16,6 +16,9 @@
 #include "src/base/config.h"
 #include "src/base/loop.h"
 #include "src/client/reply.h"
+#include "resp/commands.h"
+#include "src/backend/pinned.h"
+#include "src/proxy/forwarder.h"
 #include "src/proxy/read_through.h"
 
 namespace rcp::client {
@@ -42,6 +45,10 @@ struct ClientStats {
   uint64_t input_limit_closes = 0;   // clients closed for holding the most input over --max-input-bytes
   uint64_t gets[2][3] = {};          // GET requests by Proto and Outcome
   uint64_t local_commands = 0;       // RESP commands the proxy answers itself
+  uint64_t denied_commands = 0;      // refused by --deny-commands
+  uint64_t stream_commands = 0;      // SUBSCRIBE / MONITOR / CLIENT REPLY that started a stream
+  uint64_t mgets = 0;                // MGETs served through the cache
+  uint64_t auth_failures = 0;        // HTTP requests refused for a missing or wrong password
   void countGet(Proto p, Outcome o) noexcept { ++gets[static_cast<int>(p)][static_cast<int>(o)]; }
 };
 
@@ -50,6 +57,8 @@ class ClientHost {
  public:
   // The text of RESP INFO for section ("default", "all", or one section's name).
   virtual std::string info(std::string_view section) = 0;
+  // The backend's Redis version (HELLO reports it), or the proxy's own before it is known.
+  virtual std::string_view backendVersion() = 0;
   // Draining (see drainAll) and the last connection has closed.
   virtual void onClientsDrained() = 0;
 
@@ -57,10 +66,19 @@ class ClientHost {
   ~ClientHost() = default;
 };
 
+// What the sessions run requests on, owned by the server.
+struct Services {
+  proxy::ReadThrough& read_through;
+  proxy::Forwarder& forwarder;
+  backend::Target& shared;          // the shared pipelined link
+  backend::PinnedPool& pinned;
+  const resp::CommandTable& commands;
+};
+
 class Clients {
  public:
   // config is the server's, updated in place on reload: limits apply to the next request.
-  Clients(Loop& loop, const Config& config, proxy::ReadThrough& read_through, ClientHost& host);
+  Clients(Loop& loop, const Config& config, const Services& services, ClientHost& host);
   ~Clients();
   Clients(const Clients&) = delete;
   Clients& operator=(const Clients&) = delete;
@@ -81,7 +99,11 @@ class Clients {
   // --- for connections and sessions
   Loop& loop() noexcept { return loop_; }
   const Config& config() const noexcept { return config_; }
-  proxy::ReadThrough& readThrough() noexcept { return read_through_; }
+  proxy::ReadThrough& readThrough() noexcept { return services_.read_through; }
+  proxy::Forwarder& forwarder() noexcept { return services_.forwarder; }
+  backend::Target& shared() noexcept { return services_.shared; }
+  backend::PinnedPool& pinnedPool() noexcept { return services_.pinned; }
+  const resp::CommandTable& commands() const noexcept { return services_.commands; }
   ClientHost& host() noexcept { return host_; }
   ClientStats& stats() noexcept { return stats_; }
   const ClientStats& stats() const noexcept { return stats_; }
@@ -107,7 +129,7 @@ class Clients {
 
   Loop& loop_;
   const Config& config_;
-  proxy::ReadThrough& read_through_;
+  Services services_;
   ClientHost& host_;
   ClientStats stats_;
   ReplyPool replies_;

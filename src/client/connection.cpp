@@ -53,7 +53,7 @@ void Connection::onRead(ssize_t nread, const uv_buf_t* buf) {
     if (nread != UV_EOF) SPDLOG_DEBUG("client {} read error: {}", id_, uv_err_name(static_cast<int>(nread)));
     read_eof_ = true;
     pauseReading();
-    if (nread != UV_EOF || rejecting_) close();
+    if (nread != UV_EOF || rejecting_ || (session_ != nullptr && session_->closeOnEof())) close();
     else closeAfterWrite();
     return;
   }
@@ -114,7 +114,10 @@ void Connection::answerAndClose(bool http, int status, std::string_view text, st
 void Connection::onLookup(Reply& reply, Part& part, const proxy::Lookup& r) {
   assert(session_ != nullptr && reply.pending > 0);
   session_->render(reply, part, r);
-  if (--reply.pending == 0) clients_.markDirty(this);
+  if (--reply.pending == 0) {
+    if (reply.failed) session_->finish(reply);
+    clients_.markDirty(this);
+  }
 }
 
 // Reply bytes waiting for the socket: the write in flight plus ready replies behind it. Over the
@@ -130,6 +133,45 @@ void Connection::closeForOutputLimit() {
   spdlog::warn("client {} is not reading its replies (over --max-output-bytes): closing", id_);
   ++clients_.stats().output_limit_closes;
   close();
+}
+
+void Connection::kick() { clients_.markDirty(this); }
+
+bool Connection::outputBacklogged() const noexcept {
+  size_t bytes = 0, replies = 0;
+  queue_.unwritten(&bytes, &replies);
+  return bytes + write_bytes_ >= std::min(kPauseOutputBytes, config_.max_output_bytes);
+}
+
+namespace {
+std::string addressText(const sockaddr_storage& a) {
+  char ip[INET6_ADDRSTRLEN] = "?";
+  uint16_t port = 0;
+  if (a.ss_family == AF_INET6) {
+    const auto* v6 = reinterpret_cast<const sockaddr_in6*>(&a);
+    uv_ip6_name(v6, ip, sizeof ip);
+    port = ntohs(v6->sin6_port);
+  } else if (a.ss_family == AF_INET) {
+    const auto* v4 = reinterpret_cast<const sockaddr_in*>(&a);
+    uv_ip4_name(v4, ip, sizeof ip);
+    port = ntohs(v4->sin_port);
+  }
+  return std::string(ip) + ":" + std::to_string(port);
+}
+}  // namespace
+
+std::string Connection::peerAddress() const {
+  sockaddr_storage a{};
+  int len = sizeof a;
+  uv_tcp_getpeername(&tcp_, reinterpret_cast<sockaddr*>(&a), &len);
+  return addressText(a);
+}
+
+std::string Connection::localAddress() const {
+  sockaddr_storage a{};
+  int len = sizeof a;
+  uv_tcp_getsockname(&tcp_, reinterpret_cast<sockaddr*>(&a), &len);
+  return addressText(a);
 }
 
 void Connection::drain() {
@@ -297,6 +339,7 @@ bool Connection::writeReady() {
 
 void Connection::afterFlush() {
   if (closing_ || writing_) return;
+  if (session_ != nullptr) session_->onDrained();
   if (close_after_write_) {
     if (queue_.empty()) close();
     return;

@@ -51,6 +51,19 @@ class Connection {
     ++requests_;
     if (queue_.tail() != nullptr && queue_.tail()->ready()) unflushed_bytes_ += queue_.tail()->bytes();
   }
+  // The RESP session ran one request; pushed: it queued a reply (stream mode queues none).
+  void requestDone(bool pushed) noexcept {
+    ++requests_;
+    if (pushed && queue_.tail()->ready()) unflushed_bytes_ += queue_.tail()->bytes();
+  }
+  Reply* tailReply() const noexcept { return queue_.tail(); }
+  // Something changed outside a read (a pinned connection's frame, a barrier lifted): write and
+  // run held requests in the end-of-turn pass.
+  void kick();
+  // Reply bytes are waiting for a client that is not taking them (back-pressure on a stream).
+  bool outputBacklogged() const noexcept;
+  std::string peerAddress() const;
+  std::string localAddress() const;
   // The session has no more use for the stream: write what is queued, then close.
   void closeAfterWrite();
   bool closingAfterWrite() const noexcept { return close_after_write_; }

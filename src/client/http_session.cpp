@@ -4,10 +4,12 @@
 #include <algorithm>
 #include <cassert>
 
+#include "http/auth.h"
 #include "http/host.h"
 #include "http/percent.h"
 #include "http/response.h"
 #include "src/client/clients.h"
+#include "src/client/local_commands.h"
 #include "src/client/connection.h"
 
 namespace rcp::client {
@@ -106,6 +108,15 @@ void HttpSession::handle(const http::Request& req) {
   if (req.host_count == 0 && req.http_minor >= 1) return refuse(*r, 400, "missing Host header (HTTP/1.1 requires one)");
   if (req.host_count == 1 && !http::hostAllowed(req.host, config.http_allowed_hosts))
     return refuse(*r, 421, "this Host is not allowed (see --http-allowed-hosts)");
+  if (!config.requirepass.empty()) {
+    std::string password;
+    if (!http::passwordFromAuthorization(req.authorization, password) || !credentialsOk(config, "default", password)) {
+      ++clients.stats().auth_failures;
+      return refuse(*r, 401, "authentication required: Authorization: Bearer <password> (see --requirepass)",
+                    "WWW-Authenticate: Bearer realm=\"redis-cache-proxy\"\r\n"
+                    "WWW-Authenticate: Basic realm=\"redis-cache-proxy\"\r\n");
+    }
+  }
   if (req.method == http::Method::kOther) return refuse(*r, 405, "method not allowed: use GET or HEAD", "Allow: GET, HEAD\r\n");
   switch (http::keyFromTarget(req.target, key_)) {
     case http::KeyError::kNone: break;
@@ -141,7 +152,9 @@ void HttpSession::render(Reply& reply, Part& part, const proxy::Lookup& r) {
     case K::kBackendError: return renderHttpText(reply, 502, "backend error: " + std::string(r.message), date);
     case K::kUnavailable: return renderHttpText(reply, 503, "backend unavailable: " + std::string(r.message), date);
     case K::kTimeout: return renderHttpText(reply, 504, "backend timeout", date);
+    case K::kReply: break;  // not asked for by HTTP
   }
+  renderHttpText(reply, 502, "backend error: unexpected reply", date);
 }
 
 }  // namespace rcp::client

@@ -4,12 +4,14 @@
 #include <charconv>
 
 #include "resp/reply.h"
-#include "src/client/clients.h"
 
 namespace rcp::client {
 
 namespace {
 using Args = std::vector<std::string_view>;
+using resp::equalsIgnoreCase;
+
+constexpr std::string_view kWrongPass = "WRONGPASS invalid username-password pair or user is disabled.";
 
 // A client name as Redis accepts it (CLIENT SETNAME, HELLO SETNAME): printable, no spaces.
 bool validClientName(std::string_view name, std::string& out) {
@@ -22,7 +24,42 @@ bool validClientName(std::string_view name, std::string& out) {
   return true;
 }
 
-void hello(const Args& args, LocalClient& client, std::string& o) {
+bool constantTimeEqual(std::string_view a, std::string_view b) noexcept {
+  // Every byte of the longer one is looked at whatever matches, so timing tells nothing but length.
+  size_t n = a.size() > b.size() ? a.size() : b.size();
+  unsigned char diff = a.size() == b.size() ? 0 : 1;
+  for (size_t i = 0; i < n; ++i) {
+    unsigned char x = i < a.size() ? static_cast<unsigned char>(a[i]) : 0;
+    unsigned char y = i < b.size() ? static_cast<unsigned char>(b[i]) : 0;
+    diff = static_cast<unsigned char>(diff | (x ^ y));
+  }
+  return diff == 0;
+}
+
+void auth(const Args& args, LocalClient& client, const LocalEnv& env, std::string& o) {
+  if (args.size() < 2) {
+    resp::appendError(o, "ERR wrong number of arguments for 'auth' command");
+    return;
+  }
+  if (args.size() > 3) {
+    resp::appendError(o, "ERR syntax error");
+    return;
+  }
+  if (args.size() == 2 && env.config.requirepass.empty()) {
+    resp::appendError(o, "ERR AUTH <password> called without any password configured for the default user. "
+                         "Are you sure your configuration is correct?");
+    return;
+  }
+  std::string_view user = args.size() == 3 ? args[1] : std::string_view("default");
+  if (!credentialsOk(env.config, user, args.back())) {
+    resp::appendError(o, kWrongPass);
+    return;
+  }
+  client.authed = true;
+  resp::appendSimple(o, "OK");
+}
+
+void hello(const Args& args, LocalClient& client, const LocalEnv& env, std::string& o) {
   if (args.size() >= 2) {
     long long ver = 0;
     auto [p, ec] = std::from_chars(args[1].data(), args[1].data() + args[1].size(), ver);
@@ -36,24 +73,41 @@ void hello(const Args& args, LocalClient& client, std::string& o) {
     }
     // Options are checked before any is applied, as Redis does: a refused HELLO changes nothing.
     std::string_view name;
-    bool set_name = false;
+    bool set_name = false, auth_ok = false;
     for (size_t i = 2; i < args.size(); ++i) {
-      if (resp::equalsIgnoreCase(args[i], "SETNAME") && i + 1 < args.size()) {
+      if (equalsIgnoreCase(args[i], "SETNAME") && i + 1 < args.size()) {
         name = args[++i];
         set_name = true;
         if (!validClientName(name, o)) return;
-      } else if (resp::equalsIgnoreCase(args[i], "AUTH") && i + 2 < args.size()) {
-        i += 2;  // the proxy has no users of its own: accepted as Redis does without requirepass
+      } else if (equalsIgnoreCase(args[i], "AUTH") && i + 2 < args.size()) {
+        if (!credentialsOk(env.config, args[i + 1], args[i + 2])) {
+          resp::appendError(o, kWrongPass);
+          return;
+        }
+        auth_ok = true;
+        i += 2;
       } else {
         resp::appendError(o, "ERR Syntax error in HELLO option '" + resp::oneLine(args[i].substr(0, 64)) + "'");
         return;
       }
     }
+    if (!client.authed && !auth_ok) {
+      resp::appendError(o, "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO "
+                           "<proto> AUTH <user> <pass> option can be used to authenticate the client and select the "
+                           "RESP protocol version at the same time");
+      return;
+    }
+    if (auth_ok) client.authed = true;
     if (set_name) client.name.assign(name);
+  } else if (!client.authed) {
+    resp::appendError(o, "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO "
+                         "<proto> AUTH <user> <pass> option can be used to authenticate the client and select the "
+                         "RESP protocol version at the same time");
+    return;
   }
   resp::appendArrayHeader(o, 14);
-  resp::appendBulk(o, "server");  resp::appendBulk(o, "redis-cache-proxy");
-  resp::appendBulk(o, "version"); resp::appendBulk(o, RCP_VERSION);
+  resp::appendBulk(o, "server");  resp::appendBulk(o, "redis");
+  resp::appendBulk(o, "version"); resp::appendBulk(o, env.backend_version);
   resp::appendBulk(o, "proto");   resp::appendInteger(o, 2);
   resp::appendBulk(o, "id");      resp::appendInteger(o, static_cast<long long>(client.id));
   resp::appendBulk(o, "mode");    resp::appendBulk(o, "standalone");
@@ -61,79 +115,102 @@ void hello(const Args& args, LocalClient& client, std::string& o) {
   resp::appendBulk(o, "modules"); resp::appendArrayHeader(o, 0);
 }
 
+// One line of CLIENT INFO / CLIENT LIST, in Redis's field order (the fields the proxy knows).
+std::string clientLine(const LocalClient& c) {
+  std::string s = "id=" + std::to_string(c.id) + " addr=" + c.addr + " laddr=" + c.laddr + " fd=-1 name=" + c.name +
+                  " age=" + std::to_string(c.age_s) + " idle=" + std::to_string(c.idle_s) + " flags=" + c.flags +
+                  " db=" + std::to_string(c.db) + " sub=0 psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 argv-mem=0" +
+                  " multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd=client|info user=default" +
+                  " redir=-1 resp=2 lib-name=" + c.lib_name + " lib-ver=" + c.lib_ver + "\n";
+  return s;
+}
+
 void clientCommand(const Args& args, LocalClient& client, std::string& o) {
   std::string_view sub = args[1];
-  if (resp::equalsIgnoreCase(sub, "SETNAME") && args.size() == 3) {
+  if (equalsIgnoreCase(sub, "SETNAME") && args.size() == 3) {
     if (!validClientName(args[2], o)) return;
     client.name.assign(args[2]);
     resp::appendSimple(o, "OK");
-  } else if (resp::equalsIgnoreCase(sub, "GETNAME") && args.size() == 2) {
+  } else if (equalsIgnoreCase(sub, "GETNAME") && args.size() == 2) {
     if (client.name.empty()) resp::appendNil(o);
     else resp::appendBulk(o, client.name);
-  } else if (resp::equalsIgnoreCase(sub, "SETINFO") && args.size() == 4) {
-    resp::appendSimple(o, "OK");
-  } else if (resp::equalsIgnoreCase(sub, "ID") && args.size() == 2) {
-    resp::appendInteger(o, static_cast<long long>(client.id));
-  } else {
-    resp::appendError(o, "ERR unknown subcommand or wrong number of arguments for '" + resp::oneLine(sub.substr(0, 64)) +
-                             "'. The proxy supports CLIENT SETNAME, GETNAME, SETINFO, ID");
-  }
-}
-
-void command(const Args& args, std::string& o) {
-  auto all = resp::allCommands();
-  if (args.size() == 1) {
-    resp::appendArrayHeader(o, static_cast<long long>(all.size()));
-    for (const auto& c : all) resp::appendCommandEntry(o, c);
-  } else if (resp::equalsIgnoreCase(args[1], "COUNT")) {
-    resp::appendInteger(o, static_cast<long long>(all.size()));
-  } else if (resp::equalsIgnoreCase(args[1], "DOCS")) {
-    resp::appendArrayHeader(o, 0);  // no docs: clients fall back to their built-in help
-  } else if (resp::equalsIgnoreCase(args[1], "INFO")) {
-    resp::appendArrayHeader(o, static_cast<long long>(args.size() - 2));
-    for (size_t i = 2; i < args.size(); ++i) {
-      const resp::CommandSpec* c = resp::lookupCommand(args[i]);
-      if (c != nullptr) resp::appendCommandEntry(o, *c);
-      else resp::appendNil(o);
+  } else if (equalsIgnoreCase(sub, "SETINFO") && args.size() == 4) {
+    bool name = equalsIgnoreCase(args[2], "LIB-NAME");
+    if (!name && !equalsIgnoreCase(args[2], "LIB-VER")) {
+      resp::appendError(o, "ERR Unrecognized option '" + resp::oneLine(args[2].substr(0, 64)) + "'");
+      return;
     }
+    for (char c : args[3]) {
+      if (c < '!' || c > '~') {
+        resp::appendError(o, "ERR lib-name and lib-ver cannot contain spaces, newlines or special characters.");
+        return;
+      }
+    }
+    (name ? client.lib_name : client.lib_ver).assign(args[3]);
+    resp::appendSimple(o, "OK");
+  } else if (equalsIgnoreCase(sub, "ID") && args.size() == 2) {
+    resp::appendInteger(o, static_cast<long long>(client.id));
+  } else if (equalsIgnoreCase(sub, "INFO") && args.size() == 2) {
+    resp::appendBulk(o, clientLine(client));
+  } else if (equalsIgnoreCase(sub, "LIST")) {
+    resp::appendBulk(o, clientLine(client));  // the client's own connection: others are not its business
+  } else if ((equalsIgnoreCase(sub, "NO-EVICT") || equalsIgnoreCase(sub, "NO-TOUCH")) && args.size() == 3) {
+    if (!equalsIgnoreCase(args[2], "ON") && !equalsIgnoreCase(args[2], "OFF")) {
+      resp::appendError(o, "ERR syntax error");
+      return;
+    }
+    resp::appendSimple(o, "OK");
   } else {
-    resp::appendError(o, "ERR unknown subcommand '" + resp::oneLine(args[1].substr(0, 64)) +
-                             "'. The proxy supports COMMAND, COMMAND COUNT, COMMAND DOCS, COMMAND INFO");
+    resp::appendError(o, "ERR unknown subcommand or wrong number of arguments for '" +
+                             resp::oneLine(sub.substr(0, 64)) + "'");
   }
 }
 }  // namespace
 
-void runLocalCommand(const resp::CommandSpec& spec, const Args& args, LocalClient& client, ClientHost& host,
-                     std::string& out) {
-  switch (spec.cmd) {
+bool credentialsOk(const Config& config, std::string_view user, std::string_view password) noexcept {
+  bool default_user = user == "default";
+  if (config.requirepass.empty()) return default_user;
+  return constantTimeEqual(password, config.requirepass) & default_user;
+}
+
+bool isLocal(resp::Cmd cmd, const Args& args) noexcept {
+  switch (cmd) {
+    case resp::Cmd::kPing:
+    case resp::Cmd::kEcho:
+    case resp::Cmd::kQuit:
+    case resp::Cmd::kHello:
+    case resp::Cmd::kAuth: return true;
+    case resp::Cmd::kClient: {
+      if (args.size() < 2) return false;
+      for (std::string_view s : {"SETNAME", "GETNAME", "ID", "INFO", "LIST", "SETINFO", "NO-EVICT", "NO-TOUCH"})
+        if (equalsIgnoreCase(args[1], s)) return true;
+      return false;
+    }
+    default: return false;
+  }
+}
+
+void runLocalCommand(resp::Cmd cmd, const Args& args, LocalClient& client, const LocalEnv& env, std::string& out) {
+  switch (cmd) {
     case resp::Cmd::kPing:
       if (args.size() == 1) resp::appendSimple(out, "PONG");
       else if (args.size() == 2) resp::appendBulk(out, args[1]);
       else resp::appendError(out, "ERR wrong number of arguments for 'ping' command");
       return;
-    case resp::Cmd::kEcho: resp::appendBulk(out, args[1]); return;
+    case resp::Cmd::kEcho:
+      if (args.size() == 2) resp::appendBulk(out, args[1]);
+      else resp::appendError(out, "ERR wrong number of arguments for 'echo' command");
+      return;
     case resp::Cmd::kQuit:
       resp::appendSimple(out, "OK");
       client.quit = true;
       return;
-    case resp::Cmd::kHello: hello(args, client, out); return;
+    case resp::Cmd::kHello: hello(args, client, env, out); return;
+    case resp::Cmd::kAuth: auth(args, client, env, out); return;
     case resp::Cmd::kClient: clientCommand(args, client, out); return;
-    case resp::Cmd::kSelect:
-      if (args[1] == "0") resp::appendSimple(out, "OK");
-      else resp::appendError(out, "ERR DB index is out of range (the proxy serves the database of --redis as 0)");
-      return;
-    case resp::Cmd::kCommand: command(args, out); return;
-    case resp::Cmd::kInfo: resp::appendBulk(out, host.info(args.size() > 1 ? args[1] : std::string_view("default"))); return;
-    case resp::Cmd::kConfig:
-      // Tools such as redis-benchmark read settings at start-up; the proxy has no Redis settings
-      // to report, so CONFIG GET answers an empty list and anything else is refused.
-      if (resp::equalsIgnoreCase(args[1], "GET") && args.size() >= 3) resp::appendArrayHeader(out, 0);
-      else resp::appendError(out, "ERR the proxy supports CONFIG GET only (and reports nothing)");
-      return;
-    case resp::Cmd::kGet:
-    case resp::Cmd::kUnknown: break;
+    default: break;
   }
-  resp::appendError(out, "ERR internal: '" + std::string(spec.name) + "' is not answered locally");
+  resp::appendError(out, "ERR internal: the command is not answered locally");
 }
 
 }  // namespace rcp::client

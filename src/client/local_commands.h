@@ -1,5 +1,6 @@
-// The RESP commands the proxy answers itself (PING, ECHO, QUIT, HELLO, CLIENT, SELECT, COMMAND,
-// INFO, CONFIG GET), about the client's own connection to the proxy.
+// The RESP commands the proxy answers itself, about the client's own connection to the proxy:
+// PING, ECHO, QUIT, HELLO 2, AUTH, and CLIENT SETNAME / GETNAME / ID / INFO / LIST / SETINFO /
+// NO-EVICT / NO-TOUCH (the rest of CLIENT is forwarded or refused by the session).
 #pragma once
 
 #include <cstdint>
@@ -8,20 +9,40 @@
 #include <vector>
 
 #include "resp/commands.h"
+#include "src/base/config.h"
 
 namespace rcp::client {
 
-class ClientHost;
-
 // The connection a local command is about.
 struct LocalClient {
-  uint64_t id;          // CLIENT ID, HELLO's id
-  std::string& name;    // CLIENT SETNAME / GETNAME, HELLO SETNAME
-  bool quit = false;    // set by QUIT: close after the reply
+  uint64_t id;               // CLIENT ID, HELLO's id
+  std::string& name;         // CLIENT SETNAME / GETNAME, HELLO SETNAME
+  std::string& lib_name;     // CLIENT SETINFO LIB-NAME
+  std::string& lib_ver;      // CLIENT SETINFO LIB-VER
+  bool& authed;              // AUTH / HELLO AUTH passed (always true without --requirepass)
+  std::string addr;          // the client's address, ip:port
+  std::string laddr;         // the proxy's address it connected to
+  uint64_t age_s = 0;        // seconds since it connected
+  uint64_t idle_s = 0;       // seconds since its last request
+  int db = 0;                // its selected database
+  const char* flags = "N";   // CLIENT INFO flags: N, x (MULTI), P (subscribed), O (MONITOR)
+  bool quit = false;         // set by QUIT: close after the reply
 };
 
-// Runs spec (a command with kRouteLocal, arity already checked) and appends its RESP reply to out.
-void runLocalCommand(const resp::CommandSpec& spec, const std::vector<std::string_view>& args, LocalClient& client,
-                     ClientHost& host, std::string& out);
+// What local commands read of the proxy.
+struct LocalEnv {
+  const Config& config;
+  std::string_view backend_version;  // Redis's version, as HELLO reports it
+};
+
+// Whether command is one the proxy answers itself (CLIENT only for the subcommands above).
+bool isLocal(resp::Cmd cmd, const std::vector<std::string_view>& args) noexcept;
+// Runs a local command and appends its RESP reply to out.
+void runLocalCommand(resp::Cmd cmd, const std::vector<std::string_view>& args, LocalClient& client,
+                     const LocalEnv& env, std::string& out);
+// user/password against --requirepass, in constant time: the default user (or no user name) with
+// the configured password; without --requirepass, the default user with any password (as Redis's
+// "nopass" default user).
+bool credentialsOk(const Config& config, std::string_view user, std::string_view password) noexcept;
 
 }  // namespace rcp::client

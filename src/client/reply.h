@@ -22,11 +22,21 @@ struct Reply;
 
 struct Part final : proxy::Waiter {
   enum class Body : uint8_t { kNone, kRespBulk, kValue };
+  // What the part waits on, so the session renders the result as that command's reply.
+  enum class Tag : uint8_t {
+    kGet,      // GET through the cache
+    kMget,     // one key of an MGET through the cache
+    kForward,  // a forwarded command: Redis's reply as it is
+    kInfo,     // INFO: Redis's sections, then the proxy's
+    kPinned,   // a forwarded command on the client's pinned connection
+  };
 
   std::string text;             // bytes written first (a whole part when there is no body)
   EntryRef entry;               // zero-copy body, shared with the cache
   std::string_view body;        // the bytes of entry this part sends (its RESP bulk reply, or the value)
   Reply* owner = nullptr;
+  Tag tag = Tag::kGet;
+  bool error = false;           // text holds an error that replaces the whole reply (MGET)
 
   size_t bytes() const noexcept { return text.size() + body.size(); }
   // The body is entry's RESP bulk reply (kRespBulk) or its bare value (kValue); the part holds a
@@ -42,6 +52,8 @@ struct Part final : proxy::Waiter {
     entry.reset();
     body = {};
     next_waiter = nullptr;
+    tag = Tag::kGet;
+    error = false;
   }
 };
 
@@ -54,6 +66,7 @@ struct Reply {
   bool head_only = false;
   bool keep_alive = true;
   bool http10 = false;
+  bool failed = false;          // a part failed: the reply becomes that part's error (MGET)
   Part first;                   // most replies have one part
   std::unique_ptr<Part[]> more; // parts 1..nparts-1; never reallocated while parts wait
   uint16_t more_capacity = 0;
@@ -75,7 +88,7 @@ struct Reply {
     next = nullptr;
     conn = nullptr;
     nparts = 1;
-    head_only = http10 = false;
+    head_only = http10 = failed = false;
     keep_alive = true;
   }
 };

@@ -1,11 +1,14 @@
 // RESP session (see resp_session.h).
 #include "src/client/resp_session.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
+#include <charconv>
 #include <cstring>
 
 #include "cache/lru_cache.h"
-#include "resp/commands.h"
+#include "resp/frame.h"
 #include "resp/reply.h"
 #include "src/client/clients.h"
 #include "src/client/connection.h"
@@ -14,6 +17,9 @@
 namespace rcp::client {
 
 namespace {
+using resp::Cmd;
+using resp::equalsIgnoreCase;
+
 resp::RequestLimits limitsFrom(const Config& c) {
   resp::RequestLimits l;
   l.max_request_bytes = c.max_request_bytes;
@@ -21,18 +27,37 @@ resp::RequestLimits limitsFrom(const Config& c) {
   return l;
 }
 
-std::string quoteArgs(const std::vector<std::string_view>& args) {
-  std::string s;
-  for (size_t i = 1; i < args.size() && s.size() < 128; ++i) {
-    s += '\'';
-    s.append(args[i].substr(0, 128));
-    s += "' ";
-  }
-  return s;
+std::string lowerName(std::string_view s) {
+  std::string out(s.substr(0, 64));
+  for (char& c : out) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c | 0x20 : c);
+  return resp::oneLine(out);
 }
+
+// A pub/sub PING's reply: "pong" in subscribed mode, +PONG once the connection has left it.
+bool isPong(const resp::FrameView& f, bool* simple) {
+  if (f.type() == resp::FrameType::kSimple && f.str() == "PONG") {
+    *simple = true;
+    return true;
+  }
+  *simple = false;
+  return f.type() == resp::FrameType::kArray && f.size() == 2 && f[0].type() == resp::FrameType::kBulk &&
+         f[0].str() == "pong";
+}
+
+constexpr uint64_t kNoDeadline = 0;
 }  // namespace
 
-RespSession::RespSession(Connection& conn) : conn_(conn), parser_(limitsFrom(conn.clients().config())) {}
+RespSession::RespSession(Connection& conn)
+    : conn_(conn), clients_(conn.clients()), parser_(limitsFrom(conn.clients().config())),
+      authed_(conn.clients().config().requirepass.empty()), db_(conn.clients().config().redis.db),
+      configured_db_(conn.clients().config().redis.db), connected_ms_(conn.clients().loop().nowMs()),
+      last_request_ms_(connected_ms_) {}
+
+RespSession::~RespSession() {
+  // The connection is gone: a pinned connection it held goes with it (Redis drops the client's
+  // state, unblocks a blocked command, ends its subscriptions).
+  if (pinned_ != nullptr) clients_.pinnedPool().release(std::exchange(pinned_, nullptr), false);
+}
 
 void RespSession::onData(const char* data, size_t len) {
   parser_.feed(data, len);
@@ -41,6 +66,15 @@ void RespSession::onData(const char* data, size_t len) {
 
 void RespSession::run() {
   while (conn_.canTakeRequest()) {
+    if (holding_) {
+      std::vector<std::string_view> args(held_.begin(), held_.end());
+      Reply* tail = conn_.tailReply();
+      if (!dispatch(args)) return;  // still waiting
+      holding_ = false;
+      held_.clear();
+      conn_.requestDone(tail != conn_.tailReply());
+      continue;
+    }
     if (prefetched_ == 0) {
       ahead_n_ = ahead_at_ = 0;
       prefetchAhead();
@@ -55,21 +89,33 @@ void RespSession::run() {
       return;
     }
     if (st == resp::RequestParser::Status::kError) {
-      ++conn_.clients().stats().protocol_errors;
+      ++clients_.stats().protocol_errors;
       resp::appendError(reply(), "ERR " + parser_.error());
       conn_.closeAfterWrite();
       return;
     }
-    dispatch(parser_.args());
-    conn_.requestQueued();
+    ++clients_.stats().resp_requests;
+    Reply* tail = conn_.tailReply();
+    if (!dispatch(parser_.args())) {
+      hold(parser_.args());
+      return;
+    }
+    conn_.requestDone(tail != conn_.tailReply());
   }
+}
+
+void RespSession::hold(const Args& args) {
+  holding_ = true;
+  held_.assign(args.begin(), args.end());
+  prefetched_ = 0;
+  ahead_n_ = 0;
 }
 
 // A pipelined batch of GETs over a cache bigger than the CPU's caches would wait on several misses
 // per request (the bucket, the entry, its LRU neighbours), one after the other. Peeking at the
 // requests behind the current one and prefetching for all of them at once overlaps those waits.
 void RespSession::prefetchAhead() {
-  if (!conn_.clients().readThrough().cacheEnabled()) return;
+  if (!clients_.readThrough().cacheEnabled()) return;
   std::string_view rest = parser_.unparsed();
   if (rest.size() < kMinBatchBytes) return;  // one request, or none: nothing to overlap
   std::string_view key;
@@ -79,49 +125,372 @@ void RespSession::prefetchAhead() {
   size_t n = 0;
   do {
     Ahead& a = ahead_[n];
-    a.hash = hashes[n] = conn_.clients().readThrough().hashKey(key);
+    a.hash = hashes[n] = clients_.readThrough().hashKey(key);
     a.len = key.size() <= kAheadKeyBytes ? static_cast<uint32_t>(key.size()) : 0;
     if (a.len != 0) std::memcpy(a.key, key.data(), a.len);
     ++n;
     rest.remove_prefix(len);
   } while (n < kPrefetchRequests && (len = resp::peekGet(rest, &key)) != 0);
   ahead_n_ = n;
-  conn_.clients().readThrough().prefetch(hashes, n);
+  clients_.readThrough().prefetch(hashes, n);
   prefetched_ = n - 1;  // the request about to be parsed is the first of them
 }
 
 std::string& RespSession::reply() { return conn_.pushReply()->first.text; }
 
-void RespSession::dispatch(const std::vector<std::string_view>& args) {
-  Clients& clients = conn_.clients();
-  ++clients.stats().resp_requests;
-  if (args.size() == 2 && resp::isGetName(args[0])) return get(args[1]);  // the hot path
-  const resp::CommandSpec* spec = resp::lookupCommand(args[0]);
+bool RespSession::dispatch(const Args& args) {
+  // The hot path: a GET from a client with no state of its own, nothing to wait for.
+  if (args.size() == 2 && resp::isGetName(args[0]) && authed_ && !pinnedState() &&
+      (last_route_ == Route::kShared || outstanding_ == 0) && clients_.config().deny_commands.empty() &&
+      args[1].size() <= clients_.config().max_key_bytes) {
+    get(args[1]);
+    return true;
+  }
+  return dispatchSlow(args);
+}
+
+bool RespSession::dispatchSlow(const Args& args) {
+  const Config& config = clients_.config();
+  const resp::CommandSpec* spec = clients_.commands().find(args[0]);
+  Cmd id = spec != nullptr ? spec->cmd : resp::commandId(args[0]);
+  last_request_ms_ = clients_.loop().nowMs();
+
+  if (!authed_ && id != Cmd::kAuth && id != Cmd::kHello && id != Cmd::kQuit && id != Cmd::kReset) {
+    resp::appendError(reply(), "NOAUTH Authentication required.");
+    return true;
+  }
+  for (const std::string& denied : config.deny_commands) {
+    if (equalsIgnoreCase(denied, args[0])) {
+      ++clients_.stats().denied_commands;
+      resp::appendError(reply(), "ERR command '" + lowerName(args[0]) + "' is disabled on this proxy (--deny-commands)");
+      return true;
+    }
+  }
+  if (id == Cmd::kQuit) {
+    local(id, args);
+    return true;
+  }
+  if (id == Cmd::kReset) {
+    if (outstanding_ > 0 || marker_pending_) return false;
+    resetState(false);
+    name_.clear();
+    authed_ = clients_.config().requirepass.empty();
+    resp::appendSimple(reply(), "RESET");
+    return true;
+  }
+  if (stream_ != Stream::kOff) return dispatchStream(id, args);
+  if (multi_) return dispatchInMulti(id, spec, args);
+
+  switch (id) {
+    case Cmd::kGet:
+      if (args.size() != 2 || pinnedState() || args[1].size() > config.max_key_bytes) break;  // forwarded
+      if (!ready(Route::kShared)) return false;
+      get(args[1]);
+      return true;
+    case Cmd::kMget:
+      if (args.size() < 2 || pinnedState() || args.size() - 1 > kMaxCachedMgetKeys) break;
+      for (size_t i = 1; i < args.size(); ++i)
+        if (args[i].size() > config.max_key_bytes) goto forwarded;
+      if (!ready(Route::kShared)) return false;
+      mget(args);
+      return true;
+    case Cmd::kClient: return dispatchClient(args);
+    case Cmd::kSelect: return dispatchSelect(args);
+    case Cmd::kMulti:
+    case Cmd::kWatch: {
+      Route route = pinned_ != nullptr ? Route::kPinned : Route::kStream;  // kStream: wait for everything
+      if (!ready(route)) return false;
+      if (pinned_ == nullptr && !acquirePinned()) return true;
+      (id == Cmd::kMulti ? multi_ : watching_) = true;
+      forward(Route::kPinned, args, Part::Tag::kPinned, config.backend_timeout_ms, nullptr);
+      return true;
+    }
+    case Cmd::kExec:
+    case Cmd::kDiscard: return dispatchExec(id, args);
+    case Cmd::kUnwatch: return dispatchUnwatch(args);
+    case Cmd::kSubscribe:
+    case Cmd::kUnsubscribe: return startStream(Stream::kPubSub, id, args);
+    case Cmd::kMonitor: return startStream(Stream::kMonitor, id, args);
+    case Cmd::kInfo: {
+      // The proxy's sections are taken now and wait in the part for Redis's. Asked for the
+      // proxy's sections only, the proxy answers alone (so INFO backend works while Redis hangs).
+      std::string mine;
+      bool only_mine = args.size() > 1;
+      if (args.size() == 1) mine = clients_.host().info("default");
+      for (size_t i = 1; i < args.size(); ++i) {
+        std::string s = clients_.host().info(args[i]);
+        only_mine &= !s.empty() && !equalsIgnoreCase(args[i], "all") && !equalsIgnoreCase(args[i], "everything") &&
+                     !equalsIgnoreCase(args[i], "default");
+        if (!s.empty()) mine.append(mine.empty() ? "" : "\r\n").append(s);
+        if (equalsIgnoreCase(args[i], "all") || equalsIgnoreCase(args[i], "everything")) break;
+      }
+      if (only_mine) {
+        ++clients_.stats().local_commands;
+        resp::appendBulk(reply(), mine);
+        return true;
+      }
+      Route route = pinned_ != nullptr ? Route::kPinned : Route::kShared;
+      if (!ready(route)) return false;
+      forward(route, args, Part::Tag::kInfo, config.backend_timeout_ms, nullptr);
+      conn_.tailReply()->first.text = std::move(mine);
+      return true;
+    }
+    default:
+      if (isLocal(id, args)) {
+        local(id, args);
+        return true;
+      }
+      break;
+  }
+forwarded:
+  return dispatchCommand(spec, args);
+}
+
+// Everything else: forwarded on the shared link, or on the pinned connection while the client has
+// one; a blocking command gets a pinned connection of its own, with no deadline.
+bool RespSession::dispatchCommand(const resp::CommandSpec* spec, const Args& args) {
+  const Config& config = clients_.config();
+  bool blocking = spec != nullptr && resp::blocks(*spec, args);
+  Route route = blocking ? Route::kBlocking : pinned_ != nullptr ? Route::kPinned : Route::kShared;
+  if (!ready(route)) return false;
+  if (blocking && pinned_ == nullptr && !acquirePinned()) return true;
+  proxy::Forwarder::After after;
+  invalidateWrites(spec, args, route == Route::kShared ? nullptr : &after);
+  forward(route, args, route == Route::kShared ? Part::Tag::kForward : Part::Tag::kPinned,
+          blocking ? kNoDeadline : config.backend_timeout_ms, after.empty() ? nullptr : &after);
+  return true;
+}
+
+bool RespSession::dispatchInMulti(Cmd id, const resp::CommandSpec* spec, const Args& args) {
+  if (id == Cmd::kExec || id == Cmd::kDiscard) return dispatchExec(id, args);
+  if (!ready(Route::kPinned)) return false;
+  // Queued, not run: its writes happen at EXEC, whose keys are invalidated then and again when it answers.
   if (spec == nullptr) {
-    ++clients.stats().unknown_commands;
-    resp::appendError(reply(), "ERR unknown command '" + resp::oneLine(args[0].substr(0, 128)) +
-                                   "', with args beginning with: " + resp::oneLine(quoteArgs(args)));
-    return;
+    exec_after_.all |= !clients_.commands().learned();
+  } else if (db_ == configured_db_ && (resp::mayWrite(*spec))) {
+    keys_.clear();
+    if (spec->cmd == Cmd::kFlush || !resp::writtenKeys(*spec, args, keys_)) exec_after_.all = true;
+    for (std::string_view k : keys_) exec_after_.keys.emplace_back(k);
   }
-  if (!resp::arityOk(*spec, args.size())) {
-    resp::appendError(reply(), "ERR wrong number of arguments for '" + std::string(spec->name) + "' command");
-    return;
+  if (id == Cmd::kSelect && args.size() == 2) {
+    int n = -1;
+    auto [p, ec] = std::from_chars(args[1].data(), args[1].data() + args[1].size(), n);
+    db_ = ec == std::errc() && p == args[1].data() + args[1].size() ? n : -1;
   }
-  if (spec->cmd == resp::Cmd::kGet) return get(args[1]);
+  forward(Route::kPinned, args, Part::Tag::kPinned, clients_.config().backend_timeout_ms, nullptr);
+  return true;
+}
+
+bool RespSession::dispatchExec(Cmd id, const Args& args) {
+  if (!multi_ && !watching_) {
+    resp::appendError(reply(), id == Cmd::kExec ? "ERR EXEC without MULTI" : "ERR DISCARD without MULTI");
+    return true;
+  }
+  if (!ready(Route::kPinned)) return false;
+  proxy::Forwarder::After after;
+  if (id == Cmd::kExec && multi_) {
+    if (exec_after_.all) clients_.readThrough().invalidateAllBy(proxy::ReadThrough::DropCause::kUnknownKeys);
+    for (const std::string& k : exec_after_.keys) clients_.readThrough().invalidateWritten(k);
+    after = std::move(exec_after_);
+  }
+  exec_after_ = {};
+  multi_ = watching_ = false;
+  forward(Route::kPinned, args, Part::Tag::kPinned, clients_.config().backend_timeout_ms, after.empty() ? nullptr : &after);
+  return true;
+}
+
+bool RespSession::dispatchUnwatch(const Args& args) {
+  if (pinned_ == nullptr) {  // nothing watched: Redis's answer, without a connection
+    resp::appendSimple(reply(), "OK");
+    return true;
+  }
+  if (!ready(Route::kPinned)) return false;
+  watching_ = false;
+  forward(Route::kPinned, args, Part::Tag::kPinned, clients_.config().backend_timeout_ms, nullptr);
+  return true;
+}
+
+bool RespSession::dispatchSelect(const Args& args) {
+  if (args.size() != 2) return dispatchCommand(clients_.commands().find("select"), args);
+  int n = -1;
+  auto [p, ec] = std::from_chars(args[1].data(), args[1].data() + args[1].size(), n);
+  bool number = ec == std::errc() && p == args[1].data() + args[1].size();
+  if (number && n == configured_db_ && pinned_ == nullptr) {
+    resp::appendSimple(reply(), "OK");  // the database the cache serves: nothing to change
+    return true;
+  }
+  // Another database (or back to the configured one from another): on a pinned connection, which
+  // SELECTs it, and whose reads bypass the cache (it holds the configured database only).
+  Route route = pinned_ != nullptr ? Route::kPinned : Route::kStream;
+  if (!ready(route)) return false;
+  if (pinned_ == nullptr && !acquirePinned()) return true;
+  db_ = number ? n : -1;
+  forward(Route::kPinned, args, Part::Tag::kPinned, clients_.config().backend_timeout_ms, nullptr);
+  return true;
+}
+
+bool RespSession::dispatchClient(const Args& args) {
+  if (isLocal(Cmd::kClient, args)) {
+    local(Cmd::kClient, args);
+    return true;
+  }
+  std::string_view sub = args.size() >= 2 ? args[1] : std::string_view();
+  if (equalsIgnoreCase(sub, "REPLY") && args.size() == 3) {
+    if (equalsIgnoreCase(args[2], "ON") && pinned_ == nullptr) {
+      resp::appendSimple(reply(), "OK");
+      return true;
+    }
+    if (equalsIgnoreCase(args[2], "OFF") || equalsIgnoreCase(args[2], "SKIP") || equalsIgnoreCase(args[2], "ON"))
+      return startStream(Stream::kReplyMode, Cmd::kClient, args);
+  }
+  for (std::string_view s : {"TRACKING", "CACHING", "GETREDIR", "TRACKINGINFO"}) {
+    if (equalsIgnoreCase(sub, s)) {
+      resp::appendError(reply(), "ERR CLIENT " + lowerName(sub) +
+                                     " is not available to RESP2 clients of the proxy: the invalidation REDIRECT "
+                                     "would name a connection of the proxy's that this client cannot see");
+      return true;
+    }
+  }
+  for (std::string_view s : {"KILL", "UNBLOCK"}) {
+    if (equalsIgnoreCase(sub, s)) {
+      resp::appendError(reply(), "ERR CLIENT " + lowerName(sub) +
+                                     " is not supported through the proxy: the client ids it names are the "
+                                     "proxy's own connections to Redis");
+      return true;
+    }
+  }
+  return dispatchCommand(clients_.commands().find("client"), args);
+}
+
+// Pub/sub, MONITOR, CLIENT REPLY: the client's pinned connection relays what Redis sends as it comes.
+bool RespSession::startStream(Stream kind, Cmd id, const Args& args) {
+  if (!ready(Route::kStream)) return false;
+  if (pinned_ == nullptr && !acquirePinned()) return true;
+  stream_ = kind;
+  pinned_->setStreaming(true);
+  ++clients_.stats().stream_commands;
+  return dispatchStream(id, args);
+}
+
+bool RespSession::dispatchStream(Cmd id, const Args& args) {
+  if (marker_pending_) return false;  // whether the client is still subscribed is not known yet
+  if (stream_ != Stream::kPubSub) {   // MONITOR, CLIENT REPLY: everything goes, everything comes back
+    sendRaw(args);
+    return true;
+  }
+  switch (id) {
+    case Cmd::kSubscribe: sendRaw(args); return true;
+    case Cmd::kPing:
+      sendRaw(args);
+      ++client_pings_;
+      return true;
+    case Cmd::kUnsubscribe:
+      // How many replies an UNSUBSCRIBE brings, and whether the client is then out of subscribed
+      // mode, is Redis's to say: a PING behind it answers "pong" in subscribed mode and +PONG out
+      // of it. Until it comes back, the client's next requests wait.
+      sendRaw(args);
+      pinned_->sendRaw("*1\r\n$4\r\nPING\r\n");
+      marker_pending_ = true;
+      return true;
+    default:
+      resp::appendError(reply(), "ERR Can't execute '" + lowerName(args[0]) +
+                                     "': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed "
+                                     "in this context");
+      return true;
+  }
+}
+
+bool RespSession::acquirePinned() {
+  pinned_ = clients_.pinnedPool().acquire(*this);
+  if (pinned_ != nullptr) return true;
+  resp::appendError(reply(), "ERR max number of pinned connections reached (--max-pinned " +
+                                 std::to_string(clients_.config().max_pinned) +
+                                 "): MULTI, WATCH, blocking commands, pub/sub and SELECT need one");
+  return false;
+}
+
+void RespSession::maybeRelease() {
+  if (pinned_ == nullptr || pinned_outstanding_ > 0 || pinnedState() || marker_pending_) return;
+  clients_.pinnedPool().release(std::exchange(pinned_, nullptr), true);
+}
+
+void RespSession::resetState(bool reusable) {
+  if (pinned_ != nullptr) clients_.pinnedPool().release(std::exchange(pinned_, nullptr), reusable);
+  multi_ = watching_ = marker_pending_ = false;
+  db_ = configured_db_;
+  stream_ = Stream::kOff;
+  client_pings_ = 0;
+  exec_after_ = {};
+}
+
+void RespSession::sendRaw(const Args& args) {
+  raw_.clear();
+  resp::appendCommand(raw_, args);
+  pinned_->sendRaw(raw_);
+}
+
+void RespSession::forward(Route route, const Args& args, Part::Tag tag, uint64_t timeout_ms,
+                          proxy::Forwarder::After* after) {
+  Reply* r = conn_.pushReply();
+  r->first.tag = tag;
+  r->pending = 1;
+  ++outstanding_;
+  backend::Target* to = &clients_.shared();
+  if (route != Route::kShared) {
+    to = pinned_;
+    ++pinned_outstanding_;
+  }
+  last_route_ = route;
+  clients_.forwarder().forward(*to, args, r->first, timeout_ms, after);
+}
+
+void RespSession::local(Cmd id, const Args& args) {
+  Clients& clients = clients_;
   ++clients.stats().local_commands;
-  LocalClient local{conn_.id(), conn_.name()};
-  runLocalCommand(*spec, args, local, clients.host(), reply());
-  if (local.quit) conn_.closeAfterWrite();
+  uint64_t now = clients.loop().nowMs();
+  LocalClient c{conn_.id(), name_, lib_name_, lib_ver_, authed_, conn_.peerAddress(), conn_.localAddress()};
+  c.age_s = (now - connected_ms_) / 1000;
+  c.idle_s = (now - last_request_ms_) / 1000;
+  c.db = db_;
+  c.flags = multi_ ? "x" : stream_ == Stream::kPubSub ? "P" : stream_ == Stream::kMonitor ? "O" : "N";
+  runLocalCommand(id, args, c, LocalEnv{clients.config(), clients.host().backendVersion()}, reply());
+  if (c.quit) conn_.closeAfterWrite();
+}
+
+void RespSession::invalidateWrites(const resp::CommandSpec* spec, const Args& args, proxy::Forwarder::After* after) {
+  proxy::ReadThrough& rt = clients_.readThrough();
+  using Cause = proxy::ReadThrough::DropCause;
+  if (spec == nullptr) {
+    // Not in the table: if the table is the backend's own, Redis will refuse it; if not, it may
+    // be a write the proxy cannot see into.
+    if (clients_.commands().learned()) return;
+    rt.invalidateAllBy(Cause::kUnknownKeys);
+    if (after != nullptr) after->all = true;
+    return;
+  }
+  if (!resp::mayWrite(*spec)) return;
+  if (spec->cmd == Cmd::kFlush) {
+    // FLUSHDB of another database leaves the cache's alone; FLUSHALL and SWAPDB reach it.
+    if (db_ != configured_db_ && spec->name == "flushdb") return;
+    rt.invalidateAllBy(Cause::kFlush);
+    if (after != nullptr) after->all = true;
+    return;
+  }
+  if (db_ != configured_db_) return;  // another database: nothing of it is cached
+  keys_.clear();
+  if (!resp::writtenKeys(*spec, args, keys_)) {
+    rt.invalidateAllBy(Cause::kUnknownKeys);
+    if (after != nullptr) after->all = true;
+    return;
+  }
+  for (std::string_view k : keys_) {
+    rt.invalidateWritten(k);
+    if (after != nullptr) after->keys.emplace_back(k);
+  }
 }
 
 void RespSession::get(std::string_view key) {
-  Clients& clients = conn_.clients();
-  if (key.size() > clients.config().max_key_bytes) {
-    clients.stats().countGet(Proto::kResp, Outcome::kError);
-    resp::appendError(reply(), "ERR key is too long (over --max-key-bytes, " +
-                                   std::to_string(clients.config().max_key_bytes) + " bytes)");
-    return;
-  }
+  Clients& clients = clients_;
   Reply* r = conn_.pushReply();
   proxy::ReadThrough& rt = clients.readThrough();
   const Ahead* a = ahead_at_ < ahead_n_ ? &ahead_[ahead_at_] : nullptr;
@@ -129,6 +498,8 @@ void RespSession::get(std::string_view key) {
   EntryRef e = rt.get(key, seen ? a->hash : rt.hashKey(key), r->first);
   if (!e) {
     r->pending = 1;  // the lookup fills the part later (render)
+    ++outstanding_;
+    last_route_ = Route::kShared;
     return;
   }
   // The hot path: no formatting at all. The reply is copied out at the end of the loop turn;
@@ -139,17 +510,152 @@ void RespSession::get(std::string_view key) {
   r->first.setBody(std::move(e), Part::Body::kRespBulk);
 }
 
-void RespSession::render(Reply&, Part& part, const proxy::Lookup& r) {
-  using K = proxy::Lookup::Kind;
-  conn_.clients().stats().countGet(Proto::kResp, r.found() ? Outcome::kMiss : Outcome::kError);
-  switch (r.kind) {
-    case K::kValue: part.setBody(r.entry, Part::Body::kRespBulk); break;
-    case K::kNil: resp::appendNil(part.text); break;
-    case K::kWrongType:
-    case K::kBackendError: resp::appendError(part.text, resp::oneLine(r.message)); break;
-    case K::kUnavailable: resp::appendError(part.text, "ERR backend unavailable: " + resp::oneLine(r.message)); break;
-    case K::kTimeout: resp::appendError(part.text, "ERR backend timeout"); break;
+void RespSession::mget(const Args& args) {
+  size_t n = args.size() - 1;
+  Reply* r = conn_.pushReply();
+  r->setParts(static_cast<uint16_t>(n));
+  resp::appendArrayHeader(r->first.text, static_cast<long long>(n));
+  waiters_.resize(n);
+  hits_.resize(n);
+  for (size_t i = 0; i < n; ++i) {
+    Part& p = r->part(i);
+    p.tag = Part::Tag::kMget;
+    waiters_[i] = &p;
   }
+  clients_.readThrough().getMany(n, args.data() + 1, waiters_.data(), hits_.data());
+  ++clients_.stats().mgets;
+  for (size_t i = 0; i < n; ++i) {
+    if (hits_[i]) {
+      clients_.stats().countGet(Proto::kResp, Outcome::kHit);
+      r->part(i).setBody(std::move(hits_[i]), Part::Body::kRespBulk);
+    } else {
+      ++r->pending;
+    }
+  }
+  if (r->pending > 0) {
+    outstanding_ += r->pending;
+    last_route_ = Route::kShared;
+  }
+}
+
+void RespSession::render(Reply& reply, Part& part, const proxy::Lookup& r) {
+  using K = proxy::Lookup::Kind;
+  --outstanding_;
+  switch (part.tag) {
+    case Part::Tag::kGet:
+    case Part::Tag::kMget: {
+      clients_.stats().countGet(Proto::kResp, r.found() ? Outcome::kMiss : Outcome::kError);
+      bool in_mget = part.tag == Part::Tag::kMget;
+      switch (r.kind) {
+        case K::kValue: part.setBody(r.entry, Part::Body::kRespBulk); return;
+        case K::kNil: resp::appendNil(part.text); return;
+        case K::kWrongType:
+          if (in_mget) {  // MGET answers nil for a key that holds something else, as Redis does
+            resp::appendNil(part.text);
+            return;
+          }
+          [[fallthrough]];
+        case K::kBackendError:
+        case K::kReply: resp::appendError(part.text, resp::oneLine(r.message)); break;
+        case K::kUnavailable: resp::appendError(part.text, "ERR backend unavailable: " + resp::oneLine(r.message)); break;
+        case K::kTimeout: resp::appendError(part.text, "ERR backend timeout"); break;
+      }
+      if (in_mget) {
+        part.error = true;
+        reply.failed = true;
+      }
+      return;
+    }
+    case Part::Tag::kForward:
+    case Part::Tag::kPinned:
+    case Part::Tag::kInfo: break;
+  }
+  if (part.tag == Part::Tag::kPinned) --pinned_outstanding_;
+  switch (r.kind) {
+    case K::kReply:
+      if (part.tag == Part::Tag::kInfo && r.frame->root().type() == resp::FrameType::kBulk) {
+        // Redis's own sections (clients read redis_version, role, maxmemory_policy ...), then the proxy's.
+        std::string text(r.frame->root().str());
+        std::string mine = std::exchange(part.text, std::string());
+        if (!mine.empty()) text.append(text.empty() ? "" : "\r\n").append(mine);
+        resp::appendBulk(part.text, text);
+      } else {
+        part.text.clear();
+        r.frame->root().encode(part.text);
+      }
+      break;
+    default:
+      if (part.tag == Part::Tag::kInfo) {  // Redis is unreachable: the proxy's own sections still answer
+        std::string mine = std::exchange(part.text, std::string());
+        resp::appendBulk(part.text, mine);
+        break;
+      }
+      if (r.kind == K::kTimeout) resp::appendError(part.text, "ERR backend timeout");
+      else resp::appendError(part.text, "ERR backend unavailable: " + resp::oneLine(r.message));
+      break;
+  }
+  maybeRelease();
+}
+
+void RespSession::finish(Reply& reply) {
+  // One key of an MGET failed: the reply is that error, as Redis answers a failed command.
+  std::string err;
+  for (size_t i = 0; i < reply.nparts; ++i) {
+    Part& p = reply.part(i);
+    if (p.error && err.empty()) err = std::move(p.text);
+    p.text.clear();
+    p.entry.reset();
+    p.body = {};
+  }
+  reply.nparts = 1;
+  reply.first.text = std::move(err);
+}
+
+void RespSession::onDrained() {
+  if (pinned_ != nullptr && pinned_->streaming()) pinned_->pauseReading(false);
+}
+
+bool RespSession::closeOnEof() const {
+  // A client gone while blocked or subscribed: Redis drops it at once (so a BLPOP pops nothing for
+  // nobody); other requests are answered before the connection closes.
+  return pinned_ != nullptr && (last_route_ == Route::kBlocking || stream_ != Stream::kOff);
+}
+
+void RespSession::onPinnedLost(std::string_view why, bool was_up) {
+  bool streaming = stream_ != Stream::kOff;
+  resetState(false);
+  if (was_up) {
+    // The client's state in Redis (transaction, subscriptions, blocked command, database) is gone,
+    // as after a Redis restart: so is its connection.
+    spdlog::debug("client {}: its pinned connection to Redis was lost ({}): closing", conn_.id(), why);
+    conn_.closeAfterWrite();
+  } else if (streaming) {
+    resp::appendError(reply(), "ERR backend unavailable: " + resp::oneLine(why));
+  }
+  conn_.kick();
+}
+
+void RespSession::onPinnedFrame(const resp::Frame& frame) {
+  resp::FrameView root = frame.root();
+  bool simple = false;
+  if (stream_ == Stream::kPubSub && isPong(root, &simple)) {
+    if (client_pings_ > 0) {
+      --client_pings_;
+    } else if (marker_pending_) {
+      marker_pending_ = false;  // the UNSUBSCRIBE before it has been answered whole
+      if (simple) {             // and the client has left subscribed mode
+        stream_ = Stream::kOff;
+        pinned_->setStreaming(false);
+        maybeRelease();
+      }
+      conn_.kick();  // run what waited
+      return;
+    }
+  }
+  Reply* r = conn_.pushReply();
+  root.encode(r->first.text);
+  conn_.kick();
+  if (pinned_ != nullptr && conn_.outputBacklogged()) pinned_->pauseReading(true);
 }
 
 }  // namespace rcp::client

@@ -1,43 +1,99 @@
-// RESP protocol session: parses requests (multibulk and inline) and runs them: GET through the
-// read-through cache, the commands the proxy answers itself (local_commands.h), anything else
-// refused with an error. Renders lookups as RESP: a hit is the cached entry's bulk bytes, zero-copy.
+// RESP protocol session: parses requests (multibulk and inline) and routes each one, by the command
+// table, to where it runs:
+//   - answered by the proxy (PING, ECHO, QUIT, RESET, HELLO 2, AUTH, CLIENT about this connection);
+//   - through the read-through cache (GET, MGET): a hit is the cached entry's bulk bytes, zero-copy;
+//   - forwarded on the shared pipelined link (every other command), a write invalidating its keys
+//     first, so the client reads its own writes;
+//   - on a pinned connection of its own while the client has state in Redis: MULTI ... EXEC, WATCH,
+//     a blocking command, SELECT of another database (FIFO mode), pub/sub, MONITOR, CLIENT REPLY
+//     (stream mode: what Redis sends is relayed as it comes).
+// Replies leave in request order. When a request must run on another connection than the ones
+// still answering this client (entering or leaving a pinned state), it waits until they have
+// answered, so Redis sees the client's commands in the order it sent them.
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <string_view>
 #include <vector>
 
+#include "resp/commands.h"
 #include "resp/request_parser.h"
+#include "src/backend/pinned.h"
+#include "src/client/reply.h"
 #include "src/client/session.h"
+#include "src/proxy/forwarder.h"
 
 namespace rcp::client {
 
+class Clients;
 class Connection;
 
-class RespSession final : public Session {
+class RespSession final : public Session, private backend::PinnedUser {
  public:
   explicit RespSession(Connection& conn);
+  ~RespSession() override;
   void onData(const char* data, size_t len) override;
   void resume() override { run(); }
-  bool hasBacklog() const override { return parser_.buffered() > 0; }
+  bool hasBacklog() const override { return holding_ || parser_.buffered() > 0; }
   Input input() const override {
     size_t held = parser_.buffered();
     return {held, held > 0};
   }
   void render(Reply& reply, Part& part, const proxy::Lookup& r) override;
+  void finish(Reply& reply) override;
+  void onDrained() override;
+  bool closeOnEof() const override;
 
  private:
+  using Args = std::vector<std::string_view>;
+  // Where a request runs; a request waits while replies from another route are outstanding.
+  enum class Route : uint8_t { kLocal, kShared, kPinned, kBlocking, kStream };
+  enum class Stream : uint8_t { kOff, kPubSub, kMonitor, kReplyMode };
+
   void run();
   // Prefetches the cache lines the next GETs in the input will touch (see LruCache::prefetch).
   void prefetchAhead();
   static constexpr size_t kPrefetchRequests = 16;    // GETs looked ahead at once
   static constexpr size_t kMinBatchBytes = 64;       // less input than this is at most one short GET
   static constexpr size_t kPrefetchValueBytes = 256; // values up to this size are prefetched on a hit
-  void dispatch(const std::vector<std::string_view>& args);
+  static constexpr size_t kMaxCachedMgetKeys = 4096; // a larger MGET is forwarded as it is
+
+  // Runs one request; false when it must wait for outstanding replies (it is then held).
+  bool dispatch(const Args& args);
+  bool dispatchSlow(const Args& args);
+  bool dispatchInMulti(resp::Cmd id, const resp::CommandSpec* spec, const Args& args);
+  bool dispatchStream(resp::Cmd id, const Args& args);
+  bool dispatchClient(const Args& args);
+  bool dispatchSelect(const Args& args);
+  bool dispatchUnwatch(const Args& args);
+  bool dispatchExec(resp::Cmd id, const Args& args);
+  bool dispatchCommand(const resp::CommandSpec* spec, const Args& args);  // forward (shared, pinned or blocking)
+  bool startStream(Stream kind, resp::Cmd id, const Args& args);
+  bool ready(Route route) const noexcept {
+    return route == Route::kLocal || outstanding_ == 0 ||
+           (route == last_route_ && route != Route::kBlocking && route != Route::kStream);
+  }
+  bool pinnedState() const noexcept { return multi_ || watching_ || db_ != configured_db_ || stream_ != Stream::kOff; }
+  bool acquirePinned();  // false (and an error reply) at --max-pinned
+  void maybeRelease();
+  void resetState(bool reusable);
+  void sendRaw(const Args& args);
+  void forward(Route route, const Args& args, Part::Tag tag, uint64_t timeout_ms, proxy::Forwarder::After* after);
+  void local(resp::Cmd id, const Args& args);
+  // Read-your-writes: drops what args may write from the cache (into after too, for a pinned route).
+  void invalidateWrites(const resp::CommandSpec* spec, const Args& args, proxy::Forwarder::After* after);
   void get(std::string_view key);  // GET: the read-through cache
+  void mget(const Args& args);     // MGET: the cache, one backend MGET for the misses
   std::string& reply();            // a ready reply's text, which the caller fills
+  void hold(const Args& args);
+
+  // backend::PinnedUser
+  void onPinnedLost(std::string_view why, bool was_up) override;
+  void onPinnedFrame(const resp::Frame& frame) override;
 
   Connection& conn_;
+  Clients& clients_;
   resp::RequestParser parser_;
   size_t prefetched_ = 0;  // requests parsed ahead of whose cache lines were prefetched
   // The keys the look-ahead hashed, so a GET whose parsed key has the same bytes reuses the hash
@@ -52,6 +108,32 @@ class RespSession final : public Session {
   Ahead ahead_[kPrefetchRequests];
   size_t ahead_n_ = 0;     // entries of the current look-ahead
   size_t ahead_at_ = 0;    // the entry of the request being run
+
+  // --- the client's state (Redis keeps the same on a connection)
+  bool authed_;
+  bool multi_ = false;      // between MULTI and EXEC / DISCARD
+  bool watching_ = false;   // WATCH until EXEC / DISCARD / UNWATCH
+  int db_;                  // SELECTed database (-1: a SELECT Redis may refuse)
+  int configured_db_;       // the database of --redis, the one the cache holds
+  Stream stream_ = Stream::kOff;
+  bool marker_pending_ = false;  // pub/sub: the PING sent after an UNSUBSCRIBE has not come back
+  uint32_t client_pings_ = 0;    // pub/sub: the client's PINGs not yet answered
+  std::string name_, lib_name_, lib_ver_;
+  uint64_t connected_ms_;
+  uint64_t last_request_ms_;
+
+  // --- routing
+  backend::Pinned* pinned_ = nullptr;
+  uint32_t outstanding_ = 0;         // parts waiting on Redis (any route)
+  uint32_t pinned_outstanding_ = 0;  // of which on the pinned connection
+  Route last_route_ = Route::kLocal;
+  bool holding_ = false;             // held_ waits for outstanding replies
+  std::vector<std::string> held_;
+  proxy::Forwarder::After exec_after_;  // keys written by the commands queued in MULTI
+  std::vector<std::string_view> keys_;  // scratch
+  std::vector<proxy::Waiter*> waiters_; // scratch (MGET)
+  std::vector<EntryRef> hits_;          // scratch (MGET)
+  std::string raw_;                     // scratch (stream mode)
 };
 
 }  // namespace rcp::client

@@ -29,6 +29,13 @@ class Session {
   virtual Input input() const = 0;
   // Fills part (of reply) from the result of the lookup it waited on, in this protocol.
   virtual void render(Reply& reply, Part& part, const proxy::Lookup& r) = 0;
+  // The last part of a reply that has failed (Reply::failed) was rendered: make it one error.
+  virtual void finish(Reply&) {}
+  // The connection's output has drained (after back-pressure).
+  virtual void onDrained() {}
+  // At the client's EOF: close at once instead of answering what is pending (a blocked or
+  // subscribed client is gone, as Redis treats it).
+  virtual bool closeOnEof() const { return false; }
 };
 
 }  // namespace rcp::client

@@ -54,6 +54,7 @@ class ReadThrough::Fetch final : public backend::Request {
   }
 
   bool retriable() const noexcept override { return true; }  // a GET may be asked again
+  void onReplyLookup(const Lookup& res) { owner_.complete(this, res); }
 
   void onFailure(backend::Failure why, std::string_view detail) override {
     Lookup res;
@@ -72,6 +73,33 @@ class ReadThrough::Fetch final : public backend::Request {
     retries = 0;
   }
 
+  // The outcome for a value read some other way (an element of a batch's MGET reply).
+  void completeWith(resp::FrameView v, uint64_t sent_at) {
+    sent_ms = sent_at;
+    Lookup res;
+    switch (v.type()) {
+      case resp::FrameType::kBulk:
+        try {
+          res.entry = EntryRef::adopt(Entry::create(key, v.str()));
+          res.kind = Lookup::Kind::kValue;
+        } catch (const std::exception&) {
+          res.kind = Lookup::Kind::kBackendError;
+          res.message = "ERR the proxy could not store the value (out of memory)";
+        }
+        break;
+      case resp::FrameType::kNil: res.kind = Lookup::Kind::kNil; break;
+      case resp::FrameType::kError:
+        res.kind = Lookup::Kind::kBackendError;
+        res.message = v.str();
+        break;
+      default:
+        res.kind = Lookup::Kind::kBackendError;
+        res.message = "ERR unexpected reply type from Redis";
+        break;
+    }
+    owner_.complete(this, res);
+  }
+
   std::string key;
   uint64_t hash = 0;
   uint64_t epoch = 0;     // the read-through's epoch when the fetch started
@@ -82,6 +110,46 @@ class ReadThrough::Fetch final : public backend::Request {
  private:
   ReadThrough& owner_;
   EntryRef value_;  // built by onBulk, handed out by onReply
+};
+
+// The misses of one client MGET, fetched with one backend MGET; each key is a Fetch of its own in
+// the in-flight table, so GETs join it and the reply completes each in turn.
+class ReadThrough::Batch final : public backend::Request {
+ public:
+  explicit Batch(std::vector<Fetch*> fetches) : fetches_(std::move(fetches)) {}
+
+  void encode(std::string& out) const override {
+    resp::appendArrayHeader(out, static_cast<long long>(fetches_.size() + 1));
+    out.append("$4\r\nMGET\r\n");
+    for (const Fetch* f : fetches_) resp::appendBulk(out, f->key);
+  }
+  void onReply(const resp::Frame& reply) override {
+    resp::FrameView r = reply.root();
+    if (r.type() == resp::FrameType::kArray && r.size() == fetches_.size()) {
+      resp::FrameView e = r[0];
+      for (size_t i = 0; i < fetches_.size(); ++i, e = i < fetches_.size() ? e.next() : e)
+        fetches_[i]->completeWith(e, sent_ms);
+    } else {
+      std::string why = r.type() == resp::FrameType::kError ? std::string(r.str()) : "ERR unexpected reply type from Redis";
+      for (Fetch* f : fetches_) {
+        Lookup res;
+        res.kind = Lookup::Kind::kBackendError;
+        res.message = why;
+        f->sent_ms = sent_ms;
+        f->onReplyLookup(res);
+      }
+    }
+    delete this;
+  }
+  void onFailure(backend::Failure why, std::string_view detail) override {
+    std::string d(detail);
+    for (Fetch* f : fetches_) f->onFailure(why, d);
+    delete this;
+  }
+  bool retriable() const noexcept override { return true; }
+
+ private:
+  std::vector<Fetch*> fetches_;
 };
 
 ReadThrough::ReadThrough(Loop& loop, LruCache& cache, backend::Upstream& upstream, const Config& config)
@@ -115,13 +183,19 @@ EntryRef ReadThrough::get(std::string_view key, uint64_t hash, Waiter& w) {
     EntryRef e = cache_.get(key, hash, loop_.nowMs());
     if (e) return e;
   }
+  if (Fetch* f = startFetch(key, hash, w)) upstream_.submit(f);  // completes later, never inside this call
+  return {};
+}
+
+// Joins the fetch in flight for key, or registers a new one (returned, for the caller to submit).
+ReadThrough::Fetch* ReadThrough::startFetch(std::string_view key, uint64_t hash, Waiter& w) {
   w.next_waiter = nullptr;
   if (auto it = inflight_.find(FetchKey{key, hash}); it != inflight_.end()) {
     Fetch* f = it->second;
     f->waiters_tail->next_waiter = &w;
     f->waiters_tail = &w;
     ++stats_.coalesced;
-    return {};
+    return nullptr;
   }
   Fetch* f = newFetch();
   f->key.assign(key);
@@ -132,8 +206,36 @@ EntryRef ReadThrough::get(std::string_view key, uint64_t hash, Waiter& w) {
   f->timeout_ms = config_.backend_timeout_ms;
   inflight_.emplace(FetchKey{f->key, hash}, f);
   ++stats_.fetches;
-  upstream_.submit(f);  // completes later, never inside this call
-  return {};
+  return f;
+}
+
+void ReadThrough::getMany(size_t n, const std::string_view* keys, Waiter* const* waiters, EntryRef* hits) {
+  batch_.clear();
+  uint64_t now = loop_.nowMs();
+  for (size_t i = 0; i < n; ++i) {
+    uint64_t hash = cache_.hashKey(keys[i]);
+    if (cache_.enabled()) {
+      hits[i] = cache_.get(keys[i], hash, now);
+      if (hits[i]) continue;
+    }
+    if (Fetch* f = startFetch(keys[i], hash, *waiters[i])) batch_.push_back(f);
+  }
+  if (batch_.empty()) return;
+  if (batch_.size() == 1) {
+    upstream_.submit(batch_[0]);
+    return;
+  }
+  ++stats_.batches;
+  auto* b = new Batch(std::move(batch_));
+  batch_ = {};
+  b->timeout_ms = config_.backend_timeout_ms;
+  upstream_.submit(b);
+}
+
+void ReadThrough::invalidateAllBy(DropCause cause) {
+  if (cause == DropCause::kFlush) ++stats_.drops_flush;
+  else ++stats_.drops_unknown_keys;
+  invalidateAll();
 }
 
 void ReadThrough::invalidate(std::string_view key) {

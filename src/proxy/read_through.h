@@ -23,12 +23,13 @@
 
 namespace rcp::proxy {
 
-// What a GET produced.
+// What a GET produced, or a forwarded command (kReply).
 struct Lookup {
-  enum class Kind : uint8_t { kValue, kNil, kWrongType, kBackendError, kUnavailable, kTimeout };
+  enum class Kind : uint8_t { kValue, kNil, kWrongType, kBackendError, kUnavailable, kTimeout, kReply };
   Kind kind = Kind::kNil;
   EntryRef entry;            // kValue
   std::string_view message;  // Redis's error text, or why the backend is unavailable; valid during the call
+  const resp::Frame* frame = nullptr;  // kReply: Redis's reply, valid during the call
   bool found() const noexcept { return kind == Kind::kValue || kind == Kind::kNil; }
 };
 
@@ -51,6 +52,11 @@ struct ReadThroughStats {
   uint64_t fetches = 0;       // backend GETs started
   uint64_t coalesced = 0;     // GETs that joined a fetch already in flight
   uint64_t fills_voided = 0;  // fetches that completed after an invalidation and filled nothing
+  uint64_t batches = 0;       // backend MGETs sent for the misses of a client MGET
+  uint64_t write_invalidations = 0;  // keys dropped because a client of this proxy wrote them
+  // Whole-cache drops by cause: FLUSHALL/FLUSHDB/SWAPDB, a write whose keys cannot be known.
+  uint64_t drops_flush = 0;
+  uint64_t drops_unknown_keys = 0;
 };
 
 class ReadThrough {
@@ -65,6 +71,10 @@ class ReadThrough {
   // never from inside this call. hash is hashKey(key).
   EntryRef get(std::string_view key, uint64_t hash, Waiter& w);
   EntryRef get(std::string_view key, Waiter& w) { return get(key, cache_.hashKey(key), w); }
+  // MGET: for each key i, hits[i] is set to the cached entry, or stays null and waiters[i]->onResult()
+  // follows (never inside this call). The misses no fetch in flight covers go to Redis as one MGET
+  // (one GET when there is one); each joins, and can be joined by, the GETs of other clients.
+  void getMany(size_t n, const std::string_view* keys, Waiter* const* waiters, EntryRef* hits);
   uint64_t hashKey(std::string_view key) const noexcept { return cache_.hashKey(key); }
   bool cacheEnabled() const noexcept { return cache_.enabled(); }
   // A hint for a batch of GETs (see LruCache::prefetch).
@@ -75,11 +85,21 @@ class ReadThrough {
   // Redis says everything changed (or the proxy can no longer know): drop all, void every fill.
   void invalidateAll();
 
+  // Every write of this proxy invalidates the keys it names first (read-your-writes); a write
+  // whose keys cannot be known, and FLUSHALL / FLUSHDB / SWAPDB, drop everything.
+  void invalidateWritten(std::string_view key) {
+    ++stats_.write_invalidations;
+    invalidate(key);
+  }
+  enum class DropCause : uint8_t { kFlush, kUnknownKeys };
+  void invalidateAllBy(DropCause cause);
+
   size_t inflight() const noexcept { return inflight_.size(); }
   const ReadThroughStats& stats() const noexcept { return stats_; }
 
  private:
   class Fetch;
+  class Batch;
   struct FetchKey {
     std::string_view key;
     uint64_t hash;
@@ -93,6 +113,7 @@ class ReadThrough {
   };
 
   Fetch* newFetch();
+  Fetch* startFetch(std::string_view key, uint64_t hash, Waiter& w);  // registered, not yet submitted
   void complete(Fetch* f, const Lookup& r);
   void freeFetch(Fetch* f) noexcept;
 
@@ -106,6 +127,7 @@ class ReadThrough {
   uint64_t epoch_ = 0;  // bumped by invalidateAll(); a fetch of an older epoch fills nothing
   std::unordered_map<FetchKey, Fetch*, FetchKeyHash> inflight_;  // attached fetches; keys view Fetch::key
   std::vector<Fetch*> free_fetches_;
+  std::vector<Fetch*> batch_;  // getMany's misses, reused
   size_t live_fetches_ = 0;  // attached or detached, not yet completed
   ReadThroughStats stats_;
 };

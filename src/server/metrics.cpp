@@ -50,6 +50,22 @@ std::string prometheusText(const Server& s) {
       fmt::format_to(out, "rcp_requests_total{{protocol=\"{}\",outcome=\"{}\"}} {}\n", kProtoNames[p],
                      kOutcomeNames[k], st.gets[p][k]);
   metric("commands_total", "counter", "RESP commands answered by the proxy itself (PING, INFO, ...).", st.local_commands);
+  metric("forwarded_commands_total", "counter", "Commands forwarded to Redis for clients (GET misses not included).", s.forwarder().stats().forwarded);
+  metric("mget_requests_total", "counter", "MGETs served through the cache.", st.mgets);
+  metric("mget_batches_total", "counter", "Backend MGETs sent for the misses of client MGETs.", rt.batches);
+  metric("denied_commands_total", "counter", "Commands refused by --deny-commands.", st.denied_commands);
+  metric("http_auth_failures_total", "counter", "HTTP requests refused with 401 (--requirepass).", st.auth_failures);
+  metric("pinned_connections", "gauge", "Backend connections pinned to a client now (MULTI, WATCH, blocking, pub/sub, SELECT).", s.pinned().inUse());
+  metric("pinned_connections_max", "gauge", "Most pinned connections at once (--max-pinned).", c.max_pinned);
+  metric("pinned_connections_idle", "gauge", "Pinned connections kept open for reuse.", s.pinned().idle());
+  metric("pinned_opened_total", "counter", "Pinned connections opened.", s.pinned().stats().opened);
+  metric("pinned_refused_total", "counter", "Requests for a pinned connection refused at --max-pinned.", s.pinned().stats().refused);
+  metric("pinned_lost_total", "counter", "Pinned connections lost while a client held them (the client is closed).", s.pinned().stats().lost);
+  metric("write_invalidations_total", "counter", "Cached keys dropped because a client of the proxy wrote them.", rt.write_invalidations);
+  o += "# HELP rcp_cache_drops_total Whole-cache drops by cause (flush: FLUSHALL/FLUSHDB/SWAPDB; unknown_keys: a write whose keys cannot be known).\n"
+       "# TYPE rcp_cache_drops_total counter\n";
+  fmt::format_to(out, "rcp_cache_drops_total{{cause=\"flush\"}} {}\nrcp_cache_drops_total{{cause=\"unknown_keys\"}} {}\n",
+                 rt.drops_flush, rt.drops_unknown_keys);
   metric("protocol_errors_total", "counter", "Connections closed for malformed input.", st.protocol_errors);
   metric("cache_entries", "gauge", "Keys in the cache.", s.cache().size());
   metric("cache_capacity_entries", "gauge", "Most keys the cache holds (--cache-keys).", s.cache().capacity());
@@ -60,7 +76,7 @@ std::string prometheusText(const Server& s) {
   metric("inflight_misses", "gauge", "Backend fetches in flight.", s.readThrough().inflight());
   metric("coalesced_misses_total", "counter", "Misses that joined a fetch already in flight for the same key.", rt.coalesced);
   metric("backend_up", "gauge", "1 while the link to Redis is up.", s.upstream().up() ? 1 : 0);
-  metric("backend_requests_total", "counter", "GETs sent to Redis.", bs.requests);
+  metric("backend_requests_total", "counter", "Requests sent to Redis on the shared link (GETs, MGETs, forwarded commands).", bs.requests);
   metric("backend_errors_total", "counter", "Error replies from Redis.", bs.errors);
   metric("backend_timeouts_total", "counter", "Backend requests failed by --backend-timeout.", bs.timeouts);
   metric("backend_failures_total", "counter", "Backend requests failed because the link was down or lost.", bs.failed);
@@ -100,35 +116,46 @@ std::string infoText(const Server& s, std::string_view section) {
   const auto& [c, st, cs, bs, rt, h, uptime_s, reconnects] = n;
   std::string o;
   auto out = std::back_inserter(o);
-  if (want("server")) {
+  // Redis's own sections come first in INFO (the session puts them there); the proxy's names
+  // collide with none of Redis's, so a client reading INFO into one map keeps Redis's values.
+  if (want("proxy")) {
     fmt::format_to(out,
-                   "# Server\r\nredis_version:7.0.0\r\nproxy:redis-cache-proxy\r\nproxy_version:{}\r\n"
-                   "redis_mode:standalone\r\nprocess_id:{}\r\ntcp_port:{}\r\nuptime_in_seconds:{}\r\n\r\n",
-                   RCP_VERSION, getpid(), s.boundPort(), uptime_s);
+                   "# Proxy\r\nproxy:redis-cache-proxy\r\nproxy_version:{}\r\nproxy_process_id:{}\r\n"
+                   "proxy_tcp_port:{}\r\nproxy_uptime_in_seconds:{}\r\nproxy_connected_clients:{}\r\n"
+                   "proxy_maxclients:{}\r\n\r\n",
+                   RCP_VERSION, getpid(), s.boundPort(), uptime_s, s.clients().count(), c.max_clients);
   }
-  if (want("clients")) {
-    fmt::format_to(out, "# Clients\r\nconnected_clients:{}\r\nmaxclients:{}\r\n\r\n", s.clients().count(), c.max_clients);
-  }
-  if (want("stats")) {
+  if (want("proxy_stats")) {
     uint64_t hits = st.gets[0][0] + st.gets[1][0], misses = st.gets[0][1] + st.gets[1][1];
     fmt::format_to(out,
-                   "# Stats\r\ntotal_connections_received:{}\r\nrejected_connections:{}\r\n"
+                   "# Proxy_stats\r\nproxy_total_connections_received:{}\r\nproxy_rejected_connections:{}\r\n"
                    "resp_connections:{}\r\nhttp_connections:{}\r\n"
-                   "total_commands_processed:{}\r\nhttp_requests:{}\r\nresp_requests:{}\r\n"
-                   "keyspace_hits:{}\r\nkeyspace_misses:{}\r\nrequest_errors:{}\r\n"
+                   "proxy_total_commands_processed:{}\r\nhttp_requests:{}\r\nresp_requests:{}\r\n"
+                   "proxy_keyspace_hits:{}\r\nproxy_keyspace_misses:{}\r\nrequest_errors:{}\r\n"
                    "resp_hits:{}\r\nresp_misses:{}\r\nresp_errors:{}\r\nhttp_hits:{}\r\nhttp_misses:{}\r\nhttp_errors:{}\r\n"
-                   "evicted_keys:{}\r\nexpired_keys:{}\r\n"
+                   "proxy_evicted_keys:{}\r\nproxy_expired_keys:{}\r\n"
                    "coalesced_misses:{}\r\ninflight_misses:{}\r\nprotocol_errors:{}\r\nunknown_commands:{}\r\n"
-                   "total_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\n"
+                   "proxy_total_net_input_bytes:{}\r\nproxy_total_net_output_bytes:{}\r\n"
                    "idle_closes:{}\r\noutput_limit_closes:{}\r\nrequest_timeouts:{}\r\ninput_limit_closes:{}\r\n"
-                   "client_input_bytes:{}\r\naccept_errors:{}\r\n\r\n",
+                   "client_input_bytes:{}\r\naccept_errors:{}\r\n"
+                   "local_commands:{}\r\nforwarded_commands:{}\r\nmget_requests:{}\r\nmget_batches:{}\r\n"
+                   "denied_commands:{}\r\nhttp_auth_failures:{}\r\nstream_commands:{}\r\n"
+                   "pinned_connections:{}\r\npinned_idle:{}\r\nmax_pinned:{}\r\npinned_opened:{}\r\n"
+                   "pinned_reused:{}\r\npinned_refused:{}\r\npinned_lost:{}\r\n"
+                   "write_invalidations:{}\r\ncache_drops_flush:{}\r\ncache_drops_unknown_keys:{}\r\n"
+                   "fills_voided:{}\r\nbackend_commands_learned:{}\r\n\r\n",
                    st.connections_received, st.rejected_connections, st.resp_connections, st.http_connections,
                    st.resp_requests + st.http_requests, st.http_requests, st.resp_requests, hits, misses,
                    st.gets[0][2] + st.gets[1][2], st.gets[0][0], st.gets[0][1], st.gets[0][2], st.gets[1][0],
                    st.gets[1][1], st.gets[1][2], cs.evictions, cs.expirations, rt.coalesced,
                    s.readThrough().inflight(), st.protocol_errors, st.unknown_commands, st.bytes_in, st.bytes_out,
                    st.idle_closes, st.output_limit_closes, st.request_timeouts, st.input_limit_closes,
-                   s.clients().inputBytes(), s.acceptErrors());
+                   s.clients().inputBytes(), s.acceptErrors(), st.local_commands, s.forwarder().stats().forwarded,
+                   st.mgets, rt.batches, st.denied_commands, st.auth_failures, st.stream_commands,
+                   s.pinned().inUse(), s.pinned().idle(), c.max_pinned, s.pinned().stats().opened,
+                   s.pinned().stats().reused, s.pinned().stats().refused, s.pinned().stats().lost,
+                   rt.write_invalidations, rt.drops_flush, rt.drops_unknown_keys, rt.fills_voided,
+                   s.backendFacts().commandsLearned());
   }
   if (want("cache")) {
     fmt::format_to(out, "# Cache\r\ncache_keys:{}\r\ncache_capacity_keys:{}\r\ncache_bytes:{}\r\ncache_ttl_ms:{}\r\n\r\n",
@@ -139,10 +166,11 @@ std::string infoText(const Server& s, std::string_view section) {
                    "# Backend\r\nbackend_addr:{}\r\nbackend_link_status:{}\r\nbackend_requests:{}\r\n"
                    "backend_pending:{}\r\nbackend_errors:{}\r\nbackend_timeouts:{}\r\nbackend_failed:{}\r\n"
                    "backend_connects:{}\r\nbackend_reconnects:{}\r\nbackend_disconnects:{}\r\nbackend_replies:{}\r\n"
-                   "backend_latency_avg_us:{}\r\n\r\n",
+                   "backend_latency_avg_us:{}\r\nbackend_redis_version:{}\r\n\r\n",
                    c.redis.display(), s.upstream().stateName(), bs.requests, s.upstream().pending(), bs.errors,
                    bs.timeouts, bs.failed, bs.connects, reconnects, bs.disconnects, h.count(),
-                   h.count() == 0 ? 0 : static_cast<uint64_t>(h.sumSeconds() * 1e6 / static_cast<double>(h.count())));
+                   h.count() == 0 ? 0 : static_cast<uint64_t>(h.sumSeconds() * 1e6 / static_cast<double>(h.count())),
+                   s.backendFacts().version().empty() ? std::string_view("unknown") : s.backendFacts().version());
   }
   if (!o.empty()) o.resize(o.size() - 2);  // no blank line after the last section
   return o;

@@ -24,7 +24,9 @@ constexpr uint64_t kAcceptWarnEveryMs = 1000;
 Server::Server(uv_loop_t* loop, Config config)
     : loop_(loop), config_(std::move(config)), cache_(config_.cache_keys, config_.ttl_ms),
       upstream_(std::make_unique<backend::SingleUpstream>(loop_, config_)),
-      read_through_(loop_, cache_, *upstream_, config_), clients_(loop_, config_, read_through_, *this) {
+      read_through_(loop_, cache_, *upstream_, config_), forwarder_(read_through_), pinned_(loop_, config_),
+      facts_(*upstream_, commands_),
+      clients_(loop_, config_, client::Services{read_through_, forwarder_, *upstream_, pinned_, commands_}, *this) {
   uv_tcp_init(loop, &listener_);
   listener_.data = this;
   for (uv_timer_t* t : {&sweep_timer_, &housekeeping_timer_, &shutdown_timer_}) {
@@ -52,6 +54,7 @@ void Server::start() {
     admin_->start(config_.admin_bind, config_.admin_port);
   }
   upstream_->start();
+  pinned_.start();
 }
 
 void Server::listen() {
@@ -126,6 +129,7 @@ void Server::closeAll() {
   clients_.closeAll();
   if (admin_ != nullptr) admin_->close();
   upstream_->close();  // fails what is in flight; replies of closed connections are freed there
+  pinned_.close();
   loop_.close();
   for (uv_timer_t* t : {&sweep_timer_, &housekeeping_timer_, &shutdown_timer_})
     uv_close(reinterpret_cast<uv_handle_t*>(t), nullptr);
@@ -169,12 +173,19 @@ void Server::onConnection(int status) {
 // The end of a loop turn: write every client with replies ready, then the backend commands the
 // turn queued. A failed backend write fails requests, which can make replies ready: repeat.
 void Server::onTurnEnd() {
+  facts_.poll();
   do {
     clients_.flushDirty();
     upstream_->flush();
+    pinned_.flush();
   } while (clients_.anyDirty());
 }
 
 std::string Server::info(std::string_view section) { return infoText(*this, section); }
+
+std::string_view Server::backendVersion() {
+  std::string_view v = facts_.version();
+  return v.empty() ? std::string_view(RCP_VERSION) : v;
+}
 
 }  // namespace rcp

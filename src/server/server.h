@@ -14,10 +14,14 @@
 #include <vector>
 
 #include "cache/lru_cache.h"
+#include "resp/commands.h"
+#include "src/backend/pinned.h"
 #include "src/backend/upstream.h"
 #include "src/base/config.h"
 #include "src/base/loop.h"
 #include "src/client/clients.h"
+#include "src/proxy/backend_facts.h"
+#include "src/proxy/forwarder.h"
 #include "src/proxy/read_through.h"
 
 namespace rcp {
@@ -46,6 +50,9 @@ class Server final : private client::ClientHost {
   const LruCache& cache() const noexcept { return cache_; }
   const proxy::ReadThrough& readThrough() const noexcept { return read_through_; }
   const backend::Upstream& upstream() const noexcept { return *upstream_; }
+  const backend::PinnedPool& pinned() const noexcept { return pinned_; }
+  const proxy::Forwarder& forwarder() const noexcept { return forwarder_; }
+  const proxy::BackendFacts& backendFacts() const noexcept { return facts_; }
   const client::Clients& clients() const noexcept { return clients_; }
   uint64_t uptimeMs() const noexcept { return loop_.nowMs() - started_ms_; }
   uint64_t acceptErrors() const noexcept { return accept_errors_; }
@@ -56,6 +63,7 @@ class Server final : private client::ClientHost {
 
   // client::ClientHost
   std::string info(std::string_view section) override;
+  std::string_view backendVersion() override;
   void onClientsDrained() override;
 
   void listen();
@@ -69,6 +77,10 @@ class Server final : private client::ClientHost {
   LruCache cache_;
   std::unique_ptr<backend::Upstream> upstream_;
   proxy::ReadThrough read_through_;
+  proxy::Forwarder forwarder_;
+  backend::PinnedPool pinned_;
+  resp::CommandTable commands_;
+  proxy::BackendFacts facts_;
   client::Clients clients_;
   uv_tcp_t listener_;
   uv_timer_t sweep_timer_;

@@ -79,6 +79,13 @@ class Proxy:
     def client(self, **kw):
         return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=10, **kw)
 
+    def backend_requests_settled(self):
+        """Backend requests sent so far, once the proxy has learned Redis's commands and version (two
+        requests of its own at connect time), for tests that count the requests a scenario sends."""
+        assert wait_until(lambda: self.info("proxy_stats")["backend_commands_learned"] > 0 and
+                          self.info("backend")["backend_redis_version"] != "unknown")
+        return self.info("backend")["backend_requests"]
+
     def info(self, section=None):
         """INFO over a connection of its own, closed afterwards (it counts in connected_clients)."""
         c = self.client()

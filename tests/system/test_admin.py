@@ -115,10 +115,15 @@ def test_info_has_the_same_counters(admin_pair):
     m = scrape(admin)
     assert info["resp_hits"] == m['rcp_requests_total{protocol="resp",outcome="hit"}'] == 1
     assert info["resp_misses"] == m['rcp_requests_total{protocol="resp",outcome="miss"}'] == 1
-    assert info["backend_requests"] == m["rcp_backend_requests_total"]
+    # INFO itself goes to Redis (for Redis's sections), after the proxy's counters were read
+    assert info["backend_requests"] + 1 == m["rcp_backend_requests_total"]
     assert info["cache_keys"] == m["rcp_cache_entries"]
-    for section in ("server", "clients", "stats", "cache", "backend"):
+    assert info["pinned_connections"] == m["rcp_pinned_connections"] == 0
+    assert info["forwarded_commands"] + 1 == m["rcp_forwarded_commands_total"]
+    for section in ("server", "clients", "stats", "proxy", "proxy_stats", "cache", "backend"):
         assert c.info(section)
+    assert "redis_version" in c.info("server") and "proxy_version" not in c.info("server")
+    assert "proxy_version" in c.info("proxy") and "redis_version" not in c.info("proxy")
 
 
 def test_config_file_and_sighup_reload_change_the_ttl(redis_server, proxy):
@@ -222,13 +227,13 @@ def test_a_config_path_that_is_a_directory_is_refused_at_start_and_on_reload(red
     conf.write_text("max-clients 5\n")
     p = proxy(r.port, "--config", str(conf))
     c = p.client()
-    assert c.info("clients")["maxclients"] == 5
+    assert c.info("proxy")["proxy_maxclients"] == 5
     conf.unlink()
     conf.mkdir()
     p.proc.send_signal(signal.SIGHUP)
     assert wait_until(lambda: "is a directory" in p.output())
     assert "not reloaded" in p.output()
-    assert c.info("clients")["maxclients"] == 5
+    assert c.info("proxy")["proxy_maxclients"] == 5
 
 
 def test_raising_max_clients_by_sighup_raises_the_open_files_limit(redis_server, tmp_path):

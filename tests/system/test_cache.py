@@ -17,8 +17,8 @@ def test_cached_get_is_served_without_asking_redis(pair):
         assert c.get("k") == b"v1"
         assert rawhttp.get(p.port, "/k").body == b"v1"   # one cache for both protocols
     assert r.get_calls() - before == 1
-    info = p.info("stats")
-    assert info["keyspace_hits"] >= 40
+    info = p.info("proxy_stats")
+    assert info["proxy_keyspace_hits"] >= 40
 
 
 def test_a_write_to_redis_is_seen_only_after_the_ttl(redis_server, proxy):
@@ -32,7 +32,7 @@ def test_a_write_to_redis_is_seen_only_after_the_ttl(redis_server, proxy):
     time.sleep(0.6)
     assert c.get("k") == b"new"          # expired: fetched again
     assert rawhttp.get(p.port, "/k").body == b"new"
-    assert p.info("stats")["expired_keys"] >= 1
+    assert p.info("proxy_stats")["proxy_expired_keys"] >= 1
 
 
 def test_ttl_zero_never_serves_from_cache(redis_server, proxy):
@@ -67,7 +67,7 @@ def test_lru_eviction_with_fixed_key_count(redis_server, proxy):
     assert c.get("k4") == b"K4"            # miss: evicts k2
     assert r.get_calls() == calls + 1
     assert p.info("cache")["cache_keys"] == 3
-    assert p.info("stats")["evicted_keys"] == 1
+    assert p.info("proxy_stats")["proxy_evicted_keys"] == 1
     calls = r.get_calls()
     for k in ("k1", "k3", "k4"):           # still cached
         assert c.get(k) == k.upper().encode()

@@ -45,7 +45,7 @@ def test_many_concurrent_clients_get_correct_values(pair):
 
     with ThreadPoolExecutor(max_workers=50) as ex:
         assert sorted(ex.map(worker, range(50))) == list(range(50))
-    assert p.info("clients")["connected_clients"] <= 1
+    assert p.info("proxy")["proxy_connected_clients"] <= 1
 
 
 def test_max_clients_rejects_with_protocol_appropriate_errors(redis_server, proxy):
@@ -88,7 +88,7 @@ def test_max_clients_rejects_with_protocol_appropriate_errors(redis_server, prox
         d.close()
         time.sleep(0.05)
     assert got == b"$1\r\nv\r\n"
-    b.sendall(b"INFO stats\r\n")
+    b.sendall(b"INFO proxy_stats\r\n")
     time.sleep(0.1)
     info = b.recv(65536).decode()
     rejected = int(info.split("rejected_connections:")[1].split("\r\n")[0])
@@ -134,9 +134,9 @@ def test_concurrent_misses_for_one_key_cost_one_backend_get(pair):
         assert [f.result(timeout=10) for f in futures] == [b"value"] * 21
     sleeper.join(10)
     assert r.get_calls() == 1
-    stats = p.info("stats")
+    stats = p.info("proxy_stats")
     # every request but the one that fetched joined the fetch (or, arriving after it, hit the cache)
-    assert stats["coalesced_misses"] + stats["keyspace_hits"] == 20
+    assert stats["coalesced_misses"] + stats["proxy_keyspace_hits"] == 20
     assert stats["coalesced_misses"] >= 1
 
 

@@ -145,7 +145,7 @@ def test_clients_vanishing_mid_request_leave_nothing_behind(pair):
             s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")  # RST
         s.close()
     assert c.get("k") == b"v" * 1000
-    assert wait_until(lambda: p.info("clients")["connected_clients"] == 2)  # c and INFO's own
+    assert wait_until(lambda: p.info("proxy")["proxy_connected_clients"] == 2)  # c and INFO's own
     assert rss_kb(p.proc.pid) - base < 20 * 1024
 
 
@@ -160,7 +160,7 @@ def test_client_leaving_while_its_miss_is_in_flight(pair):
         s.close()
     sleeper.join(10)
     assert p.client().get("slow") == b"value"
-    assert wait_until(lambda: p.info("stats")["inflight_misses"] == 0)
+    assert wait_until(lambda: p.info("proxy_stats")["inflight_misses"] == 0)
 
 
 def test_a_client_that_never_reads_hits_the_output_limit_and_is_closed(redis_server, proxy):
@@ -173,9 +173,9 @@ def test_a_client_that_never_reads_hits_the_output_limit_and_is_closed(redis_ser
     s = socket.create_connection(("127.0.0.1", p.port))
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     s.sendall(get_cmd("big") * 1000)   # 100 MB of replies asked for; none read
-    assert wait_until(lambda: p.info("stats")["output_limit_closes"] == 1)
+    assert wait_until(lambda: p.info("proxy_stats")["output_limit_closes"] == 1)
     assert rss_kb(p.proc.pid) - base < 30 * 1024
-    assert wait_until(lambda: p.info("clients")["connected_clients"] == 1)  # only INFO's own
+    assert wait_until(lambda: p.info("proxy")["proxy_connected_clients"] == 1)  # only INFO's own
     s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
     s.close()  # (reading what the kernel still holds through a 4 KiB window would take minutes)
     assert p.client().get("big") == b"x" * 100_000
@@ -192,9 +192,9 @@ def test_a_client_that_never_reads_cached_replies_is_paused_then_idled_out(redis
     s = socket.create_connection(("127.0.0.1", p.port))
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     s.sendall(get_cmd("big") * 1000)
-    assert wait_until(lambda: p.info("stats")["idle_closes"] == 1)
+    assert wait_until(lambda: p.info("proxy_stats")["idle_closes"] == 1)
     assert rss_kb(p.proc.pid) - base < 10 * 1024
-    assert p.info("stats")["output_limit_closes"] == 0
+    assert p.info("proxy_stats")["output_limit_closes"] == 0
 
 
 def test_a_slow_reader_is_paused_not_dropped(redis_server, proxy):
@@ -218,7 +218,7 @@ def test_a_slow_reader_is_paused_not_dropped(redis_server, proxy):
             time.sleep(0.0005)
     sender.join()
     assert buf == reply
-    assert p.info("stats")["output_limit_closes"] == 0
+    assert p.info("proxy_stats")["output_limit_closes"] == 0
 
 
 def test_idle_clients_are_closed(redis_server, proxy):
@@ -228,7 +228,7 @@ def test_idle_clients_are_closed(redis_server, proxy):
     s.sendall(b"PING\r\n")
     assert s.recv(100) == b"+PONG\r\n"
     assert recv_until_closed(s, timeout=5) == b""
-    assert p.info("stats")["idle_closes"] >= 1
+    assert p.info("proxy_stats")["idle_closes"] >= 1
 
 
 def test_sigterm_finishes_in_flight_requests_then_exits_0(pair):
@@ -331,7 +331,7 @@ def test_a_client_reading_a_large_reply_steadily_is_not_idle(redis_server, proxy
         got += chunk
         time.sleep(0.03)
     assert bytes(got) == expected
-    assert p.info("stats")["idle_closes"] == 0
+    assert p.info("proxy_stats")["idle_closes"] == 0
 
 
 def test_a_request_trickling_in_is_cut_by_the_request_timeout(redis_server, proxy):
@@ -367,7 +367,7 @@ def test_a_request_trickling_in_is_cut_by_the_request_timeout(redis_server, prox
     s.settimeout(3)
     got = recv_until_closed(s, timeout=3)
     assert b"-ERR request timeout" in got
-    assert p.info("stats")["request_timeouts"] == 2
+    assert p.info("proxy_stats")["request_timeouts"] == 2
     assert p.client().get("k") == b"v"  # the slots are free again
 
 
@@ -389,4 +389,4 @@ def test_a_long_pipeline_streamed_in_pieces_is_not_cut(redis_server, proxy):
         assert chunk
         got += chunk
     assert got == expected
-    assert p.info("stats")["request_timeouts"] == 0
+    assert p.info("proxy_stats")["request_timeouts"] == 0

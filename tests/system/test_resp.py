@@ -46,7 +46,7 @@ def test_get_with_redis_cli(pair):
 
 
 def test_commands_answered_by_the_proxy(pair):
-    _, p = pair
+    r, p = pair
     c = p.client()
     assert c.ping() is True
     assert resp_exchange(p.port, b"*2\r\n$4\r\nPING\r\n$2\r\nhi\r\n") == b"$2\r\nhi\r\n"
@@ -56,29 +56,24 @@ def test_commands_answered_by_the_proxy(pair):
     assert isinstance(c.client_id(), int)
     assert c.execute_command("CLIENT", "SETINFO", "lib-name", "x") in (True, b"OK")
     assert c.execute_command("SELECT", "0") in (True, b"OK")
-    with pytest.raises(redis.ResponseError, match="DB index"):
-        c.execute_command("SELECT", "1")
     hello = c.execute_command("HELLO", "2")
     assert b"proto" in hello
     with pytest.raises(redis.ResponseError, match="NOPROTO"):
         c.execute_command("HELLO", "3")
-    cmds = c.execute_command("COMMAND")  # redis-py parses the reply into {name: details}
-    assert cmds["get"]["arity"] == 2
-    assert c.command_count() == len(cmds)
-    assert c.config_get("save") == {}
-    with pytest.raises(redis.ResponseError, match="CONFIG GET only"):
-        c.config_set("maxmemory", "1")
     info = c.info()
-    assert "keyspace_hits" in info and "connected_clients" in info
+    # Redis's own sections first (clients adapt to redis_version), then the proxy's, with no name in common
+    assert info["redis_version"] == r.client().info("server")["redis_version"]
+    assert "proxy_keyspace_hits" in info and "proxy_connected_clients" in info
     assert info["backend_link_status"] == "up"
+    assert hello[hello.index(b"version") + 1].decode() == info["redis_version"]
 
 
 def test_unknown_command_keeps_the_connection_usable(pair):
     r, p = pair
     r.client().set("k", "v")
     c = p.client()
-    with pytest.raises(redis.ResponseError, match="unknown command 'SET'"):
-        c.set("k", "other")
+    with pytest.raises(redis.ResponseError, match="unknown command 'NOSUCHCMD'"):
+        c.execute_command("NOSUCHCMD", "k")
     with pytest.raises(redis.ResponseError, match="wrong number of arguments for 'get'"):
         c.execute_command("GET")
     assert c.get("k") == b"v"

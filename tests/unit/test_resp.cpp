@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "resp/commands.h"
+#include "resp/frame.h"
 #include "resp/reply.h"
 #include "resp/request_parser.h"
 
@@ -171,7 +172,7 @@ TEST_CASE("malformed requests give a protocol error") {
       {"*2\r\n$-1\r\n$1\r\na\r\n", "invalid bulk length"},
       {"*-5\r\n", "Multi-bulk length out of range"},
       {"*99999999999\r\n", "Multi-bulk length out of range"},
-      {"*2000\r\n", "invalid multibulk length"},
+      {"*2000000\r\n", "invalid multibulk length"},
       {"*1\r\n$abc\r\n", "Bad bulk string length"},
       {"*1\r\n$999999999999\r\n", "invalid bulk length"},
       {"*1\r\n%1\r\n", "Protocol error"},
@@ -241,41 +242,104 @@ TEST_CASE("reply encoding") {
   CHECK(rcp::resp::oneLine("a\r\nb") == "a  b");
 }
 
-TEST_CASE("command table lookup is case-insensitive and checks arity") {
-  const auto* get = rcp::resp::lookupCommand("gEt");
+TEST_CASE("command table: the built-in copy is Redis's, looked up in any case") {
+  rcp::resp::CommandTable t;
+  CHECK_FALSE(t.learned());
+  CHECK(t.size() > 200);
+  const auto* get = t.find("gEt");
   REQUIRE(get != nullptr);
   CHECK(get->cmd == rcp::resp::Cmd::kGet);
+  CHECK(get->has(rcp::resp::kFlagReadonly));
   CHECK(rcp::resp::arityOk(*get, 2));
   CHECK_FALSE(rcp::resp::arityOk(*get, 3));
-  const auto* ping = rcp::resp::lookupCommand("PING");
-  REQUIRE(ping != nullptr);
-  CHECK(rcp::resp::arityOk(*ping, 1));
-  CHECK(rcp::resp::arityOk(*ping, 2));
-  CHECK(rcp::resp::lookupCommand("SET") == nullptr);
-  CHECK(rcp::resp::lookupCommand("") == nullptr);
+  const auto* set = t.find("SET");
+  REQUIRE(set != nullptr);
+  CHECK(set->has(rcp::resp::kFlagWrite));
+  CHECK(set->cmd == rcp::resp::Cmd::kOther);
+  CHECK(t.find("blpop")->has(rcp::resp::kFlagBlocking));
+  CHECK(t.find("subscribe")->cmd == rcp::resp::Cmd::kSubscribe);
+  CHECK(t.find("PUNSUBSCRIBE")->cmd == rcp::resp::Cmd::kUnsubscribe);
+  CHECK(t.find("nosuchcommand") == nullptr);
+  CHECK(t.find("") == nullptr);
+  CHECK(t.find(std::string(100, 'x')) == nullptr);
 }
 
-TEST_CASE("command flags are bits; COMMAND entries and key positions derive from the table") {
+TEST_CASE("command table: learned from a COMMAND reply, new and module commands included") {
   using namespace rcp::resp;
-  const CommandSpec* get = lookupCommand("get");
-  REQUIRE(get != nullptr);
-  CHECK(get->has(kFlagReadonly));
-  CHECK(get->has(kRouteCacheable));
-  CHECK_FALSE(get->has(kRouteLocal));
-  CHECK(flagNames(*get) == std::vector<std::string_view>{"readonly", "fast"});
-  std::string entry;
-  appendCommandEntry(entry, *get);
-  CHECK(entry == "*6\r\n$3\r\nget\r\n:2\r\n*2\r\n+readonly\r\n+fast\r\n:1\r\n:1\r\n:1\r\n");
-  CHECK(keyIndexes(*get, 2) == std::vector<size_t>{1});
-  const CommandSpec* ping = lookupCommand("ping");
-  REQUIRE(ping != nullptr);
-  CHECK(ping->has(kRouteLocal));
-  CHECK(keyIndexes(*ping, 2).empty());
-  // Every entry the proxy lists is one it either answers or caches.
-  for (const CommandSpec& c : allCommands()) CHECK((c.has(kRouteLocal) || c.has(kRouteCacheable)));
+  // Two entries as Redis sends them (with the extra fields of Redis 7 after the sixth), one malformed.
+  std::string reply =
+      "*3\r\n"
+      "*10\r\n$6\r\nmy.set\r\n:-3\r\n*2\r\n+write\r\n+denyoom\r\n:1\r\n:1\r\n:1\r\n*0\r\n*0\r\n*0\r\n*0\r\n"
+      "*6\r\n$3\r\nget\r\n:2\r\n*2\r\n+readonly\r\n+fast\r\n:1\r\n:1\r\n:1\r\n"
+      "*2\r\n$3\r\nbad\r\n:1\r\n";
+  FrameReader reader;
+  REQUIRE(reader.feed(reply.data(), reply.size()));
+  REQUIRE(reader.next() == FrameReader::Status::kFrame);
+  CommandTable t;
+  CHECK(t.learn(reader.frame().root()) == 2);
+  CHECK(t.learned());
+  CHECK(t.size() == 2);
+  const CommandSpec* m = t.find("MY.SET");
+  REQUIRE(m != nullptr);
+  CHECK(m->has(kFlagWrite));
+  CHECK(m->arity == -3);
+  CHECK(t.find("set") == nullptr);  // the backend's table replaces the built-in one
+  // A reply with no command in it leaves the table alone.
+  std::string empty = "*1\r\n:1\r\n";
+  FrameReader r2;
+  REQUIRE(r2.feed(empty.data(), empty.size()));
+  REQUIRE(r2.next() == FrameReader::Status::kFrame);
+  CHECK(t.learn(r2.frame().root()) == 0);
+  CHECK(t.size() == 2);
+}
+
+TEST_CASE("written keys: key positions, and the commands whose keys move") {
+  using namespace rcp::resp;
+  CommandTable t;
+  auto keys = [&](std::vector<std::string_view> args) {
+    std::vector<std::string_view> out;
+    const CommandSpec* spec = t.find(args[0]);
+    REQUIRE(spec != nullptr);
+    bool known = writtenKeys(*spec, args, out);
+    std::string s = known ? "" : "?";
+    for (auto k : out) s += std::string(k) + ",";
+    return s;
+  };
+  CHECK(keys({"SET", "k", "v"}) == "k,");
+  CHECK(keys({"MSET", "a", "1", "b", "2"}) == "a,b,");
+  CHECK(keys({"DEL", "a", "b", "c"}) == "a,b,c,");
+  CHECK(keys({"RENAME", "a", "b"}) == "a,b,");
+  CHECK(keys({"EVAL", "return 1", "2", "k1", "k2", "arg"}) == "k1,k2,");
+  CHECK(keys({"EVALSHA", "abc", "0"}) == "");
+  CHECK(keys({"EVAL", "s", "9", "k"}) == "?");  // numkeys past the arguments: unknown
+  CHECK(keys({"FCALL", "f", "1", "k"}) == "k,");
+  CHECK(keys({"SORT", "src", "BY", "w_*", "STORE", "dst"}) == "src,dst,");
+  CHECK(keys({"LMPOP", "2", "l1", "l2", "LEFT"}) == "l1,l2,");
+  CHECK(keys({"BLMPOP", "0", "1", "l1", "LEFT"}) == "l1,");
+  CHECK(keys({"ZUNIONSTORE", "dst", "2", "a", "b"}) == "dst,");
+  CHECK(keys({"MIGRATE", "h", "1", "", "0", "5000", "KEYS", "a", "b"}) == ",a,b,");  // the empty key slot too
+  CHECK(keys({"GEORADIUS", "g", "0", "0", "1", "km", "STORE", "dst"}) == "g,dst,");
+  CHECK(keys({"XREADGROUP", "GROUP", "g", "c", "STREAMS", "s1", "s2", ">", ">"}) == "s1,s2,");
+  CHECK(mayWrite(*t.find("eval")));
+  CHECK(mayWrite(*t.find("flushall")));
+  CHECK_FALSE(mayWrite(*t.find("get")));
+  // A module's write whose keys move: unknown.
+  CommandSpec mod{"mod.write", -2, kFlagWrite | kFlagMovableKeys, 0, 0, 0};
+  std::vector<std::string_view> out, args{"mod.write", "x"};
+  CHECK_FALSE(writtenKeys(mod, args, out));
   // Key positions as Redis states them: MSET-like (1, -1, 2) and DEL-like (1, -1, 1) shapes.
-  CommandSpec mset{"mset", Cmd::kUnknown, -3, kFlagWrite, 1, -1, 2};
+  CommandSpec mset{"mset", -3, kFlagWrite, 1, -1, 2};
   CHECK(keyIndexes(mset, 5) == std::vector<size_t>{1, 3});
-  CommandSpec del{"del", Cmd::kUnknown, -2, kFlagWrite, 1, -1, 1};
-  CHECK(keyIndexes(del, 4) == std::vector<size_t>{1, 2, 3});
+}
+
+TEST_CASE("blocking: by flag, XREAD only with BLOCK, WAIT always") {
+  using namespace rcp::resp;
+  CommandTable t;
+  auto blocks_ = [&](std::vector<std::string_view> args) { return blocks(*t.find(args[0]), args); };
+  CHECK(blocks_({"BLPOP", "l", "0"}));
+  CHECK(blocks_({"BZPOPMIN", "z", "1"}));
+  CHECK(blocks_({"WAIT", "1", "0"}));
+  CHECK(blocks_({"XREAD", "BLOCK", "0", "STREAMS", "s", "$"}));
+  CHECK_FALSE(blocks_({"XREAD", "COUNT", "1", "STREAMS", "block", "0"}));
+  CHECK_FALSE(blocks_({"LPOP", "l"}));
 }

@@ -1,0 +1,209 @@
+// Pinned connections (see pinned.h).
+#include "src/backend/pinned.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cassert>
+#include <utility>
+
+namespace rcp::backend {
+
+void Pinned::open(PinnedUser* user) {
+  user_ = user;
+  if (link_ != nullptr) return;  // an idle connection, reused
+  link_ = new Link(pool_.loop_, pool_.options_, *this, pool_.link_stats_, pool_.latency_);
+  link_->open();
+}
+
+void Pinned::submit(Request* r) {
+  assert(link_ != nullptr && "a lost pinned connection takes no requests");
+  if (link_ != nullptr && link_->accepting() && waiting_.empty()) {
+    link_->send(r);
+    pool_.markDirty(this);
+    return;
+  }
+  waiting_.push_back(r);
+}
+
+void Pinned::cancel(Request* r) {
+  auto it = std::find(waiting_.begin(), waiting_.end(), r);
+  if (it != waiting_.end()) {
+    waiting_.erase(it);
+    return;
+  }
+  if (link_ != nullptr) link_->cancel(r);
+}
+
+void Pinned::sendRaw(std::string_view bytes) {
+  if (link_ != nullptr && link_->accepting() && waiting_.empty() && raw_waiting_.empty()) {
+    link_->sendRaw(bytes);
+    pool_.markDirty(this);
+    return;
+  }
+  raw_waiting_.append(bytes);
+}
+
+void Pinned::setStreaming(bool on) {
+  streaming_ = on;
+  if (link_ != nullptr) link_->setSink(on ? this : nullptr);
+}
+
+void Pinned::pauseReading(bool paused) {
+  paused_ = paused;
+  if (link_ != nullptr) link_->pauseReading(paused);
+}
+
+void Pinned::sendWaiting() {
+  if (link_ == nullptr || !link_->accepting()) return;
+  bool sent = !waiting_.empty() || !raw_waiting_.empty();
+  while (!waiting_.empty()) {
+    link_->send(waiting_.front());
+    waiting_.pop_front();
+  }
+  if (!raw_waiting_.empty()) {
+    link_->sendRaw(raw_waiting_);
+    raw_waiting_.clear();
+  }
+  if (sent) pool_.markDirty(this);
+}
+
+void Pinned::flush() {
+  dirty_ = false;
+  if (link_ != nullptr) link_->flush();
+}
+
+void Pinned::failWaiting(std::string_view why) {
+  std::string reason(why);
+  raw_waiting_.clear();
+  while (!waiting_.empty()) {
+    Request* r = waiting_.front();
+    waiting_.pop_front();
+    ++pool_.link_stats_.failed;
+    r->onFailure(Failure::kUnavailable, reason);
+  }
+}
+
+void Pinned::closeLink(std::string_view why) {
+  if (Link* l = std::exchange(link_, nullptr)) l->close(why);
+  failWaiting(why);
+  streaming_ = paused_ = was_up_ = false;
+}
+
+void Pinned::onLinkUp(Link&) {
+  ++pool_.link_stats_.connects;
+  was_up_ = true;
+  sendWaiting();
+}
+
+void Pinned::onLinkReplies(Link&) { sendWaiting(); }
+
+void Pinned::onLinkDown(Link& link, std::string_view why, std::vector<Request*>& retry) {
+  assert(&link == link_);
+  (void)link;
+  link_ = nullptr;
+  std::string reason(why);
+  // The client's state was on that connection: nothing is resent.
+  for (Request* r : retry) {
+    ++pool_.link_stats_.failed;
+    r->onFailure(Failure::kUnavailable, reason);
+  }
+  bool was_up = std::exchange(was_up_, false);
+  failWaiting(reason);
+  streaming_ = paused_ = false;
+  if (user_ == nullptr) {
+    pool_.dropIdle(this);
+    return;
+  }
+  ++pool_.stats_.lost;
+  user_->onPinnedLost(reason, was_up);  // the user releases it
+}
+
+void Pinned::onFrame(const resp::Frame& frame) {
+  if (user_ != nullptr) user_->onPinnedFrame(frame);
+}
+
+PinnedPool::PinnedPool(Loop& loop, const Config& config)
+    : loop_(loop), config_(config),
+      options_(LinkOptions::fromRedis(config.redis.host, config.redis.port, config.redis.user, config.redis.password,
+                                      config.redis.db, config.backend_timeout_ms, config.max_backend_reply_bytes)) {
+  uv_timer_init(loop_.uv(), &tick_);
+  tick_.data = this;
+}
+
+PinnedPool::~PinnedPool() { assert(closed_); }
+
+void PinnedPool::start() {
+  uv_timer_start(&tick_, [](uv_timer_t* t) noexcept { static_cast<PinnedPool*>(t->data)->onTick(); }, kTickMs, kTickMs);
+}
+
+void PinnedPool::close() {
+  if (closed_) return;
+  closed_ = true;
+  for (auto& p : all_) p->closeLink("proxy shutting down");
+  idle_.clear();
+  uv_close(reinterpret_cast<uv_handle_t*>(&tick_), nullptr);
+}
+
+Pinned* PinnedPool::acquire(PinnedUser& user) {
+  if (closed_ || in_use_ >= config_.max_pinned) {
+    ++stats_.refused;
+    return nullptr;
+  }
+  Pinned* p;
+  if (!idle_.empty()) {
+    p = idle_.back();
+    idle_.pop_back();
+    ++stats_.reused;
+  } else if (!free_.empty()) {
+    p = free_.back();
+    free_.pop_back();
+    ++stats_.opened;
+  } else {
+    all_.push_back(std::make_unique<Pinned>(*this, next_serial_++));
+    p = all_.back().get();
+    ++stats_.opened;
+  }
+  ++in_use_;
+  p->open(&user);
+  return p;
+}
+
+void PinnedPool::release(Pinned* p, bool reusable) {
+  assert(p->user_ != nullptr && in_use_ > 0);
+  --in_use_;
+  p->user_ = nullptr;
+  if (reusable && !closed_ && p->up() && p->waiting_.empty() && p->raw_waiting_.empty() && !p->streaming_ &&
+      !p->paused_ && p->link_->inflight() == 0 && idle_.size() < kMaxIdle) {
+    idle_.push_back(p);
+    return;
+  }
+  p->closeLink("pinned connection released");
+  free_.push_back(p);
+}
+
+void PinnedPool::dropIdle(Pinned* p) {
+  auto it = std::find(idle_.begin(), idle_.end(), p);
+  if (it != idle_.end()) idle_.erase(it);
+  free_.push_back(p);
+}
+
+void PinnedPool::markDirty(Pinned* p) {
+  if (p->dirty_) return;
+  p->dirty_ = true;
+  dirty_.push_back(p);
+}
+
+void PinnedPool::flush() {
+  flushing_.swap(dirty_);
+  for (Pinned* p : flushing_) p->flush();
+  flushing_.clear();
+}
+
+void PinnedPool::onTick() {
+  uint64_t now = loop_.nowMs();
+  for (auto& p : all_)
+    if (p->link_ != nullptr) p->link_->checkDeadlines(now);
+}
+
+}  // namespace rcp::backend

@@ -1,0 +1,145 @@
+// Pinned connections: a client whose state lives on its Redis connection (MULTI, WATCH, a blocking
+// command, pub/sub, MONITOR, CLIENT REPLY, SELECT of another database) gets a backend connection of
+// its own for as long as the state lasts. The pool opens them, bounds them (--max-pinned), keeps a
+// few idle ones for reuse, writes them in the end-of-turn pass and checks their deadlines.
+//
+// Lifetime: a Pinned belongs to the pool; a client holds it from acquire() to release(). When its
+// link is lost (or cannot be opened) every request on it fails, then the user is told and must
+// release it. Pinned objects are reused, never freed before the pool.
+#pragma once
+
+#include <uv.h>
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "src/backend/link.h"
+#include "src/backend/upstream.h"
+#include "src/base/config.h"
+#include "src/base/loop.h"
+
+namespace rcp::backend {
+
+class PinnedPool;
+
+// The client side of a pinned connection.
+class PinnedUser {
+ public:
+  // The connection is gone: every request on it has been failed. was_up: it had been working
+  // (the client's state on it is lost), rather than never opened.
+  virtual void onPinnedLost(std::string_view why, bool was_up) = 0;
+  // Stream mode: what Redis sent (valid during the call only).
+  virtual void onPinnedFrame(const resp::Frame& frame) = 0;
+
+ protected:
+  ~PinnedUser() = default;
+};
+
+class Pinned final : public Target, private LinkOwner, private FrameSink {
+ public:
+  Pinned(PinnedPool& pool, uint64_t serial) : pool_(pool), serial_(serial) {}
+  Pinned(const Pinned&) = delete;
+  Pinned& operator=(const Pinned&) = delete;
+
+  // FIFO mode: one reply per request, in order.
+  void submit(Request* r) override;
+  void cancel(Request* r) override;
+  // Stream mode: what Redis sends goes to the user's onPinnedFrame (see Link::sendRaw).
+  void sendRaw(std::string_view bytes);
+  void setStreaming(bool on);
+  bool streaming() const noexcept { return streaming_; }
+  // Back-pressure from the client: stop reading from Redis while it cannot take more.
+  void pauseReading(bool paused);
+  bool up() const noexcept { return link_ != nullptr && link_->state() == Link::State::kUp; }
+  uint64_t serial() const noexcept { return serial_; }  // distinguishes connections, for logs and CLIENT INFO
+
+ private:
+  friend class PinnedPool;
+  void open(PinnedUser* user);
+  void closeLink(std::string_view why);
+  void flush();
+  void sendWaiting();
+  void failWaiting(std::string_view why);
+  // LinkOwner
+  void onLinkUp(Link& link) override;
+  void onLinkReplies(Link& link) override;
+  void onLinkDown(Link& link, std::string_view why, std::vector<Request*>& retry) override;
+  // FrameSink
+  void onFrame(const resp::Frame& frame) override;
+
+  PinnedPool& pool_;
+  uint64_t serial_;
+  PinnedUser* user_ = nullptr;    // null while idle in the pool
+  Link* link_ = nullptr;          // frees itself once closed
+  std::deque<Request*> waiting_;  // submitted before the link accepts
+  std::string raw_waiting_;       // stream bytes sent before the link accepts
+  bool streaming_ = false;
+  bool paused_ = false;
+  bool was_up_ = false;           // the current link completed its handshake
+  bool dirty_ = false;            // on the pool's flush list
+};
+
+struct PinnedStats {
+  uint64_t opened = 0;    // connections opened for clients
+  uint64_t reused = 0;    // acquisitions served by an idle connection
+  uint64_t refused = 0;   // acquisitions refused at --max-pinned
+  uint64_t lost = 0;      // connections lost while a client held them
+};
+
+class PinnedPool {
+ public:
+  // config is the server's (max_pinned applies at once on reload).
+  PinnedPool(Loop& loop, const Config& config);
+  ~PinnedPool();
+  PinnedPool(const PinnedPool&) = delete;
+  PinnedPool& operator=(const PinnedPool&) = delete;
+
+  void start();
+  // Closes every connection (their requests fail); the pool may be destroyed after the loop ran.
+  void close();
+  // A connection for user, or null at --max-pinned. Requests may be submitted at once: they wait
+  // for the connection to come up.
+  Pinned* acquire(PinnedUser& user);
+  // The user is done with p. reusable: its connection is in the state it was opened in (no
+  // transaction, no subscription, the configured database, nothing in flight), so it may serve
+  // another client; otherwise it is closed.
+  void release(Pinned* p, bool reusable);
+  // The end-of-turn pass: writes what the turn queued on pinned connections.
+  void flush();
+
+  size_t inUse() const noexcept { return in_use_; }
+  size_t idle() const noexcept { return idle_.size(); }
+  const PinnedStats& stats() const noexcept { return stats_; }
+  const UpstreamStats& linkStats() const noexcept { return link_stats_; }
+
+ private:
+  friend class Pinned;
+  void markDirty(Pinned* p);
+  void onTick();
+  void dropIdle(Pinned* p);
+
+  static constexpr size_t kMaxIdle = 16;     // idle connections kept for reuse
+  static constexpr uint64_t kTickMs = 50;    // deadline check period
+
+  Loop& loop_;
+  const Config& config_;
+  LinkOptions options_;
+  std::vector<std::unique_ptr<Pinned>> all_;  // every Pinned ever made (reused)
+  std::vector<Pinned*> free_;                 // objects with no connection
+  std::vector<Pinned*> idle_;                 // open connections with no user
+  std::vector<Pinned*> dirty_;                // to write at the end of the turn
+  std::vector<Pinned*> flushing_;
+  size_t in_use_ = 0;
+  uint64_t next_serial_ = 1;
+  uv_timer_t tick_;
+  bool closed_ = false;
+  PinnedStats stats_;
+  UpstreamStats link_stats_;
+  LatencyHistogram latency_;
+};
+
+}  // namespace rcp::backend

@@ -1,0 +1,50 @@
+// What the proxy learns from Redis each time the shared link connects: its command table
+// (COMMAND: flags and key positions, so new and module commands route right) and its version
+// (INFO server: HELLO reports it, so clients that adapt to the server see the real one).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "resp/commands.h"
+#include "src/backend/request.h"
+#include "src/backend/upstream.h"
+
+namespace rcp::proxy {
+
+class BackendFacts {
+ public:
+  BackendFacts(backend::Upstream& upstream, resp::CommandTable& commands);
+  BackendFacts(const BackendFacts&) = delete;
+  BackendFacts& operator=(const BackendFacts&) = delete;
+
+  // Once a loop turn: when the upstream has connected again since the last ask, asks again.
+  void poll();
+  std::string_view version() const noexcept { return version_; }  // empty until known
+  size_t commandsLearned() const noexcept { return learned_; }
+
+ private:
+  class Ask final : public backend::Request {
+   public:
+    Ask(BackendFacts& owner, bool command) : owner_(owner), command_(command) { timeout_ms = 10000; }
+    void encode(std::string& out) const override;
+    void onReply(const resp::Frame& reply) override;
+    void onFailure(backend::Failure, std::string_view) override { in_flight = false; }
+    bool in_flight = false;
+
+   private:
+    BackendFacts& owner_;
+    bool command_;  // COMMAND, else INFO server
+  };
+
+  backend::Upstream& upstream_;
+  resp::CommandTable& commands_;
+  Ask command_ask_{*this, true};
+  Ask info_ask_{*this, false};
+  uint64_t asked_at_connects_ = 0;  // the upstream's connect count when last asked
+  std::string version_;
+  size_t learned_ = 0;
+};
+
+}  // namespace rcp::proxy

@@ -1,0 +1,58 @@
+// Forwarded commands: a client's command sent to Redis as it is (on the shared pipelined link, or
+// on the client's pinned connection) and Redis's reply handed back whole to the waiter, which
+// relays it byte for byte. Requests are pooled: steady traffic allocates nothing.
+//
+// Read-your-writes is the session's rule (it invalidates a write's keys before forwarding it); a
+// command may also ask for keys to be invalidated again when its reply arrives: a transaction's
+// EXEC runs on a pinned connection, so a read on the shared link could have raced it.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "src/backend/upstream.h"
+#include "src/proxy/read_through.h"
+
+namespace rcp::proxy {
+
+struct ForwardStats {
+  uint64_t forwarded = 0;  // commands sent to Redis for clients (GET misses not included)
+};
+
+class Forwarder {
+ public:
+  explicit Forwarder(ReadThrough& read_through);
+  ~Forwarder();
+  Forwarder(const Forwarder&) = delete;
+  Forwarder& operator=(const Forwarder&) = delete;
+
+  // What to invalidate again when the reply (or a failure: the write may have happened) arrives.
+  struct After {
+    std::vector<std::string> keys;
+    bool all = false;
+    bool empty() const noexcept { return keys.empty() && !all; }
+  };
+  // Sends args to `to`; w->onResult() follows with kReply (Redis's reply, any type, errors
+  // included), kUnavailable or kTimeout, never inside this call. timeout_ms 0: no deadline
+  // (a blocking command). after, if given, is taken.
+  void forward(backend::Target& to, std::span<const std::string_view> args, Waiter& w, uint64_t timeout_ms,
+               After* after = nullptr);
+  const ForwardStats& stats() const noexcept { return stats_; }
+
+ private:
+  class Forward;
+  void done(Forward* f) noexcept;
+
+  static constexpr size_t kMaxFree = 1024;            // requests kept for reuse
+  static constexpr size_t kMaxKeptCommandBytes = 4096; // a larger command's buffer is not kept
+
+  ReadThrough& read_through_;
+  std::vector<Forward*> free_;
+  size_t live_ = 0;
+  ForwardStats stats_;
+};
+
+}  // namespace rcp::proxy
