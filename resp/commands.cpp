@@ -157,7 +157,11 @@ std::vector<size_t> keyIndexes(const CommandSpec& spec, size_t argc) {
 }
 
 bool writtenKeys(const CommandSpec& spec, std::span<const std::string_view> args, std::vector<std::string_view>& out) {
-  for (size_t i : keyIndexes(spec, args.size())) out.push_back(args[i]);
+  if (spec.first_key > 0 && spec.key_step > 0) {  // keyIndexes(), without a vector: every forwarded write
+    long long argc = static_cast<long long>(args.size());
+    long long last = spec.last_key >= 0 ? spec.last_key : argc + spec.last_key;
+    for (long long i = spec.first_key; i <= last && i < argc; i += spec.key_step) out.push_back(args[static_cast<size_t>(i)]);
+  }
   if (spec.cmd == Cmd::kScript) return numkeys(args, 2, out);  // EVAL script numkeys key... arg...
   if (!spec.has(kFlagMovableKeys)) return true;
   std::string_view n = spec.name;

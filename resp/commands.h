@@ -58,6 +58,9 @@ struct CommandSpec {
 inline bool isGetName(std::string_view name) noexcept {
   return name.size() == 3 && (name[0] | 0x20) == 'g' && (name[1] | 0x20) == 'e' && (name[2] | 0x20) == 't';
 }
+inline bool isMgetName(std::string_view name) noexcept {
+  return name.size() == 4 && (name[0] | 0x20) == 'm' && isGetName(name.substr(1));
+}
 
 class CommandTable {
  public:

@@ -139,12 +139,48 @@ RequestParser::Status RequestParser::fail(std::string msg) {
   return Status::kError;
 }
 
+// The common case, parsed in place: a whole multibulk request already in the buffer, in the form
+// every client sends (digits only, each bulk followed by CRLF). The arguments point into the
+// reader's buffer, which nothing moves before the next feed() or next(). Anything else (a partial
+// request, an odd form, an error to report) is left to hiredis's reader, which reads it as before.
+bool RequestParser::nextWhole(std::string_view b) {
+  const char* p = b.data();
+  const char* end = p + b.size();
+  auto number = [&](size_t* out) {  // digits then CRLF, at most 10 digits
+    const char* start = p;
+    size_t n = 0;
+    while (p < end && *p >= '0' && *p <= '9' && p - start < 10) n = n * 10 + static_cast<size_t>(*p++ - '0');
+    if (p == start || end - p < 2 || p[0] != '\r' || p[1] != '\n') return false;
+    p += 2;
+    *out = n;
+    return true;
+  };
+  if (arena_cap_ > kArenaKeptBytes) startRequest();  // an earlier large request's arena goes
+  ++p;  // '*'
+  size_t argc = 0;
+  if (!number(&argc) || argc == 0 || argc > limits_.max_args) return false;
+  args_.clear();
+  for (size_t i = 0; i < argc; ++i) {
+    size_t len = 0;
+    if (p == end || *p++ != '$' || !number(&len) || static_cast<size_t>(end - p) < len + 2 || p[len] != '\r' ||
+        p[len + 1] != '\n')
+      return false;
+    args_.emplace_back(p, len);
+    p += len + 2;
+  }
+  size_t total = static_cast<size_t>(p - b.data());
+  if (total > limits_.max_request_bytes) return false;
+  hiredis::consume(reader_, total);
+  return true;
+}
+
 RequestParser::Status RequestParser::next() {
   if (failed_) return Status::kError;
   for (;;) {
     if (hiredis::betweenReplies(reader_)) {  // between requests: pick the form of the next one
       std::string_view rest = hiredis::unread(reader_);
       if (rest.empty()) return Status::kNeedMore;
+      if (rest[0] == '*' && nextWhole(rest)) return Status::kRequest;
       if (rest[0] != '*') {
         Status s = nextInline();
         if (s == Status::kRequest && args_.empty()) continue;  // blank line: skipped, like Redis
@@ -201,6 +237,7 @@ RequestParser::Status RequestParser::nextInline() {
   std::string_view line(start, line_len);
   if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
   if (inline_arena_.capacity() > kArenaKeptBytes) std::string().swap(inline_arena_);
+  if (arena_cap_ > kArenaKeptBytes) startRequest();
   inline_arena_.clear();
   inline_spans_.clear();
   bool ok = splitInline(line, inline_arena_, inline_spans_);

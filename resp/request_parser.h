@@ -35,7 +35,8 @@ class RequestParser {
   // Appends received bytes (copied into the parser's buffer).
   void feed(const char* data, size_t len);
 
-  // Parses the next complete request. On kRequest, args() holds it until the next call.
+  // Parses the next complete request. On kRequest, args() holds it until the next call of next()
+  // or feed().
   // On kError, error() says why (a Redis-style "Protocol error: ..." text); the stream is unusable.
   Status next();
 
@@ -53,6 +54,7 @@ class RequestParser {
   friend struct ReaderCallbacks;
   Status fail(std::string msg);
   Status nextInline();
+  bool nextWhole(std::string_view buffered);
   Status checkPendingBulk();
   void startRequest() noexcept;
   // Copies one argument into the arena (hiredis's buffer moves under it: it compacts consumed

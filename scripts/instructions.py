@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Instructions per request in the proxy (user space, callgrind), for the request paths that matter:
-a RESP hit at pipeline 1 and 16, a RESP miss (--ttl 0) at pipeline 1 and 16, an HTTP hit. Counts are
+a RESP hit at pipeline 1 and 16, a RESP miss (--ttl 0) at pipeline 1 and 16, an HTTP hit, a
+forwarded SET and a 10-key MGET of cached keys at pipeline 1 and 16. Counts are
 repeatable for one binary whatever else the machine does, so before/after comparisons need no
 repetition. The counters are zeroed after a warm-up and dumped after the measured requests.
 
@@ -16,12 +17,19 @@ import time
 from procutil import free_port, wait_port
 
 
-def redis_benchmark(pipeline):
+def redis_benchmark(pipeline, command=None):
+    """redis-benchmark's GET test, or a command of its own (with __rand_int__ placeholders)."""
     def load(port, count):
-        subprocess.run(["redis-benchmark", "-p", str(port), "-t", "get", "-n", str(count), "-r", "1000", "-c", "50",
-                        "-P", str(pipeline), "-q"], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        what = ["-t", "get"] if command is None else command
+        subprocess.run(["redis-benchmark", "-p", str(port), "-n", str(count), "-r", "1000", "-c", "50",
+                        "-P", str(pipeline), "-q", *what], check=True, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
         return count
     return load
+
+
+MGET10 = ["mget"] + ["key:__rand_int__"] * 10
+SET = ["set", "key:__rand_int__", "x" * 100]
 
 
 def wrk(port, _count):
@@ -75,7 +83,10 @@ def main():
                        stdout=subprocess.DEVNULL)
         rows = [("RESP hit, pipeline 1", [], redis_benchmark(1)), ("RESP hit, pipeline 16", [], redis_benchmark(16)),
                 ("RESP miss, pipeline 1", ["--ttl", "0"], redis_benchmark(1)),
-                ("RESP miss, pipeline 16", ["--ttl", "0"], redis_benchmark(16)), ("HTTP hit", [], wrk)]
+                ("RESP miss, pipeline 16", ["--ttl", "0"], redis_benchmark(16)), ("HTTP hit", [], wrk),
+                ("SET, pipeline 1", [], redis_benchmark(1, SET)), ("SET, pipeline 16", [], redis_benchmark(16, SET)),
+                ("MGET10 hit, pipeline 1", [], redis_benchmark(1, MGET10)),
+                ("MGET10 hit, pipeline 16", [], redis_benchmark(16, MGET10))]
         for name, args, load in rows:
             print(f"{name:24s} {measure(proxy_bin, redis_port, args, load, n):7.0f} instructions per request", flush=True)
     finally:

@@ -109,8 +109,8 @@ class ReplyPool {
     return r;
   }
   void put(Reply* r) noexcept {
-    // A reply of many parts, or with a large text buffer, is not kept.
-    if (r->more_capacity > 0 || r->first.text.capacity() > kMaxKeptTextBytes || free_.size() >= kMaxFree) {
+    // A reply of many parts (a large MGET), or with a large text buffer, is not kept.
+    if (r->more_capacity > kMaxKeptParts || r->first.text.capacity() > kMaxKeptTextBytes || free_.size() >= kMaxFree) {
       delete r;
       return;
     }
@@ -121,6 +121,7 @@ class ReplyPool {
  private:
   static constexpr size_t kMaxFree = 4096;           // replies kept for reuse
   static constexpr size_t kMaxKeptTextBytes = 1024;  // a bigger text buffer is released on put()
+  static constexpr size_t kMaxKeptParts = 32;        // parts beyond the first kept with a reply (MGET)
   std::vector<Reply*> free_;
 };
 

@@ -139,12 +139,20 @@ void RespSession::prefetchAhead() {
 std::string& RespSession::reply() { return conn_.pushReply()->first.text; }
 
 bool RespSession::dispatch(const Args& args) {
-  // The hot path: a GET from a client with no state of its own, nothing to wait for.
-  if (args.size() == 2 && resp::isGetName(args[0]) && authed_ && !pinnedState() &&
-      (last_route_ == Route::kShared || outstanding_ == 0) && clients_.config().deny_commands.empty() &&
-      args[1].size() <= clients_.config().max_key_bytes) {
+  // The hot paths: a GET or a small MGET from a client with no state of its own, nothing to wait for.
+  bool plain = authed_ && !pinnedState() && (last_route_ == Route::kShared || outstanding_ == 0) &&
+               clients_.config().deny_commands.empty();
+  if (args.size() == 2 && plain && resp::isGetName(args[0]) && args[1].size() <= clients_.config().max_key_bytes) {
     get(args[1]);
     return true;
+  }
+  if (args.size() >= 2 && args.size() <= 64 && plain && resp::isMgetName(args[0])) {
+    bool short_keys = true;
+    for (size_t i = 1; i < args.size(); ++i) short_keys &= args[i].size() <= clients_.config().max_key_bytes;
+    if (short_keys) {
+      mget(args);
+      return true;
+    }
   }
   return dispatchSlow(args);
 }

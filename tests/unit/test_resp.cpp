@@ -97,7 +97,15 @@ TEST_CASE("a large request does not keep its argument memory after the next requ
   RequestParser p;
   std::string big(100000, 'v');
   std::string in = "*3\r\n$4\r\nECHO\r\n$1\r\nk\r\n$100000\r\n" + big + "\r\n";
+  // Arriving whole, it is parsed where it lies: no argument is copied.
   p.feed(in.data(), in.size());
+  REQUIRE(p.next() == RequestParser::Status::kRequest);
+  CHECK(p.args()[2] == big);
+  CHECK(p.argumentBytesKept() <= 1024);
+  // Arriving in pieces, its arguments are gathered in the parser's arena.
+  p.feed(in.data(), 50000);
+  REQUIRE(p.next() == RequestParser::Status::kNeedMore);
+  p.feed(in.data() + 50000, in.size() - 50000);
   REQUIRE(p.next() == RequestParser::Status::kRequest);
   CHECK(p.args()[2] == big);
   CHECK(p.argumentBytesKept() >= big.size());
