@@ -386,26 +386,18 @@ bool RespSession::dispatchStream(Cmd id, const Args& args) {
     sendRaw(args);
     return true;
   }
-  switch (id) {
-    case Cmd::kSubscribe: sendRaw(args); return true;
-    case Cmd::kPing:
-      sendRaw(args);
-      ++client_pings_;
-      return true;
-    case Cmd::kUnsubscribe:
-      // How many replies an UNSUBSCRIBE brings, and whether the client is then out of subscribed
-      // mode, is Redis's to say: a PING behind it answers "pong" in subscribed mode and +PONG out
-      // of it. Until it comes back, the client's next requests wait.
-      sendRaw(args);
-      pinned_->sendRaw("*1\r\n$4\r\nPING\r\n");
-      marker_pending_ = true;
-      return true;
-    default:
-      resp::appendError(reply(), "ERR Can't execute '" + lowerName(args[0]) +
-                                     "': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed "
-                                     "in this context");
-      return true;
+  // Subscribed: Redis itself answers what is not allowed there, in order with what it streams.
+  sendRaw(args);
+  if (id == Cmd::kPing) {
+    ++client_pings_;
+  } else if (id == Cmd::kUnsubscribe) {
+    // How many replies an UNSUBSCRIBE brings, and whether the client is then out of subscribed
+    // mode, is Redis's to say: a PING behind it answers "pong" in subscribed mode and +PONG out
+    // of it. Until it comes back, the client's next requests wait.
+    pinned_->sendRaw("*1\r\n$4\r\nPING\r\n");
+    marker_pending_ = true;
   }
+  return true;
 }
 
 bool RespSession::acquirePinned() {
