@@ -1,16 +1,60 @@
 // libFuzzer target: the RESP request parser (multibulk through hiredis's reader, inline commands),
 // fed in chunks whose sizes come from the input itself, with small limits so limit paths are hit.
 // Also checks the GET look-ahead against the parser: whenever peekGet() recognises the next
-// request, the parser must produce exactly that GET.
+// request, the parser must produce exactly that GET. And a differential: requests that arrive
+// whole are parsed in place, those that arrive in pieces by hiredis's reader; the same bytes fed
+// both ways must give the same requests (up to the first error).
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
 #include <string>
+#include <vector>
 
 #include "resp/request_parser.h"
 
+namespace {
+// The requests of the whole input fed in chunks of `chunk`, then "!" and the error if one came.
+std::vector<std::string> requests(const char* p, size_t n, size_t chunk, const rcp::resp::RequestLimits& limits) {
+  rcp::resp::RequestParser parser(limits);
+  std::vector<std::string> out;
+  for (size_t off = 0; off < n; off += chunk) {
+    parser.feed(p + off, std::min(chunk, n - off));
+    for (;;) {
+      auto st = parser.next();
+      if (st == rcp::resp::RequestParser::Status::kNeedMore) break;
+      if (st == rcp::resp::RequestParser::Status::kError) {
+        out.push_back("!");
+        return out;
+      }
+      std::string r;
+      for (auto a : parser.args()) r += std::to_string(a.size()) + ":" + std::string(a) + ",";
+      out.push_back(r);
+    }
+  }
+  return out;
+}
+}  // namespace
+
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 1) return 0;
+  {
+    rcp::resp::RequestLimits limits;
+    limits.max_request_bytes = 4096;
+    limits.max_inline_bytes = 512;
+    limits.max_args = 64;
+    const char* all = reinterpret_cast<const char*>(data + 1);
+    std::vector<std::string> whole = requests(all, size - 1, size, limits), bytewise = requests(all, size - 1, 1, limits);
+    // A request over a limit is refused as soon as the limit is seen, which may be a request
+    // earlier when fed byte by byte: compare up to the first error of either.
+    size_t n = std::min(whole.size(), bytewise.size());
+    for (size_t i = 0; i < n; ++i) {
+      if (whole[i] == "!" || bytewise[i] == "!") break;
+      if (whole[i] != bytewise[i]) std::abort();
+    }
+    if (whole.size() != bytewise.size() && !(n > 0 && (whole[n - 1] == "!" || bytewise[n - 1] == "!")) &&
+        !(whole.size() > n && whole[n] == "!") && !(bytewise.size() > n && bytewise[n] == "!"))
+      std::abort();
+  }
   size_t chunk = 1 + data[0] % 64;  // first byte: chunk size of the feed
   const char* p = reinterpret_cast<const char*>(data + 1);
   size_t n = size - 1;
