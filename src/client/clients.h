@@ -111,7 +111,7 @@ class Clients {
   std::string_view httpDate();
   // Where a connection gathers many small replies for one uv_try_write (synchronous, so one
   // buffer serves every connection in turn).
-  static constexpr size_t kGatherBytes = 16 << 10;
+  static constexpr size_t kGatherBytes = 64 << 10;
   char* gatherBuffer() noexcept { return gather_buf_.data(); }
   void markDirty(Connection* c);
   void closed(Connection* c);

@@ -117,7 +117,7 @@ class Connection {
   // is no longer parsed until they drain (back-pressure on pipelining clients); capped by
   // --max-output-bytes.
   static constexpr size_t kPauseOutputBytes = 256 << 10;
-  static constexpr size_t kMaxIov = 128;  // buffers per write call
+  static constexpr size_t kMaxIov = 512;  // buffers per write call (a pipelined batch of MGET replies: one write)
 
   Clients& clients_;
   const Config& config_;              // the server's, updated in place on reload
