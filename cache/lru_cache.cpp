@@ -116,8 +116,8 @@ void LruCache::prefetch(const uint64_t* hashes, size_t n) const noexcept {
   }
 }
 
-bool LruCache::erase(std::string_view key) {
-  Entry** slot = findSlot(key, static_cast<uint32_t>(hashKey(key)));
+bool LruCache::erase(std::string_view key, uint64_t hash) {
+  Entry** slot = findSlot(key, static_cast<uint32_t>(hash));
   if (*slot == nullptr) return false;
   unlinkAndRelease(slot);
   return true;

@@ -58,7 +58,8 @@ class LruCache {
   void prefetch(const uint64_t* hashes, size_t n) const noexcept;
 
   // Drops key if present (for invalidation). Returns whether something was removed.
-  bool erase(std::string_view key);
+  bool erase(std::string_view key) { return erase(key, hashKey(key)); }
+  bool erase(std::string_view key, uint64_t hash);  // hash is hashKey(key)
 
   // Looks at up to max_scan entries from the least recently used end and drops the expired ones;
   // returns how many it dropped.

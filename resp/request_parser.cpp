@@ -170,11 +170,13 @@ bool RequestParser::nextWhole(std::string_view b) {
   }
   size_t total = static_cast<size_t>(p - b.data());
   if (total > limits_.max_request_bytes) return false;
+  raw_ = b.substr(0, total);
   hiredis::consume(reader_, total);
   return true;
 }
 
 RequestParser::Status RequestParser::next() {
+  raw_ = {};
   if (failed_) return Status::kError;
   for (;;) {
     if (hiredis::betweenReplies(reader_)) {  // between requests: pick the form of the next one

@@ -41,6 +41,9 @@ class RequestParser {
   Status next();
 
   const std::vector<std::string_view>& args() const noexcept { return args_; }
+  // The request's bytes as received, when it arrived whole in the multibulk form every client sends
+  // (so Redis can be sent the same bytes); empty otherwise. Valid as long as args().
+  std::string_view raw() const noexcept { return raw_; }
   // The received bytes after the last parsed request (empty while a request is half parsed).
   std::string_view unparsed() const noexcept;
   const std::string& error() const noexcept { return error_; }
@@ -77,6 +80,7 @@ class RequestParser {
   size_t arena_len_ = 0;
   size_t arena_cap_ = 0;
   std::vector<std::string_view> args_;
+  std::string_view raw_;          // the request's bytes, when parsed in place
   std::string inline_arena_;      // inline commands: unescaped argument bytes
   std::vector<std::pair<uint32_t, uint32_t>> inline_spans_;  // (offset, length) into inline_arena_
   std::string error_;

@@ -69,6 +69,7 @@ void RespSession::run() {
     if (holding_) {
       std::vector<std::string_view> args(held_.begin(), held_.end());
       Reply* tail = conn_.tailReply();
+      raw_request_ = {};
       if (!dispatch(args)) return;  // still waiting
       holding_ = false;
       held_.clear();
@@ -96,6 +97,7 @@ void RespSession::run() {
     }
     ++clients_.stats().resp_requests;
     Reply* tail = conn_.tailReply();
+    raw_request_ = parser_.raw();
     if (!dispatch(parser_.args())) {
       hold(parser_.args());
       return;
@@ -424,9 +426,21 @@ void RespSession::resetState(bool reusable) {
 }
 
 void RespSession::sendRaw(const Args& args) {
+  std::string_view raw = rawOf(args);
+  if (!raw.empty()) {
+    pinned_->sendRaw(raw);
+    return;
+  }
   raw_.clear();
   resp::appendCommand(raw_, args);
   pinned_->sendRaw(raw_);
+}
+
+std::string_view RespSession::rawOf(const Args& args) const noexcept {
+  // The client's own bytes when it sent the request whole (args[0] then points into them).
+  bool inside = !raw_request_.empty() && !args.empty() && args[0].data() > raw_request_.data() &&
+                args[0].data() < raw_request_.data() + raw_request_.size();
+  return inside ? raw_request_ : std::string_view();
 }
 
 void RespSession::forward(Route route, const Args& args, Part::Tag tag, uint64_t timeout_ms,
@@ -441,7 +455,7 @@ void RespSession::forward(Route route, const Args& args, Part::Tag tag, uint64_t
     ++pinned_outstanding_;
   }
   last_route_ = route;
-  clients_.forwarder().forward(*to, args, r->first, timeout_ms, after);
+  clients_.forwarder().forward(*to, args, r->first, timeout_ms, after, rawOf(args));
 }
 
 void RespSession::local(Cmd id, const Args& args) {

@@ -79,6 +79,7 @@ class RespSession final : public Session, private backend::PinnedUser {
   void maybeRelease();
   void resetState(bool reusable);
   void sendRaw(const Args& args);
+  std::string_view rawOf(const Args& args) const noexcept;
   void forward(Route route, const Args& args, Part::Tag tag, uint64_t timeout_ms, proxy::Forwarder::After* after);
   void local(resp::Cmd id, const Args& args);
   // Read-your-writes: drops what args may write from the cache (into after too, for a pinned route).
@@ -134,6 +135,7 @@ class RespSession final : public Session, private backend::PinnedUser {
   std::vector<proxy::Waiter*> waiters_; // scratch (MGET)
   std::vector<EntryRef> hits_;          // scratch (MGET)
   std::string raw_;                     // scratch (stream mode)
+  std::string_view raw_request_;        // the request being run as the client sent it, if whole
 };
 
 }  // namespace rcp::client

@@ -64,7 +64,7 @@ Forwarder::~Forwarder() {
 }
 
 void Forwarder::forward(backend::Target& to, std::span<const std::string_view> args, Waiter& w, uint64_t timeout_ms,
-                        After* after) {
+                        After* after, std::string_view raw) {
   Forward* f;
   if (free_.empty()) {
     f = new Forward(*this);
@@ -73,7 +73,8 @@ void Forwarder::forward(backend::Target& to, std::span<const std::string_view> a
     free_.pop_back();
   }
   ++live_;
-  resp::appendCommand(f->command, args);
+  if (raw.empty()) resp::appendCommand(f->command, args);
+  else f->command.assign(raw);
   f->waiter = &w;
   f->timeout_ms = timeout_ms;
   if (after != nullptr) {

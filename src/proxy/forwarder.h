@@ -37,9 +37,10 @@ class Forwarder {
   };
   // Sends args to `to`; w->onResult() follows with kReply (Redis's reply, any type, errors
   // included), kUnavailable or kTimeout, never inside this call. timeout_ms 0: no deadline
-  // (a blocking command). after, if given, is taken.
+  // (a blocking command). after, if given, is taken. raw, if not empty, is the request's RESP
+  // encoding as the client sent it (copied as it is instead of encoding args again).
   void forward(backend::Target& to, std::span<const std::string_view> args, Waiter& w, uint64_t timeout_ms,
-               After* after = nullptr);
+               After* after = nullptr, std::string_view raw = {});
   const ForwardStats& stats() const noexcept { return stats_; }
 
  private:

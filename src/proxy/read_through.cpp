@@ -240,7 +240,7 @@ void ReadThrough::invalidateAllBy(DropCause cause) {
 
 void ReadThrough::invalidate(std::string_view key) {
   uint64_t hash = cache_.hashKey(key);
-  cache_.erase(key);
+  cache_.erase(key, hash);
   if (auto it = inflight_.find(FetchKey{key, hash}); it != inflight_.end()) {
     it->second->attached = false;  // its waiters still get the reply; it fills nothing
     inflight_.erase(it);
