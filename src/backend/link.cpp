@@ -47,6 +47,10 @@ LinkOptions LinkOptions::fromRedis(const std::string& host, uint16_t port, const
     else o.handshake.push_back({"AUTH", user, password});
   }
   if (db != 0) o.handshake.push_back({"SELECT", std::to_string(db)});
+  // A link is up once Redis has answered: a connect that lands in the backlog of a Redis that is
+  // going away (killed, restarting) is accepted by the kernel and reset a moment later, and must
+  // not count as a working link (nor take the one resend a lost link's reads get).
+  if (o.handshake.empty()) o.handshake.push_back({"PING"});
   return o;
 }
 

@@ -94,7 +94,7 @@ def test_healthz_and_readyz_follow_the_backend(admin_pair):
     r.start()
     assert wait_until(lambda: rawhttp.get(admin, "/readyz").status == 200)
     m = scrape(admin)
-    assert m["rcp_backend_reconnects_total"] == 1 and m["rcp_backend_disconnects_total"] == 1
+    assert m["rcp_backend_reconnects_total"] == 1 and m["rcp_backend_disconnects_total"] == 1, p.output()
     assert rawhttp.get(admin, "/nope").status == 404
     assert rawhttp.get(admin, "/metrics", method="POST").status == 405
 
