@@ -4,7 +4,8 @@
 #   peers: redis-server direct (the RESP ceiling), twemproxy/nutcracker (a RESP proxy without a
 #   cache), webdis (HTTP in front of Redis), nginx returning a constant 100-byte body (the HTTP
 #   ceiling for one event loop).
-#   load: redis-benchmark GET (50 clients, pipeline 1 and 16) and wrk (1 thread, 50 connections).
+#   load: redis-benchmark GET, a forwarded SET and a 10-key MGET (50 clients, pipeline 1 and 16) and
+#   wrk (1 thread, 50 connections).
 # Usage: scripts/bench.sh [PROXY_BIN]     env: DUR (wrk seconds, 8), KEYS (10000), N (300000)
 set -uo pipefail
 bin=${1:-build/redis-cache-proxy}
@@ -49,6 +50,13 @@ resp() {  # name port pipeline
              grep -o '[0-9.]* requests per second' | cut -d' ' -f1)
   printf '%-22s %12s req/s\n' "$1" "${rate[$1]:-FAIL}"
 }
+cmd() {  # name port pipeline command... (redis-benchmark's own form; __rand_int__ allowed)
+  local n=$1 p=$2 pl=$3
+  shift 3
+  rate[$n]=$(redis-benchmark -p "$p" -n "$N" -r "$KEYS" -c 50 -P "$pl" -q "$@" 2>/dev/null | tr '\r' '\n' |
+             grep -o '[0-9.]* requests per second' | tail -1 | cut -d' ' -f1)
+  printf '%-22s %12s req/s\n' "$n" "${rate[$n]:-FAIL}"
+}
 http() {  # name url
   rate[$1]=$(wrk -t1 -c50 -d"${DUR}s" "$2" 2>/dev/null | awk '/Requests\/sec/{print $2}')
   printf '%-22s %12s req/s\n' "$1" "${rate[$1]:-FAIL}"
@@ -64,6 +72,15 @@ resp redis_p16 "$redis_port" 16
 resp twemproxy_p16 "$tw_port" 16
 resp proxy_hit_p16 "$hit_port" 16
 resp proxy_miss_p16 "$miss_port" 16
+# a forwarded write (against twemproxy) and a 10-key MGET of cached keys (against redis-server)
+value=$(printf 'x%.0s' $(seq 100))
+mget=(mget); for _ in $(seq 10); do mget+=(key:__rand_int__); done
+for pl in 1 16; do
+  cmd twemproxy_set_p$pl "$tw_port" $pl set key:__rand_int__ "$value"
+  cmd proxy_set_p$pl "$miss_port" $pl set key:__rand_int__ "$value"
+  cmd redis_mget10_p$pl "$redis_port" $pl "${mget[@]}"
+  cmd proxy_mget10_p$pl "$hit_port" $pl "${mget[@]}"
+done
 http nginx_http "http://127.0.0.1:$nginx_port/bench:k"
 http webdis_http "http://127.0.0.1:$webdis_port/GET/bench:k"
 http proxy_hit_http "http://127.0.0.1:$hit_port/bench:k"
@@ -74,3 +91,7 @@ ratio "miss RESP P1  / twemproxy" proxy_miss_p1 twemproxy_p1
 ratio "miss RESP P16 / twemproxy" proxy_miss_p16 twemproxy_p16
 ratio "hit HTTP      / nginx static" proxy_hit_http nginx_http
 ratio "hit HTTP      / webdis" proxy_hit_http webdis_http
+ratio "SET P1        / twemproxy" proxy_set_p1 twemproxy_set_p1
+ratio "SET P16       / twemproxy" proxy_set_p16 twemproxy_set_p16
+ratio "MGET10 P1     / redis direct" proxy_mget10_p1 redis_mget10_p1
+ratio "MGET10 P16    / redis direct" proxy_mget10_p16 redis_mget10_p16

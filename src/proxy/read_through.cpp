@@ -9,6 +9,43 @@
 
 namespace rcp::proxy {
 
+namespace {
+// What a GET's reply (or an element of an MGET's) stands for. taken: the bulk hook took the bytes
+// and built value (null if it could not); otherwise a bulk's entry is built from the frame.
+// The message views the frame: valid during the completion only.
+Lookup resultOf(std::string_view key, const resp::FrameView& v, bool taken, EntryRef value) {
+  Lookup res;
+  switch (v.type()) {
+    case resp::FrameType::kBulk:
+      if (!taken) {
+        try {
+          value = EntryRef::adopt(Entry::create(key, v.str()));
+        } catch (const std::exception&) {  // out of memory, or a value over 4 GiB
+          value.reset();
+        }
+      }
+      if (value) {
+        res.kind = Lookup::Kind::kValue;
+        res.entry = std::move(value);
+      } else {
+        res.kind = Lookup::Kind::kBackendError;
+        res.message = "ERR the proxy could not store the value (out of memory)";
+      }
+      break;
+    case resp::FrameType::kNil: res.kind = Lookup::Kind::kNil; break;
+    case resp::FrameType::kError:
+      res.kind = v.str().starts_with("WRONGTYPE") ? Lookup::Kind::kWrongType : Lookup::Kind::kBackendError;
+      res.message = v.str();
+      break;
+    default:
+      res.kind = Lookup::Kind::kBackendError;
+      res.message = "ERR unexpected reply type from Redis";
+      break;
+  }
+  return res;
+}
+}  // namespace
+
 // One backend GET and the waiters on it: a backend request owned by the read-through from start
 // to completion (the upstream holds it in its queues meanwhile).
 class ReadThrough::Fetch final : public backend::Request {
@@ -28,29 +65,7 @@ class ReadThrough::Fetch final : public backend::Request {
   }
 
   void onReply(const resp::Frame& reply) override {
-    resp::FrameView r = reply.root();
-    Lookup res;
-    switch (r.type()) {
-      case resp::FrameType::kBulk:
-        if (value_) {
-          res.kind = Lookup::Kind::kValue;
-          res.entry = std::move(value_);
-        } else {
-          res.kind = Lookup::Kind::kBackendError;
-          res.message = "ERR the proxy could not store the value (out of memory)";
-        }
-        break;
-      case resp::FrameType::kNil: res.kind = Lookup::Kind::kNil; break;
-      case resp::FrameType::kError:
-        res.kind = r.str().starts_with("WRONGTYPE") ? Lookup::Kind::kWrongType : Lookup::Kind::kBackendError;
-        res.message = r.str();
-        break;
-      default:
-        res.kind = Lookup::Kind::kBackendError;
-        res.message = "ERR unexpected reply type from Redis";
-        break;
-    }
-    owner_.complete(this, res);
+    owner_.complete(this, resultOf(key, reply.root(), reply.taken(), std::move(value_)));
   }
 
   bool retriable() const noexcept override { return true; }  // a GET may be asked again
@@ -76,28 +91,7 @@ class ReadThrough::Fetch final : public backend::Request {
   // The outcome for a value read some other way (an element of a batch's MGET reply).
   void completeWith(resp::FrameView v, uint64_t sent_at) {
     sent_ms = sent_at;
-    Lookup res;
-    switch (v.type()) {
-      case resp::FrameType::kBulk:
-        try {
-          res.entry = EntryRef::adopt(Entry::create(key, v.str()));
-          res.kind = Lookup::Kind::kValue;
-        } catch (const std::exception&) {
-          res.kind = Lookup::Kind::kBackendError;
-          res.message = "ERR the proxy could not store the value (out of memory)";
-        }
-        break;
-      case resp::FrameType::kNil: res.kind = Lookup::Kind::kNil; break;
-      case resp::FrameType::kError:
-        res.kind = Lookup::Kind::kBackendError;
-        res.message = v.str();
-        break;
-      default:
-        res.kind = Lookup::Kind::kBackendError;
-        res.message = "ERR unexpected reply type from Redis";
-        break;
-    }
-    owner_.complete(this, res);
+    owner_.complete(this, resultOf(key, v, false, {}));
   }
 
   std::string key;
