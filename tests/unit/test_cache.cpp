@@ -43,7 +43,7 @@ TEST_CASE("entry frames the value as a RESP bulk string") {
   CHECK(b->respBulk() == std::string("$5\r\n") + bin + "\r\n");
 }
 
-TEST_CASE("get after put returns the value; unknown keys miss") {
+TEST_CASE("get after put returns the value, unknown keys miss") {
   LruCache c(10, 1000);
   CHECK(putKV(c, "a", "1", 0));
   CHECK(getV(c, "a", 1) == "1");

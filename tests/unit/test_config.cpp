@@ -147,7 +147,7 @@ Config parseWithFile(std::vector<std::string> args, std::map<std::string, std::s
 }
 }  // namespace
 
-TEST_CASE("config file: names as flags, comments, quotes; file < environment < flags") {
+TEST_CASE("config file: names as flags, comments, quotes, file < environment < flags") {
   std::string text = "# comment\n\nttl 30s   # trailing comment\ncache-keys 5\nredis \"10.0.0.1:7000\"\nlog-format json\n";
   Config c = parseWithFile({"--config", "/etc/rcp.conf"}, {}, text);
   CHECK(c.ttl_ms == 30000);
@@ -179,7 +179,7 @@ TEST_CASE("config file errors name the file and line") {
   CHECK_THROWS_AS(rcp::readFileOrThrow("/nonexistent/rcp.conf"), ConfigError);
 }
 
-TEST_CASE("reload: settings that need a restart are named; the description hides the password") {
+TEST_CASE("reload: settings that need a restart are named, the description hides the password") {
   Config a = parse({"--redis", "redis://u:secret@h:1/2", "--ttl", "5s"});
   Config b = a;
   b.ttl_ms = 1;
@@ -194,7 +194,7 @@ TEST_CASE("reload: settings that need a restart are named; the description hides
   CHECK(d.find("ttl 5000ms") != std::string::npos);
 }
 
-TEST_CASE("--http-allowed-hosts: a trimmed lower-case list, each name also with the port; defaults") {
+TEST_CASE("--http-allowed-hosts: a trimmed lower-case list, each name also with the port, defaults") {
   using V = std::vector<std::string>;
   CHECK(parse({}).http_allowed_hosts ==
         V{"localhost", "localhost:6380", "127.0.0.1", "127.0.0.1:6380", "[::1]", "[::1]:6380"});

@@ -60,7 +60,7 @@ struct User final : rcp::backend::PinnedUser {
 };
 }  // namespace
 
-TEST_CASE("read-through: an MGET's misses go to Redis as one MGET; a GET of one of them joins it") {
+TEST_CASE("read-through: an MGET's misses go to Redis as one MGET, a GET of one of them joins it") {
   Fixture f;
   f.cache.put(rcp::EntryRef::adopt(rcp::Entry::create("hit", "H")).get(), f.cache.hashKey("hit"), f.loop.nowMs());
   Result r0, r1, r2, r3, joined;
@@ -106,7 +106,7 @@ TEST_CASE("read-through: a write's invalidation detaches an MGET's fetch of that
   CHECK(f.rt->stats().write_invalidations == 1);
 }
 
-TEST_CASE("forwarder: Redis's reply is relayed as it was sent; keys are invalidated again at the reply") {
+TEST_CASE("forwarder: Redis's reply is relayed as it was sent, keys are invalidated again at the reply") {
   Fixture f;
   f.cache.put(rcp::EntryRef::adopt(rcp::Entry::create("k", "v")).get(), f.cache.hashKey("k"), f.loop.nowMs());
   Result res;
@@ -125,17 +125,15 @@ TEST_CASE("forwarder: Redis's reply is relayed as it was sent; keys are invalida
   CHECK(res.text == reply);
   CHECK_FALSE(f.cached("k"));
   CHECK(f.fw->stats().forwarded == 1);
-  // Redis unreachable: the forward fails with the reason, never inside forward()
-  f.fake.dropConnection();
-  REQUIRE(f.run([&] { return !f.upstream->up(); }));
+  // Redis does not answer: the forward fails with a timeout, never inside forward()
   Result failed;
-  f.fw->forward(*f.upstream, args, failed, 1000);
+  f.fw->forward(*f.upstream, args, failed, 200);
   CHECK(failed.calls == 0);
   REQUIRE(f.run([&] { return failed.calls == 1; }));
-  CHECK(failed.kind == Lookup::Kind::kUnavailable);
+  CHECK(failed.kind == Lookup::Kind::kTimeout);
 }
 
-TEST_CASE("pinned: bounded by --max-pinned; a clean connection is reused; a lost one is told to its user") {
+TEST_CASE("pinned: bounded by --max-pinned, a clean connection is reused, a lost one is told to its user") {
   Backend b;
   b.config.max_pinned = 1;
   b.start();

@@ -38,7 +38,7 @@ TEST_CASE("link: a top-level bulk reply can be taken by its request with no copy
   CHECK(r.reply == "<taken:hello>");
 }
 
-TEST_CASE("link: a request with no deadline waits; one past its deadline fails the stuck link at once") {
+TEST_CASE("link: a request with no deadline waits, one past its deadline fails the stuck link at once") {
   Backend b;
   b.start();
   Recorder blocking({"BLPOP", "q", "0"}, 0);
@@ -56,7 +56,7 @@ TEST_CASE("link: a request with no deadline waits; one past its deadline fails t
   REQUIRE(b.run([&] { return b.fake.connections() == 2 && b.upstream->up(); }, 500));
 }
 
-TEST_CASE("link: losing the connection fails what was sent; later requests go to a new connection") {
+TEST_CASE("link: losing the connection fails what was sent, later requests go to a new connection") {
   Backend b;
   b.start();
   Recorder r1({"GET", "a"});
@@ -85,7 +85,7 @@ TEST_CASE("link: a reply nobody asked for means the link is out of step: it is r
   CHECK(b.upstream->stats().disconnects == 1);
 }
 
-TEST_CASE("link: the handshake goes first; requests queue behind it; a refused handshake fails the link") {
+TEST_CASE("link: the handshake goes first, requests queue behind it, a refused handshake fails the link") {
   Backend b;
   b.config.redis.password = "pw";
   b.config.redis.db = 2;

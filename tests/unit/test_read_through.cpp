@@ -48,7 +48,7 @@ struct ReadThroughFixture : Backend {
 };
 }  // namespace
 
-TEST_CASE("read-through: concurrent misses for a key cost one fetch; the value is cached; then hits") {
+TEST_CASE("read-through: concurrent misses for a key cost one fetch, the value is cached, then hits") {
   ReadThroughFixture f;
   TestWaiter w1, w2;
   CHECK_FALSE(f.rt->get("k", w1));

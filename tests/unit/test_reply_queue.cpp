@@ -57,7 +57,7 @@ TEST_CASE("reply queue: a partial write resumes inside the reply, text and zero-
   }
 }
 
-TEST_CASE("reply queue: replies of many parts leave in request order; a waiting reply holds back those behind") {
+TEST_CASE("reply queue: replies of many parts leave in request order, a waiting reply holds back those behind") {
   ReplyPool pool;
   ReplyQueue q(pool);
   Reply* a = q.push(nullptr);
