@@ -28,9 +28,17 @@ std::string_view FrameView::str() const noexcept {
 
 long long FrameView::integer() const noexcept { return frame_->nodes_[index_].number; }
 
-size_t FrameView::size() const noexcept {
-  const Frame::Node& n = frame_->nodes_[index_];
-  return n.type == FrameType::kArray ? static_cast<size_t>(n.number) : 0;
+size_t FrameView::size() const noexcept { return Frame::children(frame_->nodes_[index_]); }
+
+size_t Frame::children(const Node& n) noexcept {
+  switch (n.type) {
+    case FrameType::kArray:
+    case FrameType::kSet:
+    case FrameType::kPush: return static_cast<size_t>(n.number);
+    case FrameType::kMap: return static_cast<size_t>(n.number) * 2;
+    case FrameType::kAttribute: return static_cast<size_t>(n.number) * 2 + 1;
+    default: return 0;
+  }
 }
 
 FrameView FrameView::operator[](size_t i) const noexcept {
@@ -67,8 +75,25 @@ void FrameView::encode(std::string& out) const {
     case FrameType::kError: line('-', str()); return;
     case FrameType::kInteger: number(':', integer()); return;
     case FrameType::kNilArray: out.append("*-1\r\n"); return;
-    case FrameType::kArray: {
-      number('*', static_cast<long long>(size()));
+    case FrameType::kNull: out.append("_\r\n"); return;
+    case FrameType::kDouble: line(',', str()); return;
+    case FrameType::kBoolean: out.append(integer() != 0 ? "#t\r\n" : "#f\r\n"); return;
+    case FrameType::kBigNumber: line('(', str()); return;
+    case FrameType::kBlobError:
+    case FrameType::kVerbatim:
+      number(type() == FrameType::kBlobError ? '!' : '=', static_cast<long long>(str().size()));
+      out.append(str());
+      out.append("\r\n");
+      return;
+    case FrameType::kArray:
+    case FrameType::kMap:
+    case FrameType::kSet:
+    case FrameType::kAttribute:
+    case FrameType::kPush: {
+      static constexpr char kPrefix[] = {'*', '%', '~', '|', '>'};
+      size_t which = type() == FrameType::kArray ? 0 : type() == FrameType::kMap ? 1 : type() == FrameType::kSet ? 2
+                     : type() == FrameType::kAttribute ? 3 : 4;
+      number(kPrefix[which], frame_->nodes_[index_].number);
       uint32_t at = index_ + 1;
       for (size_t i = 0; i < size(); ++i) {
         FrameView(frame_, at).encode(out);
@@ -88,8 +113,8 @@ void Frame::clear() {
 
 uint32_t Frame::link(uint32_t i) {
   uint32_t next = i + 1;
-  if (nodes_[i].type == FrameType::kArray)
-    for (long long k = 0; k < nodes_[i].number; ++k) next = link(next);  // depth <= hiredis's 7
+  size_t n = children(nodes_[i]);
+  for (size_t k = 0; k < n; ++k) next = link(next);  // depth: hiredis's 7, Resp3Reader's kMaxDepth
   nodes_[i].end = next;
   return next;
 }

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs the libFuzzer targets (RESP request parser, HTTP request parser, backend frame reader, the
+# Runs the libFuzzer targets (RESP request parser, HTTP request parser, backend frame readers for
+# RESP2 and RESP3, the
 # routing of the whole proxy against a fake Redis) for a
 # given time each, in parallel, starting from the committed seed corpus in tests/fuzz/corpus/.
 # Builds them first in build-fuzz/ with clang + ASan + UBSan (installs clang if missing).
@@ -9,7 +10,7 @@ cd "$(dirname "$0")/.."
 secs=${1:-60}
 shift || true
 targets=("$@")
-((${#targets[@]})) || targets=(resp_request http_request frame_reader routing)
+((${#targets[@]})) || targets=(resp_request http_request frame_reader resp3_reader routing)
 if ! command -v clang++ >/dev/null || [[ ! -e /usr/lib/llvm-14/lib/clang/14.0.6/lib/linux/libclang_rt.fuzzer-x86_64.a ]]; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clang libclang-rt-14-dev >/dev/null
 fi

@@ -1,0 +1,254 @@
+// The RESP3 frame reader (see resp3_reader.h).
+#include "resp/resp3_reader.h"
+
+#include <charconv>
+#include <cstring>
+#include <new>
+
+namespace rcp::resp {
+
+namespace {
+constexpr size_t kKeepBytes = 64 << 10;  // buffer capacity kept between replies
+
+// A whole decimal integer, optionally negative; false on anything else (or overflow).
+bool parseInteger(std::string_view s, long long* out) noexcept {
+  if (s.empty()) return false;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), *out);
+  return ec == std::errc() && p == s.data() + s.size() && !(s.size() > 1 && s[0] == '0');
+}
+
+bool isBigNumber(std::string_view s) noexcept {
+  if (!s.empty() && s[0] == '-') s.remove_prefix(1);
+  if (s.empty()) return false;
+  for (char c : s)
+    if (c < '0' || c > '9') return false;
+  return true;
+}
+
+bool isDouble(std::string_view s) noexcept {
+  if (s == "inf" || s == "-inf" || s == "nan") return true;
+  double d;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), d);
+  return !s.empty() && ec == std::errc() && p == s.data() + s.size();
+}
+}  // namespace
+
+Resp3Reader::Resp3Reader(BulkHook hook, void* ctx, size_t max_bytes) : hook_(hook), ctx_(ctx), max_bytes_(max_bytes) {}
+
+bool Resp3Reader::feed(const char* data, size_t len) {
+  if (!error_.empty()) return true;
+  try {
+    // Values already read live in the frame: what was consumed can always go.
+    if (pos_ > 0 && (pos_ == buf_.size() || pos_ >= kKeepBytes)) {
+      buf_.erase(0, pos_);
+      pos_ = 0;
+    }
+    buf_.append(data, len);
+  } catch (const std::bad_alloc&) {
+    return false;
+  }
+  return true;
+}
+
+Resp3Reader::Status Resp3Reader::fail(std::string why) {
+  error_ = "RESP3: " + std::move(why);
+  return Status::kError;
+}
+
+Frame::Node* Resp3Reader::add(FrameType type) {
+  try {
+    return &frame_.nodes_.emplace_back(Frame::Node{type});
+  } catch (const std::bad_alloc&) {
+    error_ = "RESP3: out of memory for a reply";
+    return nullptr;
+  }
+}
+
+Resp3Reader::Status Resp3Reader::next() {
+  if (!error_.empty()) return Status::kError;
+  for (;;) {
+    if (!in_frame_) {
+      if (pos_ == buf_.size()) return Status::kNeedMore;
+      frame_.clear();
+      open_.clear();
+      frame_bytes_ = 0;
+      in_frame_ = true;
+    }
+    switch (parseOne()) {
+      case Step::kNeedMore: return Status::kNeedMore;
+      case Step::kError: return Status::kError;
+      case Step::kOpened: continue;
+      case Step::kDone:
+        if (finishValue()) {
+          in_frame_ = false;
+          frame_.link(0);
+          return Status::kFrame;
+        }
+        continue;
+    }
+  }
+}
+
+bool Resp3Reader::finishValue() {
+  while (!open_.empty()) {
+    if (--open_.back().left > 0) return false;
+    open_.pop_back();  // its last element was read: the aggregate is whole too
+  }
+  return true;
+}
+
+Resp3Reader::Step Resp3Reader::parseOne() {
+  const char* start = buf_.data() + pos_;
+  size_t avail = buf_.size() - pos_;
+  if (avail < 3) return Step::kNeedMore;
+  const void* cr = std::memchr(start + 1, '\r', std::min(avail - 1, kMaxLineBytes + 1));
+  if (cr == nullptr) {
+    if (avail > kMaxLineBytes) {
+      fail("a line longer than " + std::to_string(kMaxLineBytes) + " bytes");
+      return Step::kError;
+    }
+    return Step::kNeedMore;
+  }
+  size_t line_len = static_cast<size_t>(static_cast<const char*>(cr) - start) - 1;
+  if (avail < line_len + 3) return Step::kNeedMore;
+  if (start[line_len + 2] != '\n') {
+    fail("a line not ended by CRLF");
+    return Step::kError;
+  }
+  char type = start[0];
+  std::string_view line(start + 1, line_len);
+  size_t consumed = line_len + 3;
+  auto error = [&](std::string why) {
+    fail(std::move(why));
+    return Step::kError;
+  };
+  auto text = [&](FrameType t, std::string_view s) -> Step {
+    Frame::Node* n = add(t);
+    if (n == nullptr) return Step::kError;
+    try {
+      n->text_off = frame_.text_.size();
+      n->text_len = s.size();
+      frame_.text_.append(s);
+    } catch (const std::bad_alloc&) {
+      return error("out of memory for a reply");
+    }
+    return Step::kDone;
+  };
+  Step step;
+  switch (type) {
+    case '+': step = text(FrameType::kSimple, line); break;
+    case '-': step = text(FrameType::kError, line); break;
+    case ':': {
+      long long v;
+      if (!parseInteger(line, &v) && !(line == "-0")) return error("bad integer");
+      Frame::Node* n = add(FrameType::kInteger);
+      if (n == nullptr) return Step::kError;
+      n->number = v;
+      step = Step::kDone;
+      break;
+    }
+    case '(':
+      if (!isBigNumber(line)) return error("bad big number");
+      step = text(FrameType::kBigNumber, line);
+      break;
+    case ',':
+      if (!isDouble(line)) return error("bad double");
+      step = text(FrameType::kDouble, line);
+      break;
+    case '#': {
+      if (line != "t" && line != "f") return error("bad boolean");
+      Frame::Node* n = add(FrameType::kBoolean);
+      if (n == nullptr) return Step::kError;
+      n->number = line == "t" ? 1 : 0;
+      step = Step::kDone;
+      break;
+    }
+    case '_':
+      if (!line.empty()) return error("bad null");
+      step = add(FrameType::kNull) != nullptr ? Step::kDone : Step::kError;
+      break;
+    case '$':
+    case '!':
+    case '=': {
+      if (line == "?") return error("streamed strings are not supported");
+      long long len;
+      if (type == '$' && line == "-1") {  // RESP2's null bulk, which a RESP3 peer may still send
+        step = add(FrameType::kNil) != nullptr ? Step::kDone : Step::kError;
+        break;
+      }
+      if (!parseInteger(line, &len) || len < 0) return error("bad string length");
+      if (static_cast<unsigned long long>(len) > max_bytes_ || frame_bytes_ + static_cast<size_t>(len) > max_bytes_)
+        return error("reply larger than the limit (" + std::to_string(max_bytes_) + " bytes)");
+      size_t n = static_cast<size_t>(len);
+      if (avail < consumed + n + 2) return Step::kNeedMore;  // the header stays until the string is whole
+      const char* data = start + consumed;
+      if (data[n] != '\r' || data[n + 1] != '\n') return error("a string not ended by CRLF");
+      if (type == '=' && (n < 4 || data[3] != ':')) return error("bad verbatim string");
+      consumed += n + 2;
+      FrameType t = type == '$' ? FrameType::kBulk : type == '!' ? FrameType::kBlobError : FrameType::kVerbatim;
+      if (t == FrameType::kBulk && open_.empty() && hook_ != nullptr && hook_(ctx_, data, n)) {
+        if (add(t) == nullptr) return Step::kError;
+        frame_.taken_ = true;
+        step = Step::kDone;
+      } else {
+        step = text(t, std::string_view(data, n));
+      }
+      break;
+    }
+    case '*':
+    case '%':
+    case '~':
+    case '|':
+    case '>': {
+      if (line == "?") return error("streamed aggregates are not supported");
+      if (type == '*' && line == "-1") {  // RESP2's null array
+        step = add(FrameType::kNilArray) != nullptr ? Step::kDone : Step::kError;
+        break;
+      }
+      long long count;
+      if (!parseInteger(line, &count) || count < 0) return error("bad aggregate length");
+      // Every element takes at least 3 bytes ("_\r\n"): a count beyond what the limit could hold
+      // is refused before anything is buffered towards it.
+      if (static_cast<unsigned long long>(count) > max_bytes_ / 3) return error("aggregate larger than the limit");
+      if (open_.size() >= kMaxDepth) return error("aggregates nested deeper than " + std::to_string(kMaxDepth));
+      FrameType t = type == '*'   ? FrameType::kArray
+                    : type == '%' ? FrameType::kMap
+                    : type == '~' ? FrameType::kSet
+                    : type == '|' ? FrameType::kAttribute
+                                  : FrameType::kPush;
+      if (t == FrameType::kPush && !open_.empty()) return error("a push inside another value");
+      Frame::Node* n = add(t);
+      if (n == nullptr) return Step::kError;
+      n->number = count;
+      size_t children = Frame::children(*n);
+      if (children == 0) {
+        step = Step::kDone;
+        break;
+      }
+      try {
+        open_.push_back(Open{static_cast<uint32_t>(frame_.nodes_.size() - 1), children});
+      } catch (const std::bad_alloc&) {
+        return error("out of memory for a reply");
+      }
+      step = Step::kOpened;
+      break;
+    }
+    default: return error(std::string("unknown type byte '") + (type >= ' ' && type <= '~' ? type : '?') + "'");
+  }
+  if (step == Step::kError) return step;
+  pos_ += consumed;
+  frame_bytes_ += consumed;
+  if (frame_bytes_ > max_bytes_) return error("reply larger than the limit (" + std::to_string(max_bytes_) + " bytes)");
+  return step;
+}
+
+void Resp3Reader::releaseIdle() noexcept {
+  if (in_frame_) return;
+  if (pos_ == buf_.size() && buf_.capacity() > kKeepBytes) {
+    std::string().swap(buf_);
+    pos_ = 0;
+  }
+  if (frame_.text_.capacity() > kKeepBytes) std::string().swap(frame_.text_);
+}
+
+}  // namespace rcp::resp

@@ -1,0 +1,155 @@
+// Unit tests for the RESP3 frame reader: every type fed whole and byte by byte and encoded back to
+// the bytes read, nesting, attributes and pushes, the bulk hook, pipelined frames, a table of
+// malformed input, and the limits (frame size, aggregate length, nesting depth).
+#include <doctest/doctest.h>
+
+#include <string>
+#include <vector>
+
+#include "resp/resp3_reader.h"
+
+using rcp::resp::FrameType;
+using rcp::resp::Resp3Reader;
+using Status = Resp3Reader::Status;
+
+namespace {
+// Every frame of input, re-encoded, fed in chunks of `chunk` bytes; "!error" on an error.
+std::vector<std::string> frames(const std::string& input, size_t chunk, size_t max_bytes = 1 << 20) {
+  Resp3Reader r(nullptr, nullptr, max_bytes);
+  std::vector<std::string> out;
+  for (size_t off = 0; off < input.size(); off += chunk) {
+    REQUIRE(r.feed(input.data() + off, std::min(chunk, input.size() - off)));
+    for (;;) {
+      Status st = r.next();
+      if (st == Status::kNeedMore) break;
+      if (st == Status::kError) {
+        out.push_back("!" + std::string(r.error()));
+        return out;
+      }
+      std::string enc;
+      r.frame().root().encode(enc);
+      out.push_back(enc);
+    }
+  }
+  return out;
+}
+
+const std::vector<std::string> kEveryType = {
+    "+OK\r\n", "-ERR bad\r\n", ":42\r\n", ":-7\r\n", "$5\r\nhello\r\n", "$0\r\n\r\n", "$-1\r\n", "_\r\n",
+    ",3.14\r\n", ",-inf\r\n", ",nan\r\n", "#t\r\n", "#f\r\n", "(3492890328409238509324850943850943825024385\r\n",
+    "!21\r\nSYNTAX invalid syntax\r\n", "=15\r\ntxt:Some string\r\n", "*-1\r\n", "*0\r\n",
+    "*3\r\n:1\r\n$1\r\na\r\n_\r\n", "%2\r\n+first\r\n:1\r\n$6\r\nsecond\r\n*2\r\n#t\r\n,1.5\r\n",
+    "~3\r\n+a\r\n+b\r\n+c\r\n", "|1\r\n+key-popularity\r\n%2\r\n$1\r\na\r\n,0.19\r\n$1\r\nb\r\n,0.05\r\n*2\r\n:2039123\r\n:9543892\r\n",
+    ">3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$2\r\nhi\r\n", ">2\r\n$10\r\ninvalidate\r\n*1\r\n$3\r\nkey\r\n",
+    "%0\r\n", "~0\r\n"};
+}  // namespace
+
+TEST_CASE("resp3: every type, whole and byte by byte, encodes back to the bytes read") {
+  std::string all;
+  for (const std::string& f : kEveryType) all += f;
+  for (size_t chunk : {all.size(), size_t{1}, size_t{7}}) {
+    CAPTURE(chunk);
+    CHECK(frames(all, chunk) == kEveryType);
+  }
+}
+
+TEST_CASE("resp3: values are readable: maps count keys and values, an attribute's value comes last") {
+  Resp3Reader r;
+  std::string in = "%2\r\n+first\r\n:1\r\n$6\r\nsecond\r\n*2\r\n#t\r\n,1.5\r\n";
+  REQUIRE(r.feed(in.data(), in.size()));
+  REQUIRE(r.next() == Status::kFrame);
+  auto root = r.frame().root();
+  CHECK(root.type() == FrameType::kMap);
+  REQUIRE(root.size() == 4);
+  CHECK(root[0].str() == "first");
+  CHECK(root[1].integer() == 1);
+  CHECK(root[3].type() == FrameType::kArray);
+  CHECK(root[3][0].type() == FrameType::kBoolean);
+  CHECK(root[3][0].integer() == 1);
+  CHECK(root[3][1].str() == "1.5");
+  std::string attr = "|1\r\n+ttl\r\n:3\r\n$1\r\nv\r\n";
+  REQUIRE(r.feed(attr.data(), attr.size()));
+  REQUIRE(r.next() == Status::kFrame);
+  auto a = r.frame().root();
+  CHECK(a.type() == FrameType::kAttribute);
+  REQUIRE(a.size() == 3);
+  CHECK(a[2].str() == "v");  // the value the attribute describes
+  CHECK(r.next() == Status::kNeedMore);
+}
+
+TEST_CASE("resp3: a top-level bulk string goes to the hook, a nested one does not") {
+  struct Taken {
+    std::vector<std::string> seen;
+  } t;
+  auto hook = [](void* ctx, const char* d, size_t n) noexcept {
+    static_cast<Taken*>(ctx)->seen.emplace_back(d, n);
+    return true;
+  };
+  Resp3Reader r(hook, &t);
+  std::string in = "$5\r\nvalue\r\n*1\r\n$6\r\nnested\r\n";
+  for (char c : in) REQUIRE(r.feed(&c, 1));
+  REQUIRE(r.next() == Status::kFrame);
+  CHECK(r.frame().taken());
+  REQUIRE(r.next() == Status::kFrame);
+  CHECK_FALSE(r.frame().taken());
+  CHECK(r.frame().root()[0].str() == "nested");
+  CHECK(t.seen == std::vector<std::string>{"value"});
+}
+
+TEST_CASE("resp3: malformed input is an error, whole and byte by byte") {
+  struct Case {
+    std::string in, error_part;
+  };
+  std::vector<Case> cases = {
+      {"?what\r\n", "unknown type byte"},   {":12a\r\n", "bad integer"},
+      {":\r\n", "bad integer"},             {"#x\r\n", "bad boolean"},
+      {",1.2.3\r\n", "bad double"},         {"(12x\r\n", "bad big number"},
+      {"_x\r\n", "bad null"},               {"$3\r\nabcd\r\n", "not ended by CRLF"},
+      {"$-2\r\n", "bad string length"},     {"$?\r\n", "streamed strings"},
+      {"*?\r\n", "streamed aggregates"},    {"%-1\r\n", "bad aggregate length"},
+      {"=3\r\nabc\r\n", "bad verbatim"},    {"*1\r\n>1\r\n:1\r\n", "push inside"},
+      {"+OK\rX", "not ended by CRLF"},
+  };
+  for (const Case& c : cases) {
+    for (size_t chunk : {c.in.size(), size_t{1}}) {
+      CAPTURE(c.in);
+      CAPTURE(chunk);
+      auto got = frames(c.in, chunk);
+      REQUIRE(got.size() == 1);
+      CHECK(got[0].front() == '!');
+      CHECK(got[0].find(c.error_part) != std::string::npos);
+    }
+  }
+}
+
+TEST_CASE("resp3: limits: frame size, announced lengths, nesting depth, line length") {
+  CHECK(frames("$2000\r\n", 3, 1024)[0].find("larger than the limit") != std::string::npos);
+  CHECK(frames("*100000\r\n", 3, 1024)[0].find("larger than the limit") != std::string::npos);
+  std::string many = "*200\r\n";
+  for (int i = 0; i < 200; ++i) many += "$10\r\n0123456789\r\n";
+  CHECK(frames(many, many.size(), 1024)[0].find("larger than the limit") != std::string::npos);
+  std::string deep;
+  for (size_t i = 0; i <= Resp3Reader::kMaxDepth; ++i) deep += "*1\r\n";
+  deep += ":1\r\n";
+  CHECK(frames(deep, deep.size())[0].find("nested deeper") != std::string::npos);
+  std::string ok;
+  for (size_t i = 0; i < Resp3Reader::kMaxDepth; ++i) ok += "*1\r\n";
+  ok += ":1\r\n";
+  CHECK(frames(ok, 5) == std::vector<std::string>{ok});
+  std::string line = "+" + std::string(Resp3Reader::kMaxLineBytes + 10, 'x');
+  CHECK(frames(line, 4096)[0].find("longer than") != std::string::npos);
+}
+
+TEST_CASE("resp3: a large reply in pieces keeps the buffer bounded and gives it back") {
+  Resp3Reader r;
+  std::string value(4 << 20, 'v');
+  std::string in = "*2\r\n$" + std::to_string(value.size()) + "\r\n" + value + "\r\n:1\r\n";
+  for (size_t off = 0; off < in.size(); off += 65536) {
+    REQUIRE(r.feed(in.data() + off, std::min<size_t>(65536, in.size() - off)));
+    if (off + 65536 < in.size()) CHECK(r.next() == Status::kNeedMore);
+  }
+  REQUIRE(r.next() == Status::kFrame);
+  CHECK(r.frame().root()[0].str().size() == value.size());
+  r.releaseIdle();
+  CHECK(r.bufferCapacity() <= (64 << 10));
+}
