@@ -56,7 +56,9 @@ LinkOptions LinkOptions::fromRedis(const std::string& host, uint16_t port, const
 
 Link::Link(Loop& loop, const LinkOptions& options, LinkOwner& owner, UpstreamStats& stats, LatencyHistogram& latency)
     : loop_(loop), options_(options), owner_(&owner), stats_(stats), latency_(latency),
-      reader_(&Link::takeBulk, this, options.max_reply_bytes) {
+      reader_(&Link::takeBulk, this, options.max_reply_bytes),
+      reader3_(options.resp3 ? std::make_unique<resp::Resp3Reader>(&Link::takeBulk, this, options.max_reply_bytes)
+                             : nullptr) {
   uv_tcp_init(loop_.uv(), &tcp_);
   tcp_.data = this;
   resolve_req_.data = this;
@@ -237,25 +239,37 @@ void Link::onRead(ssize_t nread, const uv_buf_t* buf) {
     return;
   }
   last_read_ms_ = loop_.nowMs();
-  if (!reader_.feed(buf->base, static_cast<size_t>(nread))) {
-    fail(Failure::kUnavailable, "out of memory");
-    return;
-  }
-  for (;;) {
-    auto st = reader_.next();
-    if (st == resp::FrameReader::Status::kNeedMore) break;
-    if (st == resp::FrameReader::Status::kError) {
-      fail(Failure::kUnavailable, "protocol error from Redis: " + std::string(reader_.error()));
-      return;
-    }
-    onFrame(reader_.frame());
-    if (state_ == State::kClosed) return;  // the reply failed the link (a refused handshake)
-  }
-  reader_.releaseIdle();  // a large reply does not pin its size in the reader between replies
+  size_t len = static_cast<size_t>(nread);
+  if (!(reader3_ != nullptr ? readFrames(*reader3_, buf->base, len) : readFrames(reader_, buf->base, len))) return;
   if (owner_ != nullptr) owner_->onLinkReplies(*this);
 }
 
+template <class Reader>
+bool Link::readFrames(Reader& reader, const char* data, size_t len) {
+  if (!reader.feed(data, len)) {
+    fail(Failure::kUnavailable, "out of memory");
+    return false;
+  }
+  for (;;) {
+    auto st = reader.next();
+    if (st == resp::FrameReader::Status::kNeedMore) break;
+    if (st == resp::FrameReader::Status::kError) {
+      fail(Failure::kUnavailable, "protocol error from Redis: " + std::string(reader.error()));
+      return false;
+    }
+    onFrame(reader.frame());
+    if (state_ == State::kClosed) return false;  // the reply failed the link (a refused handshake)
+  }
+  reader.releaseIdle();  // a large reply does not pin its size in the reader between replies
+  return true;
+}
+
 void Link::onFrame(const resp::Frame& frame) {
+  if (reader3_ != nullptr && frame.root().type() == resp::FrameType::kPush) {
+    // Out of band: a push may come between any two replies and answers no request.
+    if (push_sink_ != nullptr) push_sink_->onFrame(frame);
+    return;
+  }
   if (fifo_.empty() && sink_ != nullptr) {
     sink_->onFrame(frame);
     return;

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "resp/frame.h"
+#include "resp/resp3_reader.h"
 #include "src/backend/request.h"
 #include "src/backend/upstream.h"
 #include "src/base/histogram.h"
@@ -36,6 +37,7 @@ struct LinkOptions {
   std::vector<std::vector<std::string>> handshake;  // commands sent first on every connection
   uint64_t connect_timeout_ms = 2000;               // resolve + connect + handshake
   size_t max_reply_bytes = 512u << 20;              // a larger reply fails the link (a runaway backend)
+  bool resp3 = false;  // replies read as RESP3 (the handshake must include HELLO 3); pushes go to the push sink
 };
 
 class Link;
@@ -92,6 +94,9 @@ class Link {
   // reply that ends the stream). For pub/sub, MONITOR and CLIENT REPLY on a pinned connection.
   void sendRaw(std::string_view bytes);
   void setSink(FrameSink* sink) noexcept { sink_ = sink; }
+  // RESP3 links: push frames (pub/sub messages, invalidations) go here whatever the FIFO holds;
+  // with no push sink they are dropped.
+  void setPushSink(FrameSink* sink) noexcept { push_sink_ = sink; }
   // Back-pressure: stops (or resumes) reading from Redis while the client cannot take more.
   void pauseReading(bool paused);
   // Writes what was queued.
@@ -138,12 +143,16 @@ class Link {
   bool write_active_ = false;
   bool paused_ = false;         // reading stopped by pauseReading
   FrameSink* sink_ = nullptr;   // stream mode: frames beyond the FIFO go here
+  FrameSink* push_sink_ = nullptr;  // RESP3: push frames go here
   uint64_t deadline_ms_ = 0;    // connect / handshake deadline
   uint64_t last_read_ms_ = 0;   // loop time of the last bytes from Redis
   std::string open_error_;      // why open() could not start resolving
   std::vector<std::unique_ptr<HandshakeStep>> handshake_;
   size_t handshake_left_ = 0;
-  resp::FrameReader reader_;
+  template <class Reader>
+  bool readFrames(Reader& reader, const char* data, size_t len);  // false once the link failed
+  resp::FrameReader reader_;                      // RESP2 links
+  std::unique_ptr<resp::Resp3Reader> reader3_;    // RESP3 links
 };
 
 }  // namespace rcp::backend
