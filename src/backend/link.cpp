@@ -352,8 +352,10 @@ void Link::fail(Failure kind, std::string_view why) {
 }
 
 void Link::close(std::string_view why) {
-  if (state_ == State::kClosed) return;
+  // The owner is done with the link even when it is already failing: a request failed inside
+  // fail() can make the owner let go of the link before fail() tells it, and it must then not be told.
   owner_ = nullptr;
+  if (state_ == State::kClosed) return;
   bool was_up = state_ == State::kUp;
   closeHandle();
   failQueued(Failure::kUnavailable, why, nullptr);

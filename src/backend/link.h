@@ -77,7 +77,8 @@ class Link {
 
   // Starts resolving and connecting. Failures arrive through onLinkDown, never inside this call.
   void open();
-  // Closes the connection and fails what it holds with why; no owner callback. Idempotent.
+  // Closes the connection and fails what it holds with why; no owner callback, from now on (also
+  // when the link is already failing). Idempotent.
   void close(std::string_view why);
 
   State state() const noexcept { return state_; }

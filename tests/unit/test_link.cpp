@@ -246,3 +246,44 @@ TEST_CASE("link: a RESP3 link reads RESP3 replies in order, pushes between them 
   loop.close();
   rcp::test::runFor(&uv.uv, 20);
 }
+
+TEST_CASE("link: an owner that closes the link while its requests are being failed is not told of the loss") {
+  // The pinned pool's case: a forwarded command failing as its connection goes ends the client's
+  // pinned state, and the client lets the connection go before the link reports the loss.
+  rcp::test::UvLoop uv;
+  rcp::Loop loop{&uv.uv};
+  rcp::test::FakeRedis fake{&uv.uv};
+  rcp::backend::LinkOptions o = rcp::backend::LinkOptions::fromRedis("127.0.0.1", fake.port(), "", "", 0, 1000, 1 << 20);
+  struct Owner final : rcp::backend::LinkOwner {
+    void onLinkUp(rcp::backend::Link&) override { up = true; }
+    void onLinkReplies(rcp::backend::Link&) override {}
+    void onLinkDown(rcp::backend::Link&, std::string_view, std::vector<rcp::backend::Request*>&) override { ++downs; }
+    bool up = false;
+    int downs = 0;
+  } owner;
+  struct Closer final : rcp::backend::Request {
+    void encode(std::string& out) const override { rcp::resp::appendCommand(out, {"MULTI"}); }
+    void onReply(const rcp::resp::Frame&) override {}
+    void onFailure(rcp::backend::Failure, std::string_view) override {
+      ++failed;
+      link->close("the owner let go");
+    }
+    rcp::backend::Link* link = nullptr;
+    int failed = 0;
+  } closer;
+  rcp::backend::UpstreamStats stats;
+  rcp::LatencyHistogram latency;
+  auto* link = new rcp::backend::Link(loop, o, owner, stats, latency);
+  closer.link = link;
+  loop.start([](void* ctx) noexcept { static_cast<rcp::backend::Link*>(ctx)->flush(); }, link);
+  link->open();
+  REQUIRE(rcp::test::runUntil(&uv.uv, [&] { return owner.up; }));
+  link->send(&closer);
+  REQUIRE(rcp::test::runUntil(&uv.uv, [&] { return !fake.received().empty(); }));
+  fake.dropConnection();
+  REQUIRE(rcp::test::runUntil(&uv.uv, [&] { return closer.failed == 1; }));
+  rcp::test::runFor(&uv.uv, 20);
+  CHECK(owner.downs == 0);
+  loop.close();
+  rcp::test::runFor(&uv.uv, 20);
+}
