@@ -6,7 +6,10 @@ QUIT...), sometimes cut short or followed by garbage, reading or not, half-closi
 the proxy must still answer, hold no pinned connection, and exit 0 on SIGTERM (with an ASan build,
 a sanitizer report or a leak makes that exit non-zero).
 
-Usage: scripts/chaos.py PROXY_BIN [SECONDS=45] [CLIENTS=12] [SEED=0]"""
+With KILL=1 in the environment, Redis is killed (kill -9) a third of the way in and started again at
+two thirds, so transactions, subscriptions and blocked commands lose their pinned connections mid-way.
+
+Usage: [KILL=1] scripts/chaos.py PROXY_BIN [SECONDS=45] [CLIENTS=12] [SEED=0]"""
 import os
 import random
 import signal
@@ -75,12 +78,21 @@ def main():
             except OSError:
                 pass  # the proxy closed it (QUIT, a protocol error): expected
 
+    def killer():
+        time.sleep(seconds / 3)
+        r.kill()
+        time.sleep(seconds / 3)
+        r.start()
+
     threads = [threading.Thread(target=worker, args=(i,)) for i in range(clients)]
+    if os.environ.get("KILL") == "1":
+        threads.append(threading.Thread(target=killer))
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     time.sleep(1)
+    conftest.wait_until(lambda: p.info("backend")["backend_link_status"] == "up")
     c = p.client()
     alive = c.ping() and c.set("final", "1") and c.get("final") == b"1"
     pinned = p.info("proxy_stats")["pinned_connections"]

@@ -103,18 +103,21 @@ void Pinned::onLinkDown(Link& link, std::string_view why, std::vector<Request*>&
   (void)link;
   link_ = nullptr;
   std::string reason(why);
-  // The client's state was on that connection: nothing is resent.
+  bool was_up = std::exchange(was_up_, false);
+  // The client's state was on that connection: nothing is resent. Failing a request can end the
+  // client's pinned state, and the client may release this connection from inside the failure:
+  // it is then back in the pool and nobody is to be told.
   for (Request* r : retry) {
     ++pool_.link_stats_.failed;
     r->onFailure(Failure::kUnavailable, reason);
   }
-  bool was_up = std::exchange(was_up_, false);
   failWaiting(reason);
   streaming_ = paused_ = false;
-  if (user_ == nullptr) {
+  if (where_ == Where::kIdle) {
     pool_.dropIdle(this);
     return;
   }
+  if (where_ != Where::kInUse || user_ == nullptr) return;
   ++pool_.stats_.lost;
   user_->onPinnedLost(reason, was_up);  // the user releases it
 }
@@ -164,27 +167,33 @@ Pinned* PinnedPool::acquire(PinnedUser& user) {
     p = all_.back().get();
     ++stats_.opened;
   }
+  assert(p->where_ != Pinned::Where::kInUse);
+  p->where_ = Pinned::Where::kInUse;
   ++in_use_;
   p->open(&user);
   return p;
 }
 
 void PinnedPool::release(Pinned* p, bool reusable) {
-  assert(p->user_ != nullptr && in_use_ > 0);
+  assert(p->user_ != nullptr && p->where_ == Pinned::Where::kInUse && in_use_ > 0);
   --in_use_;
   p->user_ = nullptr;
   if (reusable && !closed_ && p->up() && p->waiting_.empty() && p->raw_waiting_.empty() && !p->streaming_ &&
       !p->paused_ && p->link_->inflight() == 0 && idle_.size() < kMaxIdle) {
+    p->where_ = Pinned::Where::kIdle;
     idle_.push_back(p);
     return;
   }
+  p->where_ = Pinned::Where::kFree;  // before closing: failures delivered by the close find it free
   p->closeLink("pinned connection released");
   free_.push_back(p);
 }
 
 void PinnedPool::dropIdle(Pinned* p) {
+  assert(p->where_ == Pinned::Where::kIdle);
   auto it = std::find(idle_.begin(), idle_.end(), p);
   if (it != idle_.end()) idle_.erase(it);
+  p->where_ = Pinned::Where::kFree;
   free_.push_back(p);
 }
 

@@ -81,6 +81,7 @@ class Pinned final : public Target, private LinkOwner, private FrameSink {
   bool paused_ = false;
   bool was_up_ = false;           // the current link completed its handshake
   bool dirty_ = false;            // on the pool's flush list
+  enum class Where : uint8_t { kFree, kIdle, kInUse } where_ = Where::kFree;  // in the pool
 };
 
 struct PinnedStats {

@@ -178,3 +178,50 @@ TEST_CASE("pinned: bounded by --max-pinned, a clean connection is reused, a lost
   CHECK(pool.inUse() == 0);
   pool.close();
 }
+
+TEST_CASE("pinned: a client that lets its connection go from inside a failure gets it back to the pool once") {
+  // Nothing listens on the port: the connection fails with a request waiting on it, and the
+  // request's failure ends the client's state, which releases the connection there and then.
+  rcp::test::UvLoop uv;
+  rcp::Loop loop{&uv.uv};
+  rcp::Config config;
+  {
+    rcp::test::FakeRedis gone{&uv.uv};
+    config.redis.port = gone.port();
+  }  // closed: its port now refuses connections
+  config.max_pinned = 2;
+  rcp::backend::PinnedPool pool(loop, config);
+  pool.start();
+  struct Releaser final : rcp::backend::Request {
+    void encode(std::string& out) const override { rcp::resp::appendCommand(out, {"MULTI"}); }
+    void onReply(const rcp::resp::Frame&) override {}
+    void onFailure(rcp::backend::Failure, std::string_view) override {
+      ++failed;
+      pool->release(pinned, false);
+    }
+    rcp::backend::PinnedPool* pool = nullptr;
+    rcp::backend::Pinned* pinned = nullptr;
+    int failed = 0;
+  } req;
+  User u;
+  req.pool = &pool;
+  req.pinned = pool.acquire(u);
+  REQUIRE(req.pinned != nullptr);
+  req.pinned->submit(&req);
+  REQUIRE(rcp::test::runUntil(&uv.uv, [&] { return req.failed == 1; }));
+  rcp::test::runFor(&uv.uv, 20);
+  CHECK(u.lost.empty());             // released before the loss was reported: not told
+  CHECK(pool.inUse() == 0);
+  CHECK(pool.stats().lost == 0);
+  User a, b;
+  rcp::backend::Pinned* pa = pool.acquire(a);
+  rcp::backend::Pinned* pb = pool.acquire(b);
+  CHECK(pa != nullptr);
+  CHECK(pb != nullptr);
+  CHECK(pa != pb);                   // the pool holds it once
+  pool.release(pa, false);
+  pool.release(pb, false);
+  pool.close();
+  loop.close();
+  rcp::test::runFor(&uv.uv, 20);
+}
