@@ -113,6 +113,7 @@ void SingleUpstream::onLinkUp(Link&) {
   attempt_ = 0;
   spdlog::info("backend {} connected", config_.redis.display());
   sendWaiting();
+  if (on_up_) on_up_();
 }
 
 void SingleUpstream::onLinkReplies(Link&) { sendWaiting(); }

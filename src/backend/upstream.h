@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 
 #include "src/backend/request.h"
 #include "src/base/histogram.h"
@@ -43,11 +44,17 @@ class Upstream : public Target {
   // The end-of-turn pass: writes what was queued, delivers failures decided since the last pass.
   virtual void flush() = 0;
 
+  // Called each time a link to Redis comes up, after the requests that waited for it were sent
+  // (what the proxy learns of Redis is asked for again on every connection).
+  void onUp(std::function<void()> hook) { on_up_ = std::move(hook); }
   virtual bool up() const noexcept = 0;
   virtual const char* stateName() const noexcept = 0;
   virtual size_t pending() const noexcept = 0;  // submitted and not completed
   virtual const UpstreamStats& stats() const noexcept = 0;
   virtual const LatencyHistogram& latency() const noexcept = 0;
+
+ protected:
+  std::function<void()> on_up_;
 };
 
 }  // namespace rcp::backend

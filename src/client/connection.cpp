@@ -339,7 +339,10 @@ bool Connection::writeReady() {
 
 void Connection::afterFlush() {
   if (closing_ || writing_) return;
-  if (session_ != nullptr) session_->onDrained();
+  if (drain_notify_ && session_ != nullptr) {
+    drain_notify_ = false;
+    session_->onDrained();
+  }
   if (close_after_write_) {
     if (queue_.empty()) close();
     return;

@@ -62,6 +62,10 @@ class Connection {
   void kick();
   // Reply bytes are waiting for a client that is not taking them (back-pressure on a stream).
   bool outputBacklogged() const noexcept;
+  // The session's onDrained() is called once the output has drained (only when asked: not a
+  // call per write).
+  void notifyWhenDrained() noexcept { drain_notify_ = true; }
+  uint64_t lastActiveMs() const noexcept { return last_active_ms_; }
   std::string peerAddress() const;
   std::string localAddress() const;
   // The session has no more use for the stream: write what is queued, then close.
@@ -142,6 +146,7 @@ class Connection {
   bool closing_ = false;
   bool rejecting_;                    // over --max-clients: answer one error, then close
   bool http_ = false;                 // the session speaks HTTP
+  bool drain_notify_ = false;         // the session asked to hear when the output drains
 };
 
 }  // namespace rcp::client

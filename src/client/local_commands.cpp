@@ -12,6 +12,9 @@ using Args = std::vector<std::string_view>;
 using resp::equalsIgnoreCase;
 
 constexpr std::string_view kWrongPass = "WRONGPASS invalid username-password pair or user is disabled.";
+constexpr std::string_view kHelloNoAuth =
+    "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> "
+    "<pass> option can be used to authenticate the client and select the RESP protocol version at the same time";
 
 // A client name as Redis accepts it (CLIENT SETNAME, HELLO SETNAME): printable, no spaces.
 bool validClientName(std::string_view name, std::string& out) {
@@ -92,17 +95,13 @@ void hello(const Args& args, LocalClient& client, const LocalEnv& env, std::stri
       }
     }
     if (!client.authed && !auth_ok) {
-      resp::appendError(o, "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO "
-                           "<proto> AUTH <user> <pass> option can be used to authenticate the client and select the "
-                           "RESP protocol version at the same time");
+      resp::appendError(o, kHelloNoAuth);
       return;
     }
     if (auth_ok) client.authed = true;
     if (set_name) client.name.assign(name);
   } else if (!client.authed) {
-    resp::appendError(o, "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO "
-                         "<proto> AUTH <user> <pass> option can be used to authenticate the client and select the "
-                         "RESP protocol version at the same time");
+    resp::appendError(o, kHelloNoAuth);
     return;
   }
   resp::appendArrayHeader(o, 14);

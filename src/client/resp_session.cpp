@@ -45,13 +45,19 @@ bool isPong(const resp::FrameView& f, bool* simple) {
 }
 
 constexpr uint64_t kNoDeadline = 0;
+
+// SELECT's argument as a database index; -1 for anything Redis would refuse.
+int dbIndex(std::string_view s) noexcept {
+  int n = -1;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), n);
+  return ec == std::errc() && p == s.data() + s.size() && n >= 0 ? n : -1;
+}
 }  // namespace
 
 RespSession::RespSession(Connection& conn)
     : conn_(conn), clients_(conn.clients()), parser_(limitsFrom(conn.clients().config())),
       authed_(conn.clients().config().requirepass.empty()), db_(conn.clients().config().redis.db),
-      configured_db_(conn.clients().config().redis.db), connected_ms_(conn.clients().loop().nowMs()),
-      last_request_ms_(connected_ms_) {}
+      configured_db_(conn.clients().config().redis.db), connected_ms_(conn.clients().loop().nowMs()) {}
 
 RespSession::~RespSession() {
   // The connection is gone: a pinned connection it held goes with it (Redis drops the client's
@@ -141,17 +147,13 @@ void RespSession::prefetchAhead() {
 std::string& RespSession::reply() { return conn_.pushReply()->first.text; }
 
 bool RespSession::dispatch(const Args& args) {
-  // The hot paths: a GET or a small MGET from a client with no state of its own, nothing to wait for.
-  bool plain = authed_ && !pinnedState() && (last_route_ == Route::kShared || outstanding_ == 0) &&
-               clients_.config().deny_commands.empty();
-  if (args.size() == 2 && plain && resp::isGetName(args[0]) && args[1].size() <= clients_.config().max_key_bytes) {
-    get(args[1]);
-    return true;
-  }
-  if (args.size() >= 2 && args.size() <= 64 && plain && resp::isMgetName(args[0])) {
-    bool short_keys = true;
-    for (size_t i = 1; i < args.size(); ++i) short_keys &= args[i].size() <= clients_.config().max_key_bytes;
-    if (short_keys) {
+  // The hot paths: a GET or an MGET from a client with no state of its own, nothing to wait for.
+  if (authed_ && clients_.config().deny_commands.empty() && ready(Route::kShared)) {
+    if (resp::isGetName(args[0]) && cacheServes(Cmd::kGet, args)) {
+      get(args[1]);
+      return true;
+    }
+    if (resp::isMgetName(args[0]) && cacheServes(Cmd::kMget, args)) {
       mget(args);
       return true;
     }
@@ -159,11 +161,20 @@ bool RespSession::dispatch(const Args& args) {
   return dispatchSlow(args);
 }
 
+bool RespSession::cacheServes(Cmd id, const Args& args) const noexcept {
+  if (pinnedState()) return false;  // a watching connection, another database: read where the state is
+  size_t max_key = clients_.config().max_key_bytes;
+  if (id == Cmd::kGet) return args.size() == 2 && args[1].size() <= max_key;
+  if (args.size() < 2 || args.size() - 1 > kMaxCachedMgetKeys) return false;
+  for (size_t i = 1; i < args.size(); ++i)
+    if (args[i].size() > max_key) return false;
+  return true;
+}
+
 bool RespSession::dispatchSlow(const Args& args) {
   const Config& config = clients_.config();
   const resp::CommandSpec* spec = clients_.commands().find(args[0]);
   Cmd id = spec != nullptr ? spec->cmd : resp::commandId(args[0]);
-  last_request_ms_ = clients_.loop().nowMs();
 
   if (!authed_ && id != Cmd::kAuth && id != Cmd::kHello && id != Cmd::kQuit && id != Cmd::kReset) {
     resp::appendError(reply(), "NOAUTH Authentication required.");
@@ -193,16 +204,11 @@ bool RespSession::dispatchSlow(const Args& args) {
 
   switch (id) {
     case Cmd::kGet:
-      if (args.size() != 2 || pinnedState() || args[1].size() > config.max_key_bytes) break;  // forwarded
-      if (!ready(Route::kShared)) return false;
-      get(args[1]);
-      return true;
     case Cmd::kMget:
-      if (args.size() < 2 || pinnedState() || args.size() - 1 > kMaxCachedMgetKeys) break;
-      for (size_t i = 1; i < args.size(); ++i)
-        if (args[i].size() > config.max_key_bytes) goto forwarded;
+      if (!cacheServes(id, args)) break;  // forwarded
       if (!ready(Route::kShared)) return false;
-      mget(args);
+      if (id == Cmd::kGet) get(args[1]);
+      else mget(args);
       return true;
     case Cmd::kClient: return dispatchClient(args);
     case Cmd::kSelect: return dispatchSelect(args);
@@ -222,19 +228,11 @@ bool RespSession::dispatchSlow(const Args& args) {
     case Cmd::kUnsubscribe: return startStream(Stream::kPubSub, id, args);
     case Cmd::kMonitor: return startStream(Stream::kMonitor, id, args);
     case Cmd::kInfo: {
-      // The proxy's sections are taken now and wait in the part for Redis's. Asked for the
-      // proxy's sections only, the proxy answers alone (so INFO backend works while Redis hangs).
-      std::string mine;
-      bool only_mine = args.size() > 1;
-      if (args.size() == 1) mine = clients_.host().info("default");
-      for (size_t i = 1; i < args.size(); ++i) {
-        std::string s = clients_.host().info(args[i]);
-        only_mine &= !s.empty() && !equalsIgnoreCase(args[i], "all") && !equalsIgnoreCase(args[i], "everything") &&
-                     !equalsIgnoreCase(args[i], "default");
-        if (!s.empty()) mine.append(mine.empty() ? "" : "\r\n").append(s);
-        if (equalsIgnoreCase(args[i], "all") || equalsIgnoreCase(args[i], "everything")) break;
-      }
-      if (only_mine) {
+      // Asked for the proxy's sections only, the proxy answers alone (so INFO backend works while
+      // Redis hangs); otherwise its sections are taken now and wait in the part for Redis's.
+      bool proxy_only = false;
+      std::string mine = proxyInfo(args, &proxy_only);
+      if (proxy_only) {
         ++clients_.stats().local_commands;
         resp::appendBulk(reply(), mine);
         return true;
@@ -252,8 +250,21 @@ bool RespSession::dispatchSlow(const Args& args) {
       }
       break;
   }
-forwarded:
   return dispatchCommand(spec, args);
+}
+
+std::string RespSession::proxyInfo(const Args& args, bool* proxy_only) const {
+  if (args.size() == 1) return clients_.host().info("default");
+  std::string mine;
+  *proxy_only = true;
+  for (size_t i = 1; i < args.size(); ++i) {
+    bool everything = equalsIgnoreCase(args[i], "all") || equalsIgnoreCase(args[i], "everything");
+    std::string section = clients_.host().info(args[i]);
+    *proxy_only &= !section.empty() && !everything && !equalsIgnoreCase(args[i], "default");
+    if (!section.empty()) mine.append(mine.empty() ? "" : "\r\n").append(section);
+    if (everything) break;  // every section of the proxy's is in already
+  }
+  return mine;
 }
 
 // Everything else: forwarded on the shared link, or on the pinned connection while the client has
@@ -282,11 +293,7 @@ bool RespSession::dispatchInMulti(Cmd id, const resp::CommandSpec* spec, const A
     if (spec->cmd == Cmd::kFlush || !resp::writtenKeys(*spec, args, keys_)) exec_after_.all = true;
     for (std::string_view k : keys_) exec_after_.keys.emplace_back(k);
   }
-  if (id == Cmd::kSelect && args.size() == 2) {
-    int n = -1;
-    auto [p, ec] = std::from_chars(args[1].data(), args[1].data() + args[1].size(), n);
-    db_ = ec == std::errc() && p == args[1].data() + args[1].size() ? n : -1;
-  }
+  if (id == Cmd::kSelect && args.size() == 2) db_ = dbIndex(args[1]);
   forward(Route::kPinned, args, Part::Tag::kPinned, clients_.config().backend_timeout_ms, nullptr);
   return true;
 }
@@ -322,10 +329,8 @@ bool RespSession::dispatchUnwatch(const Args& args) {
 
 bool RespSession::dispatchSelect(const Args& args) {
   if (args.size() != 2) return dispatchCommand(clients_.commands().find("select"), args);
-  int n = -1;
-  auto [p, ec] = std::from_chars(args[1].data(), args[1].data() + args[1].size(), n);
-  bool number = ec == std::errc() && p == args[1].data() + args[1].size();
-  if (number && n == configured_db_ && pinned_ == nullptr) {
+  int n = dbIndex(args[1]);
+  if (n == configured_db_ && pinned_ == nullptr) {
     resp::appendSimple(reply(), "OK");  // the database the cache serves: nothing to change
     return true;
   }
@@ -334,7 +339,7 @@ bool RespSession::dispatchSelect(const Args& args) {
   Route route = pinned_ != nullptr ? Route::kPinned : Route::kStream;
   if (!ready(route)) return false;
   if (pinned_ == nullptr && !acquirePinned()) return true;
-  db_ = number ? n : -1;
+  db_ = n;
   forward(Route::kPinned, args, Part::Tag::kPinned, clients_.config().backend_timeout_ms, nullptr);
   return true;
 }
@@ -384,12 +389,10 @@ bool RespSession::startStream(Stream kind, Cmd id, const Args& args) {
 
 bool RespSession::dispatchStream(Cmd id, const Args& args) {
   if (marker_pending_) return false;  // whether the client is still subscribed is not known yet
-  if (stream_ != Stream::kPubSub) {   // MONITOR, CLIENT REPLY: everything goes, everything comes back
-    sendRaw(args);
-    return true;
-  }
-  // Subscribed: Redis itself answers what is not allowed there, in order with what it streams.
+  // Everything goes to Redis, and everything Redis sends comes back as it comes: subscribed, Redis
+  // itself answers what is not allowed there, in order with what it streams.
   sendRaw(args);
+  if (stream_ != Stream::kPubSub) return true;  // MONITOR, CLIENT REPLY
   if (id == Cmd::kPing) {
     ++client_pings_;
   } else if (id == Cmd::kUnsubscribe) {
@@ -462,9 +465,13 @@ void RespSession::local(Cmd id, const Args& args) {
   Clients& clients = clients_;
   ++clients.stats().local_commands;
   uint64_t now = clients.loop().nowMs();
-  LocalClient c{conn_.id(), name_, lib_name_, lib_ver_, authed_, conn_.peerAddress(), conn_.localAddress()};
+  LocalClient c{conn_.id(), name_, lib_name_, lib_ver_, authed_, {}, {}};
+  if (id == Cmd::kClient) {  // CLIENT INFO / LIST: two system calls, not for every PING
+    c.addr = conn_.peerAddress();
+    c.laddr = conn_.localAddress();
+  }
   c.age_s = (now - connected_ms_) / 1000;
-  c.idle_s = (now - last_request_ms_) / 1000;
+  c.idle_s = (now - conn_.lastActiveMs()) / 1000;
   c.db = db_;
   c.flags = multi_ ? "x" : stream_ == Stream::kPubSub ? "P" : stream_ == Stream::kMonitor ? "O" : "N";
   runLocalCommand(id, args, c, LocalEnv{clients.config(), clients.host().backendVersion()}, reply());
@@ -669,7 +676,10 @@ void RespSession::onPinnedFrame(const resp::Frame& frame) {
   Reply* r = conn_.pushReply();
   root.encode(r->first.text);
   conn_.kick();
-  if (pinned_ != nullptr && conn_.outputBacklogged()) pinned_->pauseReading(true);
+  if (pinned_ != nullptr && conn_.outputBacklogged()) {
+    pinned_->pauseReading(true);
+    conn_.notifyWhenDrained();
+  }
 }
 
 }  // namespace rcp::client

@@ -62,6 +62,11 @@ class RespSession final : public Session, private backend::PinnedUser {
   // Runs one request; false when it must wait for outstanding replies (it is then held).
   bool dispatch(const Args& args);
   bool dispatchSlow(const Args& args);
+  // Whether the cache serves this GET or MGET for this client (no state that sends its reads
+  // elsewhere, keys within --max-key-bytes, an MGET within kMaxCachedMgetKeys).
+  bool cacheServes(resp::Cmd id, const Args& args) const noexcept;
+  // INFO's sections of the proxy's for args; *proxy_only: every section asked for is the proxy's.
+  std::string proxyInfo(const Args& args, bool* proxy_only) const;
   bool dispatchInMulti(resp::Cmd id, const resp::CommandSpec* spec, const Args& args);
   bool dispatchStream(resp::Cmd id, const Args& args);
   bool dispatchClient(const Args& args);
@@ -121,7 +126,6 @@ class RespSession final : public Session, private backend::PinnedUser {
   uint32_t client_pings_ = 0;    // pub/sub: the client's PINGs not yet answered
   std::string name_, lib_name_, lib_ver_;
   uint64_t connected_ms_;
-  uint64_t last_request_ms_;
 
   // --- routing
   backend::Pinned* pinned_ = nullptr;

@@ -31,7 +31,7 @@ class Session {
   virtual void render(Reply& reply, Part& part, const proxy::Lookup& r) = 0;
   // The last part of a reply that has failed (Reply::failed) was rendered: make it one error.
   virtual void finish(Reply&) {}
-  // The connection's output has drained (after back-pressure).
+  // The connection's output has drained, after the session asked (Connection::notifyWhenDrained).
   virtual void onDrained() {}
   // At the client's EOF: close at once instead of answering what is pending (a blocked or
   // subscribed client is gone, as Redis treats it).

@@ -9,12 +9,11 @@
 namespace rcp::proxy {
 
 BackendFacts::BackendFacts(backend::Upstream& upstream, resp::CommandTable& commands)
-    : upstream_(upstream), commands_(commands) {}
+    : upstream_(upstream), commands_(commands) {
+  upstream_.onUp([this] { ask(); });
+}
 
-void BackendFacts::poll() {
-  uint64_t connects = upstream_.stats().connects;
-  if (connects == asked_at_connects_ || !upstream_.up()) return;
-  asked_at_connects_ = connects;
+void BackendFacts::ask() {
   for (Ask* a : {&command_ask_, &info_ask_}) {
     if (a->in_flight) continue;
     a->in_flight = true;

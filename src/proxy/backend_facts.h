@@ -19,8 +19,8 @@ class BackendFacts {
   BackendFacts(const BackendFacts&) = delete;
   BackendFacts& operator=(const BackendFacts&) = delete;
 
-  // Once a loop turn: when the upstream has connected again since the last ask, asks again.
-  void poll();
+  // Asks for both (the upstream calls it each time its link comes up).
+  void ask();
   std::string_view version() const noexcept { return version_; }  // empty until known
   size_t commandsLearned() const noexcept { return learned_; }
 
@@ -42,7 +42,6 @@ class BackendFacts {
   resp::CommandTable& commands_;
   Ask command_ask_{*this, true};
   Ask info_ask_{*this, false};
-  uint64_t asked_at_connects_ = 0;  // the upstream's connect count when last asked
   std::string version_;
   size_t learned_ = 0;
 };

@@ -173,7 +173,6 @@ void Server::onConnection(int status) {
 // The end of a loop turn: write every client with replies ready, then the backend commands the
 // turn queued. A failed backend write fails requests, which can make replies ready: repeat.
 void Server::onTurnEnd() {
-  facts_.poll();
   do {
     clients_.flushDirty();
     upstream_->flush();
