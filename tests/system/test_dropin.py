@@ -2,6 +2,7 @@
 transactions, WATCH, blocking commands, pub/sub, MONITOR, CLIENT REPLY and SELECT on pinned
 connections; MGET through the cache; reads of one's own writes; --requirepass, --deny-commands,
 --max-pinned; redis-benchmark's default tests through the proxy."""
+import os
 import socket
 import subprocess
 import threading
@@ -11,7 +12,7 @@ import pytest
 import redis
 
 import rawhttp
-from conftest import recv_until_closed, wait_until
+from conftest import recv_until_closed, rss_kb, wait_until
 
 
 def calls(r, cmd):
@@ -552,3 +553,84 @@ def test_redis_benchmark_default_tests_run_without_errors(pair):
                  "ZADD", "ZPOPMIN", "LRANGE_100", "MSET"):
         assert test in text, text
 
+
+
+# ---- limits and fallbacks ----
+
+def test_an_mget_over_the_cached_limit_is_forwarded_whole(pair):
+    r, p = pair
+    keys = [f"big:{i}" for i in range(4100)]      # over the 4,096 keys the cache serves in one MGET
+    r.client().mset({k: k for k in keys[::2]})
+    mgets = calls(r, "mget")
+    got = p.client().mget(keys)
+    assert got == [k.encode() if i % 2 == 0 else None for i, k in enumerate(keys)]
+    assert calls(r, "mget") == mgets + 1              # one MGET, the client's own
+    assert p.info("cache")["cache_keys"] == 0         # and nothing stored from it
+    small = p.client().mget(keys[:4096])              # at the limit: through the cache
+    assert small[0] == b"big:0" and p.info("cache")["cache_keys"] == 2048
+
+
+def test_a_backend_that_refuses_command_leaves_the_built_in_table(redis_server, proxy):
+    r = redis_server()
+    r.client().execute_command("ACL", "SETUSER", "proxy", "on", ">pw", "~*", "&*", "+@all", "-command")
+    p = proxy(r.port, "--redis", f"redis://proxy:pw@127.0.0.1:{r.port}")
+    assert wait_until(lambda: p.info("backend")["backend_redis_version"] != "unknown")
+    assert wait_until(lambda: "backend refused COMMAND" in p.output())
+    assert p.info("proxy_stats")["backend_commands_learned"] == 0
+    r.client().set("a", "1")
+    r.client().set("b", "1")
+    c = p.client()
+    assert c.mget("a", "b") == [b"1", b"1"]
+    c.set("a", "2")                                   # the built-in table knows SET: one key dropped
+    assert p.info("cache")["cache_keys"] == 1 and c.get("a") == b"2"
+    with pytest.raises(redis.ResponseError, match="unknown command"):
+        c.execute_command("NOSUCH.WRITE", "b")        # unknown to a table that is not Redis's: it may write
+    assert p.info("proxy_stats")["cache_drops_unknown_keys"] == 1
+    assert p.info("cache")["cache_keys"] == 0
+
+
+def test_info_answers_the_proxy_s_sections_while_redis_is_down(redis_server, proxy):
+    r = redis_server()
+    p = proxy(r.port)
+    c = p.client()
+    assert "redis_version" in c.info()
+    r.kill()
+    assert wait_until(lambda: p.info("backend")["backend_link_status"] != "up")
+    info = c.info()
+    assert "redis_version" not in info and info["backend_link_status"] != "up" and "proxy_version" in info
+
+
+def test_hello_auth_and_client_unblock_refusals(redis_server, proxy):
+    r = redis_server()
+    p = proxy(r.port, "--requirepass", "pw")
+    s = raw(p.port)
+    s.sendall(b"HELLO 2 AUTH default wrong\r\nGET k\r\n")
+    got = read_exactly(s, lambda g: g.count(b"\r\n") >= 2)
+    assert got.startswith(b"-WRONGPASS") and b"-NOAUTH Authentication required." in got
+    c = p.client(password="pw")
+    with pytest.raises(redis.ResponseError, match="not supported through the proxy"):
+        c.execute_command("CLIENT", "UNBLOCK", "1")
+
+
+def test_a_subscriber_that_does_not_read_is_held_back_not_buffered(redis_server, proxy):
+    r = redis_server(extra=["--client-output-buffer-limit", "pubsub", "0", "0", "0"])
+    p = proxy(r.port)
+    s = raw(p.port)
+    s.sendall(b"SUBSCRIBE flood\r\n")
+    read_exactly(s, lambda g: g.endswith(b":1\r\n"))
+    base = rss_kb(p.proc.pid)
+    payload = "x" * 10000
+    pub = r.client()
+    for _ in range(4000):                            # 40 MB the subscriber does not read yet
+        pub.publish("flood", payload)
+    time.sleep(0.5)
+    if not os.environ.get("RCP_SANITIZED"):
+        assert rss_kb(p.proc.pid) - base < 8 * 1024   # the proxy stopped reading Redis: Redis holds them
+    s.settimeout(10)
+    frame = b"*3\r\n$7\r\nmessage\r\n$5\r\nflood\r\n$10000\r\n" + payload.encode() + b"\r\n"
+    got = bytearray()
+    while len(got) < 4000 * len(frame):
+        chunk = s.recv(1 << 20)
+        assert chunk
+        got += chunk
+    assert got == frame * 4000                      # every message, in order, once the client reads
