@@ -1,5 +1,5 @@
-// Backend replies as frames: FrameReader cuts the byte stream from Redis into top-level replies
-// (on hiredis's reader) and hands each one out as a Frame whose values are all readable, nested
+// Backend replies as frames: Resp3Reader (resp3_reader.h) cuts the byte stream from Redis into
+// top-level replies and hands each one out as a Frame whose values are all readable, nested
 // arrays included (invalidation messages, CLUSTER SHARDS, any array a forwarded command returns),
 // and can be encoded back to the bytes Redis sent, for forwarding. A top-level bulk string can be
 // taken by a hook while it is still in the reader's buffer, so a GET reply becomes a cache entry
@@ -12,7 +12,6 @@
 #include <string_view>
 #include <vector>
 
-struct redisReader;
 
 namespace rcp::resp {
 
@@ -72,9 +71,7 @@ class Frame {
 
  private:
   friend class FrameView;
-  friend class FrameReader;
   friend class Resp3Reader;
-  friend struct FrameCallbacks;
   struct Node {
     FrameType type;
     uint32_t end = 0;      // index after this node's subtree (its next sibling)
@@ -90,43 +87,6 @@ class Frame {
   std::vector<Node> nodes_;  // pre-order: an array is followed by its elements
   std::string text_;         // every string's bytes
   bool taken_ = false;
-};
-
-class FrameReader {
- public:
-  // Offered each top-level bulk string while its bytes are in the reader's buffer (valid during
-  // the call only). Returns true when it took them; the frame then carries no copy.
-  using BulkHook = bool (*)(void* ctx, const char* data, size_t len) noexcept;
-
-  // max_bytes: a reply (or a bulk string in it) announced or buffered beyond this fails the stream.
-  explicit FrameReader(BulkHook hook = nullptr, void* ctx = nullptr, size_t max_bytes = 512u << 20);
-  ~FrameReader();
-  FrameReader(const FrameReader&) = delete;
-  FrameReader& operator=(const FrameReader&) = delete;
-
-  // False when the bytes cannot be buffered (out of memory); the stream is then unusable.
-  bool feed(const char* data, size_t len);
-  enum class Status { kFrame, kNeedMore, kError };
-  // kFrame: frame() holds the next whole reply until the next call. kError: error() says why;
-  // the stream is unusable.
-  Status next();
-  const Frame& frame() const noexcept { return frame_; }
-  std::string_view error() const noexcept;
-  // Between replies: gives back the memory a large reply left in the buffers (over 64 KiB kept).
-  void releaseIdle() noexcept;
-  // Bytes of memory the input buffer holds now, for tests and accounting.
-  size_t bufferCapacity() const noexcept;
-
- private:
-  friend struct FrameCallbacks;
-
-  redisReader* reader_;
-  BulkHook hook_;
-  void* ctx_;
-  size_t max_bytes_;
-  bool in_frame_ = false;  // frame_ holds the start of a reply still being read
-  Frame frame_;
-  std::string oom_;       // set when a frame could not be stored
 };
 
 }  // namespace rcp::resp

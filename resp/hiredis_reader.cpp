@@ -57,16 +57,4 @@ bool atBulkLength(const redisReader* r) noexcept {
   return r->ridx >= 0 && r->rstack[r->ridx].type == REDIS_REPLY_STRING;
 }
 
-void releaseIfEmpty(redisReader* r, size_t keep_bytes) noexcept {
-  if (r->pos < r->len || sdsalloc(r->buf) <= keep_bytes) return;
-  sds fresh = sdsempty();
-  if (fresh == nullptr) return;
-  sdsfree(r->buf);
-  r->buf = fresh;
-  r->pos = 0;
-  r->len = 0;
-}
-
-size_t bufferCapacity(const redisReader* r) noexcept { return sdsalloc(r->buf); }
-
 }  // namespace rcp::resp::hiredis

@@ -34,9 +34,5 @@ void compact(redisReader* r) noexcept;
 // True while the reply in progress stopped at a bulk string's length line, which is then at
 // the front of unread().
 bool atBulkLength(const redisReader* r) noexcept;
-// Gives back the buffer's memory when it holds no unread byte and more than keep_bytes of capacity.
-void releaseIfEmpty(redisReader* r, size_t keep_bytes) noexcept;
-// Bytes of memory the buffer holds (its capacity).
-size_t bufferCapacity(const redisReader* r) noexcept;
 
 }  // namespace rcp::resp::hiredis

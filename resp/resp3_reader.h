@@ -1,9 +1,9 @@
-// Backend replies in RESP3 (a connection that sent HELLO 3), cut into the same frames as
-// FrameReader's: null, double, boolean, big number, blob error, verbatim string, map, set,
+// Backend replies in RESP3 (a connection that sent HELLO 3), or RESP2 (a subset), cut into frames
+// (frame.h): null, double, boolean, big number, blob error, verbatim string, map, set,
 // attribute and push besides RESP2's types. Debian's hiredis (0.14) reads RESP2 only, so this is
 // the one parser of the project's own: resumable (a reply split anywhere costs no re-parse),
 // bounded (a frame's size, an aggregate's nesting), and building no object beyond the frame. A
-// top-level bulk string is offered to the hook while it is in the buffer, as with FrameReader.
+// top-level bulk string is offered to the hook while it is in the buffer (a GET fills the cache with one copy).
 // Streamed strings and aggregates ("$?", "*?") are refused: Redis does not send them.
 #pragma once
 
@@ -19,9 +19,13 @@ namespace rcp::resp {
 
 class Resp3Reader {
  public:
-  using BulkHook = FrameReader::BulkHook;
-  using Status = FrameReader::Status;
-  static constexpr size_t kMaxDepth = 64;          // nested aggregates (Redis sends a handful)
+  // Offered each top-level bulk string while its bytes are in the reader's buffer (valid during
+  // the call only). Returns true when it took them; the frame then carries no copy.
+  using BulkHook = bool (*)(void* ctx, const char* data, size_t len) noexcept;
+  enum class Status { kFrame, kNeedMore, kError };
+  // Nested aggregates: Redis's own replies nest a handful of levels (COMMAND DOCS about 8), but a
+  // Lua script may return a table nested as deep as Lua's stack allows.
+  static constexpr size_t kMaxDepth = 1024;
   static constexpr size_t kMaxLineBytes = 64 << 10; // a type line (simple string, number) before its CRLF
 
   // max_bytes: a frame (or a string in it) announced or read beyond this fails the stream.

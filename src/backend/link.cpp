@@ -56,9 +56,7 @@ LinkOptions LinkOptions::fromRedis(const std::string& host, uint16_t port, const
 
 Link::Link(Loop& loop, const LinkOptions& options, LinkOwner& owner, UpstreamStats& stats, LatencyHistogram& latency)
     : loop_(loop), options_(options), owner_(&owner), stats_(stats), latency_(latency),
-      reader_(&Link::takeBulk, this, options.max_reply_bytes),
-      reader3_(options.resp3 ? std::make_unique<resp::Resp3Reader>(&Link::takeBulk, this, options.max_reply_bytes)
-                             : nullptr) {
+      reader_(&Link::takeBulk, this, options.max_reply_bytes) {
   uv_tcp_init(loop_.uv(), &tcp_);
   tcp_.data = this;
   resolve_req_.data = this;
@@ -240,20 +238,20 @@ void Link::onRead(ssize_t nread, const uv_buf_t* buf) {
   }
   last_read_ms_ = loop_.nowMs();
   size_t len = static_cast<size_t>(nread);
-  if (!(reader3_ != nullptr ? readFrames(*reader3_, buf->base, len) : readFrames(reader_, buf->base, len))) return;
+  if (!readFrames(buf->base, len)) return;
   if (owner_ != nullptr) owner_->onLinkReplies(*this);
 }
 
-template <class Reader>
-bool Link::readFrames(Reader& reader, const char* data, size_t len) {
+bool Link::readFrames(const char* data, size_t len) {
+  resp::Resp3Reader& reader = reader_;
   if (!reader.feed(data, len)) {
     fail(Failure::kUnavailable, "out of memory");
     return false;
   }
   for (;;) {
     auto st = reader.next();
-    if (st == resp::FrameReader::Status::kNeedMore) break;
-    if (st == resp::FrameReader::Status::kError) {
+    if (st == resp::Resp3Reader::Status::kNeedMore) break;
+    if (st == resp::Resp3Reader::Status::kError) {
       fail(Failure::kUnavailable, "protocol error from Redis: " + std::string(reader.error()));
       return false;
     }
@@ -265,7 +263,7 @@ bool Link::readFrames(Reader& reader, const char* data, size_t len) {
 }
 
 void Link::onFrame(const resp::Frame& frame) {
-  if (reader3_ != nullptr && frame.root().type() == resp::FrameType::kPush) {
+  if (options_.resp3 && frame.root().type() == resp::FrameType::kPush) {
     // Out of band: a push may come between any two replies and answers no request.
     if (push_sink_ != nullptr) push_sink_->onFrame(frame);
     return;

@@ -37,7 +37,7 @@ struct LinkOptions {
   std::vector<std::vector<std::string>> handshake;  // commands sent first on every connection
   uint64_t connect_timeout_ms = 2000;               // resolve + connect + handshake
   size_t max_reply_bytes = 512u << 20;              // a larger reply fails the link (a runaway backend)
-  bool resp3 = false;  // replies read as RESP3 (the handshake must include HELLO 3); pushes go to the push sink
+  bool resp3 = false;  // a RESP3 connection (the handshake must include HELLO 3): pushes go to the push sink
 };
 
 class Link;
@@ -150,10 +150,11 @@ class Link {
   std::string open_error_;      // why open() could not start resolving
   std::vector<std::unique_ptr<HandshakeStep>> handshake_;
   size_t handshake_left_ = 0;
-  template <class Reader>
-  bool readFrames(Reader& reader, const char* data, size_t len);  // false once the link failed
-  resp::FrameReader reader_;                      // RESP2 links
-  std::unique_ptr<resp::Resp3Reader> reader3_;    // RESP3 links
+  bool readFrames(const char* data, size_t len);  // false once the link failed
+  // The project's own reader, for RESP2 links too (RESP2 is a subset): hiredis 0.14's reader stops
+  // at 7 levels of nesting, and a reply Redis does send nested deeper (COMMAND DOCS, a Lua table)
+  // would otherwise cost the link and every client's request on it.
+  resp::Resp3Reader reader_;
 };
 
 }  // namespace rcp::backend

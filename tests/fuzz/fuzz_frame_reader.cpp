@@ -1,5 +1,5 @@
-// libFuzzer target: the backend frame reader (hiredis's reader with object callbacks that build a
-// flat frame), fed in chunks, with a hook that builds a cache entry from each top-level bulk string
+// libFuzzer target: the backend frame reader (resp3_reader.h) on the RESP2 replies a link reads, fed
+// in chunks, with a hook that builds a cache entry from each top-level bulk string
 // (every entry released exactly once: ASan checks). Each frame is encoded back, and re-read whole
 // it must give the same bytes.
 #include <cstddef>
@@ -8,7 +8,7 @@
 #include <string>
 
 #include "cache/entry.h"
-#include "resp/frame.h"
+#include "resp/resp3_reader.h"
 
 namespace {
 bool take(void*, const char* d, size_t n) noexcept {
@@ -22,18 +22,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   size_t chunk = 1 + data[0] % 64;
   const char* p = reinterpret_cast<const char*>(data + 1);
   size_t n = size - 1;
-  rcp::resp::FrameReader reader(take, nullptr);
+  rcp::resp::Resp3Reader reader(take, nullptr);
   for (size_t off = 0; off < n; off += chunk) {
     if (!reader.feed(p + off, std::min(chunk, n - off))) return 0;
     for (;;) {
       auto st = reader.next();
-      if (st == rcp::resp::FrameReader::Status::kError) return 0;
-      if (st == rcp::resp::FrameReader::Status::kNeedMore) break;
+      if (st == rcp::resp::Resp3Reader::Status::kError) return 0;
+      if (st == rcp::resp::Resp3Reader::Status::kNeedMore) break;
       if (reader.frame().taken()) continue;
       std::string enc;
       reader.frame().root().encode(enc);
-      rcp::resp::FrameReader again;
-      if (!again.feed(enc.data(), enc.size()) || again.next() != rcp::resp::FrameReader::Status::kFrame) std::abort();
+      rcp::resp::Resp3Reader again;
+      if (!again.feed(enc.data(), enc.size()) || again.next() != rcp::resp::Resp3Reader::Status::kFrame) std::abort();
       std::string enc2;
       again.frame().root().encode(enc2);
       if (enc != enc2) std::abort();

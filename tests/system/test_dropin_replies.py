@@ -90,7 +90,9 @@ SCRIPTS = {
              ["SETBIT", "bits", "7", "1"], ["BITCOUNT", "bits"], ["BITPOS", "bits", "1"],
              ["GEOADD", "g", "13.361389", "38.115556", "Palermo"], ["GEODIST", "g", "Palermo", "Palermo"],
              ["CONFIG", "GET", "maxmemory"], ["COMMAND", "COUNT"], ["COMMAND", "INFO", "get", "nosuch"],
-             ["COMMAND", "GETKEYS", "SET", "a", "b"], ["MEMORY", "USAGE", "nokey"], ["TYPE", "g"]],
+             ["COMMAND", "GETKEYS", "SET", "a", "b"], ["MEMORY", "USAGE", "nokey"], ["TYPE", "g"],
+             # nested deeper than hiredis's reader goes (7 levels): a Lua table, and COMMAND DOCS
+             ["EVAL", "return {{{{{{{{{{{{1, 'deep'}}}}}}}}}}}}", "0"], ["COMMAND", "DOCS", "get", "set"]],
 }
 
 
@@ -108,3 +110,4 @@ def test_replies_are_redis_s_own_bytes(pair, name, pipelined):
         if cmd[0] in ("RANDOMKEY", "SCRIPT") or cmd[:2] == ["OBJECT", "ENCODING"]:
             continue  # the same kind of answer; its bytes may differ run to run
         assert got == want, f"{cmd}: Redis {want!r}, proxy {got!r}"
+    assert p.info("backend")["backend_disconnects"] == 0   # no reply cost the shared link

@@ -6,18 +6,18 @@
 #include <string>
 #include <vector>
 
-#include "resp/frame.h"
+#include "resp/resp3_reader.h"
 
 using rcp::resp::Frame;
-using rcp::resp::FrameReader;
+using rcp::resp::Resp3Reader;
 using rcp::resp::FrameType;
 using rcp::resp::FrameView;
 
 namespace {
 // Feeds in in chunks of step bytes (0: whole); returns each frame's encoding; sets *failed on error.
 std::vector<std::string> readFrames(const std::string& in, size_t step, bool* failed = nullptr,
-                                    FrameReader::BulkHook hook = nullptr, void* ctx = nullptr) {
-  FrameReader r(hook, ctx);
+                                    Resp3Reader::BulkHook hook = nullptr, void* ctx = nullptr) {
+  Resp3Reader r(hook, ctx);
   std::vector<std::string> out;
   size_t pos = 0;
   do {
@@ -26,8 +26,8 @@ std::vector<std::string> readFrames(const std::string& in, size_t step, bool* fa
     pos += n;
     for (;;) {
       auto st = r.next();
-      if (st == FrameReader::Status::kNeedMore) break;
-      if (st == FrameReader::Status::kError) {
+      if (st == Resp3Reader::Status::kNeedMore) break;
+      if (st == Resp3Reader::Status::kError) {
         if (failed) *failed = true;
         return out;
       }
@@ -56,10 +56,10 @@ TEST_CASE("frames of every RESP2 type, whole and byte by byte, encode back to th
 }
 
 TEST_CASE("array elements are readable, nested arrays included") {
-  FrameReader r;
+  Resp3Reader r;
   std::string in = "*3\r\n$7\r\nmessage\r\n$20\r\n__redis__:invalidate\r\n*3\r\n$2\r\nk1\r\n$-1\r\n*1\r\n:5\r\n";
   for (char c : in) REQUIRE(r.feed(&c, 1));
-  REQUIRE(r.next() == FrameReader::Status::kFrame);
+  REQUIRE(r.next() == Resp3Reader::Status::kFrame);
   FrameView m = r.frame().root();
   REQUIRE(m.type() == FrameType::kArray);
   REQUIRE(m.size() == 3);
@@ -71,10 +71,10 @@ TEST_CASE("array elements are readable, nested arrays included") {
   CHECK(keys[1].isNil());
   REQUIRE(keys[2].type() == FrameType::kArray);
   CHECK(keys[2][0].integer() == 5);
-  CHECK(r.next() == FrameReader::Status::kNeedMore);
+  CHECK(r.next() == Resp3Reader::Status::kNeedMore);
   // A null array (an invalidation of everything) is not an empty one.
   REQUIRE(r.feed("*-1\r\n", 5));
-  REQUIRE(r.next() == FrameReader::Status::kFrame);
+  REQUIRE(r.next() == Resp3Reader::Status::kFrame);
   CHECK(r.frame().root().type() == FrameType::kNilArray);
   CHECK(r.frame().root().size() == 0);
 }
@@ -119,28 +119,28 @@ TEST_CASE("malformed replies fail the stream, whole and byte by byte") {
 }
 
 TEST_CASE("after a large reply the reader gives its buffer back") {
-  FrameReader r;
+  Resp3Reader r;
   std::string value(8 << 20, 'v');
   std::string in = "$" + std::to_string(value.size()) + "\r\n" + value + "\r\n";
   for (size_t off = 0; off < in.size(); off += 65536) REQUIRE(r.feed(in.data() + off, std::min<size_t>(65536, in.size() - off)));
-  REQUIRE(r.next() == FrameReader::Status::kFrame);
+  REQUIRE(r.next() == Resp3Reader::Status::kFrame);
   CHECK(r.frame().root().str().size() == value.size());
-  REQUIRE(r.next() == FrameReader::Status::kNeedMore);
+  REQUIRE(r.next() == Resp3Reader::Status::kNeedMore);
   CHECK(r.bufferCapacity() >= value.size());  // hiredis keeps it...
   r.releaseIdle();
   CHECK(r.bufferCapacity() <= 64 << 10);      // ...until it is given back
 }
 
 TEST_CASE("a reply announced or grown past the limit fails the stream") {
-  FrameReader announced(nullptr, nullptr, 1024);
+  Resp3Reader announced(nullptr, nullptr, 1024);
   REQUIRE(announced.feed("$5000\r\n", 7));
-  CHECK(announced.next() == FrameReader::Status::kError);
-  FrameReader grown(nullptr, nullptr, 1024);
+  CHECK(announced.next() == Resp3Reader::Status::kError);
+  Resp3Reader grown(nullptr, nullptr, 1024);
   std::string many = "*1000\r\n";
   for (int i = 0; i < 300; ++i) many += ":1\r\n";
   REQUIRE(grown.feed(many.data(), many.size()));
-  CHECK(grown.next() == FrameReader::Status::kError);
-  FrameReader fine(nullptr, nullptr, 1024);
+  CHECK(grown.next() == Resp3Reader::Status::kError);
+  Resp3Reader fine(nullptr, nullptr, 1024);
   REQUIRE(fine.feed("$500\r\n", 6));
-  CHECK(fine.next() == FrameReader::Status::kNeedMore);
+  CHECK(fine.next() == Resp3Reader::Status::kNeedMore);
 }

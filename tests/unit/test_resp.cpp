@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "resp/commands.h"
-#include "resp/frame.h"
+#include "resp/resp3_reader.h"
 #include "resp/reply.h"
 #include "resp/request_parser.h"
 
@@ -280,9 +280,9 @@ TEST_CASE("command table: learned from a COMMAND reply, new and module commands 
       "*10\r\n$6\r\nmy.set\r\n:-3\r\n*2\r\n+write\r\n+denyoom\r\n:1\r\n:1\r\n:1\r\n*0\r\n*0\r\n*0\r\n*0\r\n"
       "*6\r\n$3\r\nget\r\n:2\r\n*2\r\n+readonly\r\n+fast\r\n:1\r\n:1\r\n:1\r\n"
       "*2\r\n$3\r\nbad\r\n:1\r\n";
-  FrameReader reader;
+  Resp3Reader reader;
   REQUIRE(reader.feed(reply.data(), reply.size()));
-  REQUIRE(reader.next() == FrameReader::Status::kFrame);
+  REQUIRE(reader.next() == Resp3Reader::Status::kFrame);
   CommandTable t;
   CHECK(t.learn(reader.frame().root()) == 2);
   CHECK(t.learned());
@@ -294,9 +294,9 @@ TEST_CASE("command table: learned from a COMMAND reply, new and module commands 
   CHECK(t.find("set") == nullptr);  // the backend's table replaces the built-in one
   // A reply with no command in it leaves the table alone.
   std::string empty = "*1\r\n:1\r\n";
-  FrameReader r2;
+  Resp3Reader r2;
   REQUIRE(r2.feed(empty.data(), empty.size()));
-  REQUIRE(r2.next() == FrameReader::Status::kFrame);
+  REQUIRE(r2.next() == Resp3Reader::Status::kFrame);
   CHECK(t.learn(r2.frame().root()) == 0);
   CHECK(t.size() == 2);
 }
