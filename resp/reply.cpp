@@ -1,4 +1,4 @@
-// RESP2 reply encoding (see reply.h).
+// Reply encoding (see reply.h).
 #include "resp/reply.h"
 
 #include <charconv>
@@ -39,6 +39,29 @@ void appendBulk(std::string& out, std::string_view s) {
 void appendNil(std::string& out) { out.append("$-1\r\n", 5); }
 
 void appendArrayHeader(std::string& out, long long n) { appendNumberLine(out, '*', n); }
+
+void appendNull(std::string& out, int proto) {
+  if (proto >= 3) out.append("_\r\n", 3);
+  else appendNil(out);
+}
+
+void appendMapHeader(std::string& out, long long pairs, int proto) {
+  if (proto >= 3) appendNumberLine(out, '%', pairs);
+  else appendNumberLine(out, '*', pairs * 2);
+}
+
+void appendSetHeader(std::string& out, long long n, int proto) { appendNumberLine(out, proto >= 3 ? '~' : '*', n); }
+
+void appendVerbatim(std::string& out, std::string_view s, int proto) {
+  if (proto < 3) {
+    appendBulk(out, s);
+    return;
+  }
+  appendNumberLine(out, '=', static_cast<long long>(s.size() + 4));
+  out.append("txt:", 4);
+  out.append(s);
+  out.append("\r\n", 2);
+}
 
 namespace {
 size_t decimalDigits(size_t v) noexcept {

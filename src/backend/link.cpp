@@ -36,13 +36,18 @@ class Link::HandshakeStep final : public Request {
 
 LinkOptions LinkOptions::fromRedis(const std::string& host, uint16_t port, const std::string& user,
                                    const std::string& password, int db, uint64_t connect_timeout_ms,
-                                   size_t max_reply_bytes) {
+                                   size_t max_reply_bytes, bool resp3) {
   LinkOptions o;
   o.host = host;
   o.port = port;
   o.connect_timeout_ms = connect_timeout_ms;
   o.max_reply_bytes = max_reply_bytes;
-  if (!password.empty()) {
+  o.resp3 = resp3;
+  if (resp3) {
+    std::vector<std::string> hello{"HELLO", "3"};
+    if (!password.empty()) hello.insert(hello.end(), {"AUTH", user.empty() ? "default" : user, password});
+    o.handshake.push_back(std::move(hello));
+  } else if (!password.empty()) {
     if (user.empty()) o.handshake.push_back({"AUTH", password});
     else o.handshake.push_back({"AUTH", user, password});
   }

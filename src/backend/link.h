@@ -27,10 +27,11 @@
 namespace rcp::backend {
 
 struct LinkOptions {
-  // The link to the Redis of the configuration: address, AUTH and SELECT in the handshake.
+  // The link to the Redis of the configuration: address, AUTH and SELECT in the handshake; with
+  // resp3, HELLO 3 (carrying the AUTH) first.
   static LinkOptions fromRedis(const std::string& host, uint16_t port, const std::string& user,
                                const std::string& password, int db, uint64_t connect_timeout_ms,
-                               size_t max_reply_bytes);
+                               size_t max_reply_bytes, bool resp3 = false);
 
   std::string host;
   uint16_t port = 6379;

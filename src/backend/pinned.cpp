@@ -9,10 +9,12 @@
 
 namespace rcp::backend {
 
-void Pinned::open(PinnedUser* user) {
+void Pinned::open(PinnedUser* user, bool resp3) {
   user_ = user;
-  if (link_ != nullptr) return;  // an idle connection, reused
-  link_ = new Link(pool_.loop_, pool_.options_, *this, pool_.link_stats_, pool_.latency_);
+  if (link_ != nullptr) return;  // an idle connection of that protocol, reused
+  resp3_ = resp3;
+  link_ = new Link(pool_.loop_, pool_.options_[resp3 ? 1 : 0], *this, pool_.link_stats_, pool_.latency_);
+  if (resp3) link_->setPushSink(this);
   link_->open();
 }
 
@@ -128,8 +130,11 @@ void Pinned::onFrame(const resp::Frame& frame) {
 
 PinnedPool::PinnedPool(Loop& loop, const Config& config)
     : loop_(loop), config_(config),
-      options_(LinkOptions::fromRedis(config.redis.host, config.redis.port, config.redis.user, config.redis.password,
-                                      config.redis.db, config.backend_timeout_ms, config.max_backend_reply_bytes)) {
+      options_{LinkOptions::fromRedis(config.redis.host, config.redis.port, config.redis.user, config.redis.password,
+                                      config.redis.db, config.backend_timeout_ms, config.max_backend_reply_bytes),
+               LinkOptions::fromRedis(config.redis.host, config.redis.port, config.redis.user, config.redis.password,
+                                      config.redis.db, config.backend_timeout_ms, config.max_backend_reply_bytes,
+                                      true)} {
   uv_timer_init(loop_.uv(), &tick_);
   tick_.data = this;
 }
@@ -144,19 +149,21 @@ void PinnedPool::close() {
   if (closed_) return;
   closed_ = true;
   for (auto& p : all_) p->closeLink("proxy shutting down");
-  idle_.clear();
+  idle_[0].clear();
+  idle_[1].clear();
   uv_close(reinterpret_cast<uv_handle_t*>(&tick_), nullptr);
 }
 
-Pinned* PinnedPool::acquire(PinnedUser& user) {
+Pinned* PinnedPool::acquire(PinnedUser& user, bool resp3) {
   if (closed_ || in_use_ >= config_.max_pinned) {
     ++stats_.refused;
     return nullptr;
   }
   Pinned* p;
-  if (!idle_.empty()) {
-    p = idle_.back();
-    idle_.pop_back();
+  std::vector<Pinned*>& idle = idle_[resp3 ? 1 : 0];
+  if (!idle.empty()) {
+    p = idle.back();
+    idle.pop_back();
     ++stats_.reused;
   } else if (!free_.empty()) {
     p = free_.back();
@@ -170,7 +177,7 @@ Pinned* PinnedPool::acquire(PinnedUser& user) {
   assert(p->where_ != Pinned::Where::kInUse);
   p->where_ = Pinned::Where::kInUse;
   ++in_use_;
-  p->open(&user);
+  p->open(&user, resp3);
   return p;
 }
 
@@ -179,9 +186,9 @@ void PinnedPool::release(Pinned* p, bool reusable) {
   --in_use_;
   p->user_ = nullptr;
   if (reusable && !closed_ && p->up() && p->waiting_.empty() && p->raw_waiting_.empty() && !p->streaming_ &&
-      !p->paused_ && p->link_->inflight() == 0 && idle_.size() < kMaxIdle) {
+      !p->paused_ && p->link_->inflight() == 0 && idle_[p->resp3_ ? 1 : 0].size() < kMaxIdle) {
     p->where_ = Pinned::Where::kIdle;
-    idle_.push_back(p);
+    idle_[p->resp3_ ? 1 : 0].push_back(p);
     return;
   }
   p->where_ = Pinned::Where::kFree;  // before closing: failures delivered by the close find it free
@@ -191,8 +198,9 @@ void PinnedPool::release(Pinned* p, bool reusable) {
 
 void PinnedPool::dropIdle(Pinned* p) {
   assert(p->where_ == Pinned::Where::kIdle);
-  auto it = std::find(idle_.begin(), idle_.end(), p);
-  if (it != idle_.end()) idle_.erase(it);
+  std::vector<Pinned*>& idle = idle_[p->resp3_ ? 1 : 0];
+  auto it = std::find(idle.begin(), idle.end(), p);
+  if (it != idle.end()) idle.erase(it);
   p->where_ = Pinned::Where::kFree;
   free_.push_back(p);
 }

@@ -32,7 +32,8 @@ class PinnedUser {
   // The connection is gone: every request on it has been failed. was_up: it had been working
   // (the client's state on it is lost), rather than never opened.
   virtual void onPinnedLost(std::string_view why, bool was_up) = 0;
-  // Stream mode: what Redis sent (valid during the call only).
+  // Stream mode: what Redis sent; on a RESP3 connection also every push, in either mode (valid
+  // during the call only).
   virtual void onPinnedFrame(const resp::Frame& frame) = 0;
 
  protected:
@@ -56,10 +57,11 @@ class Pinned final : public Target, private LinkOwner, private FrameSink {
   void pauseReading(bool paused);
   bool up() const noexcept { return link_ != nullptr && link_->state() == Link::State::kUp; }
   uint64_t serial() const noexcept { return serial_; }  // distinguishes connections, for logs and CLIENT INFO
+  bool resp3() const noexcept { return resp3_; }
 
  private:
   friend class PinnedPool;
-  void open(PinnedUser* user);
+  void open(PinnedUser* user, bool resp3);
   void closeLink(std::string_view why);
   void flush();
   void sendWaiting();
@@ -80,6 +82,7 @@ class Pinned final : public Target, private LinkOwner, private FrameSink {
   bool streaming_ = false;
   bool paused_ = false;
   bool was_up_ = false;           // the current link completed its handshake
+  bool resp3_ = false;            // the link speaks RESP3 (HELLO 3): its pushes go to the user as they come
   bool dirty_ = false;            // on the pool's flush list
   enum class Where : uint8_t { kFree, kIdle, kInUse } where_ = Where::kFree;  // in the pool
 };
@@ -102,9 +105,9 @@ class PinnedPool {
   void start();
   // Closes every connection (their requests fail); the pool may be destroyed after the loop ran.
   void close();
-  // A connection for user, or null at --max-pinned. Requests may be submitted at once: they wait
-  // for the connection to come up.
-  Pinned* acquire(PinnedUser& user);
+  // A connection for user, or null at --max-pinned; resp3: one that speaks RESP3 (for a client that
+  // sent HELLO 3). Requests may be submitted at once: they wait for the connection to come up.
+  Pinned* acquire(PinnedUser& user, bool resp3 = false);
   // The user is done with p. reusable: its connection is in the state it was opened in (no
   // transaction, no subscription, the configured database, nothing in flight), so it may serve
   // another client; otherwise it is closed.
@@ -113,7 +116,7 @@ class PinnedPool {
   void flush();
 
   size_t inUse() const noexcept { return in_use_; }
-  size_t idle() const noexcept { return idle_.size(); }
+  size_t idle() const noexcept { return idle_[0].size() + idle_[1].size(); }
   const PinnedStats& stats() const noexcept { return stats_; }
   const UpstreamStats& linkStats() const noexcept { return link_stats_; }
 
@@ -123,15 +126,15 @@ class PinnedPool {
   void onTick();
   void dropIdle(Pinned* p);
 
-  static constexpr size_t kMaxIdle = 16;     // idle connections kept for reuse
+  static constexpr size_t kMaxIdle = 16;     // idle connections kept for reuse, per protocol
   static constexpr uint64_t kTickMs = 50;    // deadline check period
 
   Loop& loop_;
   const Config& config_;
-  LinkOptions options_;
+  LinkOptions options_[2];                    // RESP2, RESP3
   std::vector<std::unique_ptr<Pinned>> all_;  // every Pinned ever made (reused)
   std::vector<Pinned*> free_;                 // objects with no connection
-  std::vector<Pinned*> idle_;                 // open connections with no user
+  std::vector<Pinned*> idle_[2];              // open connections with no user, RESP2 and RESP3
   std::vector<Pinned*> dirty_;                // to write at the end of the turn
   std::vector<Pinned*> flushing_;
   size_t in_use_ = 0;

@@ -10,9 +10,9 @@
 namespace rcp::backend {
 
 namespace {
-LinkOptions optionsFrom(const Config& c) {
+LinkOptions optionsFrom(const Config& c, bool resp3) {
   return LinkOptions::fromRedis(c.redis.host, c.redis.port, c.redis.user, c.redis.password, c.redis.db,
-                                c.backend_timeout_ms, c.max_backend_reply_bytes);
+                                c.backend_timeout_ms, c.max_backend_reply_bytes, resp3);
 }
 
 bool erase(std::deque<Request*>& q, Request* r) {
@@ -23,8 +23,9 @@ bool erase(std::deque<Request*>& q, Request* r) {
 }
 }  // namespace
 
-SingleUpstream::SingleUpstream(Loop& loop, const Config& config)
-    : loop_(loop), config_(config), options_(optionsFrom(config)), rng_(std::random_device{}()) {
+SingleUpstream::SingleUpstream(Loop& loop, const Config& config, bool resp3)
+    : loop_(loop), config_(config), options_(optionsFrom(config, resp3)), dormant_(resp3),
+      rng_(std::random_device{}()) {
   uv_timer_init(loop_.uv(), &reconnect_timer_);
   uv_timer_init(loop_.uv(), &tick_timer_);
   reconnect_timer_.data = this;
@@ -49,7 +50,7 @@ const char* SingleUpstream::stateName() const noexcept {
 void SingleUpstream::start() {
   uv_timer_start(&tick_timer_, [](uv_timer_t* t) noexcept { static_cast<SingleUpstream*>(t->data)->onTick(); },
                  kTickMs, kTickMs);
-  connect();
+  if (!dormant_) connect();
 }
 
 void SingleUpstream::close() {
@@ -70,6 +71,10 @@ void SingleUpstream::connect() {
 
 void SingleUpstream::submit(Request* r) {
   r->deadline_ms = r->timeout_ms == 0 ? 0 : loop_.nowMs() + r->timeout_ms;
+  if (dormant_ && !closed_) {
+    dormant_ = false;
+    connect();  // the request waits for the link to come up
+  }
   if (link_ == nullptr) {
     // Redis is unreachable (backing off) or the proxy is closing: fail fast, in the next pass.
     failing_.push_back(r);
@@ -111,7 +116,7 @@ void SingleUpstream::onLinkUp(Link&) {
   link_up_ = true;
   ++stats_.connects;
   attempt_ = 0;
-  spdlog::info("backend {} connected", config_.redis.display());
+  spdlog::info("backend {} connected{}", config_.redis.display(), options_.resp3 ? " (RESP3 link)" : "");
   sendWaiting();
   if (on_up_) on_up_();
 }

@@ -2,6 +2,9 @@
 // backoff plus jitter (at once after a timeout cut a working link). Requests over --max-inflight,
 // or submitted while the link is connecting, wait their turn; while Redis is unreachable they
 // fail fast. Waiting requests time out by their own deadlines.
+//
+// A RESP3 upstream (HELLO 3 in the handshake: the link for RESP3 clients' forwarded commands)
+// stays dormant until its first request, so a proxy with RESP2 clients only opens no second link.
 #pragma once
 
 #include <uv.h>
@@ -20,7 +23,7 @@ namespace rcp::backend {
 class SingleUpstream final : public Upstream, private LinkOwner {
  public:
   // config is the server's, updated in place on reload (max_inflight applies at once).
-  SingleUpstream(Loop& loop, const Config& config);
+  SingleUpstream(Loop& loop, const Config& config, bool resp3 = false);
   ~SingleUpstream() override;
 
   void start() override;
@@ -62,6 +65,7 @@ class SingleUpstream final : public Upstream, private LinkOwner {
   uv_timer_t tick_timer_;
   bool closed_ = false;
   bool link_up_ = false;          // link_ has completed its handshake
+  bool dormant_ = false;          // RESP3: not connected until the first request
   unsigned attempt_ = 0;          // consecutive failed connection attempts
   std::string last_error_;
   std::minstd_rand rng_;

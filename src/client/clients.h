@@ -34,6 +34,9 @@ struct ClientStats {
   uint64_t resp_connections = 0;
   uint64_t http_connections = 0;
   uint64_t resp_requests = 0;
+  uint64_t resp3_requests = 0;       // of which from clients speaking RESP3
+  uint64_t resp3_hellos = 0;         // HELLO 3 accepted
+  uint64_t resp3_clients = 0;        // clients speaking RESP3 now
   uint64_t http_requests = 0;
   uint64_t protocol_errors = 0;
   uint64_t unknown_commands = 0;
@@ -59,6 +62,8 @@ class ClientHost {
   virtual std::string info(std::string_view section) = 0;
   // The backend's Redis version (HELLO reports it), or the proxy's own before it is known.
   virtual std::string_view backendVersion() = 0;
+  // Whether the backend speaks RESP3 (Redis 6 or later; assumed until its version is known).
+  virtual bool backendResp3() = 0;
   // Draining (see drainAll) and the last connection has closed.
   virtual void onClientsDrained() = 0;
 
@@ -70,7 +75,8 @@ class ClientHost {
 struct Services {
   proxy::ReadThrough& read_through;
   proxy::Forwarder& forwarder;
-  backend::Target& shared;          // the shared pipelined link
+  backend::Target& shared;          // the shared pipelined link (RESP2: fills and RESP2 clients' commands)
+  backend::Target& shared3;         // the shared RESP3 link: RESP3 clients' forwarded commands
   backend::PinnedPool& pinned;
   const resp::CommandTable& commands;
 };
@@ -102,6 +108,7 @@ class Clients {
   proxy::ReadThrough& readThrough() noexcept { return services_.read_through; }
   proxy::Forwarder& forwarder() noexcept { return services_.forwarder; }
   backend::Target& shared() noexcept { return services_.shared; }
+  backend::Target& shared3() noexcept { return services_.shared3; }
   backend::PinnedPool& pinnedPool() noexcept { return services_.pinned; }
   const resp::CommandTable& commands() const noexcept { return services_.commands; }
   ClientHost& host() noexcept { return host_; }

@@ -63,17 +63,19 @@ void auth(const Args& args, LocalClient& client, const LocalEnv& env, std::strin
 }
 
 void hello(const Args& args, LocalClient& client, const LocalEnv& env, std::string& o) {
+  int proto = client.proto;
   if (args.size() >= 2) {
     long long ver = 0;
     auto [p, ec] = std::from_chars(args[1].data(), args[1].data() + args[1].size(), ver);
-    if (ec != std::errc() || p != args[1].data() + args[1].size() || ver < 2) {
+    if (ec != std::errc() || p != args[1].data() + args[1].size()) {
       resp::appendError(o, "ERR Protocol version is not an integer or out of range");
       return;
     }
-    if (ver != 2) {
-      resp::appendError(o, "NOPROTO sorry, this protocol version is not supported");
+    if (ver < 2 || ver > 3 || (ver == 3 && !env.resp3)) {
+      resp::appendError(o, "NOPROTO unsupported protocol version");
       return;
     }
+    proto = static_cast<int>(ver);
     // Options are checked before any is applied, as Redis does: a refused HELLO changes nothing.
     std::string_view name;
     bool set_name = false, auth_ok = false;
@@ -104,10 +106,11 @@ void hello(const Args& args, LocalClient& client, const LocalEnv& env, std::stri
     resp::appendError(o, kHelloNoAuth);
     return;
   }
-  resp::appendArrayHeader(o, 14);
+  client.proto = proto;
+  resp::appendMapHeader(o, 7, proto);
   resp::appendBulk(o, "server");  resp::appendBulk(o, "redis");
   resp::appendBulk(o, "version"); resp::appendBulk(o, env.backend_version);
-  resp::appendBulk(o, "proto");   resp::appendInteger(o, 2);
+  resp::appendBulk(o, "proto");   resp::appendInteger(o, proto);
   resp::appendBulk(o, "id");      resp::appendInteger(o, static_cast<long long>(client.id));
   resp::appendBulk(o, "mode");    resp::appendBulk(o, "standalone");
   resp::appendBulk(o, "role");    resp::appendBulk(o, "master");
@@ -120,7 +123,7 @@ std::string clientLine(const LocalClient& c) {
                   " age=" + std::to_string(c.age_s) + " idle=" + std::to_string(c.idle_s) + " flags=" + c.flags +
                   " db=" + std::to_string(c.db) + " sub=0 psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 argv-mem=0" +
                   " multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd=client|info user=default" +
-                  " redir=-1 resp=2 lib-name=" + c.lib_name + " lib-ver=" + c.lib_ver + "\n";
+                  " redir=-1 resp=" + std::to_string(c.proto) + " lib-name=" + c.lib_name + " lib-ver=" + c.lib_ver + "\n";
   return s;
 }
 
@@ -131,7 +134,7 @@ void clientCommand(const Args& args, LocalClient& client, std::string& o) {
     client.name.assign(args[2]);
     resp::appendSimple(o, "OK");
   } else if (equalsIgnoreCase(sub, "GETNAME") && args.size() == 2) {
-    if (client.name.empty()) resp::appendNil(o);
+    if (client.name.empty()) resp::appendNull(o, client.proto);
     else resp::appendBulk(o, client.name);
   } else if (equalsIgnoreCase(sub, "SETINFO") && args.size() == 4) {
     bool name = equalsIgnoreCase(args[2], "LIB-NAME");
@@ -150,9 +153,10 @@ void clientCommand(const Args& args, LocalClient& client, std::string& o) {
   } else if (equalsIgnoreCase(sub, "ID") && args.size() == 2) {
     resp::appendInteger(o, static_cast<long long>(client.id));
   } else if (equalsIgnoreCase(sub, "INFO") && args.size() == 2) {
-    resp::appendBulk(o, clientLine(client));
+    resp::appendVerbatim(o, clientLine(client), client.proto);
   } else if (equalsIgnoreCase(sub, "LIST")) {
-    resp::appendBulk(o, clientLine(client));  // the client's own connection: others are not its business
+    // The client's own connection: others are not its business.
+    resp::appendVerbatim(o, clientLine(client), client.proto);
   } else if ((equalsIgnoreCase(sub, "NO-EVICT") || equalsIgnoreCase(sub, "NO-TOUCH")) && args.size() == 3) {
     if (!equalsIgnoreCase(args[2], "ON") && !equalsIgnoreCase(args[2], "OFF")) {
       resp::appendError(o, "ERR syntax error");
@@ -165,6 +169,32 @@ void clientCommand(const Args& args, LocalClient& client, std::string& o) {
   }
 }
 }  // namespace
+
+bool clientTrackingOff(const Args& args, int proto, std::string& o) {
+  if (args.size() < 2) return false;
+  std::string_view sub = args[1];
+  if (equalsIgnoreCase(sub, "TRACKINGINFO") && args.size() == 2) {
+    resp::appendMapHeader(o, 3, proto);
+    resp::appendBulk(o, "flags");
+    resp::appendSetHeader(o, 1, proto);
+    resp::appendBulk(o, "off");
+    resp::appendBulk(o, "redirect");
+    resp::appendInteger(o, -1);
+    resp::appendBulk(o, "prefixes");
+    resp::appendArrayHeader(o, 0);
+    return true;
+  }
+  if (equalsIgnoreCase(sub, "GETREDIR") && args.size() == 2) {
+    resp::appendInteger(o, -1);
+    return true;
+  }
+  if (equalsIgnoreCase(sub, "CACHING") && args.size() >= 3) {  // Redis checks the mode before the argument
+    resp::appendError(o, "ERR CLIENT CACHING can be called only when the client is in tracking mode with OPTIN or "
+                         "OPTOUT mode enabled");
+    return true;
+  }
+  return false;
+}
 
 bool credentialsOk(const Config& config, std::string_view user, std::string_view password) noexcept {
   bool default_user = user == "default";

@@ -1,5 +1,5 @@
 // The RESP commands the proxy answers itself, about the client's own connection to the proxy:
-// PING, ECHO, QUIT, HELLO 2, AUTH, and CLIENT SETNAME / GETNAME / ID / INFO / LIST / SETINFO /
+// PING, ECHO, QUIT, HELLO (2 or 3), AUTH, and CLIENT SETNAME / GETNAME / ID / INFO / LIST / SETINFO /
 // NO-EVICT / NO-TOUCH (the rest of CLIENT is forwarded or refused by the session).
 #pragma once
 
@@ -20,6 +20,7 @@ struct LocalClient {
   std::string& lib_name;     // CLIENT SETINFO LIB-NAME
   std::string& lib_ver;      // CLIENT SETINFO LIB-VER
   bool& authed;              // AUTH / HELLO AUTH passed (always true without --requirepass)
+  int& proto;                // the RESP version the client speaks (2, or 3 after HELLO 3): shapes every reply
   std::string addr;          // the client's address, ip:port
   std::string laddr;         // the proxy's address it connected to
   uint64_t age_s = 0;        // seconds since it connected
@@ -33,6 +34,7 @@ struct LocalClient {
 struct LocalEnv {
   const Config& config;
   std::string_view backend_version;  // Redis's version, as HELLO reports it
+  bool resp3 = true;                 // the backend speaks RESP3 (Redis 6 and later): HELLO 3 is accepted
 };
 
 // Whether command is one the proxy answers itself (CLIENT only for the subcommands above).
@@ -40,6 +42,9 @@ bool isLocal(resp::Cmd cmd, const std::vector<std::string_view>& args) noexcept;
 // Runs a local command and appends its RESP reply to out.
 void runLocalCommand(resp::Cmd cmd, const std::vector<std::string_view>& args, LocalClient& client,
                      const LocalEnv& env, std::string& out);
+// CLIENT TRACKINGINFO, GETREDIR and CACHING for a client that has not turned tracking on, as Redis
+// answers them (a tracking client's go to its own connection); false for other subcommands.
+bool clientTrackingOff(const std::vector<std::string_view>& args, int proto, std::string& out);
 // user/password against --requirepass, in constant time: the default user (or no user name) with
 // the configured password; without --requirepass, the default user with any password (as Redis's
 // "nopass" default user).

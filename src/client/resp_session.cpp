@@ -60,6 +60,7 @@ RespSession::RespSession(Connection& conn)
       configured_db_(conn.clients().config().redis.db), connected_ms_(conn.clients().loop().nowMs()) {}
 
 RespSession::~RespSession() {
+  if (proto_ == 3) --clients_.stats().resp3_clients;
   // The connection is gone: a pinned connection it held goes with it (Redis drops the client's
   // state, unblocks a blocked command, ends its subscriptions).
   if (pinned_ != nullptr) clients_.pinnedPool().release(std::exchange(pinned_, nullptr), false);
@@ -102,6 +103,7 @@ void RespSession::run() {
       return;
     }
     ++clients_.stats().resp_requests;
+    if (proto_ == 3) ++clients_.stats().resp3_requests;
     Reply* tail = conn_.tailReply();
     raw_request_ = parser_.raw();
     if (!dispatch(parser_.args())) {
@@ -195,12 +197,14 @@ bool RespSession::dispatchSlow(const Args& args) {
     if (outstanding_ > 0 || marker_pending_) return false;
     resetState(false);
     name_.clear();
+    setProto(2);  // RESET goes back to RESP2, as in Redis
     authed_ = clients_.config().requirepass.empty();
     resp::appendSimple(reply(), "RESET");
     return true;
   }
   if (stream_ != Stream::kOff) return dispatchStream(id, args);
   if (multi_) return dispatchInMulti(id, spec, args);
+  if (id == Cmd::kHello) return dispatchHello(args);
 
   switch (id) {
     case Cmd::kGet:
@@ -234,10 +238,10 @@ bool RespSession::dispatchSlow(const Args& args) {
       std::string mine = proxyInfo(args, &proxy_only);
       if (proxy_only) {
         ++clients_.stats().local_commands;
-        resp::appendBulk(reply(), mine);
+        resp::appendVerbatim(reply(), mine, proto_);
         return true;
       }
-      Route route = pinned_ != nullptr ? Route::kPinned : Route::kShared;
+      Route route = pinned_ != nullptr ? Route::kPinned : sharedRoute();
       if (!ready(route)) return false;
       forward(route, args, Part::Tag::kInfo, config.backend_timeout_ms, nullptr);
       conn_.tailReply()->first.text = std::move(mine);
@@ -272,12 +276,15 @@ std::string RespSession::proxyInfo(const Args& args, bool* proxy_only) const {
 bool RespSession::dispatchCommand(const resp::CommandSpec* spec, const Args& args) {
   const Config& config = clients_.config();
   bool blocking = spec != nullptr && resp::blocks(*spec, args);
-  Route route = blocking ? Route::kBlocking : pinned_ != nullptr ? Route::kPinned : Route::kShared;
+  Route route = blocking ? Route::kBlocking : pinned_ != nullptr ? Route::kPinned : sharedRoute();
   if (!ready(route)) return false;
   if (blocking && pinned_ == nullptr && !acquirePinned()) return true;
+  // On the link that fills the cache, a write is ordered before every later fill; on any other,
+  // a fill sent after it may reach Redis first, so its keys are dropped again at its reply.
   proxy::Forwarder::After after;
   invalidateWrites(spec, args, route == Route::kShared ? nullptr : &after);
-  forward(route, args, route == Route::kShared ? Part::Tag::kForward : Part::Tag::kPinned,
+  bool shared = route == Route::kShared || route == Route::kShared3;
+  forward(route, args, shared ? Part::Tag::kForward : Part::Tag::kPinned,
           blocking ? kNoDeadline : config.backend_timeout_ms, after.empty() ? nullptr : &after);
   return true;
 }
@@ -294,6 +301,7 @@ bool RespSession::dispatchInMulti(Cmd id, const resp::CommandSpec* spec, const A
     for (std::string_view k : keys_) exec_after_.keys.emplace_back(k);
   }
   if (id == Cmd::kSelect && args.size() == 2) db_ = dbIndex(args[1]);
+  if (id == Cmd::kHello || id == Cmd::kClient) tainted_ = true;  // run at EXEC: the connection may change protocol or mode
   forward(Route::kPinned, args, Part::Tag::kPinned, clients_.config().backend_timeout_ms, nullptr);
   return true;
 }
@@ -358,14 +366,8 @@ bool RespSession::dispatchClient(const Args& args) {
     if (equalsIgnoreCase(args[2], "OFF") || equalsIgnoreCase(args[2], "SKIP") || equalsIgnoreCase(args[2], "ON"))
       return startStream(Stream::kReplyMode, Cmd::kClient, args);
   }
-  for (std::string_view s : {"TRACKING", "CACHING", "GETREDIR", "TRACKINGINFO"}) {
-    if (equalsIgnoreCase(sub, s)) {
-      resp::appendError(reply(), "ERR CLIENT " + lowerName(sub) +
-                                     " is not available to RESP2 clients of the proxy: the invalidation REDIRECT "
-                                     "would name a connection of the proxy's that this client cannot see");
-      return true;
-    }
-  }
+  if (equalsIgnoreCase(sub, "TRACKING")) return dispatchTracking(args);
+  if (!tracking_ && clientTrackingOff(args, proto_, reply())) return true;  // not tracking: Redis's answers
   for (std::string_view s : {"KILL", "UNBLOCK"}) {
     if (equalsIgnoreCase(sub, s)) {
       resp::appendError(reply(), "ERR CLIENT " + lowerName(sub) +
@@ -394,19 +396,84 @@ bool RespSession::dispatchStream(Cmd id, const Args& args) {
   sendRaw(args);
   if (stream_ != Stream::kPubSub) return true;  // MONITOR, CLIENT REPLY
   if (id == Cmd::kPing) {
-    ++client_pings_;
+    // Subscribed, RESP2 answers every PING ["pong", msg]; RESP3 answers +PONG to a bare PING only.
+    if (proto_ == 2 || args.size() == 1) ++client_pings_;
   } else if (id == Cmd::kUnsubscribe) {
     // How many replies an UNSUBSCRIBE brings, and whether the client is then out of subscribed
     // mode, is Redis's to say: a PING behind it answers "pong" in subscribed mode and +PONG out
-    // of it. Until it comes back, the client's next requests wait.
+    // of it (RESP2), or comes back once the unsubscribe pushes and their counts have (RESP3).
+    // Until it comes back, the client's next requests wait.
     pinned_->sendRaw("*1\r\n$4\r\nPING\r\n");
     marker_pending_ = true;
   }
   return true;
 }
 
+// HELLO is the proxy's to answer; one that changes the protocol waits until every reply shaped for
+// the old one has gone, and cannot move a pinned connection (it speaks the protocol it was opened in).
+bool RespSession::dispatchHello(const Args& args) {
+  int want = proto_;
+  if (args.size() >= 2) {
+    if (args[1] == "2") want = 2;
+    else if (args[1] == "3") want = 3;
+  }
+  if (want != proto_) {
+    if (!ready(Route::kStream)) return false;
+    if (pinned_ != nullptr) {
+      resp::appendError(reply(), "ERR HELLO cannot switch protocols through the proxy while the connection holds "
+                                 "state in Redis (WATCH, SELECT, CLIENT TRACKING): RESET first");
+      return true;
+    }
+  }
+  local(Cmd::kHello, args);
+  return true;
+}
+
+void RespSession::setProto(int proto) noexcept {
+  if (proto == proto_) return;
+  ClientStats& st = clients_.stats();
+  if (proto == 3) {
+    ++st.resp3_clients;
+    ++st.resp3_hellos;
+  } else {
+    --st.resp3_clients;
+  }
+  proto_ = proto;
+}
+
+// CLIENT TRACKING: a RESP3 client gets a pinned RESP3 connection with tracking on, so Redis's
+// invalidation pushes reach it there, and its reads go there too (Redis tracks what that
+// connection reads). REDIRECT cannot work: the id it names would be one of the proxy's connections.
+bool RespSession::dispatchTracking(const Args& args) {
+  if (proto_ != 3) {
+    resp::appendError(reply(), "ERR CLIENT TRACKING through the proxy needs RESP3 (HELLO 3): the invalidation "
+                               "REDIRECT of RESP2 would name a connection of the proxy's that this client cannot see");
+    return true;
+  }
+  for (size_t i = 3; i < args.size(); ++i) {
+    if (equalsIgnoreCase(args[i], "REDIRECT")) {
+      resp::appendError(reply(), "ERR CLIENT TRACKING REDIRECT is not supported through the proxy: the client id "
+                                 "would name one of the proxy's connections to Redis; RESP3 clients get their "
+                                 "invalidations as pushes on their own connection");
+      return true;
+    }
+  }
+  bool on = args.size() >= 3 && equalsIgnoreCase(args[2], "ON");
+  if (args.size() == 3 && equalsIgnoreCase(args[2], "OFF") && pinned_ == nullptr) {
+    resp::appendSimple(reply(), "OK");  // not tracking: nothing to turn off, as Redis answers
+    return true;
+  }
+  Route route = pinned_ != nullptr ? Route::kPinned : Route::kStream;  // kStream: wait for everything
+  if (!ready(route)) return false;
+  if (pinned_ == nullptr && !acquirePinned()) return true;
+  tainted_ = true;  // Redis keeps what a tracking connection read: it is not handed to another client
+  tracking_ = on;
+  forward(Route::kPinned, args, Part::Tag::kPinned, clients_.config().backend_timeout_ms, nullptr);
+  return true;
+}
+
 bool RespSession::acquirePinned() {
-  pinned_ = clients_.pinnedPool().acquire(*this);
+  pinned_ = clients_.pinnedPool().acquire(*this, proto_ == 3);
   if (pinned_ != nullptr) return true;
   resp::appendError(reply(), "ERR max number of pinned connections reached (--max-pinned " +
                                  std::to_string(clients_.config().max_pinned) +
@@ -416,12 +483,13 @@ bool RespSession::acquirePinned() {
 
 void RespSession::maybeRelease() {
   if (pinned_ == nullptr || pinned_outstanding_ > 0 || pinnedState() || marker_pending_) return;
-  clients_.pinnedPool().release(std::exchange(pinned_, nullptr), true);
+  clients_.pinnedPool().release(std::exchange(pinned_, nullptr), !std::exchange(tainted_, false));
 }
 
 void RespSession::resetState(bool reusable) {
-  if (pinned_ != nullptr) clients_.pinnedPool().release(std::exchange(pinned_, nullptr), reusable);
-  multi_ = watching_ = marker_pending_ = false;
+  if (pinned_ != nullptr) clients_.pinnedPool().release(std::exchange(pinned_, nullptr), reusable && !tainted_);
+  multi_ = watching_ = marker_pending_ = tracking_ = tainted_ = false;
+  subs_ = ssubs_ = 0;
   db_ = configured_db_;
   stream_ = Stream::kOff;
   client_pings_ = 0;
@@ -453,7 +521,9 @@ void RespSession::forward(Route route, const Args& args, Part::Tag tag, uint64_t
   r->pending = 1;
   ++outstanding_;
   backend::Target* to = &clients_.shared();
-  if (route != Route::kShared) {
+  if (route == Route::kShared3) {
+    to = &clients_.shared3();
+  } else if (route != Route::kShared) {
     to = pinned_;
     ++pinned_outstanding_;
   }
@@ -465,7 +535,8 @@ void RespSession::local(Cmd id, const Args& args) {
   Clients& clients = clients_;
   ++clients.stats().local_commands;
   uint64_t now = clients.loop().nowMs();
-  LocalClient c{conn_.id(), name_, lib_name_, lib_ver_, authed_, {}, {}};
+  int proto = proto_;
+  LocalClient c{conn_.id(), name_, lib_name_, lib_ver_, authed_, proto, {}, {}};
   if (id == Cmd::kClient) {  // CLIENT INFO / LIST: two system calls, not for every PING
     c.addr = conn_.peerAddress();
     c.laddr = conn_.localAddress();
@@ -474,7 +545,9 @@ void RespSession::local(Cmd id, const Args& args) {
   c.idle_s = (now - conn_.lastActiveMs()) / 1000;
   c.db = db_;
   c.flags = multi_ ? "x" : stream_ == Stream::kPubSub ? "P" : stream_ == Stream::kMonitor ? "O" : "N";
-  runLocalCommand(id, args, c, LocalEnv{clients.config(), clients.host().backendVersion()}, reply());
+  runLocalCommand(id, args, c, LocalEnv{clients.config(), clients.host().backendVersion(), clients.host().backendResp3()},
+                  reply());
+  setProto(proto);
   if (c.quit) conn_.closeAfterWrite();
 }
 
@@ -569,10 +642,10 @@ void RespSession::render(Reply& reply, Part& part, const proxy::Lookup& r) {
       bool in_mget = part.tag == Part::Tag::kMget;
       switch (r.kind) {
         case K::kValue: part.setBody(r.entry, Part::Body::kRespBulk); return;
-        case K::kNil: resp::appendNil(part.text); return;
+        case K::kNil: appendNull(part.text); return;
         case K::kWrongType:
           if (in_mget) {  // MGET answers nil for a key that holds something else, as Redis does
-            resp::appendNil(part.text);
+            appendNull(part.text);
             return;
           }
           [[fallthrough]];
@@ -594,12 +667,15 @@ void RespSession::render(Reply& reply, Part& part, const proxy::Lookup& r) {
   if (part.tag == Part::Tag::kPinned) --pinned_outstanding_;
   switch (r.kind) {
     case K::kReply:
-      if (part.tag == Part::Tag::kInfo && r.frame->root().type() == resp::FrameType::kBulk) {
+      if (part.tag == Part::Tag::kInfo && (r.frame->root().type() == resp::FrameType::kBulk ||
+                                           r.frame->root().type() == resp::FrameType::kVerbatim)) {
         // Redis's own sections (clients read redis_version, role, maxmemory_policy ...), then the proxy's.
-        std::string text(r.frame->root().str());
+        std::string_view theirs = r.frame->root().str();
+        if (r.frame->root().type() == resp::FrameType::kVerbatim) theirs.remove_prefix(std::min<size_t>(4, theirs.size()));
+        std::string text(theirs);
         std::string mine = std::exchange(part.text, std::string());
         if (!mine.empty()) text.append(text.empty() ? "" : "\r\n").append(mine);
-        resp::appendBulk(part.text, text);
+        resp::appendVerbatim(part.text, text, proto_);
       } else {
         part.text.clear();
         r.frame->root().encode(part.text);
@@ -608,7 +684,7 @@ void RespSession::render(Reply& reply, Part& part, const proxy::Lookup& r) {
     default:
       if (part.tag == Part::Tag::kInfo) {  // Redis is unreachable: the proxy's own sections still answer
         std::string mine = std::exchange(part.text, std::string());
-        resp::appendBulk(part.text, mine);
+        resp::appendVerbatim(part.text, mine, proto_);
         break;
       }
       if (r.kind == K::kTimeout) resp::appendError(part.text, "ERR backend timeout");
@@ -659,12 +735,21 @@ void RespSession::onPinnedLost(std::string_view why, bool was_up) {
 void RespSession::onPinnedFrame(const resp::Frame& frame) {
   resp::FrameView root = frame.root();
   bool simple = false;
+  if (stream_ == Stream::kPubSub && proto_ == 3 && root.type() == resp::FrameType::kPush && root.size() == 3 &&
+      root[0].type() == resp::FrameType::kBulk && root[2].type() == resp::FrameType::kInteger) {
+    std::string_view kind = root[0].str();
+    if (kind == "subscribe" || kind == "unsubscribe" || kind == "psubscribe" || kind == "punsubscribe")
+      subs_ = root[2].integer();
+    else if (kind == "ssubscribe" || kind == "sunsubscribe")
+      ssubs_ = root[2].integer();
+  }
   if (stream_ == Stream::kPubSub && isPong(root, &simple)) {
     if (client_pings_ > 0) {
       --client_pings_;
     } else if (marker_pending_) {
       marker_pending_ = false;  // the UNSUBSCRIBE before it has been answered whole
-      if (simple) {             // and the client has left subscribed mode
+      bool left = proto_ == 3 ? subs_ == 0 && ssubs_ == 0 : simple;
+      if (left) {               // and the client has left subscribed mode
         stream_ = Stream::kOff;
         pinned_->setStreaming(false);
         maybeRelease();

@@ -1,12 +1,18 @@
 // RESP protocol session: parses requests (multibulk and inline) and routes each one, by the command
 // table, to where it runs:
-//   - answered by the proxy (PING, ECHO, QUIT, RESET, HELLO 2, AUTH, CLIENT about this connection);
+//   - answered by the proxy (PING, ECHO, QUIT, RESET, HELLO, AUTH, CLIENT about this connection);
 //   - through the read-through cache (GET, MGET): a hit is the cached entry's bulk bytes, zero-copy;
 //   - forwarded on the shared pipelined link (every other command), a write invalidating its keys
 //     first, so the client reads its own writes;
 //   - on a pinned connection of its own while the client has state in Redis: MULTI ... EXEC, WATCH,
 //     a blocking command, SELECT of another database (FIFO mode), pub/sub, MONITOR, CLIENT REPLY
 //     (stream mode: what Redis sends is relayed as it comes).
+// A client that sent HELLO 3 speaks RESP3: the proxy's own replies take their RESP3 shapes, and its
+// forwarded commands travel on backend connections that speak RESP3 too (the shared RESP3 link, or
+// a RESP3 pinned connection), so Redis shapes every reply and the proxy relays it as it is. Its
+// GETs and MGETs are served by the cache (filled on the RESP2 link: the same bytes but nil). A
+// RESP3 client that turns CLIENT TRACKING on is pinned to a connection with tracking on, whose
+// invalidation pushes it receives, and its reads go there.
 // Replies leave in request order. When a request must run on another connection than the ones
 // still answering this client (entering or leaving a pinned state), it waits until they have
 // answered, so Redis sees the client's commands in the order it sent them.
@@ -18,6 +24,7 @@
 #include <vector>
 
 #include "resp/commands.h"
+#include "resp/reply.h"
 #include "resp/request_parser.h"
 #include "src/backend/pinned.h"
 #include "src/client/reply.h"
@@ -48,7 +55,8 @@ class RespSession final : public Session, private backend::PinnedUser {
  private:
   using Args = std::vector<std::string_view>;
   // Where a request runs; a request waits while replies from another route are outstanding.
-  enum class Route : uint8_t { kLocal, kShared, kPinned, kBlocking, kStream };
+  // kShared: the RESP2 shared link, which also fills the cache; kShared3: the RESP3 shared link.
+  enum class Route : uint8_t { kLocal, kShared, kShared3, kPinned, kBlocking, kStream };
   enum class Stream : uint8_t { kOff, kPubSub, kMonitor, kReplyMode };
 
   void run();
@@ -79,7 +87,15 @@ class RespSession final : public Session, private backend::PinnedUser {
     return route == Route::kLocal || outstanding_ == 0 ||
            (route == last_route_ && route != Route::kBlocking && route != Route::kStream);
   }
-  bool pinnedState() const noexcept { return multi_ || watching_ || db_ != configured_db_ || stream_ != Stream::kOff; }
+  bool pinnedState() const noexcept {
+    return multi_ || watching_ || tracking_ || db_ != configured_db_ || stream_ != Stream::kOff;
+  }
+  Route sharedRoute() const noexcept { return proto_ == 3 ? Route::kShared3 : Route::kShared; }
+  bool dispatchHello(const Args& args);
+  bool dispatchTracking(const Args& args);
+  void setProto(int proto) noexcept;
+  // Nil as the client's protocol spells it.
+  void appendNull(std::string& out) const { resp::appendNull(out, proto_); }
   bool acquirePinned();  // false (and an error reply) at --max-pinned
   void maybeRelease();
   void resetState(bool reusable);
@@ -117,13 +133,20 @@ class RespSession final : public Session, private backend::PinnedUser {
 
   // --- the client's state (Redis keeps the same on a connection)
   bool authed_;
+  int proto_ = 2;           // the RESP version the client speaks (HELLO)
   bool multi_ = false;      // between MULTI and EXEC / DISCARD
+  bool tracking_ = false;   // CLIENT TRACKING on (RESP3): pinned, its reads on that connection
+  bool tainted_ = false;    // the pinned connection carries state a reset does not clear: not reused
   bool watching_ = false;   // WATCH until EXEC / DISCARD / UNWATCH
   int db_;                  // SELECTed database (-1: a SELECT Redis may refuse)
   int configured_db_;       // the database of --redis, the one the cache holds
   Stream stream_ = Stream::kOff;
   bool marker_pending_ = false;  // pub/sub: the PING sent after an UNSUBSCRIBE has not come back
   uint32_t client_pings_ = 0;    // pub/sub: the client's PINGs not yet answered
+  // RESP3 pub/sub: the subscription counts Redis last reported (channels and patterns; shard
+  // channels). RESP3 answers PING alike in and out of subscribed mode, so these say whether the
+  // client has left it.
+  long long subs_ = 0, ssubs_ = 0;
   std::string name_, lib_name_, lib_ver_;
   uint64_t connected_ms_;
 

@@ -49,6 +49,11 @@ std::string prometheusText(const Server& s) {
     for (size_t k = 0; k < 3; ++k)
       fmt::format_to(out, "rcp_requests_total{{protocol=\"{}\",outcome=\"{}\"}} {}\n", kProtoNames[p],
                      kOutcomeNames[k], st.gets[p][k]);
+  o += "# HELP rcp_resp_requests_total RESP requests by the protocol version the client speaks.\n"
+       "# TYPE rcp_resp_requests_total counter\n";
+  fmt::format_to(out, "rcp_resp_requests_total{{proto=\"2\"}} {}\nrcp_resp_requests_total{{proto=\"3\"}} {}\n",
+                 st.resp_requests - st.resp3_requests, st.resp3_requests);
+  metric("resp3_clients", "gauge", "Clients speaking RESP3 now (after HELLO 3).", st.resp3_clients);
   metric("commands_total", "counter", "RESP commands answered by the proxy itself (PING, INFO, ...).", st.local_commands);
   metric("forwarded_commands_total", "counter", "Commands forwarded to Redis for clients (GET misses not included).", s.forwarder().stats().forwarded);
   metric("mget_requests_total", "counter", "MGETs served through the cache.", st.mgets);
@@ -76,6 +81,8 @@ std::string prometheusText(const Server& s) {
   metric("inflight_misses", "gauge", "Backend fetches in flight.", s.readThrough().inflight());
   metric("coalesced_misses_total", "counter", "Misses that joined a fetch already in flight for the same key.", rt.coalesced);
   metric("backend_up", "gauge", "1 while the link to Redis is up.", s.upstream().up() ? 1 : 0);
+  metric("backend_resp3_up", "gauge", "1 while the RESP3 link (RESP3 clients' forwarded commands; opened at first use) is up.", s.upstream3().up() ? 1 : 0);
+  metric("backend_resp3_requests_total", "counter", "Requests sent to Redis on the shared RESP3 link.", s.upstream3().stats().requests);
   metric("backend_requests_total", "counter", "Requests sent to Redis on the shared link (GETs, MGETs, forwarded commands).", bs.requests);
   metric("backend_errors_total", "counter", "Error replies from Redis.", bs.errors);
   metric("backend_timeouts_total", "counter", "Backend requests failed by --backend-timeout.", bs.timeouts);
@@ -129,7 +136,8 @@ std::string infoText(const Server& s, std::string_view section) {
     uint64_t hits = st.gets[0][0] + st.gets[1][0], misses = st.gets[0][1] + st.gets[1][1];
     fmt::format_to(out,
                    "# Proxy_stats\r\nproxy_total_connections_received:{}\r\nproxy_rejected_connections:{}\r\n"
-                   "resp_connections:{}\r\nhttp_connections:{}\r\n"
+                   "resp_connections:{}\r\nhttp_connections:{}\r\nresp3_clients:{}\r\nresp3_hellos:{}\r\n"
+                   "resp2_requests:{}\r\nresp3_requests:{}\r\n"
                    "proxy_total_commands_processed:{}\r\nhttp_requests:{}\r\nresp_requests:{}\r\n"
                    "proxy_keyspace_hits:{}\r\nproxy_keyspace_misses:{}\r\nrequest_errors:{}\r\n"
                    "resp_hits:{}\r\nresp_misses:{}\r\nresp_errors:{}\r\nhttp_hits:{}\r\nhttp_misses:{}\r\nhttp_errors:{}\r\n"
@@ -145,6 +153,7 @@ std::string infoText(const Server& s, std::string_view section) {
                    "write_invalidations:{}\r\ncache_drops_flush:{}\r\ncache_drops_unknown_keys:{}\r\n"
                    "fills_voided:{}\r\nbackend_commands_learned:{}\r\n\r\n",
                    st.connections_received, st.rejected_connections, st.resp_connections, st.http_connections,
+                   st.resp3_clients, st.resp3_hellos, st.resp_requests - st.resp3_requests, st.resp3_requests,
                    st.resp_requests + st.http_requests, st.http_requests, st.resp_requests, hits, misses,
                    st.gets[0][2] + st.gets[1][2], st.gets[0][0], st.gets[0][1], st.gets[0][2], st.gets[1][0],
                    st.gets[1][1], st.gets[1][2], cs.evictions, cs.expirations, rt.coalesced,
@@ -166,11 +175,13 @@ std::string infoText(const Server& s, std::string_view section) {
                    "# Backend\r\nbackend_addr:{}\r\nbackend_link_status:{}\r\nbackend_requests:{}\r\n"
                    "backend_pending:{}\r\nbackend_errors:{}\r\nbackend_timeouts:{}\r\nbackend_failed:{}\r\n"
                    "backend_connects:{}\r\nbackend_reconnects:{}\r\nbackend_disconnects:{}\r\nbackend_replies:{}\r\n"
-                   "backend_latency_avg_us:{}\r\nbackend_redis_version:{}\r\n\r\n",
+                   "backend_latency_avg_us:{}\r\nbackend_redis_version:{}\r\n"
+                   "backend_resp3_link_status:{}\r\nbackend_resp3_requests:{}\r\n\r\n",
                    c.redis.display(), s.upstream().stateName(), bs.requests, s.upstream().pending(), bs.errors,
                    bs.timeouts, bs.failed, bs.connects, reconnects, bs.disconnects, h.count(),
                    h.count() == 0 ? 0 : static_cast<uint64_t>(h.sumSeconds() * 1e6 / static_cast<double>(h.count())),
-                   s.backendFacts().version().empty() ? std::string_view("unknown") : s.backendFacts().version());
+                   s.backendFacts().version().empty() ? std::string_view("unknown") : s.backendFacts().version(),
+                   s.upstream3().stateName(), s.upstream3().stats().requests);
   }
   if (!o.empty()) o.resize(o.size() - 2);  // no blank line after the last section
   return o;

@@ -24,9 +24,10 @@ constexpr uint64_t kAcceptWarnEveryMs = 1000;
 Server::Server(uv_loop_t* loop, Config config)
     : loop_(loop), config_(std::move(config)), cache_(config_.cache_keys, config_.ttl_ms),
       upstream_(std::make_unique<backend::SingleUpstream>(loop_, config_)),
+      upstream3_(std::make_unique<backend::SingleUpstream>(loop_, config_, true)),
       read_through_(loop_, cache_, *upstream_, config_), forwarder_(read_through_), pinned_(loop_, config_),
       facts_(*upstream_, commands_),
-      clients_(loop_, config_, client::Services{read_through_, forwarder_, *upstream_, pinned_, commands_}, *this) {
+      clients_(loop_, config_, client::Services{read_through_, forwarder_, *upstream_, *upstream3_, pinned_, commands_}, *this) {
   uv_tcp_init(loop, &listener_);
   listener_.data = this;
   for (uv_timer_t* t : {&sweep_timer_, &housekeeping_timer_, &shutdown_timer_}) {
@@ -54,6 +55,7 @@ void Server::start() {
     admin_->start(config_.admin_bind, config_.admin_port);
   }
   upstream_->start();
+  upstream3_->start();
   pinned_.start();
 }
 
@@ -129,6 +131,7 @@ void Server::closeAll() {
   clients_.closeAll();
   if (admin_ != nullptr) admin_->close();
   upstream_->close();  // fails what is in flight; replies of closed connections are freed there
+  upstream3_->close();
   pinned_.close();
   loop_.close();
   for (uv_timer_t* t : {&sweep_timer_, &housekeeping_timer_, &shutdown_timer_})
@@ -176,11 +179,22 @@ void Server::onTurnEnd() {
   do {
     clients_.flushDirty();
     upstream_->flush();
+    upstream3_->flush();
     pinned_.flush();
   } while (clients_.anyDirty());
 }
 
 std::string Server::info(std::string_view section) { return infoText(*this, section); }
+
+bool Server::backendResp3() {
+  std::string_view v = facts_.version();
+  int major = 0;
+  for (char c : v) {
+    if (c < '0' || c > '9') break;
+    major = major * 10 + (c - '0');
+  }
+  return v.empty() || major >= 6;
+}
 
 std::string_view Server::backendVersion() {
   std::string_view v = facts_.version();

@@ -50,6 +50,7 @@ class Server final : private client::ClientHost {
   const LruCache& cache() const noexcept { return cache_; }
   const proxy::ReadThrough& readThrough() const noexcept { return read_through_; }
   const backend::Upstream& upstream() const noexcept { return *upstream_; }
+  const backend::Upstream& upstream3() const noexcept { return *upstream3_; }
   const backend::PinnedPool& pinned() const noexcept { return pinned_; }
   const proxy::Forwarder& forwarder() const noexcept { return forwarder_; }
   const proxy::BackendFacts& backendFacts() const noexcept { return facts_; }
@@ -64,6 +65,7 @@ class Server final : private client::ClientHost {
   // client::ClientHost
   std::string info(std::string_view section) override;
   std::string_view backendVersion() override;
+  bool backendResp3() override;
   void onClientsDrained() override;
 
   void listen();
@@ -76,6 +78,7 @@ class Server final : private client::ClientHost {
   Config config_;
   LruCache cache_;
   std::unique_ptr<backend::Upstream> upstream_;
+  std::unique_ptr<backend::Upstream> upstream3_;  // RESP3 clients' forwarded commands; opened at first use
   proxy::ReadThrough read_through_;
   proxy::Forwarder forwarder_;
   backend::PinnedPool pinned_;
