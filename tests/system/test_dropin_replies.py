@@ -1,46 +1,28 @@
 """Replies byte for byte: scripts of commands run against Redis directly and then through the proxy
 (each on an empty database) must give the same RESP bytes, for every command family, errors
-included. The comparison is on the wire, so any reshaping by the proxy shows."""
+included, in RESP2 and in RESP3 (after HELLO 3: maps, sets, doubles, nulls, verbatim strings).
+The comparison is on the wire, so any reshaping by the proxy shows."""
 import socket
 
 import pytest
 
-
-def read_reply(f):
-    """One RESP2 reply from a file-like socket reader, as the raw bytes."""
-    line = f.readline()
-    assert line.endswith(b"\r\n"), line
-    t = line[:1]
-    if t in (b"+", b"-", b":"):
-        return line
-    if t == b"$":
-        n = int(line[1:-2])
-        return line if n < 0 else line + f.read(n + 2)
-    if t == b"*":
-        n = int(line[1:-2])
-        return line + b"".join(read_reply(f) for _ in range(max(n, 0)))
-    raise AssertionError(f"unexpected reply {line!r}")
+from resp3 import encode, read_raw
 
 
-def encode(args):
-    out = b"*%d\r\n" % len(args)
-    for a in args:
-        a = a if isinstance(a, bytes) else str(a).encode()
-        out += b"$%d\r\n%s\r\n" % (len(a), a)
-    return out
-
-
-def run(port, script, pipelined):
+def run(port, script, pipelined, proto=2):
     s = socket.create_connection(("127.0.0.1", port), timeout=10)
     f = s.makefile("rb")
+    if proto == 3:
+        s.sendall(encode(["HELLO", "3"]))
+        assert read_raw(f).startswith(b"%7\r\n")
     replies = []
     if pipelined:
         s.sendall(b"".join(encode(c) for c in script))
-        replies = [read_reply(f) for _ in script]
+        replies = [read_raw(f) for _ in script]
     else:
         for c in script:
             s.sendall(encode(c))
-            replies.append(read_reply(f))
+            replies.append(read_raw(f))
     s.close()
     return replies
 
@@ -98,14 +80,15 @@ SCRIPTS = {
 
 @pytest.mark.parametrize("name", sorted(SCRIPTS))
 @pytest.mark.parametrize("pipelined", [False, True], ids=["one-by-one", "pipelined"])
-def test_replies_are_redis_s_own_bytes(pair, name, pipelined):
+@pytest.mark.parametrize("proto", [2, 3], ids=["resp2", "resp3"])
+def test_replies_are_redis_s_own_bytes(pair, name, pipelined, proto):
     r, p = pair
     script = SCRIPTS[name]
     c = r.client()
     c.flushall()
-    direct = run(r.port, script, pipelined)
+    direct = run(r.port, script, pipelined, proto)
     c.flushall()
-    proxied = run(p.port, script, pipelined)
+    proxied = run(p.port, script, pipelined, proto)
     for cmd, want, got in zip(script, direct, proxied):
         if cmd[0] in ("RANDOMKEY", "SCRIPT") or cmd[:2] == ["OBJECT", "ENCODING"]:
             continue  # the same kind of answer; its bytes may differ run to run
