@@ -12,12 +12,15 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 PYTHON ?= /usr/bin/python3
 PREFIX ?= /usr/local
 
-.PHONY: all build deps test unit system run bench test-sanitize install clean
+.PHONY: all build deps test-deps test unit system run bench test-sanitize install clean
 
 all: build
 
 deps:
 	@scripts/install-deps.sh
+
+test-deps:
+	@scripts/install-deps.sh --test
 
 build: deps
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
@@ -26,12 +29,12 @@ build: deps
 unit: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
-system: build
+system: build test-deps
 	RCP_BIN=$(abspath $(BUILD))/redis-cache-proxy $(PYTHON) -m pytest -q tests/system
 
 test: unit system
 
-test-sanitize: deps
+test-sanitize: deps test-deps
 	@cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DRCP_SANITIZE=ON >/dev/null
 	@cmake --build build-asan -j $(JOBS)
 	cd build-asan && ctest --output-on-failure -j $(JOBS)
