@@ -225,3 +225,41 @@ TEST_CASE("pinned: a client that lets its connection go from inside a failure ge
   loop.close();
   rcp::test::runFor(&uv.uv, 20);
 }
+
+TEST_CASE("pinned: a RESP3 connection says HELLO 3 first; a push before a reply goes to its user, the reply to its request") {
+  Backend b;
+  b.start();
+  rcp::backend::PinnedPool pool(b.loop, b.config);
+  pool.start();
+  User u;
+  rcp::backend::Pinned* p = pool.acquire(u, true);
+  REQUIRE(p != nullptr);
+  CHECK(p->resp3());
+  rcp::test::Recorder get({"GET", "k"});
+  p->submit(&get);
+  REQUIRE(b.run([&] {
+    pool.flush();
+    return b.fake.received() == command({"HELLO", "3"}) + command({"GET", "k"});  // queued behind the handshake
+  }));
+  size_t connections = b.fake.connections();
+  b.fake.send("%1\r\n$5\r\nproto\r\n:3\r\n");  // the handshake's reply (a map)
+  // Redis may send an invalidation between a request and its reply: it is not that reply
+  b.fake.sendByteByByte(">2\r\n$10\r\ninvalidate\r\n*1\r\n$1\r\nk\r\n$1\r\nv\r\n");
+  REQUIRE(b.run([&] { return get.calls == 1; }));
+  CHECK(get.reply == "$1\r\nv\r\n");
+  CHECK(u.frames == ">2\r\n$10\r\ninvalidate\r\n*1\r\n$1\r\nk\r\n");
+  CHECK(u.lost.empty());
+  // a clean RESP3 connection is kept for a RESP3 client only
+  pool.release(p, true);
+  CHECK(pool.idle() == 1);
+  User u2;
+  rcp::backend::Pinned* two = pool.acquire(u2, false);
+  CHECK(two != p);
+  CHECK_FALSE(two->resp3());
+  REQUIRE(b.run([&] { return b.fake.connections() == connections + 1; }));
+  rcp::backend::Pinned* three = pool.acquire(u2, true);
+  CHECK(three == p);
+  pool.release(two, false);
+  pool.release(three, false);
+  pool.close();
+}

@@ -250,6 +250,26 @@ TEST_CASE("reply encoding") {
   CHECK(rcp::resp::oneLine("a\r\nb") == "a  b");
 }
 
+TEST_CASE("reply encoding: RESP3 shapes, and their RESP2 forms") {
+  for (int proto : {2, 3}) {
+    std::string o;
+    rcp::resp::appendNull(o, proto);
+    rcp::resp::appendMapHeader(o, 3, proto);
+    rcp::resp::appendSetHeader(o, 2, proto);
+    rcp::resp::appendVerbatim(o, "# Server\r\nx:1", proto);
+    if (proto == 3) {
+      CHECK(o == "_\r\n%3\r\n~2\r\n=17\r\ntxt:# Server\r\nx:1\r\n");
+    } else {
+      CHECK(o == "$-1\r\n*6\r\n*2\r\n$13\r\n# Server\r\nx:1\r\n");
+    }
+    // what the proxy writes, its own reader reads back as the same values
+    rcp::resp::Resp3Reader reader;
+    REQUIRE(reader.feed(o.data(), o.size()));
+    REQUIRE(reader.next() == rcp::resp::Resp3Reader::Status::kFrame);
+    CHECK(reader.frame().root().type() == (proto == 3 ? rcp::resp::FrameType::kNull : rcp::resp::FrameType::kNil));
+  }
+}
+
 TEST_CASE("command table: the built-in copy is Redis's, looked up in any case") {
   rcp::resp::CommandTable t;
   CHECK_FALSE(t.learned());
