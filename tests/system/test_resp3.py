@@ -53,6 +53,8 @@ def test_resp3_replies_are_redis_s_own_bytes(pair):
 
 def test_hello_3_is_shaped_as_redis_s(pair):
     r, p = pair
+    # the backend's version is learned once the link is up (a HELLO before that reports the proxy's own)
+    assert wait_until(lambda: p.info("backend")["backend_redis_version"] != "unknown")
     direct, proxied = Conn(r.port), Conn(p.port)
     want, got = value(direct.hello), value(proxied.hello)
     assert proxied.hello.startswith(b"%7\r\n")
