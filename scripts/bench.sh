@@ -4,7 +4,8 @@
 #   peers: redis-server direct (the RESP ceiling), twemproxy/nutcracker (a RESP proxy without a
 #   cache), webdis (HTTP in front of Redis), nginx returning a constant 100-byte body (the HTTP
 #   ceiling for one event loop).
-#   load: redis-benchmark GET, a forwarded SET and a 10-key MGET (50 clients, pipeline 1 and 16) and
+#   load: redis-benchmark GET, a forwarded SET and a 10-key MGET (50 clients, pipeline 1 and 16),
+#   the GET hit and the SET again in RESP3 (redis-benchmark -3, beside redis-server in RESP3), and
 #   wrk (1 thread, 50 connections).
 # Usage: scripts/bench.sh [PROXY_BIN]     env: DUR (wrk seconds, 8), KEYS (10000), N (300000)
 set -uo pipefail
@@ -81,6 +82,14 @@ for pl in 1 16; do
   cmd redis_mget10_p$pl "$redis_port" $pl "${mget[@]}"
   cmd proxy_mget10_p$pl "$hit_port" $pl "${mget[@]}"
 done
+# RESP3 clients (HELLO 3): hits from the cache, SETs on the RESP3 link
+for pl in 1 16; do
+  cmd redis3_get_p$pl "$redis_port" $pl -3 get key:__rand_int__
+  cmd proxy3_hit_p$pl "$hit_port" $pl -3 get key:__rand_int__
+  cmd proxy2_hit_p$pl "$hit_port" $pl get key:__rand_int__
+  cmd redis3_set_p$pl "$redis_port" $pl -3 set key:__rand_int__ "$value"
+  cmd proxy3_set_p$pl "$miss_port" $pl -3 set key:__rand_int__ "$value"
+done
 http nginx_http "http://127.0.0.1:$nginx_port/bench:k"
 http webdis_http "http://127.0.0.1:$webdis_port/GET/bench:k"
 http proxy_hit_http "http://127.0.0.1:$hit_port/bench:k"
@@ -95,3 +104,11 @@ ratio "SET P1        / twemproxy" proxy_set_p1 twemproxy_set_p1
 ratio "SET P16       / twemproxy" proxy_set_p16 twemproxy_set_p16
 ratio "MGET10 P1     / redis direct" proxy_mget10_p1 redis_mget10_p1
 ratio "MGET10 P16    / redis direct" proxy_mget10_p16 redis_mget10_p16
+ratio "RESP3 hit P1  / redis RESP3" proxy3_hit_p1 redis3_get_p1
+ratio "RESP3 hit P16 / redis RESP3" proxy3_hit_p16 redis3_get_p16
+ratio "RESP3 hit P1  / RESP2 hit" proxy3_hit_p1 proxy2_hit_p1
+ratio "RESP3 hit P16 / RESP2 hit" proxy3_hit_p16 proxy2_hit_p16
+ratio "RESP3 SET P1  / redis RESP3" proxy3_set_p1 redis3_set_p1
+ratio "RESP3 SET P16 / redis RESP3" proxy3_set_p16 redis3_set_p16
+ratio "RESP3 SET P1  / RESP2 SET" proxy3_set_p1 proxy_set_p1
+ratio "RESP3 SET P16 / RESP2 SET" proxy3_set_p16 proxy_set_p16

@@ -1,6 +1,8 @@
 // libFuzzer target: the request routing of the whole proxy. One server runs in-process against a
 // fake Redis in the same loop that answers every command the way Redis shapes it (GET, MGET,
-// pub/sub confirmations and pongs, MULTI/EXEC, CLIENT REPLY, blocking commands timing out...);
+// pub/sub confirmations and pongs, MULTI/EXEC, CLIENT REPLY, blocking commands timing out; after
+// HELLO 3, RESP3 shapes: maps, nulls, pushes for pub/sub, and with CLIENT TRACKING on, an
+// invalidation push behind every GET reply);
 // each input is one client connection's bytes. Whatever the input, the proxy must not crash, leak
 // or stop answering other clients: after each input a fresh client must get its PING answered.
 #include <arpa/inet.h>
@@ -30,6 +32,7 @@ struct FakeConn {
   rcp::resp::RequestParser parser;
   int subscriptions = 0;
   bool reply_off = false, skip_next = false;
+  bool resp3 = false, tracking = false;
   std::string out;
 };
 
@@ -37,14 +40,26 @@ void answer(FakeConn& c, const std::vector<std::string_view>& a) {
   std::string name(a[0]);
   for (char& ch : name) ch = static_cast<char>(ch >= 'a' && ch <= 'z' ? ch - 32 : ch);
   std::string r;
-  if (name == "GET") {
+  if (name == "HELLO") {
+    c.resp3 = a.size() >= 2 && a[1] == "3";
+    r = c.resp3 ? "%1\r\n$5\r\nproto\r\n:3\r\n" : "*2\r\n$5\r\nproto\r\n:2\r\n";
+  } else if (name == "GET" && c.tracking && a.size() == 2) {
     rcp::resp::appendBulk(r, "v");
+    r += ">2\r\n$10\r\ninvalidate\r\n*1\r\n";  // Redis may push it right behind the reply
+    rcp::resp::appendBulk(r, a[1]);
+  } else if (name == "GET") {
+    rcp::resp::appendBulk(r, "v");
+  } else if (name == "HGETALL") {
+    r = c.resp3 ? "%1\r\n$1\r\nf\r\n$1\r\nv\r\n" : "*2\r\n$1\r\nf\r\n$1\r\nv\r\n";
+  } else if (name == "CLIENT" && a.size() >= 3 && (a[1] == "TRACKING" || a[1] == "tracking")) {
+    c.tracking = a[2] == "on" || a[2] == "ON";
+    rcp::resp::appendSimple(r, "OK");
   } else if (name == "MGET") {
     rcp::resp::appendArrayHeader(r, static_cast<long long>(a.size() - 1));
     for (size_t i = 1; i < a.size(); ++i) rcp::resp::appendBulk(r, "v");
   } else if (name == "SUBSCRIBE" || name == "PSUBSCRIBE" || name == "SSUBSCRIBE") {
     for (size_t i = 1; i < a.size(); ++i) {
-      rcp::resp::appendArrayHeader(r, 3);
+      r += c.resp3 ? ">3\r\n" : "*3\r\n";
       std::string kind = name;
       for (char& ch : kind) ch = static_cast<char>(ch + 32);
       rcp::resp::appendBulk(r, kind);
@@ -55,20 +70,20 @@ void answer(FakeConn& c, const std::vector<std::string_view>& a) {
     size_t n = a.size() > 1 ? a.size() - 1 : std::max(c.subscriptions, 1);
     for (size_t i = 0; i < n; ++i) {
       if (c.subscriptions > 0) --c.subscriptions;
-      rcp::resp::appendArrayHeader(r, 3);
+      r += c.resp3 ? ">3\r\n" : "*3\r\n";
       rcp::resp::appendBulk(r, "unsubscribe");
       rcp::resp::appendBulk(r, i + 1 < a.size() ? a[i + 1] : "ch");
       rcp::resp::appendInteger(r, c.subscriptions);
     }
   } else if (name == "PING") {
-    if (c.subscriptions > 0) {
+    if (c.subscriptions > 0 && !c.resp3) {
       rcp::resp::appendArrayHeader(r, 2);
       rcp::resp::appendBulk(r, "pong");
       rcp::resp::appendBulk(r, "");
     } else {
       rcp::resp::appendSimple(r, "PONG");
     }
-  } else if (c.subscriptions > 0) {
+  } else if (c.subscriptions > 0 && !c.resp3) {
     rcp::resp::appendError(r, "ERR Can't execute: only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET");
   } else if (name == "CLIENT" && a.size() == 3 && (a[1] == "REPLY" || a[1] == "reply")) {
     std::string mode(a[2]);
@@ -84,7 +99,7 @@ void answer(FakeConn& c, const std::vector<std::string_view>& a) {
   } else if (name == "INFO") {
     rcp::resp::appendBulk(r, "# Server\r\nredis_version:7.0.0\r\n");
   } else if (name == "BLPOP" || name == "BRPOP" || name == "BZPOPMIN" || name == "XREAD") {
-    r = "*-1\r\n";
+    r = c.resp3 ? "_\r\n" : "*-1\r\n";
   } else if (name.size() > 1 && name[0] == 'E') {
     rcp::resp::appendError(r, "ERR scripted error");
   } else {

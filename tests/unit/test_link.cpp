@@ -4,6 +4,8 @@
 // inside submit().
 #include <doctest/doctest.h>
 
+#include <utility>
+
 #include "middle_harness.h"
 
 using rcp::backend::Failure;
@@ -266,7 +268,7 @@ TEST_CASE("link: an owner that closes the link while its requests are being fail
     void onReply(const rcp::resp::Frame&) override {}
     void onFailure(rcp::backend::Failure, std::string_view) override {
       ++failed;
-      link->close("the owner let go");
+      std::exchange(link, nullptr)->close("the owner let go");  // the link frees itself once closed
     }
     rcp::backend::Link* link = nullptr;
     int failed = 0;
@@ -275,7 +277,9 @@ TEST_CASE("link: an owner that closes the link while its requests are being fail
   rcp::LatencyHistogram latency;
   auto* link = new rcp::backend::Link(loop, o, owner, stats, latency);
   closer.link = link;
-  loop.start([](void* ctx) noexcept { static_cast<rcp::backend::Link*>(ctx)->flush(); }, link);
+  loop.start([](void* ctx) noexcept {
+    if (rcp::backend::Link* l = static_cast<Closer*>(ctx)->link) l->flush();
+  }, &closer);
   link->open();
   REQUIRE(rcp::test::runUntil(&uv.uv, [&] { return owner.up; }));
   link->send(&closer);
