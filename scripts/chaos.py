@@ -2,7 +2,7 @@
 """Chaos for the routing (not part of `make test`): N clients open connections to the proxy in front
 of a real redis-server and send random mixes of every state-changing command (MULTI, EXEC, WATCH,
 SUBSCRIBE, UNSUBSCRIBE, blocking commands with short timeouts, SELECT, CLIENT REPLY, MONITOR, RESET,
-QUIT...), sometimes cut short or followed by garbage, reading or not, half-closing or not. Afterwards
+QUIT, HELLO 3 and HELLO 2, CLIENT TRACKING on and off ...), sometimes cut short or followed by garbage, reading or not, half-closing or not. Afterwards
 the proxy must still answer, hold no pinned connection, and exit 0 on SIGTERM (with an ASan build,
 a sanitizer report or a leak makes that exit non-zero).
 
@@ -29,7 +29,9 @@ COMMANDS = [
     ["CLIENT", "REPLY", "ON"], ["CLIENT", "REPLY", "SKIP"], ["RESET"], ["PUBLISH", "c{}", "m"], ["INCR", "n"],
     ["DEL", "k{}"], ["EVAL", "return 1", "0"], ["INFO"], ["INFO", "proxy"], ["HELLO", "2"], ["CLIENT", "INFO"],
     ["MONITOR"], ["FLUSHDB"], ["XREAD", "BLOCK", "10", "STREAMS", "s", "$"], ["WAIT", "0", "10"], ["NOSUCH"],
-    ["QUIT"],
+    ["QUIT"], ["HELLO", "3"], ["HELLO", "3"], ["CLIENT", "TRACKING", "on"], ["CLIENT", "TRACKING", "off"],
+    ["CLIENT", "TRACKING", "on", "BCAST", "PREFIX", "k"], ["CLIENT", "CACHING", "yes"], ["SSUBSCRIBE", "s{}"],
+    ["SUNSUBSCRIBE"], ["HGETALL", "h"], ["HSET", "h", "f{}", "v"], ["CLIENT", "TRACKINGINFO"],
 ]
 
 

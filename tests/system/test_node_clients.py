@@ -14,6 +14,10 @@ NODE_DIR = os.path.join(os.path.dirname(__file__), "node")
 
 
 def run_scenario(name, proxy_port, redis_port):
+    failed = os.path.join(NODE_DIR, ".install-failed")
+    if os.path.exists(failed) and not os.path.isdir(os.path.join(NODE_DIR, "node_modules", "redis")):
+        with open(failed) as f:
+            pytest.skip("node's Redis clients could not be installed: " + " ".join(f.read().split()))
     node = shutil.which("node") or shutil.which("nodejs")
     assert node, "node is missing: `scripts/install-deps.sh --test` installs it"
     assert os.path.isdir(os.path.join(NODE_DIR, "node_modules", "redis")), \
