@@ -281,7 +281,7 @@ bool RespSession::dispatchCommand(const resp::CommandSpec* spec, const Args& arg
   if (blocking && pinned_ == nullptr && !acquirePinned()) return true;
   // On the link that fills the cache, a write is ordered before every later fill; on any other,
   // a fill sent after it may reach Redis first, so its keys are dropped again at its reply.
-  proxy::Forwarder::After after;
+  proxy::Forwarder::After& after = after_;  // empty: forward() takes what it holds
   invalidateWrites(spec, args, route == Route::kShared ? nullptr : &after);
   bool shared = route == Route::kShared || route == Route::kShared3;
   forward(route, args, shared ? Part::Tag::kForward : Part::Tag::kPinned,
@@ -298,7 +298,7 @@ bool RespSession::dispatchInMulti(Cmd id, const resp::CommandSpec* spec, const A
   } else if (db_ == configured_db_ && (resp::mayWrite(*spec))) {
     keys_.clear();
     if (spec->cmd == Cmd::kFlush || !resp::writtenKeys(*spec, args, keys_)) exec_after_.all = true;
-    for (std::string_view k : keys_) exec_after_.keys.emplace_back(k);
+    for (std::string_view k : keys_) exec_after_.add(k);
   }
   if (id == Cmd::kSelect && args.size() == 2) db_ = dbIndex(args[1]);
   if (id == Cmd::kHello || id == Cmd::kClient) tainted_ = true;  // run at EXEC: the connection may change protocol or mode
@@ -315,10 +315,10 @@ bool RespSession::dispatchExec(Cmd id, const Args& args) {
   proxy::Forwarder::After after;
   if (id == Cmd::kExec && multi_) {
     if (exec_after_.all) clients_.readThrough().invalidateAllBy(proxy::ReadThrough::DropCause::kUnknownKeys);
-    for (const std::string& k : exec_after_.keys) clients_.readThrough().invalidateWritten(k);
+    exec_after_.forEach([this](std::string_view k) { clients_.readThrough().invalidateWritten(k); });
     after = std::move(exec_after_);
   }
-  exec_after_ = {};
+  exec_after_.clear();
   multi_ = watching_ = false;
   forward(Route::kPinned, args, Part::Tag::kPinned, clients_.config().backend_timeout_ms, after.empty() ? nullptr : &after);
   return true;
@@ -493,7 +493,7 @@ void RespSession::resetState(bool reusable) {
   db_ = configured_db_;
   stream_ = Stream::kOff;
   client_pings_ = 0;
-  exec_after_ = {};
+  exec_after_.clear();
 }
 
 void RespSession::sendRaw(const Args& args) {
@@ -579,7 +579,7 @@ void RespSession::invalidateWrites(const resp::CommandSpec* spec, const Args& ar
   }
   for (std::string_view k : keys_) {
     rt.invalidateWritten(k);
-    if (after != nullptr) after->keys.emplace_back(k);
+    if (after != nullptr) after->add(k);
   }
 }
 

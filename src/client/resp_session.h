@@ -158,6 +158,7 @@ class RespSession final : public Session, private backend::PinnedUser {
   bool holding_ = false;             // held_ waits for outstanding replies
   std::vector<std::string> held_;
   proxy::Forwarder::After exec_after_;  // keys written by the commands queued in MULTI
+  proxy::Forwarder::After after_;       // scratch: a write's keys for the forward (its buffers reused)
   std::vector<std::string_view> keys_;  // scratch
   std::vector<proxy::Waiter*> waiters_; // scratch (MGET)
   std::vector<EntryRef> hits_;          // scratch (MGET)

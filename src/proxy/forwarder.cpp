@@ -2,6 +2,7 @@
 #include "src/proxy/forwarder.h"
 
 #include <cassert>
+#include <utility>
 
 #include "resp/reply.h"
 
@@ -32,8 +33,7 @@ class Forwarder::Forward final : public backend::Request {
   void reset() noexcept {
     command.clear();
     waiter = nullptr;
-    after.keys.clear();
-    after.all = false;
+    after.clear();
     deadline_ms = sent_ns = sent_ms = 0;
     retries = 0;
   }
@@ -45,7 +45,7 @@ class Forwarder::Forward final : public backend::Request {
  private:
   void invalidateAfter() {
     if (after.all) owner_.read_through_.invalidateAll();
-    for (const std::string& k : after.keys) owner_.read_through_.invalidate(k);
+    after.forEach([this](std::string_view k) { owner_.read_through_.invalidate(k); });
   }
   void finish(const Lookup& r) {
     Waiter* w = waiter;
@@ -78,8 +78,10 @@ void Forwarder::forward(backend::Target& to, std::span<const std::string_view> a
   f->waiter = &w;
   f->timeout_ms = timeout_ms;
   if (after != nullptr) {
-    f->after.keys.swap(after->keys);
-    f->after.all = after->all;
+    // f's buffers are empty (a pooled request's are cleared): the caller gets them back to reuse
+    f->after.bytes.swap(after->bytes);
+    f->after.ends.swap(after->ends);
+    f->after.all = std::exchange(after->all, false);
   }
   ++stats_.forwarded;
   to.submit(f);

@@ -30,14 +30,34 @@ class Forwarder {
   Forwarder& operator=(const Forwarder&) = delete;
 
   // What to invalidate again when the reply (or a failure: the write may have happened) arrives.
+  // The keys lie back to back in one buffer, and the buffers travel between the caller and the
+  // pooled requests by swapping: in steady traffic a write allocates nothing for them.
   struct After {
-    std::vector<std::string> keys;
+    std::string bytes;           // the keys, back to back
+    std::vector<uint32_t> ends;  // where each key ends in bytes
     bool all = false;
-    bool empty() const noexcept { return keys.empty() && !all; }
+    void add(std::string_view key) {
+      bytes.append(key);
+      ends.push_back(static_cast<uint32_t>(bytes.size()));
+    }
+    bool empty() const noexcept { return ends.empty() && !all; }
+    void clear() noexcept {
+      bytes.clear();
+      ends.clear();
+      all = false;
+    }
+    template <typename F>
+    void forEach(F&& f) const {
+      uint32_t at = 0;
+      for (uint32_t end : ends) {
+        f(std::string_view(bytes).substr(at, end - at));
+        at = end;
+      }
+    }
   };
   // Sends args to `to`; w->onResult() follows with kReply (Redis's reply, any type, errors
   // included), kUnavailable or kTimeout, never inside this call. timeout_ms 0: no deadline
-  // (a blocking command). after, if given, is taken. raw, if not empty, is the request's RESP
+  // (a blocking command). after, if given, is taken (left empty, with buffers to reuse). raw, if not empty, is the request's RESP
   // encoding as the client sent it (copied as it is instead of encoding args again).
   void forward(backend::Target& to, std::span<const std::string_view> args, Waiter& w, uint64_t timeout_ms,
                After* after = nullptr, std::string_view raw = {});

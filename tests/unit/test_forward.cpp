@@ -112,9 +112,9 @@ TEST_CASE("forwarder: Redis's reply is relayed as it was sent, keys are invalida
   Result res;
   std::vector<std::string_view> args = {"HGETALL", "h"};
   rcp::proxy::Forwarder::After after;
-  after.keys = {"k"};
+  after.add("k");
   f.fw->forward(*f.upstream, args, res, 1000, &after);
-  CHECK(after.keys.empty());  // taken
+  CHECK(after.empty());  // taken
   f.upstream->flush();
   REQUIRE(f.run([&] { return f.fake.received() == command({"HGETALL", "h"}); }));
   CHECK(f.cached("k"));       // not yet: only when the reply says the write happened
