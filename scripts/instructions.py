@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Instructions per request in the proxy (user space, callgrind), for the request paths that matter:
 a RESP hit at pipeline 1 and 16, a RESP miss (--ttl 0) at pipeline 1 and 16, an HTTP hit, a
-forwarded SET and a 10-key MGET of cached keys at pipeline 1 and 16. Counts are
+forwarded SET and a 10-key MGET of cached keys at pipeline 1 and 16, and the hit and the SET from
+RESP3 clients (redis-benchmark -3). Counts are
 repeatable for one binary whatever else the machine does, so before/after comparisons need no
 repetition. The counters are zeroed after a warm-up and dumped after the measured requests.
 
@@ -86,7 +87,11 @@ def main():
                 ("RESP miss, pipeline 16", ["--ttl", "0"], redis_benchmark(16)), ("HTTP hit", [], wrk),
                 ("SET, pipeline 1", [], redis_benchmark(1, SET)), ("SET, pipeline 16", [], redis_benchmark(16, SET)),
                 ("MGET10 hit, pipeline 1", [], redis_benchmark(1, MGET10)),
-                ("MGET10 hit, pipeline 16", [], redis_benchmark(16, MGET10))]
+                ("MGET10 hit, pipeline 16", [], redis_benchmark(16, MGET10)),
+                ("RESP3 hit, pipeline 1", [], redis_benchmark(1, ["-3", "get", "key:__rand_int__"])),
+                ("RESP3 hit, pipeline 16", [], redis_benchmark(16, ["-3", "get", "key:__rand_int__"])),
+                ("RESP3 SET, pipeline 1", [], redis_benchmark(1, ["-3"] + SET)),
+                ("RESP3 SET, pipeline 16", [], redis_benchmark(16, ["-3"] + SET))]
         for name, args, load in rows:
             print(f"{name:24s} {measure(proxy_bin, redis_port, args, load, n):7.0f} instructions per request", flush=True)
     finally:
