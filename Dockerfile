@@ -14,7 +14,7 @@ RUN cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo && cmake --build build
 FROM build AS test
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      redis-server redis-tools python3 python3-pytest python3-redis curl procps \
+      redis-server redis-tools python3 python3-pytest python3-redis curl procps nodejs npm \
  && rm -rf /var/lib/apt/lists/*
 CMD ["make", "test"]
 
