@@ -118,7 +118,7 @@ void SingleUpstream::onLinkUp(Link&) {
   attempt_ = 0;
   spdlog::info("backend {} connected{}", config_.redis.display(), options_.resp3 ? " (RESP3 link)" : "");
   sendWaiting();
-  if (on_up_) on_up_();
+  upEvent();
 }
 
 void SingleUpstream::onLinkReplies(Link&) { sendWaiting(); }
@@ -138,6 +138,7 @@ void SingleUpstream::onLinkDown(Link& link, std::string_view why, std::vector<Re
     waiting_.insert(waiting_.begin(), retry.begin(), retry.end());
     spdlog::warn("backend {} lost: {}; reconnecting at once", config_.redis.display(), last_error_);
     connect();  // now, so no request submitted meanwhile finds no link and fails fast
+    downEvent();
     return;
   }
   assert(retry.empty());

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <vector>
 
 #include "src/backend/request.h"
 #include "src/base/histogram.h"
@@ -45,8 +46,11 @@ class Upstream : public Target {
   virtual void flush() = 0;
 
   // Called each time a link to Redis comes up, after the requests that waited for it were sent
-  // (what the proxy learns of Redis is asked for again on every connection).
-  void onUp(std::function<void()> hook) { on_up_ = std::move(hook); }
+  // (what the proxy learns of Redis is asked for again on every connection; tracking is turned on
+  // again). Hooks run in the order they were added.
+  void onUp(std::function<void()> hook) { on_up_.push_back(std::move(hook)); }
+  // Called when a link that had come up is lost (Redis forgets what that connection had read).
+  void onDown(std::function<void()> hook) { on_down_.push_back(std::move(hook)); }
   virtual bool up() const noexcept = 0;
   virtual const char* stateName() const noexcept = 0;
   virtual size_t pending() const noexcept = 0;  // submitted and not completed
@@ -54,7 +58,14 @@ class Upstream : public Target {
   virtual const LatencyHistogram& latency() const noexcept = 0;
 
  protected:
-  std::function<void()> on_up_;
+  void upEvent() {
+    for (auto& h : on_up_) h();
+  }
+  void downEvent() {
+    for (auto& h : on_down_) h();
+  }
+  std::vector<std::function<void()>> on_up_;
+  std::vector<std::function<void()>> on_down_;
 };
 
 }  // namespace rcp::backend

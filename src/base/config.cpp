@@ -135,6 +135,27 @@ const std::vector<Option>& options() {
        [](Config& c, const std::string& v, const std::string&) { c.requirepass = v; }},
       {"--deny-commands", "RCP_DENY_COMMANDS", "LIST", "commands refused with an error, comma-separated (e.g. SHUTDOWN,DEBUG,CONFIG); default none: the backend's ACL decides",
        [](Config& c, const std::string& v, const std::string& w) { c.deny_commands = parseHostList(v, w); }},
+      {"--tracking", "RCP_TRACKING", "MODE", "coherence with Redis: auto (CLIENT TRACKING when the backend accepts it, otherwise TTL-only with a warning), default, bcast (Redis's broadcast mode, with --tracking-prefixes), or off (TTL-only) (default auto)",
+       [](Config& c, const std::string& v, const std::string& w) {
+         if (v == "auto") c.tracking = Config::Tracking::kAuto;
+         else if (v == "default") c.tracking = Config::Tracking::kDefault;
+         else if (v == "bcast") c.tracking = Config::Tracking::kBcast;
+         else if (v == "off") c.tracking = Config::Tracking::kOff;
+         else throw ConfigError(w + ": '" + v + "' is not auto, default, bcast or off");
+       }},
+      {"--tracking-prefixes", "RCP_TRACKING_PREFIXES", "LIST", "with --tracking bcast: the key prefixes Redis broadcasts invalidations for, comma-separated; keys outside them are not cached (default: every key)",
+       [](Config& c, const std::string& v, const std::string& w) {
+         c.tracking_prefixes.clear();
+         size_t start = 0;
+         for (;;) {  // keys are case-sensitive: the prefixes are kept as written
+           size_t comma = v.find(',', start);
+           std::string item = v.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+           if (item.empty()) throw ConfigError(w + ": an empty prefix in '" + v + "'");
+           c.tracking_prefixes.push_back(item);
+           if (comma == std::string::npos) break;
+           start = comma + 1;
+         }
+       }},
       {"--shutdown-timeout", "RCP_SHUTDOWN_TIMEOUT", "DURATION", "on SIGTERM or SIGINT, how long in-flight requests may finish before the proxy closes everything (default 5s)",
        [](Config& c, const std::string& v, const std::string& w) { c.shutdown_timeout_ms = parseDurationMs(v, w); }},
   };
@@ -391,6 +412,7 @@ std::vector<std::string> restartOnlyChanges(const Config& a, const Config& b) {
   if (a.redis.display() != b.redis.display() || a.redis.user != b.redis.user || a.redis.password != b.redis.password)
     changed.push_back("--redis");
   if (a.bind != b.bind) changed.push_back("--bind");
+  if (a.tracking != b.tracking || a.tracking_prefixes != b.tracking_prefixes) changed.push_back("--tracking");
   if (a.port != b.port) changed.push_back("--port");
   if (a.admin_port != b.admin_port) changed.push_back("--admin-port");
   if (a.admin_bind != b.admin_bind) changed.push_back("--admin-bind");
@@ -408,6 +430,9 @@ std::string describe(const Config& c) {
   s += ", cache-keys " + std::to_string(c.cache_keys) + ", ttl " + std::to_string(c.ttl_ms) + "ms";
   s += ", max-clients " + std::to_string(c.max_clients) + ", max-inflight " + std::to_string(c.max_inflight);
   s += ", backend-timeout " + std::to_string(c.backend_timeout_ms) + "ms";
+  static constexpr const char* kTracking[] = {"auto", "default", "bcast", "off"};
+  s += std::string(", tracking ") + kTracking[static_cast<int>(c.tracking)];
+  for (size_t i = 0; i < c.tracking_prefixes.size(); ++i) s += (i == 0 ? " prefixes " : ",") + c.tracking_prefixes[i];
   s += ", max-request-bytes " + std::to_string(c.max_request_bytes) + ", max-key-bytes " + std::to_string(c.max_key_bytes);
   s += ", max-pending " + std::to_string(c.max_pending) + ", max-output-bytes " + std::to_string(c.max_output_bytes);
   s += ", idle-timeout " + std::to_string(c.idle_timeout_ms) + "ms, request-timeout " +

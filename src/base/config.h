@@ -46,6 +46,11 @@ struct Config {
   size_t max_pinned = 1000;            // dedicated backend connections for clients in MULTI, WATCH, blocking, pub/sub...
   std::string requirepass;             // clients must AUTH with this (HTTP: Authorization); empty: no password
   std::vector<std::string> deny_commands;  // lower-case command names refused with an error
+  // Coherence with Redis: CLIENT TRACKING on the links that fill the cache, invalidations on a link
+  // of their own. auto: when the backend accepts it (else TTL-only, with a warning); off: TTL-only.
+  enum class Tracking : uint8_t { kAuto, kDefault, kBcast, kOff };
+  Tracking tracking = Tracking::kAuto;
+  std::vector<std::string> tracking_prefixes;  // bcast: the prefixes Redis broadcasts for (none: every key)
   // Host values HTTP requests may carry: lower case, each name also with ":port"; "*" = any.
   // parseConfig fills in the defaults and the port variants.
   std::vector<std::string> http_allowed_hosts;

@@ -227,9 +227,28 @@ void ReadThrough::getMany(size_t n, const std::string_view* keys, Waiter* const*
 }
 
 void ReadThrough::invalidateAllBy(DropCause cause) {
-  if (cause == DropCause::kFlush) ++stats_.drops_flush;
-  else ++stats_.drops_unknown_keys;
+  switch (cause) {
+    case DropCause::kFlush: ++stats_.drops_flush; break;
+    case DropCause::kUnknownKeys: ++stats_.drops_unknown_keys; break;
+    case DropCause::kNullMessage: ++stats_.drops_null_message; break;
+    case DropCause::kLinkLost: ++stats_.drops_link_lost; break;
+    case DropCause::kReconnect: ++stats_.drops_reconnect; break;
+    case DropCause::kPingDeadline: ++stats_.drops_ping_deadline; break;
+  }
   invalidateAll();
+}
+
+bool ReadThrough::covered(std::string_view key) const noexcept {
+  // Broadcast tracking with prefixes: Redis says nothing of keys outside them, so they are not kept.
+  if (config_.tracking != Config::Tracking::kBcast || config_.tracking_prefixes.empty()) return true;
+  for (const std::string& p : config_.tracking_prefixes)
+    if (key.starts_with(p)) return true;
+  return false;
+}
+
+void ReadThrough::setStoring(bool on) {
+  if (on) invalidateAll();  // fills read before now were not covered
+  storing_ = on;
 }
 
 void ReadThrough::invalidate(std::string_view key) {
@@ -259,7 +278,8 @@ void ReadThrough::complete(Fetch* f, const Lookup& r) {
     // reply does not extend its life past --ttl.
     // A reply slower than --ttl is served to its waiters but not stored.
     bool fresh = loop_.nowMs() - f->sent_ms < cache_.ttlMs();
-    if (f->attached && f->epoch == epoch_ && fresh) cache_.put(r.entry.get(), f->hash, f->sent_ms);
+    if (f->attached && f->epoch == epoch_ && fresh && storing_ && covered(f->key))
+      cache_.put(r.entry.get(), f->hash, f->sent_ms);
     else ++stats_.fills_voided;
   }
   for (Waiter* w = f->waiters_head; w != nullptr;) {

@@ -54,9 +54,15 @@ struct ReadThroughStats {
   uint64_t fills_voided = 0;  // fetches that completed after an invalidation and filled nothing
   uint64_t batches = 0;       // backend MGETs sent for the misses of a client MGET
   uint64_t write_invalidations = 0;  // keys dropped because a client of this proxy wrote them
-  // Whole-cache drops by cause: FLUSHALL/FLUSHDB/SWAPDB, a write whose keys cannot be known.
+  // Whole-cache drops by cause: FLUSHALL/FLUSHDB/SWAPDB, a write whose keys cannot be known, and
+  // (coherence) Redis's null invalidation, the invalidation link lost, a data link lost or
+  // reconnected, the invalidation link silent past its PING deadline.
   uint64_t drops_flush = 0;
   uint64_t drops_unknown_keys = 0;
+  uint64_t drops_null_message = 0;
+  uint64_t drops_link_lost = 0;
+  uint64_t drops_reconnect = 0;
+  uint64_t drops_ping_deadline = 0;
 };
 
 class ReadThrough {
@@ -91,8 +97,14 @@ class ReadThrough {
     ++stats_.write_invalidations;
     invalidate(key);
   }
-  enum class DropCause : uint8_t { kFlush, kUnknownKeys };
+  enum class DropCause : uint8_t { kFlush, kUnknownKeys, kNullMessage, kLinkLost, kReconnect, kPingDeadline };
   void invalidateAllBy(DropCause cause);
+
+  // Whether fills are stored. Off while the proxy cannot know of Redis's changes (tracking wanted
+  // and not established): every GET is then read from Redis. Turning it on voids the fills in
+  // flight, so only reads sent after the moment tracking covers them are stored.
+  void setStoring(bool on);
+  bool storing() const noexcept { return storing_; }
 
   size_t inflight() const noexcept { return inflight_.size(); }
   const ReadThroughStats& stats() const noexcept { return stats_; }
@@ -112,6 +124,7 @@ class ReadThrough {
     size_t operator()(const FetchKey& k) const noexcept { return k.hash; }
   };
 
+  bool covered(std::string_view key) const noexcept;  // tracking reports changes of key
   Fetch* newFetch();
   Fetch* startFetch(std::string_view key, uint64_t hash, Waiter& w);  // registered, not yet submitted
   void complete(Fetch* f, const Lookup& r);
@@ -125,6 +138,7 @@ class ReadThrough {
   backend::Upstream& upstream_;
   const Config& config_;
   uint64_t epoch_ = 0;  // bumped by invalidateAll(); a fetch of an older epoch fills nothing
+  bool storing_ = true;
   std::unordered_map<FetchKey, Fetch*, FetchKeyHash> inflight_;  // attached fetches; keys view Fetch::key
   std::vector<Fetch*> free_fetches_;
   std::vector<Fetch*> batch_;  // getMany's misses, reused

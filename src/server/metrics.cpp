@@ -67,10 +67,20 @@ std::string prometheusText(const Server& s) {
   metric("pinned_refused_total", "counter", "Requests for a pinned connection refused at --max-pinned.", s.pinned().stats().refused);
   metric("pinned_lost_total", "counter", "Pinned connections lost while a client held them (the client is closed).", s.pinned().stats().lost);
   metric("write_invalidations_total", "counter", "Cached keys dropped because a client of the proxy wrote them.", rt.write_invalidations);
-  o += "# HELP rcp_cache_drops_total Whole-cache drops by cause (flush: FLUSHALL/FLUSHDB/SWAPDB; unknown_keys: a write whose keys cannot be known).\n"
+  o += "# HELP rcp_cache_drops_total Whole-cache drops by cause (flush: FLUSHALL/FLUSHDB/SWAPDB through the proxy; "
+       "unknown_keys: a write whose keys cannot be known; null_message: Redis's null invalidation; link_lost: the "
+       "invalidation link lost; reconnect: the filling link lost; ping_deadline: the invalidation link silent).\n"
        "# TYPE rcp_cache_drops_total counter\n";
-  fmt::format_to(out, "rcp_cache_drops_total{{cause=\"flush\"}} {}\nrcp_cache_drops_total{{cause=\"unknown_keys\"}} {}\n",
-                 rt.drops_flush, rt.drops_unknown_keys);
+  fmt::format_to(out, "rcp_cache_drops_total{{cause=\"flush\"}} {}\nrcp_cache_drops_total{{cause=\"unknown_keys\"}} {}\n"
+                      "rcp_cache_drops_total{{cause=\"null_message\"}} {}\nrcp_cache_drops_total{{cause=\"link_lost\"}} {}\n"
+                      "rcp_cache_drops_total{{cause=\"reconnect\"}} {}\nrcp_cache_drops_total{{cause=\"ping_deadline\"}} {}\n",
+                 rt.drops_flush, rt.drops_unknown_keys, rt.drops_null_message, rt.drops_link_lost, rt.drops_reconnect,
+                 rt.drops_ping_deadline);
+  metric("tracking_on", "gauge", "1 while CLIENT TRACKING covers the cache (--tracking): values changed in Redis are dropped when Redis says so.", s.coherence().on() ? 1 : 0);
+  metric("cache_storing", "gauge", "1 while fills are stored (0: tracking wanted and not established, every GET read from Redis).", s.readThrough().storing() ? 1 : 0);
+  metric("invalidation_messages_total", "counter", "Invalidation messages from Redis.", s.coherence().stats().messages);
+  metric("invalidated_keys_total", "counter", "Keys Redis's invalidation messages named.", s.coherence().stats().keys);
+  metric("fills_voided_total", "counter", "Fetches that completed after an invalidation (or while nothing was stored) and filled nothing.", rt.fills_voided);
   metric("protocol_errors_total", "counter", "Connections closed for malformed input.", st.protocol_errors);
   metric("cache_entries", "gauge", "Keys in the cache.", s.cache().size());
   metric("cache_capacity_entries", "gauge", "Most keys the cache holds (--cache-keys).", s.cache().capacity());
@@ -151,7 +161,10 @@ std::string infoText(const Server& s, std::string_view section) {
                    "pinned_connections:{}\r\npinned_idle:{}\r\nmax_pinned:{}\r\npinned_opened:{}\r\n"
                    "pinned_reused:{}\r\npinned_refused:{}\r\npinned_lost:{}\r\n"
                    "write_invalidations:{}\r\ncache_drops_flush:{}\r\ncache_drops_unknown_keys:{}\r\n"
-                   "fills_voided:{}\r\nbackend_commands_learned:{}\r\n\r\n",
+                   "fills_voided:{}\r\nbackend_commands_learned:{}\r\n"
+                   "tracking_mode:{}\r\ntracking_state:{}\r\ncache_storing:{}\r\ninvalidation_messages:{}\r\n"
+                   "invalidated_keys:{}\r\ncache_drops_null_message:{}\r\ncache_drops_link_lost:{}\r\n"
+                   "cache_drops_reconnect:{}\r\ncache_drops_ping_deadline:{}\r\n\r\n",
                    st.connections_received, st.rejected_connections, st.resp_connections, st.http_connections,
                    st.resp3_clients, st.resp3_hellos, st.resp_requests - st.resp3_requests, st.resp3_requests,
                    st.resp_requests + st.http_requests, st.http_requests, st.resp_requests, hits, misses,
@@ -164,7 +177,9 @@ std::string infoText(const Server& s, std::string_view section) {
                    s.pinned().inUse(), s.pinned().idle(), c.max_pinned, s.pinned().stats().opened,
                    s.pinned().stats().reused, s.pinned().stats().refused, s.pinned().stats().lost,
                    rt.write_invalidations, rt.drops_flush, rt.drops_unknown_keys, rt.fills_voided,
-                   s.backendFacts().commandsLearned());
+                   s.backendFacts().commandsLearned(), s.coherence().modeName(), s.coherence().stateName(),
+                   s.readThrough().storing() ? 1 : 0, s.coherence().stats().messages, s.coherence().stats().keys,
+                   rt.drops_null_message, rt.drops_link_lost, rt.drops_reconnect, rt.drops_ping_deadline);
   }
   if (want("cache")) {
     fmt::format_to(out, "# Cache\r\ncache_keys:{}\r\ncache_capacity_keys:{}\r\ncache_bytes:{}\r\ncache_ttl_ms:{}\r\n\r\n",

@@ -25,7 +25,8 @@ Server::Server(uv_loop_t* loop, Config config)
     : loop_(loop), config_(std::move(config)), cache_(config_.cache_keys, config_.ttl_ms),
       upstream_(std::make_unique<backend::SingleUpstream>(loop_, config_)),
       upstream3_(std::make_unique<backend::SingleUpstream>(loop_, config_, true)),
-      read_through_(loop_, cache_, *upstream_, config_), forwarder_(read_through_), pinned_(loop_, config_),
+      read_through_(loop_, cache_, *upstream_, config_), coherence_(loop_, config_, read_through_, *upstream_),
+      forwarder_(read_through_), pinned_(loop_, config_),
       facts_(*upstream_, commands_),
       clients_(loop_, config_, client::Services{read_through_, forwarder_, *upstream_, *upstream3_, pinned_, commands_}, *this) {
   uv_tcp_init(loop, &listener_);
@@ -54,6 +55,7 @@ void Server::start() {
     admin_ = std::make_unique<AdminServer>(loop_, std::move(hooks));
     admin_->start(config_.admin_bind, config_.admin_port);
   }
+  coherence_.start();
   upstream_->start();
   upstream3_->start();
   pinned_.start();
@@ -132,6 +134,7 @@ void Server::closeAll() {
   if (admin_ != nullptr) admin_->close();
   upstream_->close();  // fails what is in flight; replies of closed connections are freed there
   upstream3_->close();
+  coherence_.close();
   pinned_.close();
   loop_.close();
   for (uv_timer_t* t : {&sweep_timer_, &housekeeping_timer_, &shutdown_timer_})
@@ -180,6 +183,7 @@ void Server::onTurnEnd() {
     clients_.flushDirty();
     upstream_->flush();
     upstream3_->flush();
+    coherence_.flush();
     pinned_.flush();
   } while (clients_.anyDirty());
 }

@@ -21,6 +21,7 @@
 #include "src/base/loop.h"
 #include "src/client/clients.h"
 #include "src/proxy/backend_facts.h"
+#include "src/proxy/coherence.h"
 #include "src/proxy/forwarder.h"
 #include "src/proxy/read_through.h"
 
@@ -54,6 +55,7 @@ class Server final : private client::ClientHost {
   const backend::PinnedPool& pinned() const noexcept { return pinned_; }
   const proxy::Forwarder& forwarder() const noexcept { return forwarder_; }
   const proxy::BackendFacts& backendFacts() const noexcept { return facts_; }
+  const proxy::Coherence& coherence() const noexcept { return coherence_; }
   const client::Clients& clients() const noexcept { return clients_; }
   uint64_t uptimeMs() const noexcept { return loop_.nowMs() - started_ms_; }
   uint64_t acceptErrors() const noexcept { return accept_errors_; }
@@ -80,6 +82,7 @@ class Server final : private client::ClientHost {
   std::unique_ptr<backend::Upstream> upstream_;
   std::unique_ptr<backend::Upstream> upstream3_;  // RESP3 clients' forwarded commands; opened at first use
   proxy::ReadThrough read_through_;
+  proxy::Coherence coherence_;
   proxy::Forwarder forwarder_;
   backend::PinnedPool pinned_;
   resp::CommandTable commands_;

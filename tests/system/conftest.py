@@ -75,15 +75,37 @@ class Proxy:
         self.proc = subprocess.Popen(self.args, stdout=self.log, stderr=subprocess.STDOUT,
                                      env={**os.environ, **(env or {})})
         wait_port(self.port, proc=self.proc)
+        self._wait_coherent(redis_port)
+
+    def _wait_coherent(self, redis_port):
+        """With tracking on (the default), the proxy stores nothing until Redis has accepted CLIENT
+        TRACKING; tests start once it has (or has refused it), so what they count is deterministic.
+        Skipped when Redis is not there or the proxy wants a password."""
+        if "--tracking" in self.args and self.args[self.args.index("--tracking") + 1] == "off":
+            return
+        try:
+            socket.create_connection(("127.0.0.1", redis_port), timeout=0.5).close()
+        except OSError:
+            return
+        deadline = time.time() + 3
+        while time.time() < deadline:
+            try:
+                if self.info("proxy_stats").get("tracking_state") != "connecting":
+                    return
+            except redis.RedisError:
+                return
+            time.sleep(0.01)
 
     def client(self, **kw):
         return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=10, **kw)
 
     def backend_requests_settled(self):
-        """Backend requests sent so far, once the proxy has learned Redis's commands and version (two
-        requests of its own at connect time), for tests that count the requests a scenario sends."""
+        """Backend requests sent so far, once the proxy has learned Redis's commands and version and
+        turned tracking on (requests of its own at connect time), for tests that count the requests
+        a scenario sends."""
         assert wait_until(lambda: self.info("proxy_stats")["backend_commands_learned"] > 0 and
-                          self.info("backend")["backend_redis_version"] != "unknown")
+                          self.info("backend")["backend_redis_version"] != "unknown" and
+                          self.info("proxy_stats")["tracking_state"] != "connecting")
         return self.info("backend")["backend_requests"]
 
     def info(self, section=None):

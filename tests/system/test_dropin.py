@@ -161,7 +161,8 @@ def test_mget_mixes_hits_misses_absent_and_non_string_keys(pair):
 
 def test_mget_while_redis_is_down_is_one_error(redis_server, proxy):
     r = redis_server()
-    p = proxy(r.port)
+  # TTL-only: with tracking (the default) the cache is dropped when Redis is lost (test_coherence.py)
+    p = proxy(r.port, "--tracking", "off")
     c = p.client()
     r.client().set("k1", "v")
     assert c.get("k1") == b"v"
@@ -431,7 +432,8 @@ def test_losing_a_pinned_connection_closes_the_client(pair):
     s = raw(p.port)
     s.sendall(b"SUBSCRIBE lost\r\n")
     read_exactly(s, lambda g: g.endswith(b":1\r\n"))
-    assert r.client().client_kill_filter(_type="pubsub") == 1
+    # the subscriber's pinned connection, and the proxy's invalidation link (its own pub/sub client)
+    assert r.client().client_kill_filter(_type="pubsub") >= 1
     assert recv_until_closed(s) == b""
     assert p.client().ping()
 
