@@ -136,6 +136,7 @@ void Link::onConnected(int status) {
     handshake_.push_back(std::make_unique<HandshakeStep>(*this, command));
     handshake_.back()->encode(out_);
     fifo_.push_back(handshake_.back().get());
+    ++requests_;
   }
   handshake_left_ = handshake_.size();
   loop_.requestTurnEnd();
@@ -166,7 +167,8 @@ void Link::send(Request* r) {
   r->sent_ns = uv_hrtime();
   r->sent_ms = loop_.nowMs();
   r->deadline_ms = r->timeout_ms == 0 ? 0 : r->sent_ms + r->timeout_ms;
-  fifo_.push_back(r);
+  for (unsigned i = r->replies(); i > 0; --i) fifo_.push_back(r);  // one entry per reply it awaits
+  ++requests_;
   ++stats_.requests;
   loop_.requestTurnEnd();
 }
@@ -188,13 +190,15 @@ void Link::pauseReading(bool paused) {
 }
 
 bool Link::cancel(Request* r) noexcept {
+  bool found = false;
   for (Request*& q : fifo_) {
     if (q == r) {
-      q = nullptr;  // its reply is still coming: read it, then drop it
-      return true;
+      q = nullptr;  // its reply (each of them) is still coming: read it, then drop it
+      found = true;
     }
   }
-  return false;
+  if (found) --requests_;
+  return found;
 }
 
 void Link::flush() {
@@ -286,7 +290,9 @@ void Link::onFrame(const resp::Frame& frame) {
   fifo_.pop_front();
   if (r == nullptr) return;  // cancelled: dropped
   if (frame.root().type() == resp::FrameType::kError) ++stats_.errors;
-  if (state_ == State::kUp) latency_.observe(uv_hrtime() - r->sent_ns);
+  bool last = fifo_.empty() || fifo_.front() != r;
+  if (last) --requests_;
+  if (state_ == State::kUp && last) latency_.observe(uv_hrtime() - r->sent_ns);
   r->onReply(frame);
 }
 
@@ -325,6 +331,8 @@ void Link::failQueued(Failure kind, std::string_view why, std::vector<Request*>*
     Request* r = fifo_.front();
     fifo_.pop_front();
     if (r == nullptr) continue;
+    while (!fifo_.empty() && fifo_.front() == r) fifo_.pop_front();  // its other replies: one failure
+    --requests_;
     bool internal = false;
     for (const auto& step : handshake_) internal |= step.get() == r;
     if (!internal && retry != nullptr && r->retriable() && r->retries == 0) {

@@ -85,7 +85,7 @@ class Link {
   State state() const noexcept { return state_; }
   // Requests may be sent (they queue behind the handshake).
   bool accepting() const noexcept { return state_ == State::kHandshake || state_ == State::kUp; }
-  size_t inflight() const noexcept { return fifo_.size(); }
+  size_t inflight() const noexcept { return requests_; }  // requests sent and not answered (nor cancelled)
 
   // Queues r behind what was sent (accepting() must hold); written by flush().
   void send(Request* r);
@@ -139,7 +139,8 @@ class Link {
   uv_write_t write_req_;
   int callbacks_ = 0;           // outstanding libuv callbacks; freed when the last arrives after close
   bool handle_open_ = false;    // tcp_ initialised
-  std::deque<Request*> fifo_;   // sent (or queued in out_), awaiting replies; null = reply to drop
+  std::deque<Request*> fifo_;   // one entry per awaited reply (a request of several has several); null = reply to drop
+  size_t requests_ = 0;         // distinct live requests in fifo_
   std::string out_;             // commands queued this turn
   std::string writing_;         // bytes handed to uv_write, kept alive until its callback
   bool write_active_ = false;

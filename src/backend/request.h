@@ -28,13 +28,16 @@ struct Redirect {
 
 class Request {
  public:
-  // Appends the command in RESP to out.
+  // Appends the command in RESP to out: one command, or replies() commands pipelined together
+  // (a GET and its key's PTTL), each of whose replies goes to onReply in order.
   virtual void encode(std::string& out) const = 0;
+  virtual unsigned replies() const noexcept { return 1; }
   // A top-level bulk string reply, offered while its bytes are still in the reader's buffer (valid
   // during the call only), so the request can build its own object with the one copy it needs.
   // Returns true when it took the bytes: the frame given to onReply then carries no copy.
   virtual bool onBulk(const char* /*data*/, size_t /*len*/) noexcept { return false; }
-  // The whole reply; the frame is valid during the call only.
+  // The whole reply (each of them, for a request of several commands); the frame is valid during
+  // the call only. The last reply (or a failure) ends the request.
   virtual void onReply(const resp::Frame& reply) = 0;
   virtual void onFailure(Failure why, std::string_view detail) = 0;
   // A cluster redirect; false lets the error reach onReply as it is.

@@ -52,7 +52,13 @@ class ReadThrough::Fetch final : public backend::Request {
  public:
   explicit Fetch(ReadThrough& owner) : owner_(owner) {}
 
-  void encode(std::string& out) const override { resp::appendCommand(out, {"GET", key}); }
+  // With tracking, the key's remaining life comes with its value (PTTL right behind the GET on the
+  // same connection), so an entry never outlives the key in Redis.
+  void encode(std::string& out) const override {
+    resp::appendCommand(out, {"GET", key});
+    if (with_ttl) resp::appendCommand(out, {"PTTL", key});
+  }
+  unsigned replies() const noexcept override { return with_ttl ? 2 : 1; }
 
   // The value is built straight from the reader's buffer: the one copy it needs.
   bool onBulk(const char* data, size_t len) noexcept override {
@@ -65,23 +71,38 @@ class ReadThrough::Fetch final : public backend::Request {
   }
 
   void onReply(const resp::Frame& reply) override {
-    owner_.complete(this, resultOf(key, reply.root(), reply.taken(), std::move(value_)));
+    if (!with_ttl) {
+      owner_.complete(this, resultOf(key, reply.root(), reply.taken(), std::move(value_)), kNoExpiry);
+      return;
+    }
+    if (!have_first_) {  // the GET's reply: kept until the PTTL's
+      first_ = resultOf(key, reply.root(), reply.taken(), std::move(value_));
+      message_.assign(first_.message);
+      first_.message = message_;
+      have_first_ = true;
+      return;
+    }
+    resp::FrameView t = reply.root();
+    owner_.complete(this, first_, t.type() == resp::FrameType::kInteger ? t.integer() : kNoExpiry);
   }
 
-  bool retriable() const noexcept override { return true; }  // a GET may be asked again
-  void onReplyLookup(const Lookup& res) { owner_.complete(this, res); }
+  // A GET may be asked again, unless half its replies were read (the rest would be out of step).
+  bool retriable() const noexcept override { return !have_first_; }
+  void onReplyLookup(const Lookup& res) { owner_.complete(this, res, kNoExpiry); }
 
   void onFailure(backend::Failure why, std::string_view detail) override {
     Lookup res;
     res.kind = why == backend::Failure::kTimeout ? Lookup::Kind::kTimeout : Lookup::Kind::kUnavailable;
     res.message = detail;
-    owner_.complete(this, res);
+    owner_.complete(this, res, kNoExpiry);
   }
 
   void reset() noexcept {
     key.clear();
     hash = epoch = 0;
-    attached = false;
+    attached = with_ttl = have_first_ = false;
+    first_ = {};
+    message_.clear();
     waiters_head = waiters_tail = nullptr;
     value_.reset();
     deadline_ms = sent_ns = sent_ms = 0;
@@ -89,50 +110,64 @@ class ReadThrough::Fetch final : public backend::Request {
   }
 
   // The outcome for a value read some other way (an element of a batch's MGET reply).
-  void completeWith(resp::FrameView v, uint64_t sent_at) {
+  void completeWith(const Lookup& res, uint64_t sent_at, long long pttl) {
     sent_ms = sent_at;
-    owner_.complete(this, resultOf(key, v, false, {}));
+    owner_.complete(this, res, pttl);
   }
+  Lookup resultFor(resp::FrameView v) const { return resultOf(key, v, false, {}); }
 
   std::string key;
   uint64_t hash = 0;
   uint64_t epoch = 0;     // the read-through's epoch when the fetch started
   bool attached = false;  // in the in-flight table: new GETs join it, its reply fills the cache
+  bool with_ttl = false;  // PTTL is asked with the GET
   Waiter* waiters_head = nullptr;
   Waiter* waiters_tail = nullptr;
 
  private:
   ReadThrough& owner_;
   EntryRef value_;  // built by onBulk, handed out by onReply
+  bool have_first_ = false;
+  Lookup first_;          // with_ttl: the GET's outcome, waiting for the PTTL's
+  std::string message_;   // first_'s message, which outlives the GET's frame
 };
 
 // The misses of one client MGET, fetched with one backend MGET; each key is a Fetch of its own in
 // the in-flight table, so GETs join it and the reply completes each in turn.
 class ReadThrough::Batch final : public backend::Request {
  public:
-  explicit Batch(std::vector<Fetch*> fetches) : fetches_(std::move(fetches)) {}
+  Batch(std::vector<Fetch*> fetches, bool with_ttl) : fetches_(std::move(fetches)), with_ttl_(with_ttl) {}
 
   void encode(std::string& out) const override {
     resp::appendArrayHeader(out, static_cast<long long>(fetches_.size() + 1));
     out.append("$4\r\nMGET\r\n");
     for (const Fetch* f : fetches_) resp::appendBulk(out, f->key);
+    if (with_ttl_)
+      for (const Fetch* f : fetches_) resp::appendCommand(out, {"PTTL", f->key});
   }
+  unsigned replies() const noexcept override { return with_ttl_ ? static_cast<unsigned>(fetches_.size()) + 1 : 1; }
   void onReply(const resp::Frame& reply) override {
-    resp::FrameView r = reply.root();
-    if (r.type() == resp::FrameType::kArray && r.size() == fetches_.size()) {
-      resp::FrameView e = r[0];
-      for (size_t i = 0; i < fetches_.size(); ++i, e = i < fetches_.size() ? e.next() : e)
-        fetches_[i]->completeWith(e, sent_ms);
-    } else {
-      std::string why = r.type() == resp::FrameType::kError ? std::string(r.str()) : "ERR unexpected reply type from Redis";
-      for (Fetch* f : fetches_) {
-        Lookup res;
-        res.kind = Lookup::Kind::kBackendError;
-        res.message = why;
-        f->sent_ms = sent_ms;
-        f->onReplyLookup(res);
+    if (got_ == 0) {
+      resp::FrameView r = reply.root();
+      results_.resize(fetches_.size());
+      if (r.type() == resp::FrameType::kArray && r.size() == fetches_.size()) {
+        resp::FrameView e = r[0];
+        for (size_t i = 0; i < fetches_.size(); ++i, e = i < fetches_.size() ? e.next() : e)
+          results_[i] = fetches_[i]->resultFor(e);
+      } else {
+        error_ = r.type() == resp::FrameType::kError ? std::string(r.str()) : "ERR unexpected reply type from Redis";
+        for (Lookup& res : results_) {
+          res.kind = Lookup::Kind::kBackendError;
+          res.message = error_;
+        }
       }
+      ttls_.assign(fetches_.size(), kNoExpiry);
+    } else {
+      resp::FrameView t = reply.root();
+      if (t.type() == resp::FrameType::kInteger) ttls_[got_ - 1] = t.integer();
     }
+    if (++got_ < replies()) return;
+    for (size_t i = 0; i < fetches_.size(); ++i) fetches_[i]->completeWith(results_[i], sent_ms, ttls_[i]);
     delete this;
   }
   void onFailure(backend::Failure why, std::string_view detail) override {
@@ -140,10 +175,15 @@ class ReadThrough::Batch final : public backend::Request {
     for (Fetch* f : fetches_) f->onFailure(why, d);
     delete this;
   }
-  bool retriable() const noexcept override { return true; }
+  bool retriable() const noexcept override { return got_ == 0; }
 
  private:
   std::vector<Fetch*> fetches_;
+  bool with_ttl_;
+  unsigned got_ = 0;               // replies read
+  std::vector<Lookup> results_;    // the MGET's, per key, waiting for the PTTLs
+  std::vector<long long> ttls_;
+  std::string error_;
 };
 
 ReadThrough::ReadThrough(Loop& loop, LruCache& cache, backend::Upstream& upstream, const Config& config)
@@ -196,6 +236,7 @@ ReadThrough::Fetch* ReadThrough::startFetch(std::string_view key, uint64_t hash,
   f->hash = hash;
   f->epoch = epoch_;
   f->attached = true;
+  f->with_ttl = config_.tracking != Config::Tracking::kOff;
   f->waiters_head = f->waiters_tail = &w;
   f->timeout_ms = config_.backend_timeout_ms;
   inflight_.emplace(FetchKey{f->key, hash}, f);
@@ -220,7 +261,7 @@ void ReadThrough::getMany(size_t n, const std::string_view* keys, Waiter* const*
     return;
   }
   ++stats_.batches;
-  auto* b = new Batch(std::move(batch_));
+  auto* b = new Batch(std::move(batch_), config_.tracking != Config::Tracking::kOff);
   batch_ = {};
   b->timeout_ms = config_.backend_timeout_ms;
   upstream_.submit(b);
@@ -267,7 +308,7 @@ void ReadThrough::invalidateAll() {
   inflight_.clear();
 }
 
-void ReadThrough::complete(Fetch* f, const Lookup& r) {
+void ReadThrough::complete(Fetch* f, const Lookup& r, long long pttl) {
   if (f->attached) {
     size_t erased = inflight_.erase(FetchKey{f->key, f->hash});
     assert(erased == 1);
@@ -278,8 +319,17 @@ void ReadThrough::complete(Fetch* f, const Lookup& r) {
     // reply does not extend its life past --ttl.
     // A reply slower than --ttl is served to its waiters but not stored.
     bool fresh = loop_.nowMs() - f->sent_ms < cache_.ttlMs();
-    if (f->attached && f->epoch == epoch_ && fresh && storing_ && covered(f->key))
-      cache_.put(r.entry.get(), f->hash, f->sent_ms);
+    // The key's own remaining life in Redis (PTTL: -1 none, -2 gone since the GET, else ms) caps
+    // the entry's: its stored time is moved back so that it expires when the key does.
+    uint64_t ttl = cache_.ttlMs(), stored = f->sent_ms;
+    bool alive = pttl == kNoExpiry || pttl > 0;
+    if (pttl > 0 && static_cast<uint64_t>(pttl) < ttl) {
+      uint64_t shift = ttl - static_cast<uint64_t>(pttl);
+      stored = stored > shift ? stored - shift : 0;
+      ++stats_.key_ttl_capped;
+    }
+    if (f->attached && f->epoch == epoch_ && fresh && alive && storing_ && covered(f->key))
+      cache_.put(r.entry.get(), f->hash, stored);
     else ++stats_.fills_voided;
   }
   for (Waiter* w = f->waiters_head; w != nullptr;) {

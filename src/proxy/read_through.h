@@ -52,6 +52,7 @@ struct ReadThroughStats {
   uint64_t fetches = 0;       // backend GETs started
   uint64_t coalesced = 0;     // GETs that joined a fetch already in flight
   uint64_t fills_voided = 0;  // fetches that completed after an invalidation and filled nothing
+  uint64_t key_ttl_capped = 0;  // entries stored with a shorter life than --ttl: the key expires sooner in Redis
   uint64_t batches = 0;       // backend MGETs sent for the misses of a client MGET
   uint64_t write_invalidations = 0;  // keys dropped because a client of this proxy wrote them
   // Whole-cache drops by cause: FLUSHALL/FLUSHDB/SWAPDB, a write whose keys cannot be known, and
@@ -127,7 +128,8 @@ class ReadThrough {
   bool covered(std::string_view key) const noexcept;  // tracking reports changes of key
   Fetch* newFetch();
   Fetch* startFetch(std::string_view key, uint64_t hash, Waiter& w);  // registered, not yet submitted
-  void complete(Fetch* f, const Lookup& r);
+  static constexpr long long kNoExpiry = -1;  // PTTL's answer for a key without an expiry
+  void complete(Fetch* f, const Lookup& r, long long pttl);
   void freeFetch(Fetch* f) noexcept;
 
   static constexpr size_t kMaxFreeFetches = 1024;  // kept for reuse, with their key buffers

@@ -162,7 +162,7 @@ std::string infoText(const Server& s, std::string_view section) {
                    "pinned_reused:{}\r\npinned_refused:{}\r\npinned_lost:{}\r\n"
                    "write_invalidations:{}\r\ncache_drops_flush:{}\r\ncache_drops_unknown_keys:{}\r\n"
                    "fills_voided:{}\r\nbackend_commands_learned:{}\r\n"
-                   "tracking_mode:{}\r\ntracking_state:{}\r\ncache_storing:{}\r\ninvalidation_messages:{}\r\n"
+                   "tracking_mode:{}\r\ntracking_state:{}\r\ncache_storing:{}\r\nkey_ttl_capped:{}\r\ninvalidation_messages:{}\r\n"
                    "invalidated_keys:{}\r\ncache_drops_null_message:{}\r\ncache_drops_link_lost:{}\r\n"
                    "cache_drops_reconnect:{}\r\ncache_drops_ping_deadline:{}\r\n\r\n",
                    st.connections_received, st.rejected_connections, st.resp_connections, st.http_connections,
@@ -178,7 +178,7 @@ std::string infoText(const Server& s, std::string_view section) {
                    s.pinned().stats().reused, s.pinned().stats().refused, s.pinned().stats().lost,
                    rt.write_invalidations, rt.drops_flush, rt.drops_unknown_keys, rt.fills_voided,
                    s.backendFacts().commandsLearned(), s.coherence().modeName(), s.coherence().stateName(),
-                   s.readThrough().storing() ? 1 : 0, s.coherence().stats().messages, s.coherence().stats().keys,
+                   s.readThrough().storing() ? 1 : 0, rt.key_ttl_capped, s.coherence().stats().messages, s.coherence().stats().keys,
                    rt.drops_null_message, rt.drops_link_lost, rt.drops_reconnect, rt.drops_ping_deadline);
   }
   if (want("cache")) {

@@ -163,3 +163,47 @@ TEST_CASE("read-through: a retried fetch is answered on the new link") {
   CHECK((w.kind == Lookup::Kind::kValue && w.value == "v"));
   CHECK(f.cached("k") == "v");
 }
+
+TEST_CASE("read-through: under tracking a fill asks the key's PTTL with it, and the entry dies when the key does") {
+  ReadThroughFixture f;
+  f.config.tracking = rcp::Config::Tracking::kDefault;
+  std::string pttl;
+  rcp::resp::appendCommand(pttl, {"PTTL", "k"});
+  TestWaiter w;
+  f.rt->get("k", w);
+  REQUIRE(f.run([&] { return f.fake.received() == getCommand("k") + pttl; }));
+  f.fake.sendByteByByte("$1\r\nv\r\n:500\r\n");  // 500 ms left in Redis, the reply split everywhere
+  REQUIRE(f.run([&] { return w.calls == 1; }));
+  CHECK(w.value == "v");
+  uint64_t now = f.loop.nowMs();
+  CHECK(f.cache.get("k", now + 400));
+  CHECK_FALSE(f.cache.get("k", now + 600));  // --ttl is a minute: the key's own life won
+  CHECK(f.rt->stats().key_ttl_capped == 1);
+  // gone between the GET and the PTTL (-2): served to the waiter, not stored
+  TestWaiter gone;
+  f.rt->get("g", gone);
+  std::string pttl_g;
+  rcp::resp::appendCommand(pttl_g, {"PTTL", "g"});
+  REQUIRE(f.run([&] { return f.fake.received().ends_with(getCommand("g") + pttl_g); }));
+  f.fake.send("$1\r\nx\r\n:-2\r\n");
+  REQUIRE(f.run([&] { return gone.calls == 1; }));
+  CHECK(gone.value == "x");
+  CHECK(f.cached("g") == "<none>");
+  // an MGET's misses: one MGET and a PTTL per key, each key's own life
+  TestWaiter a, b;
+  rcp::proxy::Waiter* ws[] = {&a, &b};
+  std::string_view keys[] = {"a", "b"};
+  rcp::EntryRef hits[2];
+  f.rt->getMany(2, keys, ws, hits);
+  std::string mget;
+  rcp::resp::appendCommand(mget, {"MGET", "a", "b"});
+  rcp::resp::appendCommand(mget, {"PTTL", "a"});
+  rcp::resp::appendCommand(mget, {"PTTL", "b"});
+  REQUIRE(f.run([&] { return f.fake.received().ends_with(mget); }));
+  f.fake.sendByteByByte("*2\r\n$2\r\nva\r\n$2\r\nvb\r\n:-1\r\n:300\r\n");
+  REQUIRE(f.run([&] { return a.calls == 1 && b.calls == 1; }));
+  now = f.loop.nowMs();
+  CHECK(f.cache.get("a", now + 30000));      // no expiry in Redis: --ttl
+  CHECK(f.cache.get("b", now + 200));
+  CHECK_FALSE(f.cache.get("b", now + 400));
+}
