@@ -3,7 +3,8 @@
 #   make test    build, then unit tests (ctest) and system tests (pytest, real redis-server)
 #   make run     a throwaway redis-server and the proxy on port 6380, in the foreground
 #   make bench   the proxy against redis-server, twemproxy, webdis and nginx, side by side; memory and
-#                scale; hit latency p50/p99 against redis-server; instructions per request (callgrind)
+#                scale; hit latency p50/p99 against redis-server; instructions per request (callgrind);
+#                staleness after a direct write, and the miss path with tracking on against off
 #   make test-sanitize   the same tests on an ASan+UBSan build (build-asan/)
 #   make install [PREFIX=/usr/local]   binary, example config, systemd unit, --help text
 MAKEFLAGS += --no-print-directory
@@ -49,6 +50,7 @@ bench: build
 	@$(PYTHON) scripts/bench_scale.py $(BUILD)/redis-cache-proxy
 	@ROUNDS=3 $(PYTHON) scripts/latency.py $(BUILD)/redis-cache-proxy
 	@$(PYTHON) scripts/instructions.py $(BUILD)/redis-cache-proxy
+	@$(PYTHON) scripts/staleness.py $(BUILD)/redis-cache-proxy
 
 install: build
 	cmake --install $(BUILD) --prefix $(PREFIX)

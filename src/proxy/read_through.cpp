@@ -236,7 +236,7 @@ ReadThrough::Fetch* ReadThrough::startFetch(std::string_view key, uint64_t hash,
   f->hash = hash;
   f->epoch = epoch_;
   f->attached = true;
-  f->with_ttl = config_.tracking != Config::Tracking::kOff;
+  f->with_ttl = config_.tracking != Config::Tracking::kOff && cache_.enabled();  // nothing stored: no PTTL
   f->waiters_head = f->waiters_tail = &w;
   f->timeout_ms = config_.backend_timeout_ms;
   inflight_.emplace(FetchKey{f->key, hash}, f);
@@ -261,7 +261,7 @@ void ReadThrough::getMany(size_t n, const std::string_view* keys, Waiter* const*
     return;
   }
   ++stats_.batches;
-  auto* b = new Batch(std::move(batch_), config_.tracking != Config::Tracking::kOff);
+  auto* b = new Batch(std::move(batch_), config_.tracking != Config::Tracking::kOff && cache_.enabled());
   batch_ = {};
   b->timeout_ms = config_.backend_timeout_ms;
   upstream_.submit(b);
