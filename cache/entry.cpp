@@ -36,6 +36,12 @@ Entry* Entry::create(std::string_view key, std::string_view value) {
   return e;
 }
 
+Entry* Entry::createAbsent(std::string_view key) {
+  Entry* e = create(key, {});
+  e->absent_ = true;
+  return e;
+}
+
 static_assert(sizeof(Entry) == 56, "see the layout note on Entry's fields");
 
 void Entry::release() noexcept {

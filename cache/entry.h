@@ -19,6 +19,9 @@ class Entry {
   static Entry* create(std::string_view key, std::string_view value);
   // Allocates an entry whose value bytes are left for the caller to fill through valueData().
   static Entry* createUninitialized(std::string_view key, size_t value_len);
+  // An entry that records "no such key" (negative caching): an empty value, answered as nil.
+  static Entry* createAbsent(std::string_view key);
+  bool absent() const noexcept { return absent_; }
 
   std::string_view key() const noexcept { return {bytes(), key_len_}; }
   std::string_view value() const noexcept { return {bytes() + key_len_ + resp_header_len_, value_len_}; }
@@ -55,6 +58,7 @@ class Entry {
   uint32_t key_len_ = 0;        // bytes
   uint8_t resp_header_len_ = 0; // bytes of "$<len>\r\n"
   bool cached_ = false;         // linked into an LruCache
+  bool absent_ = false;         // "no such key" (createAbsent)
 };
 
 // Owning handle to an Entry (one reference). Move-only in spirit; copy retains.

@@ -156,6 +156,8 @@ const std::vector<Option>& options() {
            start = comma + 1;
          }
        }},
+      {"--negative-ttl", "RCP_NEGATIVE_TTL", "DURATION", "cache \"no such key\" for this long, only while CLIENT TRACKING is on (Redis tracks a key read while missing, so creating it invalidates); 0 = off (default 0)",
+       [](Config& c, const std::string& v, const std::string& w) { c.negative_ttl_ms = parseDurationMs(v, w); }},
       {"--shutdown-timeout", "RCP_SHUTDOWN_TIMEOUT", "DURATION", "on SIGTERM or SIGINT, how long in-flight requests may finish before the proxy closes everything (default 5s)",
        [](Config& c, const std::string& v, const std::string& w) { c.shutdown_timeout_ms = parseDurationMs(v, w); }},
   };
@@ -405,6 +407,7 @@ void applyReloadable(Config& c, const Config& f) {
   c.max_pinned = f.max_pinned;
   c.requirepass = f.requirepass;
   c.deny_commands = f.deny_commands;
+  c.negative_ttl_ms = f.negative_ttl_ms;
 }
 
 std::vector<std::string> restartOnlyChanges(const Config& a, const Config& b) {
@@ -433,6 +436,7 @@ std::string describe(const Config& c) {
   static constexpr const char* kTracking[] = {"auto", "default", "bcast", "off"};
   s += std::string(", tracking ") + kTracking[static_cast<int>(c.tracking)];
   for (size_t i = 0; i < c.tracking_prefixes.size(); ++i) s += (i == 0 ? " prefixes " : ",") + c.tracking_prefixes[i];
+  if (c.negative_ttl_ms != 0) s += ", negative-ttl " + std::to_string(c.negative_ttl_ms) + "ms";
   s += ", max-request-bytes " + std::to_string(c.max_request_bytes) + ", max-key-bytes " + std::to_string(c.max_key_bytes);
   s += ", max-pending " + std::to_string(c.max_pending) + ", max-output-bytes " + std::to_string(c.max_output_bytes);
   s += ", idle-timeout " + std::to_string(c.idle_timeout_ms) + "ms, request-timeout " +

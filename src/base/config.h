@@ -51,6 +51,7 @@ struct Config {
   enum class Tracking : uint8_t { kAuto, kDefault, kBcast, kOff };
   Tracking tracking = Tracking::kAuto;
   std::vector<std::string> tracking_prefixes;  // bcast: the prefixes Redis broadcasts for (none: every key)
+  uint64_t negative_ttl_ms = 0;  // how long "no such key" is cached, only while tracking is on; 0 = off
   // Host values HTTP requests may carry: lower case, each name also with ":port"; "*" = any.
   // parseConfig fills in the defaults and the port variants.
   std::vector<std::string> http_allowed_hosts;

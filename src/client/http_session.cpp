@@ -131,6 +131,7 @@ void HttpSession::handle(const http::Request& req) {
     return;
   }
   clients.stats().countGet(Proto::kHttp, Outcome::kHit);
+  if (e->absent()) return renderHttpText(*r, 404, "not found", clients.httpDate());  // cached "no such key"
   http::appendHead(r->first.text, 200, e->value().size(), clients.httpDate(), optionsFor(*r));
   if (!r->head_only) r->first.setBody(std::move(e), Part::Body::kValue);
 }

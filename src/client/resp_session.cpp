@@ -599,6 +599,10 @@ void RespSession::get(std::string_view key) {
   // The hot path: no formatting at all. The reply is copied out at the end of the loop turn;
   // start loading the value's lines now (the first is already here: the lookup read the key).
   clients.stats().countGet(Proto::kResp, Outcome::kHit);
+  if (e->absent()) {  // "no such key", cached (--negative-ttl)
+    appendNull(r->first.text);
+    return;
+  }
   std::string_view bulk = e->respBulk();
   for (size_t off = 64; off < bulk.size() && off <= kPrefetchValueBytes; off += 64) __builtin_prefetch(bulk.data() + off);
   r->first.setBody(std::move(e), Part::Body::kRespBulk);
@@ -621,6 +625,11 @@ void RespSession::mget(const Args& args) {
   for (size_t i = 0; i < n; ++i) {
     if (hits_[i]) {
       clients_.stats().countGet(Proto::kResp, Outcome::kHit);
+      if (hits_[i]->absent()) {
+        hits_[i].reset();
+        appendNull(r->part(i).text);
+        continue;
+      }
       r->part(i).setBody(std::move(hits_[i]), Part::Body::kRespBulk);
     } else {
       ++r->pending;

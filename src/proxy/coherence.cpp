@@ -155,6 +155,7 @@ void Coherence::lost(ReadThrough::DropCause cause, std::string_view why) {
                "until tracking is back", why);
   rt_.invalidateAllBy(cause);
   rt_.setStoring(false);
+  rt_.setTracked(false);
   tracking_on_ = false;
   subscribed_ = false;
   ++generation_;  // a CLIENT TRACKING ON on its way names the old id
@@ -224,6 +225,7 @@ void Coherence::dataDown() {
   // Redis forgets what the lost connection read: invalidations for it will never come.
   if (tracking_on_ || rt_.storing()) rt_.invalidateAllBy(ReadThrough::DropCause::kReconnect);
   rt_.setStoring(false);
+  rt_.setTracked(false);
   tracking_on_ = false;
   ++generation_;
   tracking_pending_ = false;
@@ -250,6 +252,7 @@ void Coherence::sendTrackingOn() {
 void Coherence::trackingReply(bool ok, std::string_view error) {
   if (ok) {
     tracking_on_ = true;
+    rt_.setTracked(true);
     ++stats_.tracking_enabled;
     spdlog::info("coherence: CLIENT TRACKING on ({} mode, redirect to client id {})", modeName(), redirect_id_);
     return;
@@ -262,6 +265,7 @@ void Coherence::refused(std::string_view what, std::string_view why) {
     spdlog::warn("coherence: the backend refused {} ({}): the cache is TTL-only (--tracking auto); a write made "
                  "to Redis by anyone but this proxy is seen after --ttl", what, why);
     refused_ = true;
+    rt_.setTracked(false);
     rt_.invalidateAll();  // whatever was stored meanwhile was stored on the promise of tracking
     rt_.setStoring(true);
     tracking_on_ = false;
@@ -270,6 +274,7 @@ void Coherence::refused(std::string_view what, std::string_view why) {
     return;
   }
   spdlog::error("coherence: the backend refused {} ({}) with --tracking {}: nothing is cached", what, why, modeName());
+  rt_.setTracked(false);
   rt_.invalidateAll();
   rt_.setStoring(false);
   tracking_on_ = false;

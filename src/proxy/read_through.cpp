@@ -1,6 +1,7 @@
 // Read-through and single-flight (see read_through.h).
 #include "src/proxy/read_through.h"
 
+#include <algorithm>
 #include <cassert>
 #include <new>
 #include <stdexcept>
@@ -331,6 +332,17 @@ void ReadThrough::complete(Fetch* f, const Lookup& r, long long pttl) {
     if (f->attached && f->epoch == epoch_ && fresh && alive && storing_ && covered(f->key))
       cache_.put(r.entry.get(), f->hash, stored);
     else ++stats_.fills_voided;
+  } else if (r.kind == Lookup::Kind::kNil && config_.negative_ttl_ms != 0 && tracked_ && storing_ && f->attached &&
+             f->epoch == epoch_ && covered(f->key) && loop_.nowMs() - f->sent_ms < cache_.ttlMs()) {
+    // Negative caching: Redis tracks a key read while missing, so its creation invalidates this.
+    uint64_t ttl = cache_.ttlMs(), life = std::min(ttl, config_.negative_ttl_ms);
+    uint64_t shift = ttl - life, stored = f->sent_ms > shift ? f->sent_ms - shift : 0;
+    try {
+      EntryRef absent = EntryRef::adopt(Entry::createAbsent(f->key));
+      cache_.put(absent.get(), f->hash, stored);
+      ++stats_.negative_stored;
+    } catch (const std::exception&) {  // out of memory: nothing cached, nothing lost
+    }
   }
   for (Waiter* w = f->waiters_head; w != nullptr;) {
     Waiter* next = w->next_waiter;

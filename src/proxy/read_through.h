@@ -53,6 +53,7 @@ struct ReadThroughStats {
   uint64_t coalesced = 0;     // GETs that joined a fetch already in flight
   uint64_t fills_voided = 0;  // fetches that completed after an invalidation and filled nothing
   uint64_t key_ttl_capped = 0;  // entries stored with a shorter life than --ttl: the key expires sooner in Redis
+  uint64_t negative_stored = 0; // "no such key" entries stored (--negative-ttl)
   uint64_t batches = 0;       // backend MGETs sent for the misses of a client MGET
   uint64_t write_invalidations = 0;  // keys dropped because a client of this proxy wrote them
   // Whole-cache drops by cause: FLUSHALL/FLUSHDB/SWAPDB, a write whose keys cannot be known, and
@@ -106,6 +107,9 @@ class ReadThrough {
   // flight, so only reads sent after the moment tracking covers them are stored.
   void setStoring(bool on);
   bool storing() const noexcept { return storing_; }
+  // Redis tracks what the filling link reads (set by the coherence layer): only then may "no such
+  // key" be cached (--negative-ttl), since creating the key then sends an invalidation.
+  void setTracked(bool on) noexcept { tracked_ = on; }
 
   size_t inflight() const noexcept { return inflight_.size(); }
   const ReadThroughStats& stats() const noexcept { return stats_; }
@@ -141,6 +145,7 @@ class ReadThrough {
   const Config& config_;
   uint64_t epoch_ = 0;  // bumped by invalidateAll(); a fetch of an older epoch fills nothing
   bool storing_ = true;
+  bool tracked_ = false;
   std::unordered_map<FetchKey, Fetch*, FetchKeyHash> inflight_;  // attached fetches; keys view Fetch::key
   std::vector<Fetch*> free_fetches_;
   std::vector<Fetch*> batch_;  // getMany's misses, reused

@@ -79,6 +79,7 @@ std::string prometheusText(const Server& s) {
   metric("tracking_on", "gauge", "1 while CLIENT TRACKING covers the cache (--tracking): values changed in Redis are dropped when Redis says so.", s.coherence().on() ? 1 : 0);
   metric("cache_storing", "gauge", "1 while fills are stored (0: tracking wanted and not established, every GET read from Redis).", s.readThrough().storing() ? 1 : 0);
   metric("invalidation_messages_total", "counter", "Invalidation messages from Redis.", s.coherence().stats().messages);
+  metric("negative_entries_total", "counter", "\"No such key\" entries stored (--negative-ttl).", rt.negative_stored);
   metric("invalidated_keys_total", "counter", "Keys Redis's invalidation messages named.", s.coherence().stats().keys);
   metric("fills_voided_total", "counter", "Fetches that completed after an invalidation (or while nothing was stored) and filled nothing.", rt.fills_voided);
   metric("protocol_errors_total", "counter", "Connections closed for malformed input.", st.protocol_errors);
@@ -162,7 +163,8 @@ std::string infoText(const Server& s, std::string_view section) {
                    "pinned_reused:{}\r\npinned_refused:{}\r\npinned_lost:{}\r\n"
                    "write_invalidations:{}\r\ncache_drops_flush:{}\r\ncache_drops_unknown_keys:{}\r\n"
                    "fills_voided:{}\r\nbackend_commands_learned:{}\r\n"
-                   "tracking_mode:{}\r\ntracking_state:{}\r\ncache_storing:{}\r\nkey_ttl_capped:{}\r\ninvalidation_messages:{}\r\n"
+                   "tracking_mode:{}\r\ntracking_state:{}\r\ncache_storing:{}\r\nkey_ttl_capped:{}\r\nnegative_stored:{}\r\n"
+                   "invalidation_messages:{}\r\n"
                    "invalidated_keys:{}\r\ncache_drops_null_message:{}\r\ncache_drops_link_lost:{}\r\n"
                    "cache_drops_reconnect:{}\r\ncache_drops_ping_deadline:{}\r\n\r\n",
                    st.connections_received, st.rejected_connections, st.resp_connections, st.http_connections,
@@ -178,7 +180,7 @@ std::string infoText(const Server& s, std::string_view section) {
                    s.pinned().stats().reused, s.pinned().stats().refused, s.pinned().stats().lost,
                    rt.write_invalidations, rt.drops_flush, rt.drops_unknown_keys, rt.fills_voided,
                    s.backendFacts().commandsLearned(), s.coherence().modeName(), s.coherence().stateName(),
-                   s.readThrough().storing() ? 1 : 0, rt.key_ttl_capped, s.coherence().stats().messages, s.coherence().stats().keys,
+                   s.readThrough().storing() ? 1 : 0, rt.key_ttl_capped, rt.negative_stored, s.coherence().stats().messages, s.coherence().stats().keys,
                    rt.drops_null_message, rt.drops_link_lost, rt.drops_reconnect, rt.drops_ping_deadline);
   }
   if (want("cache")) {

@@ -214,3 +214,33 @@ def test_many_readers_and_a_direct_writer_never_read_an_old_value(pair):
     assert len(acked) > 300
     assert not errors, f"{len(errors)} reads older than an acknowledged write, e.g. {errors[:3]}"
     assert p.info("proxy_stats")["invalidation_messages"] > 100
+
+
+def test_negative_caching_while_tracking(redis_server, proxy):
+    r = redis_server()
+    p = proxy(r.port, "--negative-ttl", "5s")
+    d, c = r.client(), p.client()
+    assert c.get("absent") is None
+    calls = r.get_calls()
+    for _ in range(10):
+        assert c.get("absent") is None                      # "no such key", from the cache
+    assert rawhttp.get(p.port, "/absent").status == 404
+    assert c.mget("absent", "absent") == [None, None]
+    assert r.get_calls() == calls                           # not one more backend GET
+    assert p.info("proxy_stats")["negative_stored"] == 1
+    d.set("absent", "now here")                             # created behind the proxy's back
+    assert wait_until(lambda: c.get("absent") == b"now here", timeout=1)
+    c.delete("absent")                                      # and through the proxy
+    assert c.get("absent") is None
+    c.set("absent", "again")
+    assert c.get("absent") == b"again"                      # read-your-writes drops the negative entry
+
+
+def test_negative_caching_needs_tracking(redis_server, proxy):
+    r = redis_server()
+    p = proxy(r.port, "--negative-ttl", "5s", "--tracking", "off")
+    c = p.client()
+    assert c.get("absent") is None
+    calls = r.get_calls()
+    assert c.get("absent") is None and c.get("absent") is None
+    assert r.get_calls() == calls + 2                       # TTL-only: a creation would go unseen

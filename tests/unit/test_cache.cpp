@@ -234,3 +234,12 @@ TEST_CASE("hash flooding: keys crafted against a fixed hash spread, and the hash
   LruCache f1(1, 1, rcp::SipKey{1, 2}), f2(1, 1, rcp::SipKey{1, 2});
   CHECK(f1.hashKey("k") == f2.hashKey("k"));
 }
+
+TEST_CASE("cache: an absent entry (negative caching) has the key, an empty value, and says so") {
+  rcp::EntryRef e = rcp::EntryRef::adopt(rcp::Entry::createAbsent("gone"));
+  CHECK(e->absent());
+  CHECK(e->key() == "gone");
+  CHECK(e->value().empty());
+  rcp::EntryRef v = rcp::EntryRef::adopt(rcp::Entry::create("here", ""));
+  CHECK_FALSE(v->absent());  // an empty string is a value, not an absence
+}

@@ -246,3 +246,18 @@ TEST_CASE("reload: applyReloadable takes the run-time settings and leaves the re
   CHECK(running.request_timeout_ms == 3000);
   CHECK(running.port == 7000);  // a restart-only setting stays
 }
+
+TEST_CASE("coherence: --tracking modes, prefixes kept as written, --negative-ttl") {
+  CHECK(parse({}).tracking == Config::Tracking::kAuto);
+  CHECK(parse({}).negative_ttl_ms == 0);
+  CHECK(parse({"--tracking", "off"}).tracking == Config::Tracking::kOff);
+  CHECK(parse({"--tracking=default"}).tracking == Config::Tracking::kDefault);
+  CHECK(parse({}, {{"RCP_TRACKING", "bcast"}}).tracking == Config::Tracking::kBcast);
+  CHECK(errorOf({"--tracking", "on"}) == "--tracking: 'on' is not auto, default, bcast or off");
+  Config c = parse({"--tracking", "bcast", "--tracking-prefixes", "User:,item:"});
+  CHECK(c.tracking_prefixes == std::vector<std::string>{"User:", "item:"});  // keys are case-sensitive
+  CHECK(errorOf({"--tracking-prefixes", "a:,,b:"}).find("an empty prefix") != std::string::npos);
+  CHECK(parse({"--negative-ttl", "250ms"}).negative_ttl_ms == 250);
+  CHECK(rcp::restartOnlyChanges(parse({}), parse({"--tracking", "off"})) == std::vector<std::string>{"--tracking"});
+  CHECK(rcp::restartOnlyChanges(parse({}), parse({"--negative-ttl", "1s"})).empty());  // reloadable
+}
