@@ -566,7 +566,7 @@ void RespSession::invalidateWrites(const resp::CommandSpec* spec, const Args& ar
   if (spec->cmd == Cmd::kFlush) {
     // FLUSHDB of another database leaves the cache's alone; FLUSHALL and SWAPDB reach it.
     if (db_ != configured_db_ && spec->name == "flushdb") return;
-    rt.invalidateAllBy(Cause::kFlush);
+    rt.invalidateAllBy(spec->name == "swapdb" ? Cause::kSwapdb : Cause::kFlush);
     if (after != nullptr) after->all = true;
     return;
   }

@@ -271,6 +271,7 @@ void ReadThrough::getMany(size_t n, const std::string_view* keys, Waiter* const*
 void ReadThrough::invalidateAllBy(DropCause cause) {
   switch (cause) {
     case DropCause::kFlush: ++stats_.drops_flush; break;
+    case DropCause::kSwapdb: ++stats_.drops_swapdb; break;
     case DropCause::kUnknownKeys: ++stats_.drops_unknown_keys; break;
     case DropCause::kNullMessage: ++stats_.drops_null_message; break;
     case DropCause::kLinkLost: ++stats_.drops_link_lost; break;

@@ -60,6 +60,7 @@ struct ReadThroughStats {
   // (coherence) Redis's null invalidation, the invalidation link lost, a data link lost or
   // reconnected, the invalidation link silent past its PING deadline.
   uint64_t drops_flush = 0;
+  uint64_t drops_swapdb = 0;   // SWAPDB through the proxy (Redis sends no invalidation for it)
   uint64_t drops_unknown_keys = 0;
   uint64_t drops_null_message = 0;
   uint64_t drops_link_lost = 0;
@@ -99,7 +100,7 @@ class ReadThrough {
     ++stats_.write_invalidations;
     invalidate(key);
   }
-  enum class DropCause : uint8_t { kFlush, kUnknownKeys, kNullMessage, kLinkLost, kReconnect, kPingDeadline };
+  enum class DropCause : uint8_t { kFlush, kSwapdb, kUnknownKeys, kNullMessage, kLinkLost, kReconnect, kPingDeadline };
   void invalidateAllBy(DropCause cause);
 
   // Whether fills are stored. Off while the proxy cannot know of Redis's changes (tracking wanted

@@ -67,15 +67,16 @@ std::string prometheusText(const Server& s) {
   metric("pinned_refused_total", "counter", "Requests for a pinned connection refused at --max-pinned.", s.pinned().stats().refused);
   metric("pinned_lost_total", "counter", "Pinned connections lost while a client held them (the client is closed).", s.pinned().stats().lost);
   metric("write_invalidations_total", "counter", "Cached keys dropped because a client of the proxy wrote them.", rt.write_invalidations);
-  o += "# HELP rcp_cache_drops_total Whole-cache drops by cause (flush: FLUSHALL/FLUSHDB/SWAPDB through the proxy; "
+  o += "# HELP rcp_cache_drops_total Whole-cache drops by cause (flush: FLUSHALL/FLUSHDB through the proxy; swapdb: SWAPDB through the proxy; "
        "unknown_keys: a write whose keys cannot be known; null_message: Redis's null invalidation; link_lost: the "
        "invalidation link lost; reconnect: the filling link lost; ping_deadline: the invalidation link silent).\n"
        "# TYPE rcp_cache_drops_total counter\n";
   fmt::format_to(out, "rcp_cache_drops_total{{cause=\"flush\"}} {}\nrcp_cache_drops_total{{cause=\"unknown_keys\"}} {}\n"
                       "rcp_cache_drops_total{{cause=\"null_message\"}} {}\nrcp_cache_drops_total{{cause=\"link_lost\"}} {}\n"
-                      "rcp_cache_drops_total{{cause=\"reconnect\"}} {}\nrcp_cache_drops_total{{cause=\"ping_deadline\"}} {}\n",
+                      "rcp_cache_drops_total{{cause=\"reconnect\"}} {}\nrcp_cache_drops_total{{cause=\"ping_deadline\"}} {}\n"
+                      "rcp_cache_drops_total{{cause=\"swapdb\"}} {}\n",
                  rt.drops_flush, rt.drops_unknown_keys, rt.drops_null_message, rt.drops_link_lost, rt.drops_reconnect,
-                 rt.drops_ping_deadline);
+                 rt.drops_ping_deadline, rt.drops_swapdb);
   metric("tracking_on", "gauge", "1 while CLIENT TRACKING covers the cache (--tracking): values changed in Redis are dropped when Redis says so.", s.coherence().on() ? 1 : 0);
   metric("cache_storing", "gauge", "1 while fills are stored (0: tracking wanted and not established, every GET read from Redis).", s.readThrough().storing() ? 1 : 0);
   metric("invalidation_messages_total", "counter", "Invalidation messages from Redis.", s.coherence().stats().messages);
@@ -166,7 +167,7 @@ std::string infoText(const Server& s, std::string_view section) {
                    "tracking_mode:{}\r\ntracking_state:{}\r\ncache_storing:{}\r\nkey_ttl_capped:{}\r\nnegative_stored:{}\r\n"
                    "invalidation_messages:{}\r\n"
                    "invalidated_keys:{}\r\ncache_drops_null_message:{}\r\ncache_drops_link_lost:{}\r\n"
-                   "cache_drops_reconnect:{}\r\ncache_drops_ping_deadline:{}\r\n\r\n",
+                   "cache_drops_reconnect:{}\r\ncache_drops_ping_deadline:{}\r\ncache_drops_swapdb:{}\r\n\r\n",
                    st.connections_received, st.rejected_connections, st.resp_connections, st.http_connections,
                    st.resp3_clients, st.resp3_hellos, st.resp_requests - st.resp3_requests, st.resp3_requests,
                    st.resp_requests + st.http_requests, st.http_requests, st.resp_requests, hits, misses,
@@ -181,7 +182,7 @@ std::string infoText(const Server& s, std::string_view section) {
                    rt.write_invalidations, rt.drops_flush, rt.drops_unknown_keys, rt.fills_voided,
                    s.backendFacts().commandsLearned(), s.coherence().modeName(), s.coherence().stateName(),
                    s.readThrough().storing() ? 1 : 0, rt.key_ttl_capped, rt.negative_stored, s.coherence().stats().messages, s.coherence().stats().keys,
-                   rt.drops_null_message, rt.drops_link_lost, rt.drops_reconnect, rt.drops_ping_deadline);
+                   rt.drops_null_message, rt.drops_link_lost, rt.drops_reconnect, rt.drops_ping_deadline, rt.drops_swapdb);
   }
   if (want("cache")) {
     fmt::format_to(out, "# Cache\r\ncache_keys:{}\r\ncache_capacity_keys:{}\r\ncache_bytes:{}\r\ncache_ttl_ms:{}\r\n\r\n",

@@ -236,6 +236,11 @@ def test_flushall_drops_the_whole_cache_and_is_counted(pair):
     assert p.info("cache")["cache_keys"] == 0
     assert p.info("proxy_stats")["cache_drops_flush"] == 1
     assert c.get("a") is None
+    r.client().set("a", "2")
+    assert c.get("a") == b"2"
+    c.swapdb(0, 1)  # Redis sends no invalidation for it: the proxy's own drop, counted apart
+    assert p.info("cache")["cache_keys"] == 0
+    assert p.info("proxy_stats")["cache_drops_swapdb"] == 1
 
 
 # ---- transactions and WATCH ----

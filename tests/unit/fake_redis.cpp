@@ -112,6 +112,13 @@ void FakeRedis::sendByteByByte(const std::string& bytes) {
   }
 }
 
+const std::string& FakeRedis::receivedOn(size_t i) const { return i < all_.size() ? all_[i]->in : empty_; }
+
+void FakeRedis::sendOn(size_t i, const std::string& bytes) {
+  REQUIRE(i < all_.size());
+  writeTo(&all_[i]->tcp, bytes);
+}
+
 void FakeRedis::dropConnection() {
   REQUIRE(current_ != nullptr);
   current_->closed = true;

@@ -34,6 +34,9 @@ class FakeRedis {
   void sendByteByByte(const std::string& bytes);
   // Closes the current connection (the proxy sees EOF).
   void dropConnection();
+  // The same for connection i (in accept order, from 0), for tests that script several at once.
+  const std::string& receivedOn(size_t i) const;
+  void sendOn(size_t i, const std::string& bytes);
 
  private:
   struct Conn;
