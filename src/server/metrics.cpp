@@ -77,6 +77,9 @@ std::string prometheusText(const Server& s) {
                       "rcp_cache_drops_total{{cause=\"swapdb\"}} {}\n",
                  rt.drops_flush, rt.drops_unknown_keys, rt.drops_null_message, rt.drops_link_lost, rt.drops_reconnect,
                  rt.drops_ping_deadline, rt.drops_swapdb);
+  fmt::format_to(out, "# HELP rcp_tracking_info Coherence: the --tracking mode and its state now (on, connecting, "
+                      "ttl-only, off).\n# TYPE rcp_tracking_info gauge\nrcp_tracking_info{{mode=\"{}\",state=\"{}\"}} 1\n",
+                 s.coherence().modeName(), s.coherence().stateName());
   metric("tracking_on", "gauge", "1 while CLIENT TRACKING covers the cache (--tracking): values changed in Redis are dropped when Redis says so.", s.coherence().on() ? 1 : 0);
   metric("cache_storing", "gauge", "1 while fills are stored (0: tracking wanted and not established, every GET read from Redis).", s.readThrough().storing() ? 1 : 0);
   metric("invalidation_messages_total", "counter", "Invalidation messages from Redis.", s.coherence().stats().messages);

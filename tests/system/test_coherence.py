@@ -117,6 +117,23 @@ def test_redis_restarted_with_other_data(redis_server, proxy):
     assert wait_until(lambda: p.info("proxy_stats")["tracking_state"] == "on", timeout=5)
 
 
+def test_coherence_is_visible_in_metrics(redis_server, proxy):
+    from conftest import free_port, wait_port
+    from test_admin import scrape
+    r = redis_server()
+    admin = free_port()
+    p = proxy(r.port, "--admin-port", str(admin))
+    wait_port(admin)
+    r.client().set("k", "v1")
+    assert p.client().get("k") == b"v1"
+    r.client().set("k", "v2")
+    assert wait_until(lambda: scrape(admin).get("rcp_invalidated_keys_total", 0) >= 1)
+    m = scrape(admin)
+    assert m['rcp_tracking_info{mode="auto",state="on"}'] == 1
+    assert m["rcp_tracking_on"] == 1 and m["rcp_cache_storing"] == 1
+    assert m["rcp_invalidation_messages_total"] >= 1
+
+
 def test_tracking_off_is_ttl_only(redis_server, proxy):
     r = redis_server()
     p = proxy(r.port, "--tracking", "off", "--ttl", "400ms")
