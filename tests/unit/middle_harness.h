@@ -56,6 +56,13 @@ struct Backend {
   bool run(const std::function<bool()>& pred, uint64_t ms = 2000) { return runUntil(&uv.uv, pred, ms); }
 };
 
+// A command as the proxy writes it to Redis, to compare with what the fake received.
+inline std::string command(std::initializer_list<std::string_view> args) {
+  std::string s;
+  resp::appendCommand(s, args);
+  return s;
+}
+
 // A backend request that records its one outcome.
 struct Recorder final : backend::Request {
   explicit Recorder(std::vector<std::string> a, uint64_t timeout = 1000, bool take_bulk = false)

@@ -10,6 +10,7 @@
 
 using rcp::proxy::Lookup;
 using rcp::test::Backend;
+using rcp::test::command;
 
 namespace {
 struct Got final : rcp::proxy::Waiter {
@@ -21,11 +22,6 @@ struct Got final : rcp::proxy::Waiter {
   std::string value;
 };
 
-std::string cmd(std::initializer_list<std::string_view> args) {
-  std::string s;
-  rcp::resp::appendCommand(s, args);
-  return s;
-}
 
 // The filling link is connection 0 of the fake, the invalidation link connection 1.
 struct CoherenceFixture : Backend {
@@ -45,11 +41,11 @@ struct CoherenceFixture : Backend {
     upstream->start();
     REQUIRE(run([&] { return upstream->up(); }));
     coherence->start();
-    REQUIRE(run([&] { return fake.receivedOn(1) == cmd({"CLIENT", "ID"}); }));
+    REQUIRE(run([&] { return fake.receivedOn(1) == command({"CLIENT", "ID"}); }));
     fake.sendOn(1, ":42\r\n");
-    REQUIRE(run([&] { return fake.receivedOn(1).ends_with(cmd({"SUBSCRIBE", "__redis__:invalidate"})); }));
+    REQUIRE(run([&] { return fake.receivedOn(1).ends_with(command({"SUBSCRIBE", "__redis__:invalidate"})); }));
     fake.sendOn(1, "*3\r\n$9\r\nsubscribe\r\n$20\r\n__redis__:invalidate\r\n:1\r\n");
-    REQUIRE(run([&] { return fake.receivedOn(0) == cmd({"CLIENT", "TRACKING", "ON", "REDIRECT", "42"}); }));
+    REQUIRE(run([&] { return fake.receivedOn(0) == command({"CLIENT", "TRACKING", "ON", "REDIRECT", "42"}); }));
     fake.sendOn(0, "+OK\r\n");
     REQUIRE(run([&] { return coherence->on(); }));
   }
@@ -70,7 +66,7 @@ TEST_CASE("coherence: an invalidation that arrives before the GET reply it makes
   size_t sent = f.fake.receivedOn(0).size();
   Got first;
   f.rt->get("k", first);
-  std::string fill = cmd({"GET", "k"}) + cmd({"PTTL", "k"});
+  std::string fill = command({"GET", "k"}) + command({"PTTL", "k"});
   REQUIRE(f.run([&] { return f.fake.receivedOn(0).substr(sent) == fill; }));
   // Another client writes k: Redis's invalidation, on the other connection, overtakes the reply.
   f.fake.sendOn(1, "*3\r\n$7\r\nmessage\r\n$20\r\n__redis__:invalidate\r\n*1\r\n$1\r\nk\r\n");
@@ -91,7 +87,7 @@ TEST_CASE("coherence: an invalidation that arrives before the GET reply it makes
   // a null invalidation (FLUSHALL) voids every fill in flight
   Got third;
   f.rt->get("j", third);
-  REQUIRE(f.run([&] { return f.fake.receivedOn(0).ends_with(cmd({"PTTL", "j"})); }));
+  REQUIRE(f.run([&] { return f.fake.receivedOn(0).ends_with(command({"PTTL", "j"})); }));
   f.fake.sendOn(1, "*3\r\n$7\r\nmessage\r\n$20\r\n__redis__:invalidate\r\n$-1\r\n");
   REQUIRE(f.run([&] { return f.rt->stats().drops_null_message == 1; }));
   f.fake.sendOn(0, "$1\r\nv\r\n:-1\r\n");
@@ -109,7 +105,7 @@ TEST_CASE("coherence: an invalidation link that stops answering PING drops the c
   REQUIRE(f.run([&] { return g.calls == 1; }));
   CHECK(f.cached("k") == "v");
   // the fake never answers the PING sent after a second of silence: 3 s later the link counts as lost
-  REQUIRE(f.run([&] { return f.fake.receivedOn(1).ends_with(cmd({"PING"})); }, 2500));
+  REQUIRE(f.run([&] { return f.fake.receivedOn(1).ends_with(command({"PING"})); }, 2500));
   REQUIRE(f.run([&] { return f.rt->stats().drops_ping_deadline == 1; }, 4000));
   CHECK(f.cached("k") == "<none>");
   CHECK_FALSE(f.rt->storing());

@@ -12,6 +12,7 @@
 
 using rcp::proxy::Lookup;
 using rcp::test::Backend;
+using rcp::test::command;
 
 namespace {
 struct Result final : rcp::proxy::Waiter {
@@ -26,12 +27,6 @@ struct Result final : rcp::proxy::Waiter {
   Lookup::Kind kind = Lookup::Kind::kNil;
   std::string text;
 };
-
-std::string command(std::initializer_list<std::string_view> args) {
-  std::string s;
-  rcp::resp::appendCommand(s, args);
-  return s;
-}
 
 struct Fixture : Backend {
   rcp::LruCache cache{100, 60000};

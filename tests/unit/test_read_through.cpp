@@ -167,8 +167,7 @@ TEST_CASE("read-through: a retried fetch is answered on the new link") {
 TEST_CASE("read-through: under tracking a fill asks the key's PTTL with it, and the entry dies when the key does") {
   ReadThroughFixture f;
   f.config.tracking = rcp::Config::Tracking::kDefault;
-  std::string pttl;
-  rcp::resp::appendCommand(pttl, {"PTTL", "k"});
+  std::string pttl = rcp::test::command({"PTTL", "k"});
   TestWaiter w;
   f.rt->get("k", w);
   REQUIRE(f.run([&] { return f.fake.received() == getCommand("k") + pttl; }));
@@ -182,8 +181,7 @@ TEST_CASE("read-through: under tracking a fill asks the key's PTTL with it, and 
   // gone between the GET and the PTTL (-2): served to the waiter, not stored
   TestWaiter gone;
   f.rt->get("g", gone);
-  std::string pttl_g;
-  rcp::resp::appendCommand(pttl_g, {"PTTL", "g"});
+  std::string pttl_g = rcp::test::command({"PTTL", "g"});
   REQUIRE(f.run([&] { return f.fake.received().ends_with(getCommand("g") + pttl_g); }));
   f.fake.send("$1\r\nx\r\n:-2\r\n");
   REQUIRE(f.run([&] { return gone.calls == 1; }));
@@ -195,10 +193,8 @@ TEST_CASE("read-through: under tracking a fill asks the key's PTTL with it, and 
   std::string_view keys[] = {"a", "b"};
   rcp::EntryRef hits[2];
   f.rt->getMany(2, keys, ws, hits);
-  std::string mget;
-  rcp::resp::appendCommand(mget, {"MGET", "a", "b"});
-  rcp::resp::appendCommand(mget, {"PTTL", "a"});
-  rcp::resp::appendCommand(mget, {"PTTL", "b"});
+  std::string mget = rcp::test::command({"MGET", "a", "b"}) + rcp::test::command({"PTTL", "a"}) +
+                     rcp::test::command({"PTTL", "b"});
   REQUIRE(f.run([&] { return f.fake.received().ends_with(mget); }));
   f.fake.sendByteByByte("*2\r\n$2\r\nva\r\n$2\r\nvb\r\n:-1\r\n:300\r\n");
   REQUIRE(f.run([&] { return a.calls == 1 && b.calls == 1; }));
