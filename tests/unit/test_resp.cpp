@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "resp/commands.h"
+#include "resp/key_slot.h"
 #include "resp/resp3_reader.h"
 #include "resp/reply.h"
 #include "resp/request_parser.h"
@@ -370,4 +371,23 @@ TEST_CASE("blocking: by flag, XREAD only with BLOCK, WAIT always") {
   CHECK(blocks_({"XREAD", "BLOCK", "0", "STREAMS", "s", "$"}));
   CHECK_FALSE(blocks_({"XREAD", "COUNT", "1", "STREAMS", "block", "0"}));
   CHECK_FALSE(blocks_({"LPOP", "l"}));
+}
+
+TEST_CASE("cluster key slot: CRC16-XMODEM of the key or its hash tag, as Redis computes it") {
+  using rcp::resp::keySlot;
+  CHECK(rcp::resp::crc16("123456789") == 0x31C3);  // the XMODEM check value Redis's crc16.c cites
+  // CLUSTER KEYSLOT of a Redis 7.0 in cluster mode for the same keys
+  CHECK(keySlot("foo") == 12182);
+  CHECK(keySlot("bar") == 5061);
+  CHECK(keySlot("123456789") == 12739);
+  CHECK(keySlot("{user1000}.following") == 3443);
+  CHECK(keySlot("{user1000}.followers") == 3443);  // one tag, one slot
+  CHECK(keySlot("foo{}{bar}") == 8363);            // an empty first tag: the whole key
+  CHECK(keySlot("foo{{bar}}zap") == 4015);         // the tag is "{bar"
+  CHECK(keySlot("foo{bar}{zap}") == 5061);         // the first tag only: "bar", as the key bar
+  CHECK(keySlot("") == 0);
+  CHECK(keySlot("{}") == 15257);
+  CHECK(keySlot("a{b") == 13340);                  // no closing brace: the whole key
+  CHECK(rcp::resp::hashTag("x{tag}y") == "tag");
+  CHECK(keySlot(std::string("\xff\x00\x80", 3)) < rcp::resp::kClusterSlots);
 }
