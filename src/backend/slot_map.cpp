@@ -18,6 +18,14 @@ bool isString(const FrameView& v) noexcept {
 bool validRange(long long a, long long b) noexcept { return a >= 0 && b >= a && b < resp::kClusterSlots; }
 bool validPort(long long p) noexcept { return p > 0 && p <= 65535; }
 
+// Either command's reply is an array (of shards, of ranges); an error is Redis's refusal.
+bool isTable(const FrameView& reply, std::string_view command, std::string* why) {
+  if (reply.type() == FrameType::kError) *why = std::string(reply.str());
+  else if (!isAggregate(reply)) *why = std::string(command) + ": not an array";
+  else return true;
+  return false;
+}
+
 // A shard's or a node's field: the value after the key name in a flat key/value array or a map.
 bool field(const FrameView& obj, std::string_view name, FrameView* out) {
   size_t n = obj.size();
@@ -43,14 +51,7 @@ int SlotMap::indexOf(const ClusterNode& n) {
 }
 
 bool SlotMap::loadShards(const FrameView& reply, std::string* why) {
-  if (reply.type() == FrameType::kError) {
-    *why = std::string(reply.str());
-    return false;
-  }
-  if (!isAggregate(reply)) {
-    *why = "CLUSTER SHARDS: not an array";
-    return false;
-  }
+  if (!isTable(reply, "CLUSTER SHARDS", why)) return false;
   SlotMap fresh;
   size_t shards = reply.size();
   FrameView shard = shards > 0 ? reply[0] : reply;
@@ -108,14 +109,7 @@ bool SlotMap::loadShards(const FrameView& reply, std::string* why) {
 }
 
 bool SlotMap::loadSlots(const FrameView& reply, std::string* why) {
-  if (reply.type() == FrameType::kError) {
-    *why = std::string(reply.str());
-    return false;
-  }
-  if (!isAggregate(reply)) {
-    *why = "CLUSTER SLOTS: not an array";
-    return false;
-  }
+  if (!isTable(reply, "CLUSTER SLOTS", why)) return false;
   SlotMap fresh;
   size_t ranges = reply.size();
   FrameView r = ranges > 0 ? reply[0] : reply;

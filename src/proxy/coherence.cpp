@@ -42,16 +42,12 @@ class Coherence::TrackingOn final : public backend::Request {
   }
   void onReply(const resp::Frame& reply) override {
     resp::FrameView r = reply.root();
-    if (generation_ == owner_.generation_) {
-      owner_.tracking_pending_ = false;
+    if (generation_ == owner_.generation_)
       owner_.trackingReply(r.type() != resp::FrameType::kError, r.type() == resp::FrameType::kError ? r.str() : "");
-    }
     delete this;
   }
   void onFailure(backend::Failure, std::string_view) override {
-    // The filling link failed: its down event drops what it read.
-    if (generation_ == owner_.generation_) owner_.tracking_pending_ = false;
-    delete this;
+    delete this;  // the filling link failed: its down event drops what it read
   }
 
  private:
@@ -159,7 +155,6 @@ void Coherence::lost(ReadThrough::DropCause cause, std::string_view why) {
   tracking_on_ = false;
   subscribed_ = false;
   ++generation_;  // a CLIENT TRACKING ON on its way names the old id
-  tracking_pending_ = false;
 }
 
 void Coherence::onFrame(const resp::Frame& frame) {
@@ -171,7 +166,6 @@ void Coherence::onFrame(const resp::Frame& frame) {
   if (kind == "subscribe") {
     subscribed_ = true;
     attempt_ = 0;
-    ++stats_.link_connects;
     spdlog::info("coherence: invalidations arrive on client id {}", redirect_id_);
     if (data_up_) sendTrackingOn();
     return;
@@ -228,7 +222,6 @@ void Coherence::dataDown() {
   rt_.setTracked(false);
   tracking_on_ = false;
   ++generation_;
-  tracking_pending_ = false;
 }
 
 void Coherence::sendTrackingOn() {
@@ -241,7 +234,6 @@ void Coherence::sendTrackingOn() {
     }
   }
   ++generation_;
-  tracking_pending_ = true;
   auto* r = new TrackingOn(*this, generation_, std::move(args));
   r->timeout_ms = config_.backend_timeout_ms;
   data_.submit(r);
@@ -253,7 +245,6 @@ void Coherence::trackingReply(bool ok, std::string_view error) {
   if (ok) {
     tracking_on_ = true;
     rt_.setTracked(true);
-    ++stats_.tracking_enabled;
     spdlog::info("coherence: CLIENT TRACKING on ({} mode, redirect to client id {})", modeName(), redirect_id_);
     return;
   }

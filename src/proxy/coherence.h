@@ -31,8 +31,6 @@ namespace rcp::proxy {
 struct CoherenceStats {
   uint64_t messages = 0;         // invalidation messages received
   uint64_t keys = 0;             // keys they named
-  uint64_t tracking_enabled = 0; // CLIENT TRACKING ON accepted by Redis on a filling link
-  uint64_t link_connects = 0;    // invalidation link subscribed
 };
 
 class Coherence final : private backend::LinkOwner, private backend::FrameSink {
@@ -98,7 +96,6 @@ class Coherence final : private backend::LinkOwner, private backend::FrameSink {
   bool subscribed_ = false;
   bool data_up_ = false;
   bool tracking_on_ = false;          // Redis accepted CLIENT TRACKING on the current filling link
-  bool tracking_pending_ = false;     // a CLIENT TRACKING ON is on its way
   bool refused_ = false;              // auto mode fell back to TTL-only
   bool closed_ = false;
   uint64_t generation_ = 0;           // of the last CLIENT TRACKING ON; older replies are stale
