@@ -85,6 +85,7 @@ const char* Coherence::modeName() const noexcept {
 const char* Coherence::stateName() const noexcept {
   if (config_.tracking == Config::Tracking::kOff) return "off";
   if (refused_) return "ttl-only";
+  if (!tracking_on_ && !rt_.cacheEnabled()) return "cache-off";  // nothing to keep coherent
   return tracking_on_ ? "on" : "connecting";
 }
 
@@ -225,6 +226,9 @@ void Coherence::dataDown() {
 }
 
 void Coherence::sendTrackingOn() {
+  // With the cache off (--ttl 0, --cache-keys 0) nothing is stored: tracking would only make Redis
+  // remember every key read. cacheChanged() turns it on if a reload turns the cache on.
+  if (!rt_.cacheEnabled()) return;
   std::vector<std::string> args{"CLIENT", "TRACKING", "ON", "REDIRECT", std::to_string(redirect_id_)};
   if (config_.tracking == Config::Tracking::kBcast) {
     args.emplace_back("BCAST");
@@ -239,6 +243,11 @@ void Coherence::sendTrackingOn() {
   data_.submit(r);
   // The reads sent after it on the same link are tracked; those sent before are voided.
   rt_.setStoring(true);
+}
+
+void Coherence::cacheChanged() {
+  if (config_.tracking == Config::Tracking::kOff || refused_ || tracking_on_) return;
+  if (subscribed_ && data_up_) sendTrackingOn();
 }
 
 void Coherence::trackingReply(bool ok, std::string_view error) {

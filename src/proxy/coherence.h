@@ -45,9 +45,13 @@ class Coherence final : private backend::LinkOwner, private backend::FrameSink {
   void start();
   void close();
   void flush();  // the end-of-turn pass: writes what the invalidation link queued
+  // A reload may have turned the cache on (--ttl, --cache-keys): tracking is turned on if it was
+  // left off for want of a cache.
+  void cacheChanged();
 
-  // "off" (--tracking off), "ttl-only" (auto, the backend refused tracking), "connecting" (not yet
-  // or no longer covered: nothing is stored), "on".
+  // "off" (--tracking off), "ttl-only" (auto, the backend refused tracking), "cache-off" (the cache
+  // is disabled: tracking is not asked for), "connecting" (not yet or no longer covered: nothing is
+  // stored), "on".
   const char* stateName() const noexcept;
   const char* modeName() const noexcept;
   bool on() const noexcept { return tracking_on_; }

@@ -157,6 +157,7 @@ void Server::reload() {
   applyReloadable(config_, fresh);
   cache_.setTtl(config_.ttl_ms);
   cache_.setCapacity(config_.cache_keys);
+  coherence_.cacheChanged();
   spdlog::set_level(spdlog::level::from_str(config_.log_level));
   spdlog::info("SIGHUP: configuration reloaded: {}", describe(config_));
 }

@@ -261,3 +261,28 @@ def test_negative_caching_needs_tracking(redis_server, proxy):
     calls = r.get_calls()
     assert c.get("absent") is None and c.get("absent") is None
     assert r.get_calls() == calls + 2                       # TTL-only: a creation would go unseen
+
+
+def test_no_tracking_is_asked_while_the_cache_is_off(redis_server, proxy):
+    r = redis_server()
+    p = proxy(r.port, "--ttl", "0")
+    assert wait_until(lambda: p.info("proxy_stats")["tracking_state"] == "cache-off")
+    assert p.client().get("k") is None
+    # Redis keeps no tracking table for a proxy that stores nothing
+    assert not [cl for cl in r.client().client_list() if "t" in cl.get("flags", "")]
+
+
+def test_a_reload_that_turns_the_cache_on_turns_tracking_on(redis_server, proxy, tmp_path):
+    import signal
+    r = redis_server()
+    conf = tmp_path / "rcp.conf"
+    conf.write_text("ttl 0\n")
+    p = proxy(r.port, "--config", str(conf))
+    assert wait_until(lambda: p.info("proxy_stats")["tracking_state"] == "cache-off")
+    conf.write_text("ttl 1h\n")
+    p.proc.send_signal(signal.SIGHUP)
+    assert wait_until(lambda: p.info("proxy_stats")["tracking_state"] == "on")
+    r.client().set("k", "v1")
+    assert p.client().get("k") == b"v1"
+    r.client().set("k", "v2")
+    assert wait_until(lambda: p.client().get("k") == b"v2", timeout=1)
