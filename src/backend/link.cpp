@@ -167,6 +167,7 @@ void Link::send(Request* r) {
   r->sent_ns = uv_hrtime();
   r->sent_ms = loop_.nowMs();
   r->deadline_ms = r->timeout_ms == 0 ? 0 : r->sent_ms + r->timeout_ms;
+  r->replies_read = 0;
   for (unsigned i = r->replies(); i > 0; --i) fifo_.push_back(r);  // one entry per reply it awaits
   ++requests_;
   ++stats_.requests;
@@ -289,11 +290,29 @@ void Link::onFrame(const resp::Frame& frame) {
   Request* r = fifo_.front();
   fifo_.pop_front();
   if (r == nullptr) return;  // cancelled: dropped
-  if (frame.root().type() == resp::FrameType::kError) ++stats_.errors;
+  if (frame.root().type() == resp::FrameType::kError) {
+    if (options_.redirects && r->replies_read == 0 && owner_ != nullptr && isRedirect(frame.root().str())) {
+      // Its other replies (the same error: the commands of one request share a slot) are dropped.
+      for (Request*& q : fifo_) {
+        if (q != r) break;
+        q = nullptr;
+      }
+      --requests_;
+      owner_->onLinkRedirect(*this, *r, frame.root().str());
+      return;
+    }
+    ++stats_.errors;
+  }
+  ++r->replies_read;
   bool last = fifo_.empty() || fifo_.front() != r;
   if (last) --requests_;
   if (state_ == State::kUp && last) latency_.observe(uv_hrtime() - r->sent_ns);
   r->onReply(frame);
+}
+
+bool Link::isRedirect(std::string_view error) noexcept {
+  return error.starts_with("MOVED ") || error.starts_with("ASK ") || error.starts_with("TRYAGAIN") ||
+         error.starts_with("CLUSTERDOWN") || error.starts_with("LOADING");
 }
 
 bool Link::takeBulk(void* ctx, const char* data, size_t len) noexcept {

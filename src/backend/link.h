@@ -39,6 +39,9 @@ struct LinkOptions {
   uint64_t connect_timeout_ms = 2000;               // resolve + connect + handshake
   size_t max_reply_bytes = 512u << 20;              // a larger reply fails the link (a runaway backend)
   bool resp3 = false;  // a RESP3 connection (the handshake must include HELLO 3): pushes go to the push sink
+  // A Redis Cluster policy's link: a first reply of MOVED, ASK, TRYAGAIN, CLUSTERDOWN or LOADING goes
+  // to the owner's onLinkRedirect instead of the request (whose later replies are then dropped).
+  bool redirects = false;
 };
 
 class Link;
@@ -63,6 +66,9 @@ class LinkOwner {
   // those in retry (in order): retriable requests that a link lost after it was up could not
   // answer, now the owner's to resend or fail.
   virtual void onLinkDown(Link& link, std::string_view why, std::vector<Request*>& retry) = 0;
+  // With LinkOptions::redirects: r's first reply was error (MOVED ...): r is no longer on the link,
+  // and the owner must send it again or fail it.
+  virtual void onLinkRedirect(Link& /*link*/, Request& /*r*/, std::string_view /*error*/) {}
 
  protected:
   ~LinkOwner() = default;
@@ -125,6 +131,7 @@ class Link {
   void failQueued(Failure kind, std::string_view why, std::vector<Request*>* retry);
   void closeHandle() noexcept;
   void released() noexcept;  // one outstanding libuv callback has arrived
+  static bool isRedirect(std::string_view error) noexcept;
   static bool takeBulk(void* ctx, const char* data, size_t len) noexcept;
 
   Loop& loop_;

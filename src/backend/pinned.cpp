@@ -11,14 +11,46 @@ namespace rcp::backend {
 
 void Pinned::open(PinnedUser* user, bool resp3) {
   user_ = user;
-  if (link_ != nullptr) return;  // an idle connection of that protocol, reused
+  defer_keyless_ = false;
+  if (link_ != nullptr) {  // an idle connection of that protocol, reused
+    opened_ = true;
+    return;
+  }
   resp3_ = resp3;
+  opened_ = false;
+  if (pool_.clustered()) return;  // opened by the first request, on its slot's node
+  host_ = pool_.config_.redis.host;
+  port_ = pool_.config_.redis.port;
+  opened_ = true;
   link_ = new Link(pool_.loop_, pool_.options_[resp3 ? 1 : 0], *this, pool_.link_stats_, pool_.latency_);
   if (resp3) link_->setPushSink(this);
   link_->open();
 }
 
+void Pinned::openOn(int32_t slot) {
+  opened_ = true;
+  if (!pool_.router_->addressFor(slot, &host_, &port_)) {
+    host_ = pool_.config_.redis.host;
+    port_ = pool_.config_.redis.port;
+  }
+  const Config& c = pool_.config_;
+  options_ = LinkOptions::fromRedis(host_, port_, c.redis.user, c.redis.password, 0, c.backend_timeout_ms,
+                                    c.max_backend_reply_bytes, resp3_);
+  link_ = new Link(pool_.loop_, options_, *this, pool_.link_stats_, pool_.latency_);
+  if (resp3_) link_->setPushSink(this);
+  if (streaming_) link_->setSink(this);
+  if (paused_) link_->pauseReading(true);
+  link_->open();
+}
+
 void Pinned::submit(Request* r) {
+  if (!opened_) {
+    if (r->slot < 0 && defer_keyless_) {
+      waiting_.push_back(r);
+      return;
+    }
+    openOn(r->slot);
+  }
   assert(link_ != nullptr && "a lost pinned connection takes no requests");
   if (link_ != nullptr && link_->accepting() && waiting_.empty()) {
     link_->send(r);
@@ -37,7 +69,8 @@ void Pinned::cancel(Request* r) {
   if (link_ != nullptr) link_->cancel(r);
 }
 
-void Pinned::sendRaw(std::string_view bytes) {
+void Pinned::sendRaw(std::string_view bytes, int32_t slot) {
+  if (!opened_) openOn(slot);
   if (link_ != nullptr && link_->accepting() && waiting_.empty() && raw_waiting_.empty()) {
     link_->sendRaw(bytes);
     pool_.markDirty(this);
@@ -89,7 +122,7 @@ void Pinned::failWaiting(std::string_view why) {
 void Pinned::closeLink(std::string_view why) {
   if (Link* l = std::exchange(link_, nullptr)) l->close(why);
   failWaiting(why);
-  streaming_ = paused_ = was_up_ = false;
+  streaming_ = paused_ = was_up_ = opened_ = false;
 }
 
 void Pinned::onLinkUp(Link&) {
@@ -128,8 +161,8 @@ void Pinned::onFrame(const resp::Frame& frame) {
   if (user_ != nullptr) user_->onPinnedFrame(frame);
 }
 
-PinnedPool::PinnedPool(Loop& loop, const Config& config)
-    : loop_(loop), config_(config),
+PinnedPool::PinnedPool(Loop& loop, const Config& config, const Upstream* router)
+    : loop_(loop), config_(config), router_(router),
       options_{LinkOptions::fromRedis(config.redis.host, config.redis.port, config.redis.user, config.redis.password,
                                       config.redis.db, config.backend_timeout_ms, config.max_backend_reply_bytes),
                LinkOptions::fromRedis(config.redis.host, config.redis.port, config.redis.user, config.redis.password,
@@ -185,7 +218,8 @@ void PinnedPool::release(Pinned* p, bool reusable) {
   assert(p->user_ != nullptr && p->where_ == Pinned::Where::kInUse && in_use_ > 0);
   --in_use_;
   p->user_ = nullptr;
-  if (reusable && !closed_ && p->up() && p->waiting_.empty() && p->raw_waiting_.empty() && !p->streaming_ &&
+  // A cluster's pinned connections are not kept idle: the next client may need another node.
+  if (reusable && !closed_ && !clustered() && p->up() && p->waiting_.empty() && p->raw_waiting_.empty() && !p->streaming_ &&
       !p->paused_ && p->link_->inflight() == 0 && idle_[p->resp3_ ? 1 : 0].size() < kMaxIdle) {
     p->where_ = Pinned::Where::kIdle;
     idle_[p->resp3_ ? 1 : 0].push_back(p);

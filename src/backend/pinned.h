@@ -47,10 +47,19 @@ class Pinned final : public Target, private LinkOwner, private FrameSink {
   Pinned& operator=(const Pinned&) = delete;
 
   // FIFO mode: one reply per request, in order.
+  // In front of a Redis Cluster the connection opens at the first request, on the node serving its
+  // slot (Request::slot); keyless ones before it open it on the default node.
   void submit(Request* r) override;
   void cancel(Request* r) override;
   // Stream mode: what Redis sends goes to the user's onPinnedFrame (see Link::sendRaw).
-  void sendRaw(std::string_view bytes);
+  void sendRaw(std::string_view bytes, int32_t slot = Request::kAnySlot);
+  // The connection's node (a cluster's: known once opened); empty before.
+  const std::string& host() const noexcept { return host_; }
+  uint16_t port() const noexcept { return port_; }
+  bool opened() const noexcept { return opened_; }
+  // Before it is opened, keyless requests wait for a keyed one to choose the node (a cluster's
+  // MULTI waits for its first key); off, a keyless request opens it on the default node.
+  void deferKeyless(bool on) noexcept { defer_keyless_ = on; }
   void setStreaming(bool on);
   bool streaming() const noexcept { return streaming_; }
   // Back-pressure from the client: stop reading from Redis while it cannot take more.
@@ -62,6 +71,7 @@ class Pinned final : public Target, private LinkOwner, private FrameSink {
  private:
   friend class PinnedPool;
   void open(PinnedUser* user, bool resp3);
+  void openOn(int32_t slot);  // the link, to the node serving slot
   void closeLink(std::string_view why);
   void flush();
   void sendWaiting();
@@ -83,6 +93,11 @@ class Pinned final : public Target, private LinkOwner, private FrameSink {
   bool paused_ = false;
   bool was_up_ = false;           // the current link completed its handshake
   bool resp3_ = false;            // the link speaks RESP3 (HELLO 3): its pushes go to the user as they come
+  bool opened_ = false;           // the link was opened for the current user (a cluster opens it lazily)
+  bool defer_keyless_ = false;
+  std::string host_;              // the node it is (to be) connected to
+  uint16_t port_ = 0;
+  LinkOptions options_;           // a cluster node's (the link holds a reference)
   bool dirty_ = false;            // on the pool's flush list
   enum class Where : uint8_t { kFree, kIdle, kInUse } where_ = Where::kFree;  // in the pool
 };
@@ -96,8 +111,9 @@ struct PinnedStats {
 
 class PinnedPool {
  public:
-  // config is the server's (max_pinned applies at once on reload).
-  PinnedPool(Loop& loop, const Config& config);
+  // config is the server's (max_pinned applies at once on reload). router: where a Redis Cluster's
+  // slots are served (null: always the configured Redis).
+  PinnedPool(Loop& loop, const Config& config, const Upstream* router = nullptr);
   ~PinnedPool();
   PinnedPool(const PinnedPool&) = delete;
   PinnedPool& operator=(const PinnedPool&) = delete;
@@ -129,8 +145,11 @@ class PinnedPool {
   static constexpr size_t kMaxIdle = 16;     // idle connections kept for reuse, per protocol
   static constexpr uint64_t kTickMs = 50;    // deadline check period
 
+  bool clustered() const noexcept { return router_ != nullptr && router_->clustered(); }
+
   Loop& loop_;
   const Config& config_;
+  const Upstream* router_;
   LinkOptions options_[2];                    // RESP2, RESP3
   std::vector<std::unique_ptr<Pinned>> all_;  // every Pinned ever made (reused)
   std::vector<Pinned*> free_;                 // objects with no connection

@@ -47,12 +47,20 @@ class Request {
   virtual bool retriable() const noexcept { return false; }
 
   uint64_t timeout_ms = 0;  // set by the issuer before submitting: 0 = no deadline (BLPOP k 0)
+  // Set by the issuer: the Redis Cluster slot of the request's keys (all in one slot), or kAnySlot
+  // for a keyless command (a cluster policy sends it to its default node; a single Redis ignores it).
+  static constexpr int32_t kAnySlot = -1;
+  int32_t slot = kAnySlot;
 
   // --- kept by the link and the policy while the request is queued
   uint64_t deadline_ms = 0;  // monotonic; 0 = none
   uint64_t sent_ns = 0;      // uv_hrtime() when written, for the latency histogram
   uint64_t sent_ms = 0;      // loop time (uv_now) when written: what Redis answers is no older
   uint8_t retries = 0;       // times resent after a lost link
+  uint8_t replies_read = 0;  // replies of this request read so far on its current link
+  uint8_t redirects = 0;     // times sent again after a MOVED, ASK, TRYAGAIN, CLUSTERDOWN or LOADING
+  uint64_t issued_ms = 0;    // loop time when the issuer submitted it: redirects and waits stay within timeout_ms of it
+  uint32_t node = 0;         // the node it was last sent to (a cluster policy's NodeId; 0 for a single Redis)
 
  protected:
   Request() = default;

@@ -23,9 +23,26 @@ bool erase(std::deque<Request*>& q, Request* r) {
 }
 }  // namespace
 
+// An ASKING sent ahead of a redirected request; frees itself.
+class Asking final : public Request {
+ public:
+  void encode(std::string& out) const override { out.append("*1\r\n$6\r\nASKING\r\n"); }
+  void onReply(const resp::Frame&) override { delete this; }
+  void onFailure(Failure, std::string_view) override { delete this; }
+};
+
 SingleUpstream::SingleUpstream(Loop& loop, const Config& config, bool resp3)
-    : loop_(loop), config_(config), options_(optionsFrom(config, resp3)), dormant_(resp3),
+    : SingleUpstream(loop, config, optionsFrom(config, resp3), 1, nullptr, nullptr, nullptr, resp3) {}
+
+SingleUpstream::SingleUpstream(Loop& loop, const Config& config, LinkOptions options, NodeId id, NodeParent* parent,
+                               UpstreamStats* stats, LatencyHistogram* latency, bool dormant)
+    : loop_(loop), config_(config), options_(std::move(options)), id_(id), parent_(parent), dormant_(dormant),
       rng_(std::random_device{}()) {
+  if (stats != nullptr) stats_ = stats;
+  if (latency != nullptr) latency_ = latency;
+  name_ = (options_.host.find(':') != std::string::npos ? "[" + options_.host + "]" : options_.host) + ":" +
+          std::to_string(options_.port);
+  if (options_.port == config_.redis.port && options_.host == config_.redis.host) name_ = config_.redis.display();
   uv_timer_init(loop_.uv(), &reconnect_timer_);
   uv_timer_init(loop_.uv(), &tick_timer_);
   reconnect_timer_.data = this;
@@ -34,9 +51,15 @@ SingleUpstream::SingleUpstream(Loop& loop, const Config& config, bool resp3)
 
 SingleUpstream::~SingleUpstream() { assert(closed_ && link_ == nullptr); }
 
+bool SingleUpstream::nodeAddress(NodeId, std::string* host, uint16_t* port) const {
+  *host = options_.host;
+  *port = options_.port;
+  return true;
+}
+
 const char* SingleUpstream::stateName() const noexcept {
   if (closed_) return "closed";
-  if (link_ == nullptr) return attempt_ == 0 && stats_.connects == 0 ? "idle" : "down";
+  if (link_ == nullptr) return attempt_ == 0 && !ever_up_ ? "idle" : "down";
   switch (link_->state()) {
     case Link::State::kResolving: return "resolving";
     case Link::State::kConnecting: return "connecting";
@@ -63,9 +86,20 @@ void SingleUpstream::close() {
   uv_close(reinterpret_cast<uv_handle_t*>(&tick_timer_), nullptr);
 }
 
+void SingleUpstream::retire(std::string_view why) {
+  if (closed_) return;
+  closed_ = true;
+  if (Link* l = std::exchange(link_, nullptr)) l->close(why);
+  failWaiting(Failure::kUnavailable, why);
+  last_error_ = why;
+  flush();
+  uv_close(reinterpret_cast<uv_handle_t*>(&reconnect_timer_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&tick_timer_), nullptr);
+}
+
 void SingleUpstream::connect() {
   if (closed_) return;
-  link_ = new Link(loop_, options_, *this, stats_, latency_);
+  link_ = new Link(loop_, options_, *this, *stats_, *latency_);
   link_->open();
 }
 
@@ -75,6 +109,7 @@ void SingleUpstream::submit(Request* r) {
     dormant_ = false;
     connect();  // the request waits for the link to come up
   }
+  r->node = id_;
   if (link_ == nullptr) {
     // Redis is unreachable (backing off) or the proxy is closing: fail fast, in the next pass.
     failing_.push_back(r);
@@ -88,6 +123,25 @@ void SingleUpstream::submit(Request* r) {
   waiting_.push_back(r);
 }
 
+void SingleUpstream::submitAsking(Request* r) {
+  r->deadline_ms = r->timeout_ms == 0 ? 0 : loop_.nowMs() + r->timeout_ms;
+  r->node = id_;
+  auto* asking = new Asking;
+  if (link_ == nullptr) {
+    delete asking;
+    failing_.push_back(r);
+    loop_.requestTurnEnd();
+    return;
+  }
+  if (link_->accepting() && waiting_.empty() && link_->inflight() + 1 < config_.max_inflight) {
+    link_->send(asking);
+    link_->send(r);
+    return;
+  }
+  waiting_.push_back(asking);
+  waiting_.push_back(r);
+}
+
 void SingleUpstream::cancel(Request* r) {
   if (erase(waiting_, r) || erase(failing_, r)) return;
   if (link_ != nullptr) link_->cancel(r);
@@ -97,8 +151,7 @@ void SingleUpstream::flush() {
   while (!failing_.empty()) {
     Request* r = failing_.front();
     failing_.pop_front();
-    ++stats_.failed;
-    r->onFailure(Failure::kUnavailable, last_error_);
+    failOne(r, Failure::kUnavailable, last_error_);
   }
   if (link_ != nullptr) link_->flush();
 }
@@ -114,11 +167,12 @@ void SingleUpstream::sendWaiting() {
 
 void SingleUpstream::onLinkUp(Link&) {
   link_up_ = true;
-  ++stats_.connects;
+  ++stats_->connects;
+  ever_up_ = true;
   attempt_ = 0;
-  spdlog::info("backend {} connected{}", config_.redis.display(), options_.resp3 ? " (RESP3 link)" : "");
+  spdlog::info("backend {} connected{}", name_, options_.resp3 ? " (RESP3 link)" : "");
   sendWaiting();
-  upEvent();
+  upEvent(id_);
 }
 
 void SingleUpstream::onLinkReplies(Link&) { sendWaiting(); }
@@ -134,11 +188,11 @@ void SingleUpstream::onLinkDown(Link& link, std::string_view why, std::vector<Re
     // request): a new one opens at once, the reads it could not answer go first on it, in order,
     // and what was waiting waits for it as while any link connects. Only when that one fails too
     // does Redis count as unreachable.
-    stats_.retried += retry.size();
+    stats_->retried += retry.size();
     waiting_.insert(waiting_.begin(), retry.begin(), retry.end());
-    spdlog::warn("backend {} lost: {}; reconnecting at once", config_.redis.display(), last_error_);
+    spdlog::warn("backend {} lost: {}; reconnecting at once", name_, last_error_);
     connect();  // now, so no request submitted meanwhile finds no link and fails fast
-    downEvent();
+    downEvent(id_);
     return;
   }
   assert(retry.empty());
@@ -150,7 +204,7 @@ void SingleUpstream::scheduleReconnect() {
   if (closed_) return;
   uint64_t cap = std::min(kBackoffBaseMs << std::min(attempt_, 10u), kBackoffMaxMs);
   uint64_t delay = cap / 2 + std::uniform_int_distribution<uint64_t>(0, cap / 2)(rng_);  // "equal jitter"
-  if (attempt_ == 0) spdlog::warn("backend {} unavailable: {}; retrying", config_.redis.display(), last_error_);
+  if (attempt_ == 0) spdlog::warn("backend {} unavailable: {}; retrying", name_, last_error_);
   ++attempt_;
   uv_timer_start(&reconnect_timer_, [](uv_timer_t* t) noexcept { static_cast<SingleUpstream*>(t->data)->connect(); },
                  delay, 0);
@@ -161,10 +215,23 @@ void SingleUpstream::failWaiting(Failure kind, std::string_view why) {
   while (!waiting_.empty()) {
     Request* r = waiting_.front();
     waiting_.pop_front();
-    if (kind == Failure::kTimeout) ++stats_.timeouts;
-    else ++stats_.failed;
-    r->onFailure(kind, reason);
+    failOne(r, kind, reason);
   }
+}
+
+void SingleUpstream::failOne(Request* r, Failure kind, std::string_view why) {
+  if (kind == Failure::kUnavailable && parent_ != nullptr && parent_->onUnavailable(*this, *r)) return;
+  if (kind == Failure::kTimeout) ++stats_->timeouts;
+  else ++stats_->failed;
+  r->onFailure(kind, why);
+}
+
+void SingleUpstream::onLinkRedirect(Link&, Request& r, std::string_view error) {
+  if (parent_ != nullptr) {
+    parent_->onRedirect(*this, r, error);
+    return;
+  }
+  failOne(&r, Failure::kUnavailable, error);
 }
 
 void SingleUpstream::onTick() {
@@ -174,7 +241,7 @@ void SingleUpstream::onTick() {
   while (!waiting_.empty() && waiting_.front()->deadline_ms != 0 && now >= waiting_.front()->deadline_ms) {
     Request* r = waiting_.front();
     waiting_.pop_front();
-    ++stats_.timeouts;
+    ++stats_->timeouts;
     r->onFailure(Failure::kTimeout, "backend timeout");
   }
 }

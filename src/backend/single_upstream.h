@@ -20,11 +20,38 @@
 
 namespace rcp::backend {
 
+class SingleUpstream;
+
+// A cluster policy above its nodes' links (see cluster_upstream.h).
+class NodeParent {
+ public:
+  // r's first reply was MOVED, ASK, TRYAGAIN, CLUSTERDOWN or LOADING (error): r is the parent's now.
+  virtual void onRedirect(SingleUpstream& node, Request& r, std::string_view error) = 0;
+  // r cannot be sent: the node is unreachable. True when the parent takes it (to send it again
+  // once the map names another owner), false to fail it.
+  virtual bool onUnavailable(SingleUpstream& node, Request& r) = 0;
+
+ protected:
+  ~NodeParent() = default;
+};
+
 class SingleUpstream final : public Upstream, private LinkOwner {
  public:
   // config is the server's, updated in place on reload (max_inflight applies at once).
   SingleUpstream(Loop& loop, const Config& config, bool resp3 = false);
+  // One node of a cluster policy: its own address and handshake, its counters in the parent's.
+  SingleUpstream(Loop& loop, const Config& config, LinkOptions options, NodeId id, NodeParent* parent,
+                 UpstreamStats* stats, LatencyHistogram* latency, bool dormant);
   ~SingleUpstream() override;
+
+  // ASKING, then r, on this node's link (a cluster's ASK redirect).
+  void submitAsking(Request* r);
+  // Every request it holds is failed (or handed to the parent); the link closed.
+  void retire(std::string_view why);
+  NodeId id() const noexcept { return id_; }
+  const std::string& name() const noexcept { return name_; }
+  void submitTo(NodeId, Request* r) override { submit(r); }
+  bool nodeAddress(NodeId node, std::string* host, uint16_t* port) const override;
 
   void start() override;
   void close() override;
@@ -37,13 +64,15 @@ class SingleUpstream final : public Upstream, private LinkOwner {
   size_t pending() const noexcept override {
     return (link_ != nullptr ? link_->inflight() : 0) + waiting_.size() + failing_.size();
   }
-  const UpstreamStats& stats() const noexcept override { return stats_; }
-  const LatencyHistogram& latency() const noexcept override { return latency_; }
+  const UpstreamStats& stats() const noexcept override { return *stats_; }
+  const LatencyHistogram& latency() const noexcept override { return *latency_; }
 
  private:
   void onLinkUp(Link& link) override;
   void onLinkReplies(Link& link) override;
   void onLinkDown(Link& link, std::string_view why, std::vector<Request*>& retry) override;
+  void onLinkRedirect(Link& link, Request& r, std::string_view error) override;
+  void failOne(Request* r, Failure kind, std::string_view why);
 
   void connect();
   void scheduleReconnect();  // with backoff and jitter
@@ -58,6 +87,9 @@ class SingleUpstream final : public Upstream, private LinkOwner {
   Loop& loop_;
   const Config& config_;
   LinkOptions options_;
+  NodeId id_ = 1;
+  NodeParent* parent_ = nullptr;
+  std::string name_;              // host:port, for logs
   Link* link_ = nullptr;          // the current link; it frees itself once closed
   std::deque<Request*> waiting_;  // not sent yet: over --max-inflight, or while connecting
   std::deque<Request*> failing_;  // failed at submit (no link): completed in the next flush
@@ -65,12 +97,15 @@ class SingleUpstream final : public Upstream, private LinkOwner {
   uv_timer_t tick_timer_;
   bool closed_ = false;
   bool link_up_ = false;          // link_ has completed its handshake
+  bool ever_up_ = false;
   bool dormant_ = false;          // RESP3: not connected until the first request
   unsigned attempt_ = 0;          // consecutive failed connection attempts
   std::string last_error_;
   std::minstd_rand rng_;
-  UpstreamStats stats_;
-  LatencyHistogram latency_;
+  UpstreamStats own_stats_;
+  LatencyHistogram own_latency_;
+  UpstreamStats* stats_ = &own_stats_;
+  LatencyHistogram* latency_ = &own_latency_;
 };
 
 }  // namespace rcp::backend

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <string>
 #include <vector>
 
 #include "src/backend/request.h"
@@ -34,9 +35,24 @@ class Target {
   ~Target() = default;
 };
 
+// A backend node, as the policy numbers it: stable for as long as the node is known (a single Redis
+// is node 1; a cluster's nodes are numbered as they are found). 0 is no node.
+using NodeId = uint32_t;
+
 class Upstream : public Target {
  public:
   virtual ~Upstream() = default;
+  // Submits r to one node (the coherence layer's CLIENT TRACKING, which must run on that node's link).
+  virtual void submitTo(NodeId node, Request* r) = 0;
+  // A node's address, while it is known.
+  virtual bool nodeAddress(NodeId node, std::string* host, uint16_t* port) const = 0;
+  // The backend is a Redis Cluster (known once its first node has answered CLUSTER SHARDS).
+  virtual bool clustered() const noexcept { return false; }
+  // The nodes a command for every node goes to (a cluster's primaries; a single Redis's one node).
+  virtual std::vector<NodeId> primaries() const { return {1}; }
+  // The address of the node serving slot (Request::kAnySlot: the default node), where a pinned
+  // connection for it goes. False when no node is known.
+  virtual bool addressFor(int32_t /*slot*/, std::string* /*host*/, uint16_t* /*port*/) const { return false; }
   virtual void start() = 0;
   // Fails everything pending and closes every link; the object may be destroyed once the loop has
   // run the close callbacks.
@@ -48,9 +64,14 @@ class Upstream : public Target {
   // Called each time a link to Redis comes up, after the requests that waited for it were sent
   // (what the proxy learns of Redis is asked for again on every connection; tracking is turned on
   // again). Hooks run in the order they were added.
-  void onUp(std::function<void()> hook) { on_up_.push_back(std::move(hook)); }
+  void onUp(std::function<void(NodeId)> hook) { on_up_.push_back(std::move(hook)); }
   // Called when a link that had come up is lost (Redis forgets what that connection had read).
-  void onDown(std::function<void()> hook) { on_down_.push_back(std::move(hook)); }
+  void onDown(std::function<void(NodeId)> hook) { on_down_.push_back(std::move(hook)); }
+  // Called when a node leaves the topology (a cluster's map no longer names it); its link is closed.
+  void onGone(std::function<void(NodeId)> hook) { on_gone_.push_back(std::move(hook)); }
+  // Called when a slot changed owner (a MOVED, or a new map): what was read from the old owner is
+  // no longer tracked by the node that now serves the slot.
+  void onMoved(std::function<void()> hook) { on_moved_.push_back(std::move(hook)); }
   virtual bool up() const noexcept = 0;
   virtual const char* stateName() const noexcept = 0;
   virtual size_t pending() const noexcept = 0;  // submitted and not completed
@@ -58,14 +79,22 @@ class Upstream : public Target {
   virtual const LatencyHistogram& latency() const noexcept = 0;
 
  protected:
-  void upEvent() {
-    for (auto& h : on_up_) h();
+  void upEvent(NodeId n) {
+    for (auto& h : on_up_) h(n);
   }
-  void downEvent() {
-    for (auto& h : on_down_) h();
+  void downEvent(NodeId n) {
+    for (auto& h : on_down_) h(n);
   }
-  std::vector<std::function<void()>> on_up_;
-  std::vector<std::function<void()>> on_down_;
+  void goneEvent(NodeId n) {
+    for (auto& h : on_gone_) h(n);
+  }
+  void movedEvent() {
+    for (auto& h : on_moved_) h();
+  }
+  std::vector<std::function<void(NodeId)>> on_up_;
+  std::vector<std::function<void(NodeId)>> on_down_;
+  std::vector<std::function<void(NodeId)>> on_gone_;
+  std::vector<std::function<void()>> on_moved_;
 };
 
 }  // namespace rcp::backend

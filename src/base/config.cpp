@@ -50,8 +50,16 @@ std::vector<std::string> defaultAllowedHosts(const std::string& bind) {
 const std::vector<Option>& options() {
   static const std::vector<Option> kOptions = {
       {"--redis", "RCP_REDIS", "ADDR",
-       "backing Redis: host:port or redis://[user:password@]host[:port][/db] (default 127.0.0.1:6379)",
-       [](Config& c, const std::string& v, const std::string& w) { c.redis = parseRedisAddress(v, w); }},
+       "backing Redis: host:port or redis://[user:password@]host[:port][/db] (default 127.0.0.1:6379); for a Redis "
+       "Cluster, one or more seed nodes separated by commas (the cluster is detected by itself)",
+       [](Config& c, const std::string& v, const std::string& w) {
+         c.redis_seeds = parseRedisSeeds(v, w);
+         c.redis = c.redis_seeds.front();
+       }},
+      {"--cluster-refresh", "RCP_CLUSTER_REFRESH", "DURATION",
+       "a Redis Cluster's slot map is read again this often, picking up failovers and added nodes (a MOVED "
+       "also triggers a refresh at once, debounced); 0 = only after a MOVED (default 10s)",
+       [](Config& c, const std::string& v, const std::string& w) { c.cluster_refresh_ms = parseDurationMs(v, w); }},
       {"--bind", "RCP_BIND", "ADDR", "listen address, IPv4 or IPv6 (default 127.0.0.1)",
        [](Config& c, const std::string& v, const std::string& w) {
          if (v.empty()) throw ConfigError(w + ": empty address");
@@ -297,6 +305,22 @@ BackendAddress parseRedisAddress(const std::string& value, const std::string& wh
   return a;
 }
 
+std::vector<BackendAddress> parseRedisSeeds(const std::string& value, const std::string& what) {
+  std::vector<BackendAddress> seeds;
+  size_t at = 0;
+  for (;;) {
+    size_t comma = value.find(',', at);
+    std::string one = value.substr(at, comma == std::string::npos ? std::string::npos : comma - at);
+    while (!one.empty() && one.front() == ' ') one.erase(0, 1);
+    while (!one.empty() && one.back() == ' ') one.pop_back();
+    if (one.empty()) throw ConfigError(what + ": empty address in '" + maskCredentials(value) + "'");
+    seeds.push_back(parseRedisAddress(one, what));
+    if (comma == std::string::npos) break;
+    at = comma + 1;
+  }
+  return seeds;
+}
+
 std::string readFileOrThrow(const std::string& path) {
   // An ifstream opens a directory and reads it as empty: the proxy would run on defaults.
   struct stat st {};
@@ -383,6 +407,7 @@ ConfigAction parseConfig(const std::vector<std::string>& args, const GetEnv& get
     if (const char* v = getenv(o.env); v != nullptr && *v != '\0') o.apply(c, v, std::string(o.env) + " (" + o.flag + ")");
   }
   for (auto& [o, v] : flags) o->apply(c, v, o->flag);
+  if (c.redis_seeds.empty()) c.redis_seeds.push_back(c.redis);
   if (c.http_allowed_hosts.empty()) c.http_allowed_hosts = defaultAllowedHosts(c.bind);
   c.http_allowed_hosts = withPort(c.http_allowed_hosts, c.port);
   out = std::move(c);
@@ -408,11 +433,16 @@ void applyReloadable(Config& c, const Config& f) {
   c.requirepass = f.requirepass;
   c.deny_commands = f.deny_commands;
   c.negative_ttl_ms = f.negative_ttl_ms;
+  c.cluster_refresh_ms = f.cluster_refresh_ms;
 }
 
 std::vector<std::string> restartOnlyChanges(const Config& a, const Config& b) {
   std::vector<std::string> changed;
-  if (a.redis.display() != b.redis.display() || a.redis.user != b.redis.user || a.redis.password != b.redis.password)
+  bool seeds_changed = a.redis_seeds.size() != b.redis_seeds.size();
+  for (size_t i = 0; !seeds_changed && i < a.redis_seeds.size(); ++i)
+    seeds_changed = a.redis_seeds[i].display() != b.redis_seeds[i].display();
+  if (seeds_changed || a.redis.display() != b.redis.display() || a.redis.user != b.redis.user ||
+      a.redis.password != b.redis.password)
     changed.push_back("--redis");
   if (a.bind != b.bind) changed.push_back("--bind");
   if (a.tracking != b.tracking || a.tracking_prefixes != b.tracking_prefixes) changed.push_back("--tracking");
@@ -427,6 +457,7 @@ std::vector<std::string> restartOnlyChanges(const Config& a, const Config& b) {
 
 std::string describe(const Config& c) {
   std::string s = "redis " + c.redis.display();
+  for (size_t i = 1; i < c.redis_seeds.size(); ++i) s += "," + c.redis_seeds[i].display();
   if (!c.redis.password.empty()) s += " (auth " + (c.redis.user.empty() ? std::string("default") : c.redis.user) + ":****)";
   s += ", listen " + c.bind + ":" + std::to_string(c.port);
   s += ", admin " + (c.admin_port == 0 ? std::string("off") : c.admin_bind + ":" + std::to_string(c.admin_port));

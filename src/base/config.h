@@ -21,7 +21,9 @@ struct BackendAddress {
 };
 
 struct Config {
-  BackendAddress redis;
+  BackendAddress redis;                // the first (or only) address of --redis: its credentials serve every node
+  std::vector<BackendAddress> redis_seeds;  // every address of --redis, in order (a cluster's seed nodes)
+  uint64_t cluster_refresh_ms = 10000; // a Redis Cluster's slot map is read again this often (and soon after a MOVED)
   std::string bind = "127.0.0.1";
   uint16_t port = 6380;
   size_t cache_keys = 10000;           // capacity in keys; 0 disables caching
@@ -94,6 +96,8 @@ std::string helpText();
 uint64_t parseDurationMs(const std::string& s, const std::string& what);
 uint64_t parseCount(const std::string& s, const std::string& what, uint64_t min, uint64_t max);
 BackendAddress parseRedisAddress(const std::string& s, const std::string& what);
+// A comma-separated list of addresses (a Redis Cluster's seed nodes); at least one.
+std::vector<BackendAddress> parseRedisSeeds(const std::string& s, const std::string& what);
 // s with the password of a URL-like address masked ("redis://u:***@h"), for messages.
 std::string maskCredentials(const std::string& s);
 uint64_t parseSize(const std::string& s, const std::string& what);

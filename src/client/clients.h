@@ -75,8 +75,8 @@ class ClientHost {
 struct Services {
   proxy::ReadThrough& read_through;
   proxy::Forwarder& forwarder;
-  backend::Target& shared;          // the shared pipelined link (RESP2: fills and RESP2 clients' commands)
-  backend::Target& shared3;         // the shared RESP3 link: RESP3 clients' forwarded commands
+  backend::Upstream& shared;        // the shared pipelined link (RESP2: fills and RESP2 clients' commands)
+  backend::Upstream& shared3;       // the shared RESP3 link: RESP3 clients' forwarded commands
   backend::PinnedPool& pinned;
   const resp::CommandTable& commands;
 };
@@ -107,8 +107,10 @@ class Clients {
   const Config& config() const noexcept { return config_; }
   proxy::ReadThrough& readThrough() noexcept { return services_.read_through; }
   proxy::Forwarder& forwarder() noexcept { return services_.forwarder; }
-  backend::Target& shared() noexcept { return services_.shared; }
-  backend::Target& shared3() noexcept { return services_.shared3; }
+  backend::Upstream& shared() noexcept { return services_.shared; }
+  backend::Upstream& shared3() noexcept { return services_.shared3; }
+  // The backend is a Redis Cluster: keys are routed by slot, SELECT refused, multi-slot commands split.
+  bool clustered() const noexcept { return services_.shared.clustered(); }
   backend::PinnedPool& pinnedPool() noexcept { return services_.pinned; }
   const resp::CommandTable& commands() const noexcept { return services_.commands; }
   ClientHost& host() noexcept { return host_; }

@@ -153,7 +153,8 @@ void HttpSession::render(Reply& reply, Part& part, const proxy::Lookup& r) {
     case K::kBackendError: return renderHttpText(reply, 502, "backend error: " + std::string(r.message), date);
     case K::kUnavailable: return renderHttpText(reply, 503, "backend unavailable: " + std::string(r.message), date);
     case K::kTimeout: return renderHttpText(reply, 504, "backend timeout", date);
-    case K::kReply: break;  // not asked for by HTTP
+    case K::kReply:
+    case K::kEncoded: break;  // not asked for by HTTP
   }
   renderHttpText(reply, 502, "backend error: unexpected reply", date);
 }

@@ -29,6 +29,7 @@ struct Part final : proxy::Waiter {
     kForward,  // a forwarded command: Redis's reply as it is
     kInfo,     // INFO: Redis's sections, then the proxy's
     kPinned,   // a forwarded command on the client's pinned connection
+    kAborted,  // a DISCARD sent for an EXEC the proxy aborts: answered EXECABORT whatever Redis says
   };
 
   std::string text;             // bytes written first (a whole part when there is no body)

@@ -9,6 +9,7 @@
 
 #include "cache/lru_cache.h"
 #include "resp/frame.h"
+#include "resp/key_slot.h"
 #include "resp/reply.h"
 #include "src/client/clients.h"
 #include "src/client/connection.h"
@@ -26,6 +27,8 @@ resp::RequestLimits limitsFrom(const Config& c) {
   l.max_inline_bytes = std::min<size_t>(c.max_request_bytes, 64 << 10);
   return l;
 }
+
+constexpr std::string_view kCrossSlot = "CROSSSLOT Keys in request don't hash to the same slot";
 
 std::string lowerName(std::string_view s) {
   std::string out(s.substr(0, 64));
@@ -221,7 +224,24 @@ bool RespSession::dispatchSlow(const Args& args) {
       Route route = pinned_ != nullptr ? Route::kPinned : Route::kStream;  // kStream: wait for everything
       if (!ready(route)) return false;
       if (pinned_ == nullptr && !acquirePinned()) return true;
+      if (id == Cmd::kWatch && clients_.clustered()) {
+        bool cross = false;
+        int32_t slot = slotOf(spec, args, &cross);
+        if (cross || wrongNode(slot)) {
+          resp::appendError(reply(), kCrossSlot);
+          maybeRelease();
+          return true;
+        }
+      }
       (id == Cmd::kMulti ? multi_ : watching_) = true;
+      if (id == Cmd::kMulti && clients_.clustered() && !pinned_->opened()) {
+        // In front of a cluster the transaction's node is its first key's: MULTI waits on the
+        // connection until that key comes (or EXEC), and is answered now, as Redis answers it.
+        pinned_->deferKeyless(true);
+        clients_.forwarder().forward(*pinned_, args, discard_, config.backend_timeout_ms);
+        resp::appendSimple(reply(), "OK");
+        return true;
+      }
       forward(Route::kPinned, args, Part::Tag::kPinned, config.backend_timeout_ms, nullptr);
       return true;
     }
@@ -276,6 +296,19 @@ std::string RespSession::proxyInfo(const Args& args, bool* proxy_only) const {
 bool RespSession::dispatchCommand(const resp::CommandSpec* spec, const Args& args) {
   const Config& config = clients_.config();
   bool blocking = spec != nullptr && resp::blocks(*spec, args);
+  if (clients_.clustered()) {
+    if (pinned_ == nullptr && !blocking) {
+      bool waits = false;
+      if (dispatchCluster(spec, args, &waits)) return !waits;
+    } else {
+      bool cross = false;
+      int32_t slot = slotOf(spec, args, &cross);
+      if (cross || wrongNode(slot)) {
+        resp::appendError(reply(), kCrossSlot);
+        return true;
+      }
+    }
+  }
   Route route = blocking ? Route::kBlocking : pinned_ != nullptr ? Route::kPinned : sharedRoute();
   if (!ready(route)) return false;
   if (blocking && pinned_ == nullptr && !acquirePinned()) return true;
@@ -292,6 +325,16 @@ bool RespSession::dispatchCommand(const resp::CommandSpec* spec, const Args& arg
 bool RespSession::dispatchInMulti(Cmd id, const resp::CommandSpec* spec, const Args& args) {
   if (id == Cmd::kExec || id == Cmd::kDiscard) return dispatchExec(id, args);
   if (!ready(Route::kPinned)) return false;
+  if (clients_.clustered()) {
+    // A transaction runs on one node, with every key in one slot: Redis Cluster aborts it otherwise.
+    bool cross = false;
+    int32_t slot = slotOf(spec, args, &cross);
+    if (cross || wrongNode(slot)) {
+      resp::appendError(reply(), kCrossSlot);
+      multi_aborted_ = true;
+      return true;
+    }
+  }
   // Queued, not run: its writes happen at EXEC, whose keys are invalidated then and again when it answers.
   if (spec == nullptr) {
     exec_after_.all |= !clients_.commands().learned();
@@ -319,7 +362,15 @@ bool RespSession::dispatchExec(Cmd id, const Args& args) {
     after = std::move(exec_after_);
   }
   exec_after_.clear();
+  bool aborted = std::exchange(multi_aborted_, false) && multi_ && id == Cmd::kExec;
   multi_ = watching_ = false;
+  if (pinned_ != nullptr) pinned_->deferKeyless(false);
+  if (aborted) {  // the proxy refused a queued command: the transaction is discarded, as Redis would
+    static const std::string_view kDiscard[] = {"DISCARD"};
+    forward(Route::kPinned, Args(std::begin(kDiscard), std::end(kDiscard)), Part::Tag::kAborted,
+            clients_.config().backend_timeout_ms, nullptr);
+    return true;
+  }
   forward(Route::kPinned, args, Part::Tag::kPinned, clients_.config().backend_timeout_ms, after.empty() ? nullptr : &after);
   return true;
 }
@@ -338,6 +389,10 @@ bool RespSession::dispatchUnwatch(const Args& args) {
 bool RespSession::dispatchSelect(const Args& args) {
   if (args.size() != 2) return dispatchCommand(clients_.commands().find("select"), args);
   int n = dbIndex(args[1]);
+  if (clients_.clustered() && n != 0) {
+    resp::appendError(reply(), "ERR SELECT is not allowed in cluster mode");
+    return true;
+  }
   if (n == configured_db_ && pinned_ == nullptr) {
     resp::appendSimple(reply(), "OK");  // the database the cache serves: nothing to change
     return true;
@@ -497,14 +552,16 @@ void RespSession::resetState(bool reusable) {
 }
 
 void RespSession::sendRaw(const Args& args) {
+  bool cross = false;
+  int32_t slot = clients_.clustered() ? slotOf(clients_.commands().find(args[0]), args, &cross) : backend::Request::kAnySlot;
   std::string_view raw = rawOf(args);
   if (!raw.empty()) {
-    pinned_->sendRaw(raw);
+    pinned_->sendRaw(raw, slot);
     return;
   }
   raw_.clear();
   resp::appendCommand(raw_, args);
-  pinned_->sendRaw(raw_);
+  pinned_->sendRaw(raw_, slot);
 }
 
 std::string_view RespSession::rawOf(const Args& args) const noexcept {
@@ -528,7 +585,97 @@ void RespSession::forward(Route route, const Args& args, Part::Tag tag, uint64_t
     ++pinned_outstanding_;
   }
   last_route_ = route;
-  clients_.forwarder().forward(*to, args, r->first, timeout_ms, after, rawOf(args));
+  bool cross = false;
+  int32_t slot = clients_.clustered() ? slotOf(clients_.commands().find(args[0]), args, &cross) : backend::Request::kAnySlot;
+  clients_.forwarder().forward(*to, args, r->first, timeout_ms, after, rawOf(args), slot);
+}
+
+int32_t RespSession::slotOf(const resp::CommandSpec* spec, const Args& args, bool* cross) {
+  *cross = false;
+  keys_.clear();
+  if (spec == nullptr) return backend::Request::kAnySlot;
+  if (spec->cmd == Cmd::kSubscribe || spec->cmd == Cmd::kUnsubscribe) {
+    // Shard channels live in slots (SSUBSCRIBE); the others are broadcast by the cluster.
+    if (args.size() >= 2 && (args[0][0] | 0x20) == 's') keys_.assign(args.begin() + 1, args.end());
+  } else if (!resp::writtenKeys(*spec, args, keys_)) {
+    keys_.clear();
+  }
+  if (keys_.empty()) return backend::Request::kAnySlot;
+  uint16_t slot = resp::keySlot(keys_[0]);
+  for (size_t i = 1; i < keys_.size(); ++i)
+    if (resp::keySlot(keys_[i]) != slot) *cross = true;
+  return slot;
+}
+
+bool RespSession::wrongNode(int32_t slot) const {
+  if (pinned_ == nullptr || !pinned_->opened() || slot < 0) return false;
+  std::string host;
+  uint16_t port = 0;
+  if (!clients_.shared().addressFor(slot, &host, &port)) return false;
+  return host != pinned_->host() || port != pinned_->port();
+}
+
+bool RespSession::dispatchCluster(const resp::CommandSpec* spec, const Args& args, bool* waits) {
+  using Combine = proxy::Forwarder::Combine;
+  *waits = false;
+  bool cross = false;
+  int32_t slot = slotOf(spec, args, &cross);
+  std::string name = lowerName(args[0]);
+  Combine how = Combine::kSum;
+  size_t step = 1;
+  bool split = false, all = false;
+  if (slot >= 0) {
+    if (!cross) return false;  // one slot: forwarded to its node as usual
+    if (name == "del" || name == "unlink" || name == "exists" || name == "touch") {
+      split = true;
+    } else if (name == "mset" && args.size() >= 3 && args.size() % 2 == 1) {
+      split = true;
+      step = 2;
+      how = Combine::kAllOk;
+    } else if (name == "mget") {
+      split = true;
+      how = Combine::kByKey;
+    } else {
+      resp::appendError(reply(), kCrossSlot);
+      return true;
+    }
+  } else if (name == "dbsize" && args.size() == 1) {
+    all = true;
+  } else if (name == "keys" && args.size() == 2) {
+    all = true;
+    how = Combine::kConcat;
+  } else if ((name == "flushall" || name == "flushdb") && args.size() <= 2) {
+    all = true;
+    how = Combine::kAllOk;
+  } else if (name == "script" && args.size() >= 2 && (equalsIgnoreCase(args[1], "load") || equalsIgnoreCase(args[1], "flush"))) {
+    all = true;  // EVALSHA then runs on any node
+    how = equalsIgnoreCase(args[1], "load") ? Combine::kFirst : Combine::kAllOk;
+  } else if (name == "scan") {
+    resp::appendError(reply(), "ERR SCAN is not supported through the proxy in front of a Redis Cluster yet: its cursor "
+                               "would cover one node's keys only; use KEYS (every node's keys, combined) or scan the "
+                               "nodes directly");
+    return true;
+  } else {
+    return false;  // keyless: the default node
+  }
+  Route route = sharedRoute();
+  if (!ready(route)) {
+    *waits = true;
+    return true;
+  }
+  proxy::Forwarder::After& after = after_;
+  invalidateWrites(spec, args, route == Route::kShared ? nullptr : &after);
+  Reply* r = conn_.pushReply();
+  r->first.tag = Part::Tag::kForward;
+  r->pending = 1;
+  ++outstanding_;
+  last_route_ = route;
+  backend::Upstream& to = route == Route::kShared3 ? clients_.shared3() : clients_.shared();
+  uint64_t timeout = clients_.config().backend_timeout_ms;
+  proxy::Forwarder::After* a = after.empty() ? nullptr : &after;
+  if (split) clients_.forwarder().forwardSplit(to, args, step, how, r->first, timeout, a);
+  else clients_.forwarder().forwardAll(to, args, how, r->first, timeout, a);
+  return true;
 }
 
 void RespSession::local(Cmd id, const Args& args) {
@@ -671,10 +818,18 @@ void RespSession::render(Reply& reply, Part& part, const proxy::Lookup& r) {
     }
     case Part::Tag::kForward:
     case Part::Tag::kPinned:
+    case Part::Tag::kAborted:
     case Part::Tag::kInfo: break;
   }
-  if (part.tag == Part::Tag::kPinned) --pinned_outstanding_;
+  if (part.tag == Part::Tag::kPinned || part.tag == Part::Tag::kAborted) --pinned_outstanding_;
+  if (part.tag == Part::Tag::kAborted) {
+    part.text.clear();
+    resp::appendError(part.text, "EXECABORT Transaction discarded because of previous errors.");
+    maybeRelease();
+    return;
+  }
   switch (r.kind) {
+    case K::kEncoded: part.text.assign(r.message); break;
     case K::kReply:
       if (part.tag == Part::Tag::kInfo && (r.frame->root().type() == resp::FrameType::kBulk ||
                                            r.frame->root().type() == resp::FrameType::kVerbatim)) {

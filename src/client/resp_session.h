@@ -102,6 +102,14 @@ class RespSession final : public Session, private backend::PinnedUser {
   void sendRaw(const Args& args);
   std::string_view rawOf(const Args& args) const noexcept;
   void forward(Route route, const Args& args, Part::Tag tag, uint64_t timeout_ms, proxy::Forwarder::After* after);
+  // --- in front of a Redis Cluster
+  // The slot of args's keys (Request::kAnySlot: keyless or not a cluster); *cross: they span slots.
+  int32_t slotOf(const resp::CommandSpec* spec, const Args& args, bool* cross);
+  // A command with keys in several slots, or a keyless one that concerns every node: split, sent to
+  // every primary, refused (CROSSSLOT), or not this function's (false: forwarded as usual).
+  bool dispatchCluster(const resp::CommandSpec* spec, const Args& args, bool* waits);
+  // A pinned connection on another node than the one serving slot cannot run the command.
+  bool wrongNode(int32_t slot) const;
   void local(resp::Cmd id, const Args& args);
   // Read-your-writes: drops what args may write from the cache (into after too, for a pinned route).
   void invalidateWrites(const resp::CommandSpec* spec, const Args& args, proxy::Forwarder::After* after);
@@ -138,6 +146,7 @@ class RespSession final : public Session, private backend::PinnedUser {
   bool tracking_ = false;   // CLIENT TRACKING on (RESP3): pinned, its reads on that connection
   bool tainted_ = false;    // the pinned connection carries state a reset does not clear: not reused
   bool watching_ = false;   // WATCH until EXEC / DISCARD / UNWATCH
+  bool multi_aborted_ = false;  // a command queued in MULTI was refused by the proxy (CROSSSLOT): EXEC aborts
   int db_;                  // SELECTed database (-1: a SELECT Redis may refuse)
   int configured_db_;       // the database of --redis, the one the cache holds
   Stream stream_ = Stream::kOff;
@@ -151,6 +160,11 @@ class RespSession final : public Session, private backend::PinnedUser {
   uint64_t connected_ms_;
 
   // --- routing
+  // The waiter of a request whose reply the client does not get (a cluster's deferred MULTI).
+  struct Discard final : proxy::Waiter {
+    void onResult(const proxy::Lookup&) override {}
+  };
+  Discard discard_;
   backend::Pinned* pinned_ = nullptr;
   uint32_t outstanding_ = 0;         // parts waiting on Redis (any route)
   uint32_t pinned_outstanding_ = 0;  // of which on the pinned connection

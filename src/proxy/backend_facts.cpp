@@ -10,7 +10,7 @@ namespace rcp::proxy {
 
 BackendFacts::BackendFacts(backend::Upstream& upstream, resp::CommandTable& commands)
     : upstream_(upstream), commands_(commands) {
-  upstream_.onUp([this] { ask(); });
+  upstream_.onUp([this](backend::NodeId) { ask(); });
 }
 
 void BackendFacts::ask() {

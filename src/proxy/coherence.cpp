@@ -15,35 +15,213 @@ namespace {
 constexpr std::string_view kChannel = "__redis__:invalidate";
 }  // namespace
 
-// CLIENT ID on the invalidation link: the id the filling link redirects its invalidations to.
-class Coherence::ClientId final : public backend::Request {
+// One node's coherence: its invalidation link, and the tracking state of its filling link.
+class Coherence::Tracker final : private backend::LinkOwner, private backend::FrameSink {
  public:
-  explicit ClientId(Coherence& owner) : owner_(owner) {}
-  void encode(std::string& out) const override { resp::appendCommand(out, {"CLIENT", "ID"}); }
-  void onReply(const resp::Frame& reply) override {
-    resp::FrameView r = reply.root();
-    if (r.type() == resp::FrameType::kInteger) owner_.gotClientId(r.integer());
-    else owner_.refused("CLIENT ID", r.type() == resp::FrameType::kError ? r.str() : "unexpected reply");
+  Tracker(Coherence& owner, backend::NodeId node, std::string host, uint16_t port)
+      : owner_(owner), node_(node),
+        options_(backend::LinkOptions::fromRedis(host, port, owner.config_.redis.user, owner.config_.redis.password, 0,
+                                                 owner.config_.backend_timeout_ms,
+                                                 owner.config_.max_backend_reply_bytes)),
+        client_id_(*this) {
+    name_ = host + ":" + std::to_string(port);
   }
-  void onFailure(backend::Failure, std::string_view) override {}  // the link is failing: onLinkDown follows
+  ~Tracker() { close("node closed"); }
+
+  backend::NodeId node() const noexcept { return node_; }
+  bool on() const noexcept { return tracking_on_; }
+
+  void connect() {
+    if (link_ != nullptr || !owner_.active()) return;
+    subscribed_ = false;
+    ping_sent_ms_ = 0;
+    reconnect_at_ms_ = 0;
+    link_ = new backend::Link(owner_.loop_, options_, *this, owner_.link_stats_, owner_.latency_);
+    link_->open();
+  }
+  void close(std::string_view why) {
+    if (backend::Link* l = std::exchange(link_, nullptr)) l->close(why);
+  }
+  void flush() {
+    if (link_ != nullptr) link_->flush();
+  }
+
+  void dataUp() {
+    data_up_ = true;
+    if (!owner_.active()) return;
+    if (subscribed_) sendTrackingOn();
+    else connect();
+  }
+  void dataDown() {
+    data_up_ = false;
+    if (!owner_.active()) return;
+    // Redis forgets what the lost connection read: invalidations for it will never come.
+    if (tracking_on_ || owner_.rt_.nodeStoring(node_)) owner_.rt_.invalidateAllBy(ReadThrough::DropCause::kReconnect);
+    owner_.rt_.setNodeStoring(node_, false);
+    tracking_on_ = false;
+    ++generation_;
+  }
+  void cacheChanged() {
+    if (owner_.active() && !tracking_on_ && subscribed_ && data_up_) sendTrackingOn();
+  }
+
+  void tick(uint64_t now) {
+    if (link_ == nullptr) {
+      if (reconnect_at_ms_ != 0 && now >= reconnect_at_ms_) connect();
+      return;
+    }
+    link_->checkDeadlines(now);
+    if (link_ == nullptr || !subscribed_) return;
+    if (ping_sent_ms_ != 0 && now - ping_sent_ms_ >= kPingDeadlineMs) {
+      close("no answer to PING");
+      lost(ReadThrough::DropCause::kPingDeadline, "no answer to PING within 3 s");
+      scheduleReconnect();
+      return;
+    }
+    if (ping_sent_ms_ == 0 && now - last_frame_ms_ >= kPingEveryMs) {
+      std::string ping;
+      resp::appendCommand(ping, {"PING"});
+      link_->sendRaw(ping);
+      ping_sent_ms_ = now;
+    }
+  }
+
+  void trackingReply(uint64_t generation, bool ok, std::string_view error) {
+    if (generation != generation_) return;  // an older connection's
+    if (ok) {
+      tracking_on_ = true;
+      spdlog::info("coherence: CLIENT TRACKING on for {} ({} mode, redirect to client id {})", name_,
+                   owner_.modeName(), redirect_id_);
+      return;
+    }
+    owner_.refused("CLIENT TRACKING", error);
+  }
+  void stop() {  // tracking refused or turned off: no more links
+    close("tracking refused");
+    tracking_on_ = false;
+    reconnect_at_ms_ = 0;
+  }
 
  private:
+  // CLIENT ID on the invalidation link: the id the filling link redirects its invalidations to.
+  class ClientId final : public backend::Request {
+   public:
+    explicit ClientId(Tracker& t) : t_(t) {}
+    void encode(std::string& out) const override { resp::appendCommand(out, {"CLIENT", "ID"}); }
+    void onReply(const resp::Frame& reply) override {
+      resp::FrameView r = reply.root();
+      if (r.type() == resp::FrameType::kInteger) t_.gotClientId(r.integer());
+      else t_.owner_.refused("CLIENT ID", r.type() == resp::FrameType::kError ? r.str() : "unexpected reply");
+    }
+    void onFailure(backend::Failure, std::string_view) override {}  // the link is failing: onLinkDown follows
+
+   private:
+    Tracker& t_;
+  };
+
+  void onLinkUp(backend::Link& link) override { link.send(&client_id_); }
+  void onLinkReplies(backend::Link&) override {}
+  void onLinkDown(backend::Link&, std::string_view why, std::vector<backend::Request*>&) override {
+    link_ = nullptr;
+    if (subscribed_) {
+      lost(ReadThrough::DropCause::kLinkLost, why);
+    } else if (attempt_ == 0) {
+      spdlog::warn("coherence: the invalidation link to {} cannot connect: {}; what it serves is not cached until it does",
+                   name_, why);
+    }
+    subscribed_ = false;
+    scheduleReconnect();
+  }
+
+  void gotClientId(long long id) {
+    if (link_ == nullptr) return;
+    redirect_id_ = id;
+    std::string sub;
+    resp::appendCommand(sub, {"SUBSCRIBE", kChannel});
+    link_->setSink(this);
+    link_->sendRaw(sub);
+  }
+
+  void scheduleReconnect() {
+    if (!owner_.active()) return;
+    uint64_t delay = std::min(kBackoffBaseMs << std::min(attempt_, 10u), kBackoffMaxMs);
+    ++attempt_;
+    reconnect_at_ms_ = owner_.loop_.nowMs() + delay;
+  }
+
+  void lost(ReadThrough::DropCause cause, std::string_view why) {
+    spdlog::warn("coherence: the invalidation link to {} was lost ({}): the cache is dropped and what that node "
+                 "serves is not stored until tracking is back", name_, why);
+    owner_.rt_.invalidateAllBy(cause);
+    owner_.rt_.setNodeStoring(node_, false);
+    tracking_on_ = false;
+    subscribed_ = false;
+    ++generation_;  // a CLIENT TRACKING ON on its way names the old id
+  }
+
+  // FrameSink: what the invalidation link streams
+  void onFrame(const resp::Frame& frame) override {
+    last_frame_ms_ = owner_.loop_.nowMs();
+    ping_sent_ms_ = 0;  // anything from Redis shows the link is alive
+    resp::FrameView r = frame.root();
+    if (r.type() != resp::FrameType::kArray || r.size() < 2 || r[0].type() != resp::FrameType::kBulk) return;
+    std::string_view kind = r[0].str();
+    if (kind == "subscribe") {
+      subscribed_ = true;
+      attempt_ = 0;
+      spdlog::info("coherence: invalidations from {} arrive on client id {}", name_, redirect_id_);
+      if (data_up_) sendTrackingOn();
+      return;
+    }
+    if (kind != "message" || r.size() != 3) return;  // "pong", or a confirmation
+    ++owner_.stats_.messages;
+    resp::FrameView payload = r[2];
+    if (payload.type() == resp::FrameType::kArray) {
+      size_t n = payload.size();
+      if (n == 0) return;
+      resp::FrameView k = payload[0];
+      for (size_t i = 0; i < n; ++i, k = i < n ? k.next() : k) {
+        ++owner_.stats_.keys;
+        owner_.rt_.invalidate(k.str());
+      }
+      return;
+    }
+    // Null: FLUSHALL, FLUSHDB, a replica's full resync: everything the node held may have changed.
+    owner_.rt_.invalidateAllBy(ReadThrough::DropCause::kNullMessage);
+  }
+
+  void sendTrackingOn();
+
   Coherence& owner_;
+  backend::NodeId node_;
+  std::string name_;
+  backend::LinkOptions options_;
+  backend::Link* link_ = nullptr;  // the invalidation link; frees itself once closed
+  ClientId client_id_;
+  long long redirect_id_ = -1;     // the invalidation link's client id, once subscribed
+  bool subscribed_ = false;
+  bool data_up_ = false;
+  bool tracking_on_ = false;       // the node accepted CLIENT TRACKING on its current filling link
+  uint64_t generation_ = 0;        // of the last CLIENT TRACKING ON; older replies are stale
+  uint64_t last_frame_ms_ = 0;
+  uint64_t ping_sent_ms_ = 0;      // 0: no PING outstanding
+  uint64_t reconnect_at_ms_ = 0;   // 0: none scheduled
+  unsigned attempt_ = 0;
 };
 
-// CLIENT TRACKING ON REDIRECT <id> on the filling link; frees itself once answered or failed.
+// CLIENT TRACKING ON REDIRECT <id> on a node's filling link; frees itself once answered or failed.
 class Coherence::TrackingOn final : public backend::Request {
  public:
-  TrackingOn(Coherence& owner, uint64_t generation, std::vector<std::string> args)
-      : owner_(owner), generation_(generation), args_(std::move(args)) {}
+  TrackingOn(Coherence& owner, backend::NodeId node, uint64_t generation, std::vector<std::string> args)
+      : owner_(owner), node_(node), generation_(generation), args_(std::move(args)) {}
   void encode(std::string& out) const override {
     std::vector<std::string_view> a(args_.begin(), args_.end());
     resp::appendCommand(out, a);
   }
   void onReply(const resp::Frame& reply) override {
     resp::FrameView r = reply.root();
-    if (generation_ == owner_.generation_)
-      owner_.trackingReply(r.type() != resp::FrameType::kError, r.type() == resp::FrameType::kError ? r.str() : "");
+    if (Tracker* t = owner_.tracker(node_))
+      t->trackingReply(generation_, r.type() != resp::FrameType::kError, r.type() == resp::FrameType::kError ? r.str() : "");
     delete this;
   }
   void onFailure(backend::Failure, std::string_view) override {
@@ -52,22 +230,40 @@ class Coherence::TrackingOn final : public backend::Request {
 
  private:
   Coherence& owner_;
+  backend::NodeId node_;
   uint64_t generation_;
   std::vector<std::string> args_;
 };
 
+void Coherence::Tracker::sendTrackingOn() {
+  // With the cache off (--ttl 0, --cache-keys 0) nothing is stored: tracking would only make Redis
+  // remember every key read. cacheChanged() turns it on if a reload turns the cache on.
+  if (!owner_.rt_.cacheEnabled()) return;
+  const Config& config = owner_.config_;
+  std::vector<std::string> args{"CLIENT", "TRACKING", "ON", "REDIRECT", std::to_string(redirect_id_)};
+  if (config.tracking == Config::Tracking::kBcast) {
+    args.emplace_back("BCAST");
+    for (const std::string& p : config.tracking_prefixes) {
+      args.emplace_back("PREFIX");
+      args.push_back(p);
+    }
+  }
+  ++generation_;
+  auto* r = new TrackingOn(owner_, node_, generation_, std::move(args));
+  r->timeout_ms = config.backend_timeout_ms;
+  owner_.data_.submitTo(node_, r);
+  // The reads sent after it on the same link are tracked; those sent before are voided.
+  owner_.rt_.setNodeStoring(node_, true);
+}
+
 Coherence::Coherence(Loop& loop, const Config& config, ReadThrough& read_through, backend::Upstream& data)
-    : loop_(loop), config_(config), rt_(read_through), data_(data),
-      options_(backend::LinkOptions::fromRedis(config.redis.host, config.redis.port, config.redis.user,
-                                               config.redis.password, 0, config.backend_timeout_ms,
-                                               config.max_backend_reply_bytes)),
-      client_id_(std::make_unique<ClientId>(*this)) {
+    : loop_(loop), config_(config), rt_(read_through), data_(data) {
   uv_timer_init(loop_.uv(), &tick_);
-  uv_timer_init(loop_.uv(), &reconnect_);
   tick_.data = this;
-  reconnect_.data = this;
-  data_.onUp([this] { dataUp(); });
-  data_.onDown([this] { dataDown(); });
+  data_.onUp([this](backend::NodeId n) { nodeUp(n); });
+  data_.onDown([this](backend::NodeId n) { nodeDown(n); });
+  data_.onGone([this](backend::NodeId n) { nodeGone(n); });
+  data_.onMoved([this] { slotsMoved(); });
 }
 
 Coherence::~Coherence() = default;
@@ -82,202 +278,107 @@ const char* Coherence::modeName() const noexcept {
   return "off";
 }
 
+bool Coherence::on() const noexcept {
+  if (trackers_.empty()) return false;
+  for (const auto& t : trackers_)
+    if (!t->on()) return false;
+  return true;
+}
+
+size_t Coherence::trackedNodes() const noexcept {
+  size_t n = 0;
+  for (const auto& t : trackers_) n += t->on() ? 1 : 0;
+  return n;
+}
+
 const char* Coherence::stateName() const noexcept {
   if (config_.tracking == Config::Tracking::kOff) return "off";
   if (refused_) return "ttl-only";
-  if (!tracking_on_ && !rt_.cacheEnabled()) return "cache-off";  // nothing to keep coherent
-  return tracking_on_ ? "on" : "connecting";
+  bool on_now = on();
+  if (!on_now && !rt_.cacheEnabled()) return "cache-off";  // nothing to keep coherent
+  return on_now ? "on" : "connecting";
+}
+
+Coherence::Tracker* Coherence::tracker(backend::NodeId node) const noexcept {
+  for (const auto& t : trackers_)
+    if (t->node() == node) return t.get();
+  return nullptr;
 }
 
 void Coherence::start() {
   if (config_.tracking == Config::Tracking::kOff) return;
-  rt_.setStoring(false);  // nothing is stored until tracking covers the reads
+  started_ = true;
+  rt_.trackNodes(true);  // nothing is stored until a node's tracking covers its reads
   uv_timer_start(&tick_, [](uv_timer_t* t) noexcept { static_cast<Coherence*>(t->data)->onTick(); }, kTickMs, kTickMs);
-  connect();
 }
 
 void Coherence::close() {
   if (closed_) return;
   closed_ = true;
-  if (backend::Link* l = std::exchange(link_, nullptr)) l->close("proxy shutting down");
+  trackers_.clear();
   uv_close(reinterpret_cast<uv_handle_t*>(&tick_), nullptr);
-  uv_close(reinterpret_cast<uv_handle_t*>(&reconnect_), nullptr);
 }
 
 void Coherence::flush() {
-  if (link_ != nullptr) link_->flush();
-}
-
-void Coherence::connect() {
-  if (closed_ || refused_) return;
-  subscribed_ = false;
-  ping_sent_ms_ = 0;
-  link_ = new backend::Link(loop_, options_, *this, link_stats_, latency_);
-  link_->open();
-}
-
-void Coherence::scheduleReconnect() {
-  if (closed_ || refused_) return;
-  uint64_t delay = std::min(kBackoffBaseMs << std::min(attempt_, 10u), kBackoffMaxMs);
-  ++attempt_;
-  uv_timer_start(&reconnect_, [](uv_timer_t* t) noexcept { static_cast<Coherence*>(t->data)->connect(); }, delay, 0);
-}
-
-void Coherence::onLinkUp(backend::Link& link) {
-  link.send(client_id_.get());
-}
-
-void Coherence::gotClientId(long long id) {
-  if (link_ == nullptr) return;
-  redirect_id_ = id;
-  std::string sub;
-  resp::appendCommand(sub, {"SUBSCRIBE", kChannel});
-  link_->setSink(this);
-  link_->sendRaw(sub);
-}
-
-void Coherence::onLinkDown(backend::Link&, std::string_view why, std::vector<backend::Request*>&) {
-  link_ = nullptr;
-  if (subscribed_) {
-    lost(ReadThrough::DropCause::kLinkLost, why);
-  } else if (attempt_ == 0) {
-    spdlog::warn("coherence: the invalidation link cannot connect: {}; nothing is cached until it does", why);
-  }
-  subscribed_ = false;
-  scheduleReconnect();
-}
-
-void Coherence::lost(ReadThrough::DropCause cause, std::string_view why) {
-  spdlog::warn("coherence: the invalidation link was lost ({}): the cache is dropped and nothing is stored "
-               "until tracking is back", why);
-  rt_.invalidateAllBy(cause);
-  rt_.setStoring(false);
-  rt_.setTracked(false);
-  tracking_on_ = false;
-  subscribed_ = false;
-  ++generation_;  // a CLIENT TRACKING ON on its way names the old id
-}
-
-void Coherence::onFrame(const resp::Frame& frame) {
-  last_frame_ms_ = loop_.nowMs();
-  ping_sent_ms_ = 0;  // anything from Redis shows the link is alive
-  resp::FrameView r = frame.root();
-  if (r.type() != resp::FrameType::kArray || r.size() < 2 || r[0].type() != resp::FrameType::kBulk) return;
-  std::string_view kind = r[0].str();
-  if (kind == "subscribe") {
-    subscribed_ = true;
-    attempt_ = 0;
-    spdlog::info("coherence: invalidations arrive on client id {}", redirect_id_);
-    if (data_up_) sendTrackingOn();
-    return;
-  }
-  if (kind != "message" || r.size() != 3) return;  // "pong", or a confirmation
-  ++stats_.messages;
-  resp::FrameView payload = r[2];
-  if (payload.type() == resp::FrameType::kArray) {
-    size_t n = payload.size();
-    if (n == 0) return;
-    resp::FrameView k = payload[0];
-    for (size_t i = 0; i < n; ++i, k = i < n ? k.next() : k) {
-      ++stats_.keys;
-      rt_.invalidate(k.str());
-    }
-    return;
-  }
-  // Null: FLUSHALL, FLUSHDB, a replica's full resync: everything Redis held may have changed.
-  rt_.invalidateAllBy(ReadThrough::DropCause::kNullMessage);
+  for (auto& t : trackers_) t->flush();
 }
 
 void Coherence::onTick() {
   uint64_t now = loop_.nowMs();
-  if (link_ == nullptr) return;
-  link_->checkDeadlines(now);
-  if (link_ == nullptr || !subscribed_) return;
-  if (ping_sent_ms_ != 0 && now - ping_sent_ms_ >= kPingDeadlineMs) {
-    backend::Link* l = std::exchange(link_, nullptr);
-    l->close("no answer to PING");
-    lost(ReadThrough::DropCause::kPingDeadline, "no answer to PING within 3 s");
-    scheduleReconnect();
-    return;
+  for (size_t i = 0; i < trackers_.size(); ++i) trackers_[i]->tick(now);
+}
+
+void Coherence::nodeUp(backend::NodeId node) {
+  if (!active()) return;
+  Tracker* t = tracker(node);
+  if (t == nullptr) {
+    std::string host;
+    uint16_t port = 0;
+    if (!data_.nodeAddress(node, &host, &port)) return;
+    trackers_.push_back(std::make_unique<Tracker>(*this, node, std::move(host), port));
+    t = trackers_.back().get();
   }
-  if (ping_sent_ms_ == 0 && now - last_frame_ms_ >= kPingEveryMs) {
-    std::string ping;
-    resp::appendCommand(ping, {"PING"});
-    link_->sendRaw(ping);
-    ping_sent_ms_ = now;
-  }
+  t->dataUp();
 }
 
-void Coherence::dataUp() {
-  data_up_ = true;
-  if (config_.tracking == Config::Tracking::kOff || refused_) return;
-  if (subscribed_) sendTrackingOn();
+void Coherence::nodeDown(backend::NodeId node) {
+  if (Tracker* t = tracker(node)) t->dataDown();
 }
 
-void Coherence::dataDown() {
-  data_up_ = false;
-  if (config_.tracking == Config::Tracking::kOff || refused_) return;
-  // Redis forgets what the lost connection read: invalidations for it will never come.
-  if (tracking_on_ || rt_.storing()) rt_.invalidateAllBy(ReadThrough::DropCause::kReconnect);
-  rt_.setStoring(false);
-  rt_.setTracked(false);
-  tracking_on_ = false;
-  ++generation_;
-}
-
-void Coherence::sendTrackingOn() {
-  // With the cache off (--ttl 0, --cache-keys 0) nothing is stored: tracking would only make Redis
-  // remember every key read. cacheChanged() turns it on if a reload turns the cache on.
-  if (!rt_.cacheEnabled()) return;
-  std::vector<std::string> args{"CLIENT", "TRACKING", "ON", "REDIRECT", std::to_string(redirect_id_)};
-  if (config_.tracking == Config::Tracking::kBcast) {
-    args.emplace_back("BCAST");
-    for (const std::string& p : config_.tracking_prefixes) {
-      args.emplace_back("PREFIX");
-      args.push_back(p);
+void Coherence::nodeGone(backend::NodeId node) {
+  for (auto it = trackers_.begin(); it != trackers_.end(); ++it) {
+    if ((*it)->node() == node) {
+      trackers_.erase(it);  // closes its invalidation link
+      break;
     }
   }
-  ++generation_;
-  auto* r = new TrackingOn(*this, generation_, std::move(args));
-  r->timeout_ms = config_.backend_timeout_ms;
-  data_.submit(r);
-  // The reads sent after it on the same link are tracked; those sent before are voided.
-  rt_.setStoring(true);
+  rt_.setNodeStoring(node, false);
+}
+
+void Coherence::slotsMoved() {
+  // What was read from a slot's old owner is tracked there, not by the new owner.
+  if (active() && started_) rt_.invalidateAllBy(ReadThrough::DropCause::kSlotMoved);
 }
 
 void Coherence::cacheChanged() {
-  if (config_.tracking == Config::Tracking::kOff || refused_ || tracking_on_) return;
-  if (subscribed_ && data_up_) sendTrackingOn();
-}
-
-void Coherence::trackingReply(bool ok, std::string_view error) {
-  if (ok) {
-    tracking_on_ = true;
-    rt_.setTracked(true);
-    spdlog::info("coherence: CLIENT TRACKING on ({} mode, redirect to client id {})", modeName(), redirect_id_);
-    return;
-  }
-  refused("CLIENT TRACKING", error);
+  for (auto& t : trackers_) t->cacheChanged();
 }
 
 void Coherence::refused(std::string_view what, std::string_view why) {
   if (config_.tracking == Config::Tracking::kAuto) {
+    if (refused_) return;
     spdlog::warn("coherence: the backend refused {} ({}): the cache is TTL-only (--tracking auto); a write made "
                  "to Redis by anyone but this proxy is seen after --ttl", what, why);
     refused_ = true;
-    rt_.setTracked(false);
-    rt_.invalidateAll();  // whatever was stored meanwhile was stored on the promise of tracking
+    rt_.trackNodes(false);  // every node's answers stored again; what was stored meanwhile is dropped
     rt_.setStoring(true);
-    tracking_on_ = false;
-    if (backend::Link* l = std::exchange(link_, nullptr)) l->close("tracking refused");
+    for (auto& t : trackers_) t->stop();
     uv_timer_stop(&tick_);
     return;
   }
   spdlog::error("coherence: the backend refused {} ({}) with --tracking {}: nothing is cached", what, why, modeName());
-  rt_.setTracked(false);
   rt_.invalidateAll();
   rt_.setStoring(false);
-  tracking_on_ = false;
 }
 
 }  // namespace rcp::proxy

@@ -1,15 +1,17 @@
 // Coherence with Redis (CLIENT TRACKING): the cache never serves what Redis no longer holds.
 //
-// A link of its own (the invalidation link) asks Redis for its CLIENT ID and subscribes to
-// __redis__:invalidate. The link that fills the cache sends CLIENT TRACKING ON REDIRECT <that id>
-// (BCAST and prefixes in bcast mode) each time either link (re)connects, pipelined ahead of the
-// reads that follow it, so every stored value was read under tracking. An invalidation names keys
+// Per backend node (one for a single Redis, each primary of a cluster): a link of its own (the
+// invalidation link) asks the node for its CLIENT ID and subscribes to __redis__:invalidate. The
+// node's link that fills the cache sends CLIENT TRACKING ON REDIRECT <that id> (BCAST and prefixes
+// in bcast mode) each time either link (re)connects, pipelined ahead of the reads that follow it,
+// so every stored value was read under tracking; a node's answers are stored only while it is. An invalidation names keys
 // (each dropped, and its fetch in flight detached so it fills nothing) or is null (everything
 // dropped, every fill in flight voided).
 //
-// When the proxy cannot know, it drops the whole cache and stores nothing until tracking is back:
-// the invalidation link lost or silent past its PING deadline, the filling link lost (Redis forgets
-// what that connection read). In auto mode a backend that refuses CLIENT TRACKING (or CLIENT)
+// When the proxy cannot know, it drops the whole cache and stores nothing from that node until its
+// tracking is back: the invalidation link lost or silent past its PING deadline, the filling link
+// lost (Redis forgets what that connection read). A cluster slot changing owner drops the cache too
+// (the new owner tracks nothing read from the old one). In auto mode a backend that refuses CLIENT TRACKING (or CLIENT)
 // leaves the proxy TTL-only, with one warning.
 #pragma once
 
@@ -19,6 +21,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "src/backend/link.h"
 #include "src/backend/upstream.h"
@@ -33,10 +36,10 @@ struct CoherenceStats {
   uint64_t keys = 0;             // keys they named
 };
 
-class Coherence final : private backend::LinkOwner, private backend::FrameSink {
+class Coherence final {
  public:
-  // data: the upstream whose link fills the cache. Hooks on its up and down events are added here,
-  // so construct this before data is started.
+  // data: the upstream whose links fill the cache. Hooks on its node events are added here, so
+  // construct this before data is started.
   Coherence(Loop& loop, const Config& config, ReadThrough& read_through, backend::Upstream& data);
   ~Coherence();
   Coherence(const Coherence&) = delete;
@@ -44,41 +47,34 @@ class Coherence final : private backend::LinkOwner, private backend::FrameSink {
 
   void start();
   void close();
-  void flush();  // the end-of-turn pass: writes what the invalidation link queued
+  void flush();  // the end-of-turn pass: writes what the invalidation links queued
   // A reload may have turned the cache on (--ttl, --cache-keys): tracking is turned on if it was
   // left off for want of a cache.
   void cacheChanged();
 
   // "off" (--tracking off), "ttl-only" (auto, the backend refused tracking), "cache-off" (the cache
-  // is disabled: tracking is not asked for), "connecting" (not yet or no longer covered: nothing is
-  // stored), "on".
+  // is disabled: tracking is not asked for), "connecting" (some node not yet or no longer covered:
+  // what it answers is not stored), "on" (every node that fills the cache is covered).
   const char* stateName() const noexcept;
   const char* modeName() const noexcept;
-  bool on() const noexcept { return tracking_on_; }
+  bool on() const noexcept;
+  size_t trackedNodes() const noexcept;  // nodes whose tracking is on
   const CoherenceStats& stats() const noexcept { return stats_; }
 
  private:
-  class ClientId;
+  class Tracker;
   class TrackingOn;
+  friend class Tracker;
+  friend class TrackingOn;
 
-  // LinkOwner (the invalidation link)
-  void onLinkUp(backend::Link& link) override;
-  void onLinkReplies(backend::Link&) override {}
-  void onLinkDown(backend::Link& link, std::string_view why, std::vector<backend::Request*>& retry) override;
-  // FrameSink: what the invalidation link streams
-  void onFrame(const resp::Frame& frame) override;
-
-  void connect();
-  void scheduleReconnect();
-  void onTick();
-  void gotClientId(long long id);
+  Tracker* tracker(backend::NodeId node) const noexcept;
+  void nodeUp(backend::NodeId node);
+  void nodeDown(backend::NodeId node);
+  void nodeGone(backend::NodeId node);
+  void slotsMoved();
   void refused(std::string_view what, std::string_view why);
-  // The invalidation link is gone (or cannot be trusted): nothing the cache holds is covered.
-  void lost(ReadThrough::DropCause cause, std::string_view why);
-  void dataUp();
-  void dataDown();
-  void sendTrackingOn();
-  void trackingReply(bool ok, std::string_view error);
+  void onTick();
+  bool active() const noexcept { return config_.tracking != Config::Tracking::kOff && !refused_ && !closed_; }
 
   static constexpr uint64_t kTickMs = 100;
   static constexpr uint64_t kPingEveryMs = 1000;     // a PING on an invalidation link silent this long
@@ -90,24 +86,13 @@ class Coherence final : private backend::LinkOwner, private backend::FrameSink {
   const Config& config_;
   ReadThrough& rt_;
   backend::Upstream& data_;
-  backend::LinkOptions options_;
+  std::vector<std::unique_ptr<Tracker>> trackers_;  // one per node that has come up
   backend::UpstreamStats link_stats_;
   LatencyHistogram latency_;
-  backend::Link* link_ = nullptr;     // the invalidation link; frees itself once closed
-  std::unique_ptr<ClientId> client_id_;
-  std::unique_ptr<TrackingOn> tracking_req_;
-  long long redirect_id_ = -1;        // the invalidation link's client id, once subscribed
-  bool subscribed_ = false;
-  bool data_up_ = false;
-  bool tracking_on_ = false;          // Redis accepted CLIENT TRACKING on the current filling link
-  bool refused_ = false;              // auto mode fell back to TTL-only
+  bool refused_ = false;  // auto mode fell back to TTL-only
+  bool started_ = false;
   bool closed_ = false;
-  uint64_t generation_ = 0;           // of the last CLIENT TRACKING ON; older replies are stale
-  uint64_t last_frame_ms_ = 0;
-  uint64_t ping_sent_ms_ = 0;         // 0: no PING outstanding
-  unsigned attempt_ = 0;
   uv_timer_t tick_;
-  uv_timer_t reconnect_;
   CoherenceStats stats_;
 };
 

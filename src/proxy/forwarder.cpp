@@ -1,9 +1,12 @@
 // Forwarded commands (see forwarder.h).
 #include "src/proxy/forwarder.h"
 
+#include <algorithm>
 #include <cassert>
+#include <memory>
 #include <utility>
 
+#include "resp/key_slot.h"
 #include "resp/reply.h"
 
 namespace rcp::proxy {
@@ -56,15 +59,210 @@ class Forwarder::Forward final : public backend::Request {
   Forwarder& owner_;
 };
 
+// One command in parts (see Combine): each part a request of its own; when the last has answered,
+// the waiter gets the combined reply. Frees itself.
+class Forwarder::Split final {
+ public:
+  class Part final : public backend::Request {
+   public:
+    Part(Split& owner, size_t index) : owner_(owner), index_(index) {}
+    void encode(std::string& out) const override { out.append(command); }
+    void onReply(const resp::Frame& reply) override { owner_.gotReply(*this, reply.root()); }
+    void onFailure(backend::Failure why, std::string_view detail) override { owner_.gotFailure(why, detail); }
+    std::string command;
+    std::vector<uint32_t> keys;  // kByKey: the indexes (in the client's command) of the keys it asked for
+    size_t index() const noexcept { return index_; }
+
+   private:
+    Split& owner_;
+    size_t index_;
+  };
+
+  Split(Forwarder& owner, Combine how, Waiter& w, size_t nkeys) : owner_(owner), how_(how), waiter_(&w) {
+    if (how == Combine::kByKey) values_.resize(nkeys);
+  }
+
+  std::vector<std::unique_ptr<Part>> parts;
+  After after;
+
+  void start(size_t n) { left_ = n; errors_.resize(n); concat_.resize(how_ == Combine::kConcat ? n : 0); }
+
+ private:
+  void gotReply(Part& p, const resp::FrameView& r) {
+    using T = resp::FrameType;
+    if (r.type() == T::kError || r.type() == T::kBlobError) {
+      r.encode(errors_[p.index()]);  // the first part's error (in part order) is the reply
+    } else {
+      switch (how_) {
+        case Combine::kSum:
+          if (r.type() == T::kInteger) sum_ += r.integer();
+          else bad_ = true;
+          break;
+        case Combine::kAllOk:
+          if (r.type() != T::kSimple) bad_ = true;
+          break;
+        case Combine::kByKey:
+        case Combine::kConcat: {
+          if (r.type() != T::kArray && r.type() != T::kSet) {
+            bad_ = true;
+            break;
+          }
+          size_t n = r.size();
+          if (how_ == Combine::kByKey && n != p.keys.size()) {
+            bad_ = true;
+            break;
+          }
+          if (n == 0) break;
+          resp::FrameView e = r[0];
+          for (size_t i = 0; i < n; ++i, e = i < n ? e.next() : e) {
+            if (how_ == Combine::kByKey) {
+              e.encode(values_[p.keys[i]]);
+            } else {
+              e.encode(concat_[p.index()]);
+              ++concat_n_;
+            }
+          }
+          break;
+        }
+        case Combine::kFirst:
+          if (p.index() == 0) r.encode(first_);
+          break;
+      }
+    }
+    partDone();
+  }
+  void gotFailure(backend::Failure why, std::string_view detail) {
+    if (!failed_) {
+      failed_ = true;
+      timeout_ = why == backend::Failure::kTimeout;
+      failure_.assign(detail);
+    }
+    partDone();
+  }
+  void partDone() {
+    if (--left_ > 0) return;
+    ReadThrough& rt = owner_.read_through_;
+    if (after.all) rt.invalidateAll();
+    after.forEach([&rt](std::string_view k) { rt.invalidate(k); });
+    Lookup res;
+    std::string out;
+    if (failed_) {
+      res.kind = timeout_ ? Lookup::Kind::kTimeout : Lookup::Kind::kUnavailable;
+      res.message = failure_;
+    } else {
+      res.kind = Lookup::Kind::kEncoded;
+      for (const std::string& e : errors_) {
+        if (!e.empty()) {
+          out = e;
+          break;
+        }
+      }
+      if (out.empty() && bad_) resp::appendError(out, "ERR unexpected reply from Redis to a command split over cluster nodes");
+      if (out.empty()) {
+        switch (how_) {
+          case Combine::kSum: out = ":" + std::to_string(sum_) + "\r\n"; break;
+          case Combine::kAllOk: out = "+OK\r\n"; break;
+          case Combine::kByKey:
+            resp::appendArrayHeader(out, static_cast<long long>(values_.size()));
+            for (const std::string& v : values_) out.append(v);
+            break;
+          case Combine::kConcat:
+            resp::appendArrayHeader(out, static_cast<long long>(concat_n_));
+            for (const std::string& v : concat_) out.append(v);
+            break;
+          case Combine::kFirst: out = std::move(first_); break;
+        }
+      }
+      res.message = out;
+    }
+    Waiter* w = waiter_;
+    --owner_.live_splits_;
+    delete this;  // first: the waiter may forward again from inside onResult
+    w->onResult(res);
+  }
+
+  Forwarder& owner_;
+  Combine how_;
+  Waiter* waiter_;
+  size_t left_ = 0;
+  long long sum_ = 0;
+  bool bad_ = false;
+  bool failed_ = false;
+  bool timeout_ = false;
+  std::string failure_;
+  std::vector<std::string> errors_;  // by part
+  std::vector<std::string> values_;  // kByKey: by key
+  std::vector<std::string> concat_;  // kConcat: by part
+  size_t concat_n_ = 0;
+  std::string first_;
+};
+
+void Forwarder::forwardSplit(backend::Upstream& to, std::span<const std::string_view> args, size_t step, Combine how,
+                             Waiter& w, uint64_t timeout_ms, After* after) {
+  size_t nkeys = (args.size() - 1) / step;
+  auto* s = new Split(*this, how, w, nkeys);
+  ++live_splits_;
+  ++stats_.split;
+  if (after != nullptr) std::swap(s->after, *after);
+  // Keys grouped by slot, in the order their slots first appear.
+  std::vector<std::pair<uint16_t, std::vector<uint32_t>>> groups;
+  for (size_t k = 0; k < nkeys; ++k) {
+    uint16_t slot = resp::keySlot(args[1 + k * step]);
+    auto it = std::find_if(groups.begin(), groups.end(), [slot](const auto& g) { return g.first == slot; });
+    if (it == groups.end()) {
+      groups.emplace_back(slot, std::vector<uint32_t>{});
+      it = groups.end() - 1;
+    }
+    it->second.push_back(static_cast<uint32_t>(k));
+  }
+  std::vector<std::string_view> part_args;
+  for (auto& [slot, keys] : groups) {
+    auto p = std::make_unique<Split::Part>(*s, s->parts.size());
+    part_args.assign(1, args[0]);
+    for (uint32_t k : keys)
+      for (size_t j = 0; j < step; ++j) part_args.push_back(args[1 + k * step + j]);
+    resp::appendCommand(p->command, part_args);
+    p->keys = std::move(keys);
+    p->slot = slot;
+    p->timeout_ms = timeout_ms;
+    s->parts.push_back(std::move(p));
+  }
+  stats_.split_parts += s->parts.size();
+  s->start(s->parts.size());
+  // Submitted after every part exists: none completes inside submit (the upstream's contract).
+  for (auto& p : s->parts) to.submit(p.get());
+}
+
+void Forwarder::forwardAll(backend::Upstream& to, std::span<const std::string_view> args, Combine how, Waiter& w,
+                           uint64_t timeout_ms, After* after) {
+  std::vector<backend::NodeId> nodes = to.primaries();
+  if (nodes.empty()) nodes.push_back(0);  // no node known: the part fails, and with it the command
+  auto* s = new Split(*this, how, w, 0);
+  ++live_splits_;
+  ++stats_.split;
+  if (after != nullptr) std::swap(s->after, *after);
+  std::string command;
+  resp::appendCommand(command, args);
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    auto p = std::make_unique<Split::Part>(*s, i);
+    p->command = command;
+    p->timeout_ms = timeout_ms;
+    s->parts.push_back(std::move(p));
+  }
+  stats_.split_parts += s->parts.size();
+  s->start(s->parts.size());
+  for (size_t i = 0; i < nodes.size(); ++i) to.submitTo(nodes[i], s->parts[i].get());
+}
+
 Forwarder::Forwarder(ReadThrough& read_through) : read_through_(read_through) {}
 
 Forwarder::~Forwarder() {
-  assert(live_ == 0);
+  assert(live_ == 0 && live_splits_ == 0);
   for (Forward* f : free_) delete f;
 }
 
 void Forwarder::forward(backend::Target& to, std::span<const std::string_view> args, Waiter& w, uint64_t timeout_ms,
-                        After* after, std::string_view raw) {
+                        After* after, std::string_view raw, int32_t slot) {
   Forward* f;
   if (free_.empty()) {
     f = new Forward(*this);
@@ -77,6 +275,7 @@ void Forwarder::forward(backend::Target& to, std::span<const std::string_view> a
   else f->command.assign(raw);
   f->waiter = &w;
   f->timeout_ms = timeout_ms;
+  f->slot = slot;
   if (after != nullptr) {
     // f's buffers are empty (a pooled request's are cleared): the caller gets them back to reuse
     f->after.bytes.swap(after->bytes);

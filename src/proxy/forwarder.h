@@ -20,6 +20,8 @@ namespace rcp::proxy {
 
 struct ForwardStats {
   uint64_t forwarded = 0;  // commands sent to Redis for clients (GET misses not included)
+  uint64_t split = 0;      // commands split over cluster nodes (or sent to every node)
+  uint64_t split_parts = 0;
 };
 
 class Forwarder {
@@ -59,12 +61,30 @@ class Forwarder {
   // included), kUnavailable or kTimeout, never inside this call. timeout_ms 0: no deadline
   // (a blocking command). after, if given, is taken (left empty, with buffers to reuse). raw, if not empty, is the request's RESP
   // encoding as the client sent it (copied as it is instead of encoding args again).
+  // slot: the Redis Cluster slot of its keys (Request::kAnySlot: keyless).
   void forward(backend::Target& to, std::span<const std::string_view> args, Waiter& w, uint64_t timeout_ms,
-               After* after = nullptr, std::string_view raw = {});
+               After* after = nullptr, std::string_view raw = {}, int32_t slot = backend::Request::kAnySlot);
+
+  // A Redis Cluster's multi-key commands and keyless ones that concern every node: sent in parts,
+  // and w gets one reply (kEncoded) made of theirs, as one Redis would have answered.
+  enum class Combine : uint8_t {
+    kSum,     // DEL, UNLINK, EXISTS, TOUCH, DBSIZE: the sum of the integers
+    kAllOk,   // MSET, FLUSHALL, FLUSHDB, SCRIPT FLUSH: +OK when every part says so
+    kByKey,   // MGET: the values in the order of the keys
+    kConcat,  // KEYS: every part's elements
+    kFirst,   // SCRIPT LOAD: the first part's reply (each node answers the same)
+  };
+  // Splits args (the name, then keys, each followed by step - 1 values) by slot: one command per slot.
+  void forwardSplit(backend::Upstream& to, std::span<const std::string_view> args, size_t step, Combine how,
+                    Waiter& w, uint64_t timeout_ms, After* after = nullptr);
+  // args as they are, to every primary.
+  void forwardAll(backend::Upstream& to, std::span<const std::string_view> args, Combine how, Waiter& w,
+                  uint64_t timeout_ms, After* after = nullptr);
   const ForwardStats& stats() const noexcept { return stats_; }
 
  private:
   class Forward;
+  class Split;
   void done(Forward* f) noexcept;
 
   static constexpr size_t kMaxFree = 1024;            // requests kept for reuse
@@ -73,6 +93,7 @@ class Forwarder {
   ReadThrough& read_through_;
   std::vector<Forward*> free_;
   size_t live_ = 0;
+  size_t live_splits_ = 0;
   ForwardStats stats_;
 };
 

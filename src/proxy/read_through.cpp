@@ -6,6 +6,7 @@
 #include <new>
 #include <stdexcept>
 
+#include "resp/key_slot.h"
 #include "resp/reply.h"
 
 namespace rcp::proxy {
@@ -111,8 +112,9 @@ class ReadThrough::Fetch final : public backend::Request {
   }
 
   // The outcome for a value read some other way (an element of a batch's MGET reply).
-  void completeWith(const Lookup& res, uint64_t sent_at, long long pttl) {
+  void completeWith(const Lookup& res, uint64_t sent_at, long long pttl, uint32_t from) {
     sent_ms = sent_at;
+    node = from;
     owner_.complete(this, res, pttl);
   }
   Lookup resultFor(resp::FrameView v) const { return resultOf(key, v, false, {}); }
@@ -168,7 +170,7 @@ class ReadThrough::Batch final : public backend::Request {
       if (t.type() == resp::FrameType::kInteger) ttls_[got_ - 1] = t.integer();
     }
     if (++got_ < replies()) return;
-    for (size_t i = 0; i < fetches_.size(); ++i) fetches_[i]->completeWith(results_[i], sent_ms, ttls_[i]);
+    for (size_t i = 0; i < fetches_.size(); ++i) fetches_[i]->completeWith(results_[i], sent_ms, ttls_[i], node);
     delete this;
   }
   void onFailure(backend::Failure why, std::string_view detail) override {
@@ -240,6 +242,7 @@ ReadThrough::Fetch* ReadThrough::startFetch(std::string_view key, uint64_t hash,
   f->with_ttl = config_.tracking != Config::Tracking::kOff && cache_.enabled();  // nothing stored: no PTTL
   f->waiters_head = f->waiters_tail = &w;
   f->timeout_ms = config_.backend_timeout_ms;
+  f->slot = upstream_.clustered() ? resp::keySlot(f->key) : backend::Request::kAnySlot;
   inflight_.emplace(FetchKey{f->key, hash}, f);
   ++stats_.fetches;
   return f;
@@ -261,10 +264,29 @@ void ReadThrough::getMany(size_t n, const std::string_view* keys, Waiter* const*
     upstream_.submit(batch_[0]);
     return;
   }
+  if (!upstream_.clustered()) {
+    submitBatch(std::move(batch_));
+    batch_ = {};
+    return;
+  }
+  // A Redis Cluster answers an MGET of one slot only: one MGET per slot (a GET for a slot of one key).
+  std::stable_sort(batch_.begin(), batch_.end(), [](const Fetch* a, const Fetch* b) { return a->slot < b->slot; });
+  for (size_t i = 0; i < batch_.size();) {
+    size_t j = i + 1;
+    while (j < batch_.size() && batch_[j]->slot == batch_[i]->slot) ++j;
+    if (j - i == 1) upstream_.submit(batch_[i]);
+    else submitBatch(std::vector<Fetch*>(batch_.begin() + static_cast<ptrdiff_t>(i), batch_.begin() + static_cast<ptrdiff_t>(j)));
+    i = j;
+  }
+  batch_.clear();
+}
+
+void ReadThrough::submitBatch(std::vector<Fetch*> fetches) {
   ++stats_.batches;
-  auto* b = new Batch(std::move(batch_), config_.tracking != Config::Tracking::kOff && cache_.enabled());
-  batch_ = {};
+  int32_t slot = fetches.front()->slot;
+  auto* b = new Batch(std::move(fetches), config_.tracking != Config::Tracking::kOff && cache_.enabled());
   b->timeout_ms = config_.backend_timeout_ms;
+  b->slot = slot;
   upstream_.submit(b);
 }
 
@@ -277,6 +299,7 @@ void ReadThrough::invalidateAllBy(DropCause cause) {
     case DropCause::kLinkLost: ++stats_.drops_link_lost; break;
     case DropCause::kReconnect: ++stats_.drops_reconnect; break;
     case DropCause::kPingDeadline: ++stats_.drops_ping_deadline; break;
+    case DropCause::kSlotMoved: ++stats_.drops_slot_moved; break;
   }
   invalidateAll();
 }
@@ -292,6 +315,23 @@ bool ReadThrough::covered(std::string_view key) const noexcept {
 void ReadThrough::setStoring(bool on) {
   if (on) invalidateAll();  // fills read before now were not covered
   storing_ = on;
+}
+
+void ReadThrough::trackNodes(bool on) {
+  per_node_ = on;
+  node_storing_.clear();
+  invalidateAll();
+}
+
+void ReadThrough::setNodeStoring(backend::NodeId node, bool on) {
+  if (node >= node_storing_.size()) node_storing_.resize(node + 1, 0);
+  if (on) {
+    // Fills read before now were not covered: voided (the cache itself stays).
+    ++epoch_;
+    for (auto& [k, f] : inflight_) f->attached = false;
+    inflight_.clear();
+  }
+  node_storing_[node] = on ? 1 : 0;
 }
 
 void ReadThrough::invalidate(std::string_view key) {
@@ -330,10 +370,11 @@ void ReadThrough::complete(Fetch* f, const Lookup& r, long long pttl) {
       stored = stored > shift ? stored - shift : 0;
       ++stats_.key_ttl_capped;
     }
-    if (f->attached && f->epoch == epoch_ && fresh && alive && storing_ && covered(f->key))
+    if (f->attached && f->epoch == epoch_ && fresh && alive && storing_ && nodeStoring(f->node) && covered(f->key))
       cache_.put(r.entry.get(), f->hash, stored);
     else ++stats_.fills_voided;
-  } else if (r.kind == Lookup::Kind::kNil && config_.negative_ttl_ms != 0 && tracked_ && storing_ && f->attached &&
+  } else if (r.kind == Lookup::Kind::kNil && config_.negative_ttl_ms != 0 && per_node_ && nodeStoring(f->node) &&
+             storing_ && f->attached &&
              f->epoch == epoch_ && covered(f->key) && loop_.nowMs() - f->sent_ms < cache_.ttlMs()) {
     // Negative caching: Redis tracks a key read while missing, so its creation invalidates this.
     uint64_t ttl = cache_.ttlMs(), life = std::min(ttl, config_.negative_ttl_ms);

@@ -25,7 +25,8 @@ namespace rcp::proxy {
 
 // What a GET produced, or a forwarded command (kReply).
 struct Lookup {
-  enum class Kind : uint8_t { kValue, kNil, kWrongType, kBackendError, kUnavailable, kTimeout, kReply };
+  // kEncoded: a reply the proxy put together (a command split over cluster nodes), its RESP in message.
+  enum class Kind : uint8_t { kValue, kNil, kWrongType, kBackendError, kUnavailable, kTimeout, kReply, kEncoded };
   Kind kind = Kind::kNil;
   EntryRef entry;            // kValue
   std::string_view message;  // Redis's error text, or why the backend is unavailable; valid during the call
@@ -66,6 +67,7 @@ struct ReadThroughStats {
   uint64_t drops_link_lost = 0;
   uint64_t drops_reconnect = 0;
   uint64_t drops_ping_deadline = 0;
+  uint64_t drops_slot_moved = 0;  // a Redis Cluster slot changed owner (the new one tracks nothing read before)
 };
 
 class ReadThrough {
@@ -100,17 +102,31 @@ class ReadThrough {
     ++stats_.write_invalidations;
     invalidate(key);
   }
-  enum class DropCause : uint8_t { kFlush, kSwapdb, kUnknownKeys, kNullMessage, kLinkLost, kReconnect, kPingDeadline };
+  enum class DropCause : uint8_t {
+    kFlush, kSwapdb, kUnknownKeys, kNullMessage, kLinkLost, kReconnect, kPingDeadline, kSlotMoved
+  };
   void invalidateAllBy(DropCause cause);
 
   // Whether fills are stored. Off while the proxy cannot know of Redis's changes (tracking wanted
   // and not established): every GET is then read from Redis. Turning it on voids the fills in
   // flight, so only reads sent after the moment tracking covers them are stored.
   void setStoring(bool on);
-  bool storing() const noexcept { return storing_; }
-  // Redis tracks what the filling link reads (set by the coherence layer): only then may "no such
-  // key" be cached (--negative-ttl), since creating the key then sends an invalidation.
-  void setTracked(bool on) noexcept { tracked_ = on; }
+  // Fills are stored (from some node, with per-node tracking).
+  bool storing() const noexcept {
+    if (!storing_ || !per_node_) return storing_;
+    for (uint8_t on : node_storing_)
+      if (on != 0) return true;
+    return false;
+  }
+  // Coherence per backend node (set by the coherence layer): with trackNodes(true), a value is stored
+  // only when the node that answered tracks its reads (setNodeStoring), and only then may "no such
+  // key" be cached (--negative-ttl), since creating the key then sends an invalidation. Turning a
+  // node on voids the fills in flight (they were read before its tracking covered them).
+  void trackNodes(bool on);
+  void setNodeStoring(backend::NodeId node, bool on);
+  bool nodeStoring(backend::NodeId node) const noexcept {
+    return !per_node_ || (node < node_storing_.size() && node_storing_[node] != 0);
+  }
 
   size_t inflight() const noexcept { return inflight_.size(); }
   const ReadThroughStats& stats() const noexcept { return stats_; }
@@ -132,6 +148,7 @@ class ReadThrough {
 
   bool covered(std::string_view key) const noexcept;  // tracking reports changes of key
   Fetch* newFetch();
+  void submitBatch(std::vector<Fetch*> fetches);
   Fetch* startFetch(std::string_view key, uint64_t hash, Waiter& w);  // registered, not yet submitted
   static constexpr long long kNoExpiry = -1;  // PTTL's answer for a key without an expiry
   void complete(Fetch* f, const Lookup& r, long long pttl);
@@ -146,7 +163,8 @@ class ReadThrough {
   const Config& config_;
   uint64_t epoch_ = 0;  // bumped by invalidateAll(); a fetch of an older epoch fills nothing
   bool storing_ = true;
-  bool tracked_ = false;
+  bool per_node_ = false;
+  std::vector<uint8_t> node_storing_;  // by NodeId
   std::unordered_map<FetchKey, Fetch*, FetchKeyHash> inflight_;  // attached fetches; keys view Fetch::key
   std::vector<Fetch*> free_fetches_;
   std::vector<Fetch*> batch_;  // getMany's misses, reused

@@ -69,14 +69,14 @@ std::string prometheusText(const Server& s) {
   metric("write_invalidations_total", "counter", "Cached keys dropped because a client of the proxy wrote them.", rt.write_invalidations);
   o += "# HELP rcp_cache_drops_total Whole-cache drops by cause (flush: FLUSHALL/FLUSHDB through the proxy; swapdb: SWAPDB through the proxy; "
        "unknown_keys: a write whose keys cannot be known; null_message: Redis's null invalidation; link_lost: the "
-       "invalidation link lost; reconnect: the filling link lost; ping_deadline: the invalidation link silent).\n"
+       "invalidation link lost; reconnect: the filling link lost; ping_deadline: the invalidation link silent; slot_moved: a cluster slot changed owner).\n"
        "# TYPE rcp_cache_drops_total counter\n";
   fmt::format_to(out, "rcp_cache_drops_total{{cause=\"flush\"}} {}\nrcp_cache_drops_total{{cause=\"unknown_keys\"}} {}\n"
                       "rcp_cache_drops_total{{cause=\"null_message\"}} {}\nrcp_cache_drops_total{{cause=\"link_lost\"}} {}\n"
                       "rcp_cache_drops_total{{cause=\"reconnect\"}} {}\nrcp_cache_drops_total{{cause=\"ping_deadline\"}} {}\n"
-                      "rcp_cache_drops_total{{cause=\"swapdb\"}} {}\n",
+                      "rcp_cache_drops_total{{cause=\"swapdb\"}} {}\nrcp_cache_drops_total{{cause=\"slot_moved\"}} {}\n",
                  rt.drops_flush, rt.drops_unknown_keys, rt.drops_null_message, rt.drops_link_lost, rt.drops_reconnect,
-                 rt.drops_ping_deadline, rt.drops_swapdb);
+                 rt.drops_ping_deadline, rt.drops_swapdb, rt.drops_slot_moved);
   fmt::format_to(out, "# HELP rcp_tracking_info Coherence: the --tracking mode and its state now (on, connecting, "
                       "ttl-only, off).\n# TYPE rcp_tracking_info gauge\nrcp_tracking_info{{mode=\"{}\",state=\"{}\"}} 1\n",
                  s.coherence().modeName(), s.coherence().stateName());
@@ -95,7 +95,18 @@ std::string prometheusText(const Server& s) {
   metric("cache_expirations_total", "counter", "Entries dropped because their TTL passed.", cs.expirations);
   metric("inflight_misses", "gauge", "Backend fetches in flight.", s.readThrough().inflight());
   metric("coalesced_misses_total", "counter", "Misses that joined a fetch already in flight for the same key.", rt.coalesced);
-  metric("backend_up", "gauge", "1 while the link to Redis is up.", s.upstream().up() ? 1 : 0);
+  metric("backend_up", "gauge", "1 while the link to Redis is up (a cluster: the link to every primary).", s.upstream().up() ? 1 : 0);
+  {
+    const backend::ClusterStats& k = s.upstream().clusterStats();
+    metric("cluster_enabled", "gauge", "1 when the backend is a Redis Cluster.", s.upstream().clustered() ? 1 : 0);
+    metric("cluster_primaries", "gauge", "Primaries in the cluster's slot map.", s.upstream().clustered() ? s.upstream().primaries().size() : 0);
+    fmt::format_to(out, "# HELP rcp_cluster_redirects_total Cluster redirections followed (moved, ask) and requests "
+                        "sent again after TRYAGAIN, CLUSTERDOWN or LOADING (retry).\n# TYPE rcp_cluster_redirects_total "
+                        "counter\nrcp_cluster_redirects_total{{kind=\"moved\"}} {}\nrcp_cluster_redirects_total{{kind=\"ask\"}} "
+                        "{}\nrcp_cluster_redirects_total{{kind=\"retry\"}} {}\n", k.moved, k.ask, k.retried);
+    metric("cluster_map_refreshes_total", "counter", "Cluster slot maps read.", k.refreshes);
+    metric("cluster_owner_changes_total", "counter", "Maps or MOVEDs that gave a slot another owner (each drops the cache).", k.owner_changes);
+  }
   metric("backend_resp3_up", "gauge", "1 while the RESP3 link (RESP3 clients' forwarded commands; opened at first use) is up.", s.upstream3().up() ? 1 : 0);
   metric("backend_resp3_requests_total", "counter", "Requests sent to Redis on the shared RESP3 link.", s.upstream3().stats().requests);
   metric("backend_requests_total", "counter", "Requests sent to Redis on the shared link (GETs, MGETs, forwarded commands).", bs.requests);
@@ -197,12 +208,23 @@ std::string infoText(const Server& s, std::string_view section) {
                    "backend_pending:{}\r\nbackend_errors:{}\r\nbackend_timeouts:{}\r\nbackend_failed:{}\r\n"
                    "backend_connects:{}\r\nbackend_reconnects:{}\r\nbackend_disconnects:{}\r\nbackend_replies:{}\r\n"
                    "backend_latency_avg_us:{}\r\nbackend_redis_version:{}\r\n"
-                   "backend_resp3_link_status:{}\r\nbackend_resp3_requests:{}\r\n\r\n",
+                   "backend_resp3_link_status:{}\r\nbackend_resp3_requests:{}\r\n",
                    c.redis.display(), s.upstream().stateName(), bs.requests, s.upstream().pending(), bs.errors,
                    bs.timeouts, bs.failed, bs.connects, reconnects, bs.disconnects, h.count(),
                    h.count() == 0 ? 0 : static_cast<uint64_t>(h.sumSeconds() * 1e6 / static_cast<double>(h.count())),
                    s.backendFacts().version().empty() ? std::string_view("unknown") : s.backendFacts().version(),
                    s.upstream3().stateName(), s.upstream3().stats().requests);
+    const backend::ClusterStats& k = s.upstream().clusterStats();
+    fmt::format_to(out,
+                   "backend_cluster_enabled:{}\r\nbackend_cluster_primaries:{}\r\nbackend_cluster_slots_served:{}\r\n"
+                   "backend_cluster_tracked_nodes:{}\r\nbackend_cluster_moved:{}\r\nbackend_cluster_ask:{}\r\nbackend_cluster_retried:{}\r\n"
+                   "backend_cluster_parked:{}\r\nbackend_cluster_refreshes:{}\r\nbackend_cluster_refresh_errors:{}\r\n"
+                   "backend_cluster_owner_changes:{}\r\nbackend_cluster_split_commands:{}\r\nbackend_cluster_split_parts:{}\r\n"
+                   "backend_cluster_cache_drops_slot_moved:{}\r\n\r\n",
+                   s.upstream().clustered() ? 1 : 0, s.upstream().clustered() ? s.upstream().primaries().size() : 0,
+                   s.upstream().clustered() ? s.upstream().map().coveredSlots() : 0, s.coherence().trackedNodes(),
+                   k.moved, k.ask, k.retried, k.parked, k.refreshes, k.refresh_errors, k.owner_changes,
+                   s.forwarder().stats().split, s.forwarder().stats().split_parts, rt.drops_slot_moved);
   }
   if (!o.empty()) o.resize(o.size() - 2);  // no blank line after the last section
   return o;

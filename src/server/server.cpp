@@ -8,7 +8,6 @@
 #include <cstdlib>
 #include <stdexcept>
 
-#include "src/backend/single_upstream.h"
 #include "src/server/admin.h"
 #include "src/server/fd_limit.h"
 #include "src/server/metrics.h"
@@ -23,10 +22,10 @@ constexpr uint64_t kAcceptWarnEveryMs = 1000;
 
 Server::Server(uv_loop_t* loop, Config config)
     : loop_(loop), config_(std::move(config)), cache_(config_.cache_keys, config_.ttl_ms),
-      upstream_(std::make_unique<backend::SingleUpstream>(loop_, config_)),
-      upstream3_(std::make_unique<backend::SingleUpstream>(loop_, config_, true)),
+      upstream_(std::make_unique<backend::ClusterUpstream>(loop_, config_)),
+      upstream3_(std::make_unique<backend::ClusterUpstream>(loop_, config_, true, upstream_.get())),
       read_through_(loop_, cache_, *upstream_, config_), coherence_(loop_, config_, read_through_, *upstream_),
-      forwarder_(read_through_), pinned_(loop_, config_),
+      forwarder_(read_through_), pinned_(loop_, config_, upstream_.get()),
       facts_(*upstream_, commands_),
       clients_(loop_, config_, client::Services{read_through_, forwarder_, *upstream_, *upstream3_, pinned_, commands_}, *this) {
   uv_tcp_init(loop, &listener_);

@@ -15,6 +15,7 @@
 
 #include "cache/lru_cache.h"
 #include "resp/commands.h"
+#include "src/backend/cluster_upstream.h"
 #include "src/backend/pinned.h"
 #include "src/backend/upstream.h"
 #include "src/base/config.h"
@@ -50,8 +51,8 @@ class Server final : private client::ClientHost {
   const Config& config() const noexcept { return config_; }
   const LruCache& cache() const noexcept { return cache_; }
   const proxy::ReadThrough& readThrough() const noexcept { return read_through_; }
-  const backend::Upstream& upstream() const noexcept { return *upstream_; }
-  const backend::Upstream& upstream3() const noexcept { return *upstream3_; }
+  const backend::ClusterUpstream& upstream() const noexcept { return *upstream_; }
+  const backend::ClusterUpstream& upstream3() const noexcept { return *upstream3_; }
   const backend::PinnedPool& pinned() const noexcept { return pinned_; }
   const proxy::Forwarder& forwarder() const noexcept { return forwarder_; }
   const proxy::BackendFacts& backendFacts() const noexcept { return facts_; }
@@ -79,8 +80,8 @@ class Server final : private client::ClientHost {
   Loop loop_;
   Config config_;
   LruCache cache_;
-  std::unique_ptr<backend::Upstream> upstream_;
-  std::unique_ptr<backend::Upstream> upstream3_;  // RESP3 clients' forwarded commands; opened at first use
+  std::unique_ptr<backend::ClusterUpstream> upstream_;   // one Redis, or a Redis Cluster's primaries
+  std::unique_ptr<backend::ClusterUpstream> upstream3_;  // RESP3 clients' forwarded commands; opened at first use
   proxy::ReadThrough read_through_;
   proxy::Coherence coherence_;
   proxy::Forwarder forwarder_;

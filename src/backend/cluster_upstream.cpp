@@ -1,0 +1,498 @@
+// The upstream policy over one Redis or a Redis Cluster (see cluster_upstream.h).
+#include "src/backend/cluster_upstream.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cassert>
+#include <charconv>
+#include <utility>
+
+#include "resp/reply.h"
+
+namespace rcp::backend {
+
+namespace {
+bool containsNoCase(std::string_view hay, std::string_view needle) {
+  auto it = std::search(hay.begin(), hay.end(), needle.begin(), needle.end(),
+                        [](char a, char b) { return (a | 0x20) == (b | 0x20); });
+  return it != hay.end();
+}
+
+// "MOVED 3999 127.0.0.1:6381" / "ASK ...": the slot and the address (host empty: the same host as
+// the node that answered, which Redis sends when it does not know its own endpoint).
+bool parseRedirect(std::string_view error, uint16_t* slot, std::string_view* host, uint16_t* port) {
+  size_t sp1 = error.find(' ');
+  if (sp1 == std::string_view::npos) return false;
+  size_t sp2 = error.find(' ', sp1 + 1);
+  if (sp2 == std::string_view::npos) return false;
+  std::string_view s = error.substr(sp1 + 1, sp2 - sp1 - 1), addr = error.substr(sp2 + 1);
+  unsigned v = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || p != s.data() + s.size() || v >= resp::kClusterSlots) return false;
+  size_t colon = addr.rfind(':');
+  if (colon == std::string_view::npos) return false;
+  std::string_view ps = addr.substr(colon + 1);
+  unsigned pv = 0;
+  auto [q, ec2] = std::from_chars(ps.data(), ps.data() + ps.size(), pv);
+  if (ec2 != std::errc() || pv == 0 || pv > 65535) return false;
+  std::string_view h = addr.substr(0, colon);
+  if (h.size() >= 2 && h.front() == '[' && h.back() == ']') h = h.substr(1, h.size() - 2);
+  *slot = static_cast<uint16_t>(v);
+  *host = h;
+  *port = static_cast<uint16_t>(pv);
+  return true;
+}
+}  // namespace
+
+// CLUSTER SHARDS (or CLUSTER SLOTS) on one node: the leader's slot map.
+class ClusterUpstream::Refresh final : public Request {
+ public:
+  explicit Refresh(ClusterUpstream& owner) : owner_(owner) {}
+  void encode(std::string& out) const override {
+    resp::appendCommand(out, {"CLUSTER", shards ? "SHARDS" : "SLOTS"});
+  }
+  void onReply(const resp::Frame& reply) override {
+    owner_.refresh_in_flight_ = false;
+    resp::FrameView r = reply.root();
+    if (r.type() == resp::FrameType::kError || r.type() == resp::FrameType::kBlobError) owner_.onMapError(r.str(), shards);
+    else owner_.onMap(r, shards);
+  }
+  void onFailure(Failure, std::string_view why) override {
+    owner_.refresh_in_flight_ = false;
+    ++owner_.cstats_.refresh_errors;
+    spdlog::debug("cluster map refresh failed: {}", why);
+    owner_.refreshSoon();
+  }
+  bool shards = true;  // CLUSTER SHARDS (Redis 7), else CLUSTER SLOTS
+
+ private:
+  ClusterUpstream& owner_;
+};
+
+ClusterUpstream::ClusterUpstream(Loop& loop, const Config& config, bool resp3, ClusterUpstream* leader)
+    : loop_(loop), config_(config), resp3_(resp3), leader_(leader != nullptr ? leader : this),
+      rng_(std::random_device{}()) {
+  uv_timer_init(loop_.uv(), &tick_);
+  tick_.data = this;
+  if (leader_ != this) leader_->followers_.push_back(this);
+  else refresh_ = std::make_unique<Refresh>(*this);
+}
+
+ClusterUpstream::~ClusterUpstream() { assert(closed_); }
+
+void ClusterUpstream::start() {
+  uv_timer_start(&tick_, [](uv_timer_t* t) noexcept { static_cast<ClusterUpstream*>(t->data)->onTick(); }, kTickMs,
+                 kTickMs);
+  if (leader_ != this) {
+    rebuild();
+    return;
+  }
+  const BackendAddress& seed = config_.redis_seeds.empty() ? config_.redis : config_.redis_seeds.front();
+  default_ = nodeAt(seed.host, seed.port);
+  default_->routed = true;
+  refreshNow();
+}
+
+void ClusterUpstream::close() {
+  if (closed_) return;
+  closed_ = true;
+  for (auto& n : nodes_) n->up->close();
+  for (Parked& p : parked_) failing_.emplace_back(p.r, "proxy shutting down");
+  parked_.clear();
+  flush();
+  uv_close(reinterpret_cast<uv_handle_t*>(&tick_), nullptr);
+}
+
+ClusterUpstream::Node* ClusterUpstream::nodeAt(std::string_view host, uint16_t port) {
+  for (auto& n : nodes_)
+    if (n->port == port && n->host == host) return n.get();
+  // A seed's own credentials; a node found in the map: those of the first address of --redis.
+  const BackendAddress* cred = &config_.redis;
+  for (const BackendAddress& s : config_.redis_seeds)
+    if (s.port == port && s.host == host) cred = &s;
+  LinkOptions o = LinkOptions::fromRedis(std::string(host), port, cred->user, cred->password, cred->db,
+                                         config_.backend_timeout_ms, config_.max_backend_reply_bytes, resp3_);
+  o.redirects = true;
+  auto n = std::make_unique<Node>();
+  n->id = leader_->next_id_++;  // one numbering for the leader's and the followers' nodes
+  n->host = std::string(host);
+  n->port = port;
+  n->up = std::make_unique<SingleUpstream>(loop_, config_, std::move(o), n->id, this, &stats_, &latency_, resp3_);
+  n->up->onUp([this](NodeId id) { upEvent(id); });
+  n->up->onDown([this](NodeId id) { downEvent(id); });
+  Node* raw = n.get();
+  nodes_.push_back(std::move(n));
+  if (!closed_) raw->up->start();
+  return raw;
+}
+
+ClusterUpstream::Node* ClusterUpstream::byId(NodeId id) const noexcept {
+  for (const auto& n : nodes_)
+    if (n->id == id) return n.get();
+  return nullptr;
+}
+
+ClusterUpstream::Node* ClusterUpstream::route(int32_t slot) {
+  if (slot >= 0 && leader_->mode_ == Mode::kCluster) {
+    if (Node* n = routes_[static_cast<size_t>(slot)]) return n;
+  }
+  if (default_ == nullptr) rebuild();  // a follower before the leader knew anything
+  return default_;
+}
+
+void ClusterUpstream::send(Node* n, Request* r) {
+  if (n == nullptr || closed_) {
+    fail(r, closed_ ? "proxy shutting down" : "no Redis node known yet");
+    return;
+  }
+  n->up->submit(r);
+}
+
+void ClusterUpstream::submit(Request* r) {
+  r->issued_ms = loop_.nowMs();
+  r->redirects = 0;
+  send(route(r->slot), r);
+}
+
+void ClusterUpstream::submitTo(NodeId node, Request* r) {
+  r->issued_ms = loop_.nowMs();
+  r->redirects = 0;
+  Node* n = byId(node);
+  if (n == nullptr) {
+    fail(r, "the node left the cluster");
+    return;
+  }
+  n->up->submit(r);
+}
+
+void ClusterUpstream::cancel(Request* r) {
+  for (auto it = parked_.begin(); it != parked_.end(); ++it) {
+    if (it->r == r) {
+      parked_.erase(it);
+      return;
+    }
+  }
+  for (auto it = failing_.begin(); it != failing_.end(); ++it) {
+    if (it->first == r) {
+      failing_.erase(it);
+      return;
+    }
+  }
+  if (Node* n = byId(r->node)) n->up->cancel(r);
+}
+
+void ClusterUpstream::fail(Request* r, std::string_view why) {
+  ++stats_.failed;
+  failing_.emplace_back(r, std::string(why));
+  loop_.requestTurnEnd();
+}
+
+void ClusterUpstream::flush() {
+  while (!failing_.empty()) {
+    std::vector<std::pair<Request*, std::string>> batch;
+    batch.swap(failing_);
+    for (auto& [r, why] : batch) r->onFailure(Failure::kUnavailable, why);
+  }
+  for (auto& n : nodes_) n->up->flush();
+}
+
+bool ClusterUpstream::nodeAddress(NodeId node, std::string* host, uint16_t* port) const {
+  Node* n = byId(node);
+  if (n == nullptr) return false;
+  *host = n->host;
+  *port = n->port;
+  return true;
+}
+
+bool ClusterUpstream::addressFor(int32_t slot, std::string* host, uint16_t* port) const {
+  const ClusterUpstream& l = *leader_;
+  if (slot >= 0 && l.mode_ == Mode::kCluster) {
+    int i = l.map_.primaryFor(static_cast<uint16_t>(slot));
+    if (i != SlotMap::kNone) {
+      *host = l.map_.primaries()[static_cast<size_t>(i)].host;
+      *port = l.map_.primaries()[static_cast<size_t>(i)].port;
+      return true;
+    }
+  }
+  if (l.default_ == nullptr) return false;
+  *host = l.default_->host;
+  *port = l.default_->port;
+  return true;
+}
+
+std::vector<NodeId> ClusterUpstream::primaries() const {
+  std::vector<NodeId> out;
+  if (leader_->mode_ != Mode::kCluster) {
+    if (default_ != nullptr) out.push_back(default_->id);
+    return out;
+  }
+  for (const auto& n : nodes_)
+    if (n->routed) out.push_back(n->id);
+  return out;
+}
+
+bool ClusterUpstream::up() const noexcept {
+  if (leader_->mode_ != Mode::kCluster) return default_ != nullptr && default_->up->up();
+  bool any = false;
+  for (const auto& n : nodes_) {
+    if (!n->routed) continue;
+    if (n->up->up()) any = true;
+    else if (leader_ == this || std::string_view(n->up->stateName()) != "idle") return false;
+  }
+  return any;
+}
+
+const char* ClusterUpstream::stateName() const noexcept {
+  if (closed_) return "closed";
+  if (leader_->mode_ != Mode::kCluster) return default_ != nullptr ? default_->up->stateName() : "idle";
+  if (up()) return "up";
+  for (const auto& n : nodes_)
+    if (n->routed && n->up->up()) return "partial";
+  return "down";
+}
+
+size_t ClusterUpstream::pending() const noexcept {
+  size_t n = parked_.size() + failing_.size();
+  for (const auto& node : nodes_) n += node->up->pending();
+  return n;
+}
+
+bool ClusterUpstream::withinDeadline(const Request& r) const noexcept {
+  uint64_t timeout = r.timeout_ms != 0 ? r.timeout_ms : config_.backend_timeout_ms;
+  return loop_.nowMs() - r.issued_ms < timeout;
+}
+
+void ClusterUpstream::park(Request* r, uint64_t delay_ms) {
+  parked_.push_back({r, loop_.nowMs() + delay_ms});
+}
+
+bool ClusterUpstream::onUnavailable(SingleUpstream&, Request& r) {
+  // A single Redis fails fast while it is unreachable; a cluster node's slots may move to a replica
+  // (a failover): the request waits for a map that names another owner, within its deadline.
+  if (closed_ || leader_->mode_ != Mode::kCluster || &r == leader_->refresh_.get() || !withinDeadline(r)) return false;
+  ++leader_->cstats_.parked;
+  park(&r, 100);
+  leader_->refreshSoon();
+  return true;
+}
+
+void ClusterUpstream::onRedirect(SingleUpstream& from, Request& r, std::string_view error) {
+  if (closed_ || &r == leader_->refresh_.get() || ++r.redirects > kMaxRedirects || !withinDeadline(r)) {
+    fail(&r, error);
+    return;
+  }
+  ClusterStats& cs = leader_->cstats_;
+  bool moved = error.starts_with("MOVED "), ask = error.starts_with("ASK ");
+  if (moved || ask) {
+    uint16_t slot = 0, port = 0;
+    std::string_view host;
+    if (!parseRedirect(error, &slot, &host, &port)) {
+      fail(&r, error);
+      return;
+    }
+    std::string h(host.empty() || host == "?" ? std::string_view(byId(from.id())->host) : host);
+    if (moved) {
+      ++cs.moved;
+      leader_->applyMoved(slot, h, port);
+      send(r.slot >= 0 ? route(r.slot) : nodeAt(h, port), &r);
+    } else {
+      ++cs.ask;
+      nodeAt(h, port)->up->submitAsking(&r);
+    }
+    return;
+  }
+  // TRYAGAIN (a multi-key command during a slot's migration), CLUSTERDOWN, LOADING: again, later.
+  ++cs.retried;
+  if (error.starts_with("CLUSTERDOWN")) leader_->refreshSoon();
+  park(&r, std::min<uint64_t>(uint64_t{10} << std::min<unsigned>(r.redirects, 5u), 200));
+}
+
+void ClusterUpstream::onTick() {
+  retired_.clear();  // closed on an earlier turn: their handles' callbacks have run
+  uint64_t now = loop_.nowMs();
+  if (!parked_.empty()) {
+    std::vector<Parked> due;
+    for (size_t i = 0; i < parked_.size();) {
+      if (parked_[i].due_ms <= now) {
+        due.push_back(parked_[i]);
+        parked_[i] = parked_.back();
+        parked_.pop_back();
+      } else {
+        ++i;
+      }
+    }
+    for (Parked& p : due) {
+      if (!withinDeadline(*p.r)) {
+        fail(p.r, "the node serving the key's slot is unreachable");
+        continue;
+      }
+      send(route(p.r->slot), p.r);
+    }
+  }
+  if (leader_ != this || closed_) return;
+  if (refresh_wanted_ && !refresh_in_flight_ && now >= next_refresh_ms_) {
+    refreshNow();
+  } else if (mode_ == Mode::kCluster && config_.cluster_refresh_ms != 0 && !refresh_in_flight_ &&
+             now - last_refresh_ms_ >= config_.cluster_refresh_ms) {
+    refreshNow();
+  }
+}
+
+void ClusterUpstream::refreshSoon() {
+  assert(leader_ == this);
+  if (refresh_wanted_) return;
+  refresh_wanted_ = true;
+  // Debounced and jittered: a storm of MOVED (or of proxies seeing one) costs one refresh.
+  uint64_t earliest = last_refresh_ms_ + kRefreshMinGapMs;
+  uint64_t now = loop_.nowMs();
+  next_refresh_ms_ = std::max(now, earliest) + std::uniform_int_distribution<uint64_t>(0, kRefreshJitterMs)(rng_);
+}
+
+void ClusterUpstream::refreshNow() {
+  assert(leader_ == this);
+  if (closed_ || refresh_in_flight_) return;
+  refresh_wanted_ = false;
+  last_refresh_ms_ = loop_.nowMs();
+  // Ask a node that is up: the default one, another in the map, else the seeds in turn.
+  Node* ask = nullptr;
+  if (default_ != nullptr && default_->up->up()) ask = default_;
+  for (auto& n : nodes_)
+    if (ask == nullptr && n->routed && n->up->up()) ask = n.get();
+  if (ask == nullptr) {
+    const auto& seeds = config_.redis_seeds;
+    if (seeds.empty()) ask = default_;
+    else {
+      const BackendAddress& s = seeds[seed_at_++ % seeds.size()];
+      ask = nodeAt(s.host, s.port);
+    }
+  }
+  if (ask == nullptr) return;
+  refresh_in_flight_ = true;
+  refresh_->timeout_ms = config_.backend_timeout_ms;
+  refresh_->issued_ms = loop_.nowMs();
+  refresh_->redirects = 0;
+  ask->up->submit(refresh_.get());
+}
+
+void ClusterUpstream::onMapError(std::string_view error, bool shards) {
+  if (containsNoCase(error, "cluster support disabled")) {
+    if (mode_ != Mode::kSingle) spdlog::info("backend {} is a single Redis (no cluster support)", default_->up->name());
+    mode_ = Mode::kSingle;
+    mapChanged(false);
+    return;
+  }
+  if (containsNoCase(error, "unknown")) {
+    if (shards) {  // Redis 6 has no CLUSTER SHARDS: CLUSTER SLOTS says as much
+      refresh_->shards = false;
+      refreshNow();
+      return;
+    }
+    mode_ = Mode::kSingle;  // no CLUSTER command at all (renamed away): a single Redis
+    mapChanged(false);
+    return;
+  }
+  ++cstats_.refresh_errors;
+  spdlog::warn("cluster map: {} refused CLUSTER {}: {}", default_ != nullptr ? default_->up->name() : "?",
+               shards ? "SHARDS" : "SLOTS", error);
+  refreshSoon();
+}
+
+void ClusterUpstream::onMap(const resp::FrameView& reply, bool shards) {
+  SlotMap fresh;
+  std::string why;
+  if (!(shards ? fresh.loadShards(reply, &why) : fresh.loadSlots(reply, &why))) {
+    ++cstats_.refresh_errors;
+    spdlog::warn("cluster map: unreadable reply to CLUSTER {}: {}", shards ? "SHARDS" : "SLOTS", why);
+    refreshSoon();
+    return;
+  }
+  ++cstats_.refreshes;
+  bool first = mode_ != Mode::kCluster;
+  size_t changed = 0;
+  if (!first) {
+    for (size_t s = 0; s < resp::kClusterSlots; ++s) {
+      int a = map_.primaryFor(static_cast<uint16_t>(s)), b = fresh.primaryFor(static_cast<uint16_t>(s));
+      if (a == SlotMap::kNone) continue;
+      if (b == SlotMap::kNone || !(map_.primaries()[static_cast<size_t>(a)] == fresh.primaries()[static_cast<size_t>(b)]))
+        ++changed;
+    }
+  }
+  map_ = std::move(fresh);
+  mode_ = Mode::kCluster;
+  if (first) {
+    spdlog::info("backend is a Redis Cluster: {} primaries, {} of {} slots served", map_.primaries().size(),
+                 map_.coveredSlots(), resp::kClusterSlots);
+  } else if (changed != 0) {
+    spdlog::info("cluster map: {} slots changed owner; {} primaries", changed, map_.primaries().size());
+  }
+  mapChanged(changed != 0);
+}
+
+void ClusterUpstream::applyMoved(uint16_t slot, std::string_view host, uint16_t port) {
+  assert(leader_ == this);
+  int before = map_.primaryFor(slot);
+  bool same = before != SlotMap::kNone && map_.primaries()[static_cast<size_t>(before)].host == host &&
+              map_.primaries()[static_cast<size_t>(before)].port == port;
+  if (!same) {
+    map_.moved(slot, host, port);
+    routes_[slot] = nodeAt(host, port);
+    routes_[slot]->routed = true;
+    for (ClusterUpstream* f : followers_) {
+      f->routes_[slot] = f->nodeAt(host, port);
+      f->routes_[slot]->routed = true;
+    }
+    ++cstats_.owner_changes;
+    movedEvent();
+  }
+  refreshSoon();
+}
+
+void ClusterUpstream::mapChanged(bool owners_changed) {
+  rebuild();
+  for (ClusterUpstream* f : followers_) f->rebuild();
+  if (owners_changed) {
+    ++cstats_.owner_changes;
+    movedEvent();
+  }
+}
+
+void ClusterUpstream::rebuild() {
+  const ClusterUpstream& l = *leader_;
+  for (auto& n : nodes_) n->routed = false;
+  if (l.mode_ != Mode::kCluster) {
+    if (l.default_ != nullptr) {
+      default_ = leader_ == this ? default_ : nodeAt(l.default_->host, l.default_->port);
+      default_->routed = true;
+    }
+    return;
+  }
+  std::vector<Node*> by_index;
+  for (const ClusterNode& p : l.map_.primaries()) {
+    Node* n = nodeAt(p.host, p.port);
+    n->routed = true;
+    by_index.push_back(n);
+  }
+  for (size_t s = 0; s < resp::kClusterSlots; ++s) {
+    int i = l.map_.primaryFor(static_cast<uint16_t>(s));
+    routes_[s] = i == SlotMap::kNone ? nullptr : by_index[static_cast<size_t>(i)];
+  }
+  default_ = routes_[0] != nullptr ? routes_[0] : by_index.empty() ? default_ : by_index.front();
+  if (default_ != nullptr) default_->routed = true;
+  // Nodes the map no longer names (a failed primary replaced by its replica, a seed that is a
+  // replica): closed; what they held goes back to routing (onUnavailable), within its deadline.
+  for (size_t i = 0; i < nodes_.size();) {
+    if (nodes_[i]->routed) {
+      ++i;
+      continue;
+    }
+    std::unique_ptr<Node> gone = std::move(nodes_[i]);
+    nodes_.erase(nodes_.begin() + static_cast<ptrdiff_t>(i));
+    spdlog::info("cluster map: node {} is no longer a primary; its link is closed", gone->up->name());
+    gone->up->retire("the node is no longer a primary");
+    goneEvent(gone->id);
+    retired_.push_back(std::move(gone));
+  }
+}
+
+}  // namespace rcp::backend

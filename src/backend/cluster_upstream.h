@@ -1,0 +1,148 @@
+// The upstream policy in front of what --redis names: one Redis, or a Redis Cluster found by itself.
+//
+// It starts with a link to the first seed and asks CLUSTER SHARDS (CLUSTER SLOTS on Redis 6). A
+// Redis without cluster support answers with an error: the policy is then one node, every request
+// on its link, as before. A cluster's answer is the slot map: one pipelined link per primary (a
+// SingleUpstream each, with its backoff and deadlines), requests routed by Request::slot, keyless
+// ones to the default node (the owner of slot 0).
+//
+// Redirections never reach the issuer: MOVED updates the slot's owner (a storm of them costs one
+// refresh, debounced and jittered) and sends the request to the new owner; ASK sends ASKING and
+// the request to the node named, the map unchanged; TRYAGAIN, CLUSTERDOWN and LOADING send it again
+// after a backoff, within the request's deadline. A request whose node is unreachable waits, within
+// its deadline, for a map that names another owner (a failover), then fails. The map is read
+// again every --cluster-refresh too.
+//
+// The RESP3 policy follows the RESP2 one (its leader): one map, read by the leader, links of its own.
+#pragma once
+
+#include <uv.h>
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <random>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "src/backend/single_upstream.h"
+#include "src/backend/slot_map.h"
+#include "src/backend/upstream.h"
+#include "src/base/config.h"
+#include "src/base/loop.h"
+
+namespace rcp::backend {
+
+struct ClusterStats {
+  uint64_t moved = 0;           // MOVED redirections followed
+  uint64_t ask = 0;             // ASK redirections followed
+  uint64_t retried = 0;         // TRYAGAIN, CLUSTERDOWN, LOADING: sent again after a backoff
+  uint64_t parked = 0;          // requests that waited for a new owner of an unreachable node's slot
+  uint64_t refreshes = 0;       // slot maps read
+  uint64_t refresh_errors = 0;  // map reads that failed
+  uint64_t owner_changes = 0;   // maps or MOVEDs that gave a slot another owner
+};
+
+class ClusterUpstream final : public Upstream, public NodeParent {
+ public:
+  // leader: null for the policy that reads the map; the RESP3 policy passes the RESP2 one.
+  ClusterUpstream(Loop& loop, const Config& config, bool resp3 = false, ClusterUpstream* leader = nullptr);
+  ~ClusterUpstream() override;
+  ClusterUpstream(const ClusterUpstream&) = delete;
+  ClusterUpstream& operator=(const ClusterUpstream&) = delete;
+
+  void start() override;
+  void close() override;
+  void submit(Request* r) override;
+  void cancel(Request* r) override;
+  void flush() override;
+  void submitTo(NodeId node, Request* r) override;
+  bool nodeAddress(NodeId node, std::string* host, uint16_t* port) const override;
+  bool clustered() const noexcept override { return leader_->mode_ == Mode::kCluster; }
+  bool up() const noexcept override;
+  const char* stateName() const noexcept override;
+  size_t pending() const noexcept override;
+  const UpstreamStats& stats() const noexcept override { return stats_; }
+  const LatencyHistogram& latency() const noexcept override { return latency_; }
+
+  // The address of the node serving slot (the default node for Request::kAnySlot): where a pinned
+  // connection for it goes. False before any node is known.
+  bool addressFor(int32_t slot, std::string* host, uint16_t* port) const override;
+  // The primaries in the map (a single Redis: its address), for fan-out commands.
+  std::vector<NodeId> primaries() const override;
+  const ClusterStats& clusterStats() const noexcept { return leader_->cstats_; }
+  const SlotMap& map() const noexcept { return leader_->map_; }
+  size_t nodeCount() const noexcept { return nodes_.size(); }
+
+  // NodeParent (called by the nodes' policies)
+  void onRedirect(SingleUpstream& node, Request& r, std::string_view error) override;
+  bool onUnavailable(SingleUpstream& node, Request& r) override;
+
+ private:
+  enum class Mode : uint8_t { kProbing, kSingle, kCluster };
+  struct Node {
+    NodeId id;
+    std::string host;
+    uint16_t port;
+    std::unique_ptr<SingleUpstream> up;
+    bool routed = false;  // named by the current map (or the single Redis)
+  };
+  struct Parked {
+    Request* r;
+    uint64_t due_ms;
+  };
+  class Refresh;
+
+  Node* nodeAt(std::string_view host, uint16_t port);  // created (and started) when new
+  Node* byId(NodeId id) const noexcept;
+  Node* route(int32_t slot);
+  void send(Node* n, Request* r);
+  void rebuild();  // routes_ from the leader's map; nodes no longer in it retired
+  void park(Request* r, uint64_t delay_ms);
+  bool withinDeadline(const Request& r) const noexcept;
+  void fail(Request* r, std::string_view why);
+  void onTick();
+  // --- the leader's
+  void refreshSoon();
+  void refreshNow();
+  void onMap(const resp::FrameView& reply, bool shards);
+  void onMapError(std::string_view error, bool shards);
+  void applyMoved(uint16_t slot, std::string_view host, uint16_t port);
+  void mapChanged(bool owners_changed);
+
+  static constexpr uint64_t kTickMs = 20;
+  static constexpr uint64_t kRefreshMinGapMs = 100;   // a refresh soon after a MOVED: at most this often
+  static constexpr uint64_t kRefreshJitterMs = 100;
+  static constexpr uint8_t kMaxRedirects = 16;
+
+  Loop& loop_;
+  const Config& config_;
+  bool resp3_;
+  ClusterUpstream* leader_;             // this, for the leader
+  std::vector<ClusterUpstream*> followers_;
+  Mode mode_ = Mode::kProbing;          // the leader's
+  SlotMap map_;                         // the leader's
+  std::vector<std::unique_ptr<Node>> nodes_;
+  std::vector<std::unique_ptr<Node>> retired_;  // closed; freed once their handles have closed
+  std::array<Node*, resp::kClusterSlots> routes_{};
+  Node* default_ = nullptr;             // keyless commands; a single Redis: its node
+  NodeId next_id_ = 1;
+  std::vector<Parked> parked_;
+  std::vector<std::pair<Request*, std::string>> failing_;  // failed here: completed in the next flush
+  std::unique_ptr<Refresh> refresh_;
+  bool refresh_in_flight_ = false;
+  bool refresh_wanted_ = false;
+  uint64_t last_refresh_ms_ = 0;
+  uint64_t next_refresh_ms_ = 0;        // the periodic refresh
+  size_t seed_at_ = 0;                  // the next seed to ask when no node answers
+  bool closed_ = false;
+  uv_timer_t tick_;
+  std::minstd_rand rng_;
+  UpstreamStats stats_;
+  LatencyHistogram latency_;
+  ClusterStats cstats_;
+};
+
+}  // namespace rcp::backend
