@@ -263,8 +263,8 @@ bool ClusterUpstream::withinDeadline(const Request& r) const noexcept {
   return loop_.nowMs() - r.issued_ms < timeout;
 }
 
-void ClusterUpstream::park(Request* r, uint64_t delay_ms) {
-  parked_.push_back({r, loop_.nowMs() + delay_ms});
+void ClusterUpstream::park(Request* r, uint64_t delay_ms, std::string_view why) {
+  parked_.push_back({r, loop_.nowMs() + delay_ms, std::string(why)});
 }
 
 bool ClusterUpstream::onUnavailable(SingleUpstream&, Request& r) {
@@ -272,7 +272,7 @@ bool ClusterUpstream::onUnavailable(SingleUpstream&, Request& r) {
   // (a failover): the request waits for a map that names another owner, within its deadline.
   if (closed_ || leader_->mode_ != Mode::kCluster || &r == leader_->refresh_.get() || !withinDeadline(r)) return false;
   ++leader_->cstats_.parked;
-  park(&r, 100);
+  park(&r, 100, "the node serving the key's slot is unreachable");
   leader_->refreshSoon();
   return true;
 }
@@ -305,7 +305,7 @@ void ClusterUpstream::onRedirect(SingleUpstream& from, Request& r, std::string_v
   // TRYAGAIN (a multi-key command during a slot's migration), CLUSTERDOWN, LOADING: again, later.
   ++cs.retried;
   if (error.starts_with("CLUSTERDOWN")) leader_->refreshSoon();
-  park(&r, std::min<uint64_t>(uint64_t{10} << std::min<unsigned>(r.redirects, 5u), 200));
+  park(&r, std::min<uint64_t>(uint64_t{10} << std::min<unsigned>(r.redirects, 5u), 200), error);
 }
 
 void ClusterUpstream::onTick() {
@@ -324,7 +324,7 @@ void ClusterUpstream::onTick() {
     }
     for (Parked& p : due) {
       if (!withinDeadline(*p.r)) {
-        fail(p.r, "the node serving the key's slot is unreachable");
+        fail(p.r, p.why);
         continue;
       }
       send(route(p.r->slot), p.r);

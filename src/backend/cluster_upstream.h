@@ -92,6 +92,7 @@ class ClusterUpstream final : public Upstream, public NodeParent {
   struct Parked {
     Request* r;
     uint64_t due_ms;
+    std::string why;  // what it fails with if its deadline passes first
   };
   class Refresh;
 
@@ -100,7 +101,7 @@ class ClusterUpstream final : public Upstream, public NodeParent {
   Node* route(int32_t slot);
   void send(Node* n, Request* r);
   void rebuild();  // routes_ from the leader's map; nodes no longer in it retired
-  void park(Request* r, uint64_t delay_ms);
+  void park(Request* r, uint64_t delay_ms, std::string_view why);
   bool withinDeadline(const Request& r) const noexcept;
   void fail(Request* r, std::string_view why);
   void onTick();
