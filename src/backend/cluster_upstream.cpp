@@ -98,6 +98,8 @@ void ClusterUpstream::close() {
   if (closed_) return;
   closed_ = true;
   for (auto& n : nodes_) n->up->close();
+  for (auto& n : retired_)
+    if (!n->closed) n->up->close();
   for (Parked& p : parked_) failing_.emplace_back(p.r, "proxy shutting down");
   parked_.clear();
   flush();
@@ -130,6 +132,8 @@ ClusterUpstream::Node* ClusterUpstream::nodeAt(std::string_view host, uint16_t p
 ClusterUpstream::Node* ClusterUpstream::byId(NodeId id) const noexcept {
   for (const auto& n : nodes_)
     if (n->id == id) return n.get();
+  for (const auto& n : retired_)
+    if (n->id == id && !n->closed) return n.get();
   return nullptr;
 }
 
@@ -195,6 +199,8 @@ void ClusterUpstream::flush() {
     for (auto& [r, why] : batch) r->onFailure(Failure::kUnavailable, why);
   }
   for (auto& n : nodes_) n->up->flush();
+  for (auto& n : retired_)
+    if (!n->closed) n->up->flush();
 }
 
 bool ClusterUpstream::nodeAddress(NodeId node, std::string* host, uint16_t* port) const {
@@ -255,6 +261,8 @@ const char* ClusterUpstream::stateName() const noexcept {
 size_t ClusterUpstream::pending() const noexcept {
   size_t n = parked_.size() + failing_.size();
   for (const auto& node : nodes_) n += node->up->pending();
+  for (const auto& node : retired_)
+    if (!node->closed) n += node->up->pending();
   return n;
 }
 
@@ -309,8 +317,21 @@ void ClusterUpstream::onRedirect(SingleUpstream& from, Request& r, std::string_v
 }
 
 void ClusterUpstream::onTick() {
-  retired_.clear();  // closed on an earlier turn: their handles' callbacks have run
   uint64_t now = loop_.nowMs();
+  // Nodes out of the map: closed once what they hold has answered (MOVED, followed) or its time is
+  // up, and freed a tick later, when their handles' close callbacks have run.
+  for (size_t i = 0; i < retired_.size();) {
+    Node& n = *retired_[i];
+    if (n.closed) {
+      retired_.erase(retired_.begin() + static_cast<ptrdiff_t>(i));
+      continue;
+    }
+    if (n.up->pending() == 0 || now - n.retired_ms >= config_.backend_timeout_ms) {
+      n.up->retire("the node is no longer a primary");
+      n.closed = true;
+    }
+    ++i;
+  }
   if (!parked_.empty()) {
     std::vector<Parked> due;
     for (size_t i = 0; i < parked_.size();) {
@@ -488,8 +509,8 @@ void ClusterUpstream::rebuild() {
     }
     std::unique_ptr<Node> gone = std::move(nodes_[i]);
     nodes_.erase(nodes_.begin() + static_cast<ptrdiff_t>(i));
-    spdlog::info("cluster map: node {} is no longer a primary; its link is closed", gone->up->name());
-    gone->up->retire("the node is no longer a primary");
+    spdlog::info("cluster map: node {} is no longer a primary; its link closes once drained", gone->up->name());
+    gone->retired_ms = loop_.nowMs();
     goneEvent(gone->id);
     retired_.push_back(std::move(gone));
   }

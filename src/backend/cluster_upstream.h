@@ -88,6 +88,8 @@ class ClusterUpstream final : public Upstream, public NodeParent {
     uint16_t port;
     std::unique_ptr<SingleUpstream> up;
     bool routed = false;  // named by the current map (or the single Redis)
+    uint64_t retired_ms = 0;  // left the map: drained (its replies are MOVED, followed), then closed
+    bool closed = false;      // closed on an earlier tick: freed on the next
   };
   struct Parked {
     Request* r;
@@ -126,7 +128,7 @@ class ClusterUpstream final : public Upstream, public NodeParent {
   Mode mode_ = Mode::kProbing;          // the leader's
   SlotMap map_;                         // the leader's
   std::vector<std::unique_ptr<Node>> nodes_;
-  std::vector<std::unique_ptr<Node>> retired_;  // closed; freed once their handles have closed
+  std::vector<std::unique_ptr<Node>> retired_;  // no longer routed: draining, then closed, then freed
   std::array<Node*, resp::kClusterSlots> routes_{};
   Node* default_ = nullptr;             // keyless commands; a single Redis: its node
   NodeId next_id_ = 1;

@@ -650,10 +650,22 @@ bool RespSession::dispatchCluster(const resp::CommandSpec* spec, const Args& arg
   } else if (name == "script" && args.size() >= 2 && (equalsIgnoreCase(args[1], "load") || equalsIgnoreCase(args[1], "flush"))) {
     all = true;  // EVALSHA then runs on any node
     how = equalsIgnoreCase(args[1], "load") ? Combine::kFirst : Combine::kAllOk;
-  } else if (name == "scan") {
-    resp::appendError(reply(), "ERR SCAN is not supported through the proxy in front of a Redis Cluster yet: its cursor "
-                               "would cover one node's keys only; use KEYS (every node's keys, combined) or scan the "
-                               "nodes directly");
+  } else if (name == "scan" && args.size() >= 2) {
+    Route route = sharedRoute();
+    if (!ready(route)) {
+      *waits = true;
+      return true;
+    }
+    backend::Upstream& to = route == Route::kShared3 ? clients_.shared3() : clients_.shared();
+    Reply* r = conn_.pushReply();
+    if (!clients_.forwarder().forwardScan(to, args, r->first, clients_.config().backend_timeout_ms)) {
+      resp::appendError(r->first.text, "ERR invalid cursor");
+      return true;
+    }
+    r->first.tag = Part::Tag::kForward;
+    r->pending = 1;
+    ++outstanding_;
+    last_route_ = route;
     return true;
   } else {
     return false;  // keyless: the default node

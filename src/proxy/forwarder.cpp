@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cassert>
+#include <charconv>
 #include <memory>
 #include <utility>
 
@@ -78,6 +79,8 @@ class Forwarder::Split final {
     size_t index_;
   };
 
+  uint64_t scan_node = 0, scan_nodes = 0;  // kScan: the node asked, and how many there are
+
   Split(Forwarder& owner, Combine how, Waiter& w, size_t nkeys) : owner_(owner), how_(how), waiter_(&w) {
     if (how == Combine::kByKey) values_.resize(nkeys);
   }
@@ -127,10 +130,34 @@ class Forwarder::Split final {
         case Combine::kFirst:
           if (p.index() == 0) r.encode(first_);
           break;
+        case Combine::kScan: scanPage(r); break;
       }
     }
     partDone();
   }
+  // A node's SCAN page [cursor, keys] with the cursor made the client's: the next page of this
+  // node, or the first of the next node, or 0 after the last node's last page.
+  void scanPage(const resp::FrameView& r) {
+    using T = resp::FrameType;
+    if (r.type() != T::kArray || r.size() != 2 || r[0].type() != T::kBulk) {
+      bad_ = true;
+      return;
+    }
+    std::string_view c = r[0].str();
+    uint64_t next = 0;
+    auto [end, ec] = std::from_chars(c.data(), c.data() + c.size(), next);
+    if (ec != std::errc() || end != c.data() + c.size() || next >> kScanNodeShift != 0) {
+      bad_ = true;
+      return;
+    }
+    uint64_t cursor = next != 0                      ? (scan_node << kScanNodeShift) | next
+                      : scan_node + 1 < scan_nodes ? (scan_node + 1) << kScanNodeShift
+                                                   : 0;
+    resp::appendArrayHeader(first_, 2);
+    resp::appendBulk(first_, std::to_string(cursor));
+    r[1].encode(first_);
+  }
+
   void gotFailure(backend::Failure why, std::string_view detail) {
     if (!failed_) {
       failed_ = true;
@@ -170,7 +197,8 @@ class Forwarder::Split final {
             resp::appendArrayHeader(out, static_cast<long long>(concat_n_));
             for (const std::string& v : concat_) out.append(v);
             break;
-          case Combine::kFirst: out = std::move(first_); break;
+          case Combine::kFirst:
+          case Combine::kScan: out = std::move(first_); break;
         }
       }
       res.message = out;
@@ -231,6 +259,31 @@ void Forwarder::forwardSplit(backend::Upstream& to, std::span<const std::string_
   s->start(s->parts.size());
   // Submitted after every part exists: none completes inside submit (the upstream's contract).
   for (auto& p : s->parts) to.submit(p.get());
+}
+
+bool Forwarder::forwardScan(backend::Upstream& to, std::span<const std::string_view> args, Waiter& w,
+                            uint64_t timeout_ms) {
+  uint64_t cursor = 0;
+  auto [end, ec] = std::from_chars(args[1].data(), args[1].data() + args[1].size(), cursor);
+  std::vector<backend::NodeId> nodes = to.primaries();
+  uint64_t node = cursor >> kScanNodeShift;
+  if (ec != std::errc() || end != args[1].data() + args[1].size() || node >= nodes.size()) return false;
+  auto* s = new Split(*this, Combine::kScan, w, 0);
+  ++live_splits_;
+  ++stats_.split;
+  s->scan_node = node;
+  s->scan_nodes = nodes.size();
+  std::string own = std::to_string(cursor & ((uint64_t{1} << kScanNodeShift) - 1));
+  std::vector<std::string_view> a(args.begin(), args.end());
+  a[1] = own;
+  auto p = std::make_unique<Split::Part>(*s, 0);
+  resp::appendCommand(p->command, a);
+  p->timeout_ms = timeout_ms;
+  s->parts.push_back(std::move(p));
+  ++stats_.split_parts;
+  s->start(1);
+  to.submitTo(nodes[node], s->parts[0].get());
+  return true;
 }
 
 void Forwarder::forwardAll(backend::Upstream& to, std::span<const std::string_view> args, Combine how, Waiter& w,

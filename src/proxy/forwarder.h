@@ -73,10 +73,16 @@ class Forwarder {
     kByKey,   // MGET: the values in the order of the keys
     kConcat,  // KEYS: every part's elements
     kFirst,   // SCRIPT LOAD: the first part's reply (each node answers the same)
+    kScan,    // SCAN on one node: its cursor carries the node's index (forwardScan)
   };
   // Splits args (the name, then keys, each followed by step - 1 values) by slot: one command per slot.
   void forwardSplit(backend::Upstream& to, std::span<const std::string_view> args, size_t step, Combine how,
                     Waiter& w, uint64_t timeout_ms, After* after = nullptr);
+  // SCAN over every primary in turn: the client's cursor holds the node's index in its top bits
+  // (kScanNodeShift) and that node's own cursor below; a node's last page leads to the next node.
+  // args[1] is the cursor. False (nothing sent) when the cursor names no node.
+  static constexpr unsigned kScanNodeShift = 48;
+  bool forwardScan(backend::Upstream& to, std::span<const std::string_view> args, Waiter& w, uint64_t timeout_ms);
   // args as they are, to every primary.
   void forwardAll(backend::Upstream& to, std::span<const std::string_view> args, Combine how, Waiter& w,
                   uint64_t timeout_ms, After* after = nullptr);

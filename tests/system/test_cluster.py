@@ -148,8 +148,11 @@ def test_keyless_commands_rules(cluster, cproxy):
     sha = c.script_load("return redis.call('GET', KEYS[1])")
     for i in range(0, 30, 7):  # EVALSHA works on whichever node owns the key
         assert c.evalsha(sha, 1, f"kl{i}") == str(i).encode()
-    with pytest.raises(redis.ResponseError, match="SCAN is not supported"):
-        c.scan(0)
+    # SCAN walks every node in turn: each key once, whatever COUNT
+    assert sorted(c.scan_iter("kl*", count=7)) == sorted(f"kl{i}".encode() for i in range(30))
+    assert len(list(c.scan_iter(count=1000))) == 30
+    with pytest.raises(redis.ResponseError, match="invalid cursor"):
+        c.scan(99 << 48)
     assert c.flushall()
     assert all(node(cluster, p).dbsize() == 0 for p in cluster.primary_ports())
     assert c.get("kl3") is None
