@@ -2,9 +2,11 @@
 #   make         build (installs missing Debian packages first) -> build/redis-cache-proxy
 #   make test    build, then unit tests (ctest) and system tests (pytest, real redis-server)
 #   make run     a throwaway redis-server and the proxy on port 6380, in the foreground
+#   make run-cluster   the same in front of a throwaway three-primary Redis Cluster
 #   make bench   the proxy against redis-server, twemproxy, webdis and nginx, side by side; memory and
 #                scale; hit latency p50/p99 against redis-server; instructions per request (callgrind);
-#                staleness after a direct write, and the miss path with tracking on against off
+#                staleness after a direct write, and the miss path with tracking on against off; in
+#                front of a local Redis Cluster against redis-benchmark --cluster going to it directly
 #   make test-sanitize   the same tests on an ASan+UBSan build (build-asan/)
 #   make install [PREFIX=/usr/local]   binary, example config, systemd unit, --help text
 MAKEFLAGS += --no-print-directory
@@ -13,7 +15,7 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 PYTHON ?= /usr/bin/python3
 PREFIX ?= /usr/local
 
-.PHONY: all build deps test-deps test unit system run bench test-sanitize install clean
+.PHONY: all build deps test-deps test unit system run run-cluster bench test-sanitize install clean
 
 all: build
 
@@ -44,6 +46,9 @@ test-sanitize: deps test-deps
 run: build
 	@scripts/run.sh $(BUILD)/redis-cache-proxy
 
+run-cluster: build
+	@CLUSTER=1 scripts/run.sh $(BUILD)/redis-cache-proxy
+
 bench: build
 	@scripts/install-deps.sh --bench
 	@scripts/bench.sh $(BUILD)/redis-cache-proxy
@@ -51,6 +56,7 @@ bench: build
 	@ROUNDS=3 $(PYTHON) scripts/latency.py $(BUILD)/redis-cache-proxy
 	@$(PYTHON) scripts/instructions.py $(BUILD)/redis-cache-proxy
 	@$(PYTHON) scripts/staleness.py $(BUILD)/redis-cache-proxy
+	@scripts/cluster_bench.sh $(BUILD)/redis-cache-proxy
 
 install: build
 	cmake --install $(BUILD) --prefix $(PREFIX)
