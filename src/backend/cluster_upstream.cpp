@@ -121,7 +121,11 @@ ClusterUpstream::Node* ClusterUpstream::nodeAt(std::string_view host, uint16_t p
   n->host = std::string(host);
   n->port = port;
   n->up = std::make_unique<SingleUpstream>(loop_, config_, std::move(o), n->id, this, &stats_, &latency_, resp3_);
-  n->up->onUp([this](NodeId id) { upEvent(id); });
+  n->up->onUp([this](NodeId id) {
+    // A node draining out of the map may reconnect: nobody is to start tracking it again.
+    for (const auto& live : nodes_)
+      if (live->id == id) upEvent(id);
+  });
   n->up->onDown([this](NodeId id) { downEvent(id); });
   Node* raw = n.get();
   nodes_.push_back(std::move(n));

@@ -446,6 +446,26 @@ bool RespSession::startStream(Stream kind, Cmd id, const Args& args) {
 
 bool RespSession::dispatchStream(Cmd id, const Args& args) {
   if (marker_pending_) return false;  // whether the client is still subscribed is not known yet
+  if (stream_ == Stream::kPubSub && proto_ == 3 && clients_.clustered() && id != Cmd::kSubscribe &&
+      id != Cmd::kUnsubscribe && id != Cmd::kPing) {
+    // RESP3 lets a subscribed client run any command; in front of a cluster one whose key another
+    // node serves than its subscribed connection's goes on the shared RESP3 link, its reply in
+    // order with what the subscription streams.
+    const resp::CommandSpec* spec = clients_.commands().find(args[0]);
+    bool cross = false;
+    int32_t slot = slotOf(spec, args, &cross);
+    if (cross) {
+      resp::appendError(reply(), kCrossSlot);
+      return true;
+    }
+    if (wrongNode(slot)) {
+      proxy::Forwarder::After& after = after_;
+      invalidateWrites(spec, args, &after);
+      forward(Route::kShared3, args, Part::Tag::kForward, clients_.config().backend_timeout_ms,
+              after.empty() ? nullptr : &after);
+      return true;
+    }
+  }
   // Everything goes to Redis, and everything Redis sends comes back as it comes: subscribed, Redis
   // itself answers what is not allowed there, in order with what it streams.
   sendRaw(args);
@@ -500,6 +520,12 @@ void RespSession::setProto(int proto) noexcept {
 // invalidation pushes reach it there, and its reads go there too (Redis tracks what that
 // connection reads). REDIRECT cannot work: the id it names would be one of the proxy's connections.
 bool RespSession::dispatchTracking(const Args& args) {
+  if (clients_.clustered() && args.size() >= 3 && equalsIgnoreCase(args[2], "ON")) {
+    resp::appendError(reply(), "ERR CLIENT TRACKING through the proxy is not supported in front of a Redis Cluster: "
+                               "a tracking connection lives on one node and would see that node's keys only; the "
+                               "proxy's own cache is kept coherent on every node");
+    return true;
+  }
   if (proto_ != 3) {
     resp::appendError(reply(), "ERR CLIENT TRACKING through the proxy needs RESP3 (HELLO 3): the invalidation "
                                "REDIRECT of RESP2 would name a connection of the proxy's that this client cannot see");

@@ -206,6 +206,20 @@ def test_pubsub_blocking_and_resp3_through_the_cluster(cproxy):
     assert r3.get("DEL", *[f"r3:{i}" for i in range(20)]) == 20
 
 
+@pytest.mark.parametrize("scenario", ["node-redis", "ioredis"])
+def test_node_clients_through_the_cluster(cluster, cproxy, scenario):
+    from test_node_clients import run_scenario
+    run_scenario(scenario, cproxy.port, cluster.ports[0])
+    assert cproxy.info("backend")["backend_cluster_enabled"] == 1
+
+
+def test_client_tracking_is_refused_in_front_of_a_cluster(cproxy):
+    r3 = resp3.Conn(cproxy.port)
+    with pytest.raises(resp3.Error, match="not supported in front of a Redis Cluster"):
+        r3.get("CLIENT", "TRACKING", "ON")
+    assert r3.get("PING") == "PONG"
+
+
 def test_a_slot_migrated_while_clients_read_and_write(cluster, cproxy):
     c = cproxy.client()
     tag = "{mig}"

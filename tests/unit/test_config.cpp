@@ -1,6 +1,7 @@
 // Unit tests for configuration: defaults, flags, environment, precedence, bad values.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <map>
 #include <string>
 #include <vector>
@@ -260,4 +261,32 @@ TEST_CASE("coherence: --tracking modes, prefixes kept as written, --negative-ttl
   CHECK(parse({"--negative-ttl", "250ms"}).negative_ttl_ms == 250);
   CHECK(rcp::restartOnlyChanges(parse({}), parse({"--tracking", "off"})) == std::vector<std::string>{"--tracking"});
   CHECK(rcp::restartOnlyChanges(parse({}), parse({"--negative-ttl", "1s"})).empty());  // reloadable
+}
+
+TEST_CASE("redis seed lists and the cluster refresh period") {
+  Config c = parse({});
+  REQUIRE(c.redis_seeds.size() == 1);
+  CHECK(c.redis_seeds[0].display() == "127.0.0.1:6379");
+  CHECK(c.cluster_refresh_ms == 10000);
+  c = parse({"--redis", "10.0.0.1:7000, 10.0.0.2:7001,redis://u:pw@10.0.0.3:7002", "--cluster-refresh", "2s"});
+  REQUIRE(c.redis_seeds.size() == 3);
+  CHECK(c.redis.host == "10.0.0.1");
+  CHECK(c.redis.port == 7000);
+  CHECK(c.redis_seeds[1].display() == "10.0.0.2:7001");
+  CHECK(c.redis_seeds[2].user == "u");
+  CHECK(c.redis_seeds[2].password == "pw");
+  CHECK(c.cluster_refresh_ms == 2000);
+  c = parse({}, {{"RCP_REDIS", "a:1,b:2"}});
+  CHECK(c.redis_seeds.size() == 2);
+  CHECK(errorOf({"--redis", "a:1,,b:2"}).find("empty address") != std::string::npos);
+  CHECK(errorOf({"--redis", "a:1,"}).find("empty address") != std::string::npos);
+  CHECK(errorOf({"--redis", "a:1,b"}).find("--redis") != std::string::npos);
+  // a password in a seed is masked in the error message too
+  std::string e = errorOf({"--redis", "a:1,redis://u:secret@h:99999"});
+  CHECK(e.find("secret") == std::string::npos);
+  // a different seed list needs a restart
+  Config a = parse({"--redis", "a:1,b:2"}), b = parse({"--redis", "a:1,c:3"});
+  auto changed = rcp::restartOnlyChanges(a, b);
+  CHECK(std::find(changed.begin(), changed.end(), "--redis") != changed.end());
+  CHECK(rcp::describe(a).find("a:1,b:2") != std::string::npos);
 }
