@@ -3,11 +3,16 @@
 # `redis-benchmark --cluster` going to the cluster directly, in the same run: GET hits (the proxy's
 # cache warm), GET misses (a second proxy with --cache-keys 0: every GET goes to the key's node)
 # and a forwarded SET, 50 clients, pipeline 1 and 16, 100-byte values, KEYS keys.
-# Rounds alternate direct and proxied runs; the ratio of medians is printed (proxy / direct).
-# Usage: scripts/cluster_bench.sh [PROXY_BIN]    env: N (requests per run, 200000), KEYS (10000), ROUNDS (3)
+# Rounds alternate direct and proxied runs; the ratio of medians is printed (proxy / direct). For
+# scale, the last column is one redis-server alone (same keys, same load): the proxy is one event
+# loop, the cluster three.
+# redis-benchmark --cluster ends a run on its 250 ms progress tick, so runs last seconds: N1 requests
+# at pipeline 1, N16 at pipeline 16.
+# Usage: scripts/cluster_bench.sh [PROXY_BIN]    env: N1 (600000), N16 (3000000), KEYS (10000), ROUNDS (3)
 set -uo pipefail
 bin=${1:-build/redis-cache-proxy}
-N=${N:-200000}
+N1=${N1:-600000}
+N16=${N16:-3000000}
 KEYS=${KEYS:-10000}
 ROUNDS=${ROUNDS:-3}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -25,10 +30,13 @@ wait_port() { for _ in $(seq 200); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/n
 
 seeds=$(/usr/bin/python3 "$here/redis_cluster.py" start --dir "$work/cluster") || { echo "cluster did not start" >&2; exit 1; }
 seed=${seeds%%,*}; seed_port=${seed##*:}
-hit_port=$(free_port); miss_port=$(free_port)
+hit_port=$(free_port); miss_port=$(free_port); single_port=$(free_port)
+redis-server --port "$single_port" --bind 127.0.0.1 --save '' --appendonly no --dir "$work" --logfile "$work/single.log" &
+pids+=($!)
 "$bin" --redis "$seeds" --port "$hit_port" --cache-keys $((KEYS * 2)) --ttl 10m --log-level warn & pids+=($!)
 "$bin" --redis "$seeds" --port "$miss_port" --cache-keys 0 --log-level warn & pids+=($!)
-wait_port "$hit_port"; wait_port "$miss_port"
+wait_port "$hit_port"; wait_port "$miss_port"; wait_port "$single_port"
+redis-benchmark -p "$single_port" -t set -n $((KEYS * 4)) -r "$KEYS" -d 100 -q >/dev/null 2>&1
 # redis-benchmark --cluster names its keys with a hash tag per node (key:{06S}:...); through the
 # proxy it names them plainly (key:000000001234): both key sets are written first, so every GET finds
 # its key.
@@ -37,21 +45,25 @@ redis-benchmark -p "$hit_port" -t set -n $((KEYS * 4)) -r "$KEYS" -d 100 -c 50 -
 redis-benchmark -p "$hit_port" -t get -n $((KEYS * 4)) -r "$KEYS" -c 50 -P 16 -q >/dev/null 2>&1  # warm the cache
 
 rate() {  # port pipeline test [--cluster]
-  redis-benchmark -p "$1" -n "$N" -r "$KEYS" -d 100 -c 50 -P "$2" -t "$3" -q ${4:-} 2>/dev/null | tr '\r' '\n' |
+  local n=$N1
+  [ "$2" = 1 ] || n=$N16
+  redis-benchmark -p "$1" -n "$n" -r "$KEYS" -d 100 -c 50 -P "$2" -t "$3" -q ${4:-} 2>/dev/null | tr '\r' '\n' |
     awk '/requests per second/ { for (i = 1; i <= NF; i++) if ($i ~ /^[0-9.]+$/) { print $i; exit } }'
 }
 median() { sort -n | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 
-printf '%-26s %14s %14s %8s\n' "cluster, 3 primaries" "direct rps" "proxy rps" "ratio"
+printf '%-22s %14s %14s %8s %16s\n' "3 primaries" "cluster rps" "proxy rps" "ratio" "1 redis-server"
+
 for row in "GET hit:get:$hit_port" "GET miss:get:$miss_port" "SET:set:$hit_port"; do
   IFS=: read -r name test port <<<"$row"
   for p in 1 16; do
-    d=(); x=()
+    d=(); x=(); one=()
     for _ in $(seq "$ROUNDS"); do
       d+=("$(rate "$seed_port" "$p" "$test" --cluster)")
       x+=("$(rate "$port" "$p" "$test")")
     done
+    one+=("$(rate "$single_port" "$p" "$test")")
     dm=$(printf '%s\n' "${d[@]}" | median); xm=$(printf '%s\n' "${x[@]}" | median)
-    printf '%-26s %14.0f %14.0f %8.2f\n' "$name P$p" "$dm" "$xm" "$(echo "$xm / $dm" | bc -l)"
+    printf '%-22s %14.0f %14.0f %8.2f %16.0f\n' "$name P$p" "$dm" "$xm" "$(echo "$xm / $dm" | bc -l)" "${one[0]}"
   done
 done

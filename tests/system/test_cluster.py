@@ -217,7 +217,7 @@ def test_client_tracking_is_refused_in_front_of_a_cluster(cproxy):
     r3 = resp3.Conn(cproxy.port)
     with pytest.raises(resp3.Error, match="not supported in front of a Redis Cluster"):
         r3.get("CLIENT", "TRACKING", "ON")
-    assert r3.get("PING") == "PONG"
+    assert r3.get("PING") == b"PONG"
 
 
 def test_a_slot_migrated_while_clients_read_and_write(cluster, cproxy):
