@@ -64,6 +64,6 @@ for row in "GET hit:get:$hit_port" "GET miss:get:$miss_port" "SET:set:$hit_port"
     done
     one+=("$(rate "$single_port" "$p" "$test")")
     dm=$(printf '%s\n' "${d[@]}" | median); xm=$(printf '%s\n' "${x[@]}" | median)
-    printf '%-22s %14.0f %14.0f %8.2f %16.0f\n' "$name P$p" "$dm" "$xm" "$(echo "$xm / $dm" | bc -l)" "${one[0]}"
+    printf '%-22s %14.0f %14.0f %8.2f %16.0f\n' "$name P$p" "$dm" "$xm" "$(awk -v a="$xm" -v b="$dm" 'BEGIN { print (b > 0) ? a / b : 0 }')" "${one[0]}"
   done
 done

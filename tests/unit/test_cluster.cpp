@@ -1,13 +1,17 @@
 // The cluster policy (ClusterUpstream) against two scripted fake nodes on loopback: what a real
 // cluster cannot produce on demand (MOVED in the middle of a pipeline, an ASK, a TRYAGAIN, a
-// redirect split at every byte, a multi-reply request redirected) and what the policy does then.
+// redirect split at every byte, a multi-reply request redirected) and what the policy does then;
+// commands split over the nodes and their replies recombined (a part's error, a part lost, SCAN).
 #include <doctest/doctest.h>
 
 #include <optional>
 
+#include "cache/lru_cache.h"
 #include "middle_harness.h"
 #include "resp/key_slot.h"
 #include "src/backend/cluster_upstream.h"
+#include "src/proxy/forwarder.h"
+#include "src/proxy/read_through.h"
 
 using namespace rcp;
 using rcp::test::command;
@@ -241,4 +245,127 @@ TEST_CASE("cluster policy: a Redis without cluster support is one node, and a sl
   REQUIRE(t.run([&] { return foo->calls == 1; }));
   CHECK(foo->reply == "$1\r\nF\r\n");
   CHECK(t.b.connections() == 0);
+}
+
+// --- commands split over the nodes (proxy::Forwarder on the cluster policy)
+
+namespace {
+struct Got final : proxy::Waiter {
+  void onResult(const proxy::Lookup& r) override {
+    ++calls;
+    kind = r.kind;
+    text = std::string(r.message);
+  }
+  int calls = 0;
+  proxy::Lookup::Kind kind = proxy::Lookup::Kind::kNil;
+  std::string text;
+};
+
+struct SplitFixture : TwoNodes {
+  LruCache cache{100, 60000};
+  std::optional<proxy::ReadThrough> rt;
+  std::optional<proxy::Forwarder> fw;
+  SplitFixture() {
+    start();
+    rt.emplace(loop, cache, *up, config);
+    fw.emplace(*rt);
+  }
+  ~SplitFixture() {
+    up->close();
+    fw.reset();
+    rt.reset();
+  }
+};
+using Combine = proxy::Forwarder::Combine;
+}  // namespace
+
+TEST_CASE("cluster split: one command per slot, counts summed, values in key order from replies split at every byte") {
+  SplitFixture f;
+  size_t a0 = f.a.received().size(), b0 = f.b.received().size();
+  Got del;
+  std::string_view args[] = {"DEL", "foo", "bar", "{user1000}.x"};  // slots 12182 (b), 5061 and 3443 (a)
+  f.fw->forwardSplit(*f.up, args, 1, Combine::kSum, del, 1000);
+  REQUIRE(f.run([&] { return f.b.received().size() > b0 && f.a.received().size() >= a0 + 2 * command({"DEL", "bar"}).size(); }));
+  CHECK(f.b.received().substr(b0) == command({"DEL", "foo"}));
+  CHECK(f.a.received().substr(a0) == command({"DEL", "bar"}) + command({"DEL", "{user1000}.x"}));
+  f.a.send(":1\r\n:0\r\n");
+  CHECK_FALSE(f.run([&] { return del.calls > 0; }, 50));  // waits for every part
+  f.b.send(":1\r\n");
+  REQUIRE(f.run([&] { return del.calls == 1; }));
+  CHECK(del.kind == proxy::Lookup::Kind::kEncoded);
+  CHECK(del.text == ":2\r\n");
+
+  a0 = f.a.received().size();
+  b0 = f.b.received().size();
+  Got mget;
+  std::string_view margs[] = {"MGET", "foo", "bar", "foo"};
+  f.fw->forwardSplit(*f.up, margs, 1, Combine::kByKey, mget, 1000);
+  REQUIRE(f.run([&] { return f.b.received().size() > b0 && f.a.received().size() > a0; }));
+  CHECK(f.b.received().substr(b0) == command({"MGET", "foo", "foo"}));
+  CHECK(f.a.received().substr(a0) == command({"MGET", "bar"}));
+  f.b.sendByteByByte("*2\r\n$1\r\nF\r\n$1\r\nF\r\n");
+  f.a.sendByteByByte("*1\r\n$-1\r\n");
+  REQUIRE(f.run([&] { return mget.calls == 1; }));
+  CHECK(mget.text == "*3\r\n$1\r\nF\r\n$-1\r\n$1\r\nF\r\n");
+  CHECK(f.fw->stats().split == 2);
+  CHECK(f.fw->stats().split_parts == 5);
+}
+
+TEST_CASE("cluster split: the first part's error is the reply; a part that fails fails the command") {
+  SplitFixture f;
+  size_t b0 = f.b.received().size();
+  Got mset;
+  std::string_view args[] = {"MSET", "foo", "1", "bar", "2"};
+  f.fw->forwardSplit(*f.up, args, 2, Combine::kAllOk, mset, 1000);
+  REQUIRE(f.run([&] { return f.b.received().size() > b0 && f.a.received().ends_with(command({"MSET", "bar", "2"})); }));
+  CHECK(f.b.received().substr(b0) == command({"MSET", "foo", "1"}));
+  f.b.send("-OOM command not allowed when used memory > 'maxmemory'.\r\n");
+  f.a.send("+OK\r\n");
+  REQUIRE(f.run([&] { return mset.calls == 1; }));
+  CHECK(mset.text == "-OOM command not allowed when used memory > 'maxmemory'.\r\n");
+
+  Got del;
+  std::string_view dargs[] = {"DEL", "foo", "bar"};
+  b0 = f.b.received().size();
+  f.fw->forwardSplit(*f.up, dargs, 1, Combine::kSum, del, 1000);
+  REQUIRE(f.run([&] { return f.b.received().size() > b0 && f.a.received().ends_with(command({"DEL", "bar"})); }));
+  f.a.send(":1\r\n");
+  f.b.dropConnection();  // a write may have run: not sent again, the command fails
+  REQUIRE(f.run([&] { return del.calls == 1; }));
+  CHECK(del.kind == proxy::Lookup::Kind::kUnavailable);
+}
+
+TEST_CASE("cluster split: SCAN walks node after node, the node's index in the cursor's top bits") {
+  SplitFixture f;
+  auto scan = [&](std::string cursor, FakeRedis& node, std::string reply) {
+    Got g;
+    std::string_view args[] = {"SCAN", cursor, "COUNT", "10"};
+    size_t before = node.received().size();
+    REQUIRE(f.fw->forwardScan(*f.up, args, g, 1000));
+    REQUIRE(f.run([&] { return node.received().size() > before; }));
+    std::string sent = node.received().substr(before);
+    node.send(reply);
+    REQUIRE(f.run([&] { return g.calls == 1; }));
+    return std::make_pair(sent, g.text);
+  };
+  auto [s1, r1] = scan("0", f.a, "*2\r\n$2\r\n17\r\n*1\r\n$2\r\nk1\r\n");
+  CHECK(s1 == command({"SCAN", "0", "COUNT", "10"}));
+  CHECK(r1 == "*2\r\n$2\r\n17\r\n*1\r\n$2\r\nk1\r\n");
+  auto [s2, r2] = scan("17", f.a, "*2\r\n$1\r\n0\r\n*1\r\n$2\r\nk2\r\n");
+  CHECK(s2 == command({"SCAN", "17", "COUNT", "10"}));
+  std::string next = std::to_string(uint64_t{1} << proxy::Forwarder::kScanNodeShift);  // node 1, from its start
+  CHECK(r2 == "*2\r\n$" + std::to_string(next.size()) + "\r\n" + next + "\r\n*1\r\n$2\r\nk2\r\n");
+  std::string inside = std::to_string((uint64_t{1} << proxy::Forwarder::kScanNodeShift) | 5);
+  auto [s3, r3] = scan(next, f.b, "*2\r\n$1\r\n5\r\n*0\r\n");
+  CHECK(s3 == command({"SCAN", "0", "COUNT", "10"}));
+  CHECK(r3 == "*2\r\n$" + std::to_string(inside.size()) + "\r\n" + inside + "\r\n*0\r\n");
+  auto [s4, r4] = scan(inside, f.b, "*2\r\n$1\r\n0\r\n*1\r\n$2\r\nk3\r\n");
+  CHECK(s4 == command({"SCAN", "5", "COUNT", "10"}));
+  CHECK(r4 == "*2\r\n$1\r\n0\r\n*1\r\n$2\r\nk3\r\n");  // the last node's last page: done
+  Got bad;
+  std::string far = std::to_string(uint64_t{2} << proxy::Forwarder::kScanNodeShift);
+  std::string_view args[] = {"SCAN", far};
+  CHECK_FALSE(f.fw->forwardScan(*f.up, args, bad, 1000));
+  std::string_view junk[] = {"SCAN", "x1"};
+  CHECK_FALSE(f.fw->forwardScan(*f.up, junk, bad, 1000));
 }
