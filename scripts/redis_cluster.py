@@ -133,7 +133,7 @@ class LocalCluster:
     def owner_of(self, slot):
         port = next(p for p in self.ports if self.alive(p))
         import redis  # the tests' client; only the test helpers need it
-        r = redis.Redis(port=port)
+        r = redis.Redis(host="127.0.0.1", port=port)
         try:
             for start, end, primary, *_ in r.execute_command("CLUSTER", "SLOTS"):
                 if start <= slot <= end:

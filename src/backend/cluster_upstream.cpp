@@ -257,9 +257,13 @@ const char* ClusterUpstream::stateName() const noexcept {
   if (closed_) return "closed";
   if (leader_->mode_ != Mode::kCluster) return default_ != nullptr ? default_->up->stateName() : "idle";
   if (up()) return "up";
-  for (const auto& n : nodes_)
-    if (n->routed && n->up->up()) return "partial";
-  return "down";
+  bool idle = true;
+  for (const auto& n : nodes_) {
+    if (!n->routed) continue;
+    if (n->up->up()) return "partial";
+    idle &= std::string_view(n->up->stateName()) == "idle";
+  }
+  return idle ? "idle" : "down";  // idle: a RESP3 policy no client has used yet
 }
 
 size_t ClusterUpstream::pending() const noexcept {

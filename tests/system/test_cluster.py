@@ -39,7 +39,7 @@ def cproxy(cluster):
 
 
 def node(cluster, port):
-    return redis.Redis(port=port)
+    return redis.Redis(host="127.0.0.1", port=port)
 
 
 def owner(cluster, key):
