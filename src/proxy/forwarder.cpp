@@ -172,10 +172,11 @@ class Forwarder::Split final {
     if (after.all) rt.invalidateAll();
     after.forEach([&rt](std::string_view k) { rt.invalidate(k); });
     Lookup res;
-    std::string out;
+    std::string out;  // the message views it: it outlives this object, freed before the waiter runs
     if (failed_) {
       res.kind = timeout_ ? Lookup::Kind::kTimeout : Lookup::Kind::kUnavailable;
-      res.message = failure_;
+      out = std::move(failure_);
+      res.message = out;
     } else {
       res.kind = Lookup::Kind::kEncoded;
       for (const std::string& e : errors_) {
