@@ -62,7 +62,7 @@ class ClusterUpstream::Refresh final : public Request {
     owner_.refresh_in_flight_ = false;
     ++owner_.cstats_.refresh_errors;
     spdlog::debug("cluster map refresh failed: {}", why);
-    owner_.refreshSoon();
+    owner_.refreshLater();
   }
   bool shards = true;  // CLUSTER SHARDS (Redis 7), else CLUSTER SLOTS
 
@@ -422,9 +422,23 @@ void ClusterUpstream::onMapError(std::string_view error, bool shards) {
     return;
   }
   ++cstats_.refresh_errors;
-  spdlog::warn("cluster map: {} refused CLUSTER {}: {}", default_ != nullptr ? default_->up->name() : "?",
-               shards ? "SHARDS" : "SLOTS", error);
-  refreshSoon();
+  if (mode_ == Mode::kProbing) {
+    // Refused outright (an ACL without CLUSTER, say): served as a single Redis, said once.
+    spdlog::warn("cluster map: {} refused CLUSTER {} ({}): served as a single Redis",
+                 default_ != nullptr ? default_->up->name() : "?", shards ? "SHARDS" : "SLOTS", error);
+    mode_ = Mode::kSingle;
+    mapChanged(false);
+    return;
+  }
+  spdlog::warn("cluster map: {} refused CLUSTER {}: {}; asked again in a second",
+               default_ != nullptr ? default_->up->name() : "?", shards ? "SHARDS" : "SLOTS", error);
+  refreshLater();
+}
+
+void ClusterUpstream::refreshLater() {
+  refresh_wanted_ = true;
+  next_refresh_ms_ = loop_.nowMs() + kRefreshAfterErrorMs +
+                     std::uniform_int_distribution<uint64_t>(0, kRefreshJitterMs)(rng_);
 }
 
 void ClusterUpstream::onMap(const resp::FrameView& reply, bool shards) {
@@ -433,7 +447,7 @@ void ClusterUpstream::onMap(const resp::FrameView& reply, bool shards) {
   if (!(shards ? fresh.loadShards(reply, &why) : fresh.loadSlots(reply, &why))) {
     ++cstats_.refresh_errors;
     spdlog::warn("cluster map: unreadable reply to CLUSTER {}: {}", shards ? "SHARDS" : "SLOTS", why);
-    refreshSoon();
+    refreshLater();
     return;
   }
   ++cstats_.refreshes;

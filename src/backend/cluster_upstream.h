@@ -61,6 +61,7 @@ class ClusterUpstream final : public Upstream, public NodeParent {
   void submitTo(NodeId node, Request* r) override;
   bool nodeAddress(NodeId node, std::string* host, uint16_t* port) const override;
   bool clustered() const noexcept override { return leader_->mode_ == Mode::kCluster; }
+  bool routesBySlot() const noexcept override { return leader_->mode_ != Mode::kSingle; }
   bool up() const noexcept override;
   const char* stateName() const noexcept override;
   size_t pending() const noexcept override;
@@ -110,6 +111,7 @@ class ClusterUpstream final : public Upstream, public NodeParent {
   // --- the leader's
   void refreshSoon();
   void refreshNow();
+  void refreshLater();  // after a failed or refused refresh
   void onMap(const resp::FrameView& reply, bool shards);
   void onMapError(std::string_view error, bool shards);
   void applyMoved(uint16_t slot, std::string_view host, uint16_t port);
@@ -118,6 +120,7 @@ class ClusterUpstream final : public Upstream, public NodeParent {
   static constexpr uint64_t kTickMs = 20;
   static constexpr uint64_t kRefreshMinGapMs = 100;   // a refresh soon after a MOVED: at most this often
   static constexpr uint64_t kRefreshJitterMs = 100;
+  static constexpr uint64_t kRefreshAfterErrorMs = 1000;
   static constexpr uint8_t kMaxRedirects = 16;
 
   Loop& loop_;

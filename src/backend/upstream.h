@@ -48,6 +48,9 @@ class Upstream : public Target {
   virtual bool nodeAddress(NodeId node, std::string* host, uint16_t* port) const = 0;
   // The backend is a Redis Cluster (known once its first node has answered CLUSTER SHARDS).
   virtual bool clustered() const noexcept { return false; }
+  // Requests should name their slot and multi-key reads keep to one slot: a cluster, or a backend
+  // not yet known not to be one (the first moments, before it has answered CLUSTER SHARDS).
+  virtual bool routesBySlot() const noexcept { return clustered(); }
   // The nodes a command for every node goes to (a cluster's primaries; a single Redis's one node).
   virtual std::vector<NodeId> primaries() const { return {1}; }
   // The address of the node serving slot (Request::kAnySlot: the default node), where a pinned

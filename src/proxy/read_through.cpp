@@ -242,7 +242,7 @@ ReadThrough::Fetch* ReadThrough::startFetch(std::string_view key, uint64_t hash,
   f->with_ttl = config_.tracking != Config::Tracking::kOff && cache_.enabled();  // nothing stored: no PTTL
   f->waiters_head = f->waiters_tail = &w;
   f->timeout_ms = config_.backend_timeout_ms;
-  f->slot = upstream_.clustered() ? resp::keySlot(f->key) : backend::Request::kAnySlot;
+  f->slot = upstream_.routesBySlot() ? resp::keySlot(f->key) : backend::Request::kAnySlot;
   inflight_.emplace(FetchKey{f->key, hash}, f);
   ++stats_.fetches;
   return f;
@@ -264,7 +264,7 @@ void ReadThrough::getMany(size_t n, const std::string_view* keys, Waiter* const*
     upstream_.submit(batch_[0]);
     return;
   }
-  if (!upstream_.clustered()) {
+  if (!upstream_.routesBySlot()) {
     submitBatch(std::move(batch_));
     batch_ = {};
     return;

@@ -220,6 +220,17 @@ def test_client_tracking_is_refused_in_front_of_a_cluster(cproxy):
     assert r3.get("PING") == b"PONG"
 
 
+def test_a_redis_that_refuses_cluster_commands_is_served_as_a_single_redis(redis_server, proxy):
+    r = redis_server()
+    r.client().execute_command("ACL", "SETUSER", "app", "on", ">pw", "~*", "&*", "+@all", "-cluster")
+    p = proxy(r.port, "--redis", f"redis://app:pw@127.0.0.1:{r.port}")  # the later --redis wins
+    c = p.client()
+    assert c.set("k", "v") and c.get("k") == b"v" and c.mget("k", "x", "y") == [b"v", None, None]
+    assert c.execute_command("SELECT", "1") is True
+    assert p.info("backend")["backend_cluster_enabled"] == 0
+    assert p.output().count("served as a single Redis") == 1
+
+
 def test_a_slot_migrated_while_clients_read_and_write(cluster, cproxy):
     c = cproxy.client()
     tag = "{mig}"
