@@ -8,6 +8,8 @@
 #include <new>
 #include <stdexcept>
 
+#include "cache/siphash.h"
+
 namespace rcp {
 
 Entry* Entry::createUninitialized(std::string_view key, size_t value_len) {
@@ -30,19 +32,28 @@ Entry* Entry::createUninitialized(std::string_view key, size_t value_len) {
   return e;
 }
 
+uint64_t Entry::etagOf(std::string_view value) noexcept {
+  // A fixed, published key: the tag must be the same in every proxy and across restarts. It
+  // validates, it does not guard a table against chosen collisions.
+  static constexpr SipKey kEtagKey{0x7263702d65746167ULL, 0x2d7369706861736bULL};
+  return sipHash<1, 2>(kEtagKey, value.data(), value.size());
+}
+
 Entry* Entry::create(std::string_view key, std::string_view value) {
   Entry* e = createUninitialized(key, value.size());
   if (!value.empty()) std::memcpy(e->valueData(), value.data(), value.size());
+  e->etag_ = etagOf(value);
   return e;
 }
 
 Entry* Entry::createAbsent(std::string_view key) {
   Entry* e = create(key, {});
   e->absent_ = true;
+  e->etag_ = 0;
   return e;
 }
 
-static_assert(sizeof(Entry) == 56, "see the layout note on Entry's fields");
+static_assert(sizeof(Entry) == 64, "see the layout note on Entry's fields");
 
 void Entry::release() noexcept {
   assert(refs_ > 0);

@@ -23,6 +23,19 @@ class Entry {
   static Entry* createAbsent(std::string_view key);
   bool absent() const noexcept { return absent_; }
 
+  // The value's validator (HTTP's ETag): SipHash-1-2 of the value's bytes under a fixed key,
+  // computed once when the entry is built, the same for the same bytes in every proxy and after a
+  // restart. 0 for an absent entry.
+  uint64_t etag() const noexcept { return etag_; }
+  static uint64_t etagOf(std::string_view value) noexcept;
+  // Freshness: the entry's life counts from storedMs() (monotonic ms, moved back by readShiftMs()
+  // when the key's own TTL in Redis is shorter than --ttl), so the value was read from Redis at
+  // storedMs() + readShiftMs(): what HTTP's Age counts from.
+  uint64_t storedMs() const noexcept { return stored_ms_; }
+  uint32_t readShiftMs() const noexcept { return read_shift_ms_; }
+  void setReadShiftMs(uint32_t ms) noexcept { read_shift_ms_ = ms; }
+  bool cached() const noexcept { return cached_; }
+
   std::string_view key() const noexcept { return {bytes(), key_len_}; }
   std::string_view value() const noexcept { return {bytes() + key_len_ + resp_header_len_, value_len_}; }
   // The whole RESP bulk reply for this value: header, value, CRLF.
@@ -46,12 +59,15 @@ class Entry {
   char* bytes() noexcept { return reinterpret_cast<char*>(this + 1); }
   const char* bytes() const noexcept { return reinterpret_cast<const char*>(this + 1); }
 
-  // Links owned by LruCache while the entry is cached; null otherwise. The layout is kept to 56
-  // bytes: with a 16-byte key and a 100-byte value an entry is one 192-byte malloc chunk.
+  // Links owned by LruCache while the entry is cached; null otherwise. The layout is kept to 64
+  // bytes (one cache line): with a 16-byte key and a 100-byte value an entry is one 208-byte
+  // malloc chunk.
   Entry* lru_prev_ = nullptr;   // towards most recently used
   Entry* lru_next_ = nullptr;   // towards least recently used
   Entry* chain_next_ = nullptr; // hash bucket chain
   uint64_t stored_ms_ = 0;      // monotonic ms when stored: expiry is measured from here
+  uint64_t etag_ = 0;           // etagOf(value)
+  uint32_t read_shift_ms_ = 0;  // stored_ms_ + this = when the value was read (see storedMs())
   uint32_t hash_ = 0;           // low 32 bits of the key's hash, for rehashing and fast compares
   uint32_t refs_ = 1;           // owners: the cache and in-flight writes
   uint32_t value_len_ = 0;      // bytes (Redis caps strings at 512 MB)

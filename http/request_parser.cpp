@@ -32,6 +32,9 @@ int RequestParser::onMessageBegin(llhttp_t* p) noexcept {
   s->host_len_ = 0;
   s->authorization_.clear();
   s->authorization_seen_ = false;
+  s->if_none_match_.clear();
+  s->if_none_match_lines_ = 0;
+  s->if_none_match_open_ = false;
   s->expect_len_ = 0;
   s->req_.host_count = 0;
   s->req_.expect_continue = false;
@@ -90,6 +93,10 @@ int RequestParser::onHeaderValueComplete(llhttp_t* p) noexcept {
       break;
     }
     case HeaderKind::kAuthorization: s->authorization_seen_ = true; break;
+    case HeaderKind::kIfNoneMatch:
+      if (s->if_none_match_lines_ < 255) ++s->if_none_match_lines_;
+      s->if_none_match_open_ = false;
+      break;
     case HeaderKind::kOther: break;
   }
   s->field_bytes_ = 0;
@@ -106,6 +113,7 @@ RequestParser::HeaderKind RequestParser::headerKind() const noexcept {
   if (field_bytes_ == 4 && w == host) return HeaderKind::kHost;
   if (field_bytes_ == 6 && w == expe && name_[4] == 'c' && name_[5] == 't') return HeaderKind::kExpect;
   if (field_bytes_ == 13 && std::memcmp(name_, "authoriz", 8) == 0) return HeaderKind::kAuthorization;
+  if (field_bytes_ == 13 && std::memcmp(name_, "if-none-", 8) == 0) return HeaderKind::kIfNoneMatch;
   return HeaderKind::kOther;
 }
 
@@ -124,6 +132,10 @@ int RequestParser::onHeaderValue(llhttp_t* p, const char* at, size_t len) noexce
     s->host_len_ += n;
   } else if (kind == HeaderKind::kAuthorization && !s->authorization_seen_) {
     s->authorization_.append(at, len);
+  } else if (kind == HeaderKind::kIfNoneMatch) {
+    if (!s->if_none_match_open_ && s->if_none_match_lines_ > 0) s->if_none_match_.push_back(',');
+    s->if_none_match_open_ = true;
+    s->if_none_match_.append(at, len);
   } else if (kind == HeaderKind::kExpect) {
     for (size_t i = 0; i < len && s->expect_len_ < sizeof s->expect_; ++i)
       s->expect_[s->expect_len_++] = at[i] >= 'A' && at[i] <= 'Z' ? static_cast<char>(at[i] | 0x20) : at[i];
@@ -153,6 +165,8 @@ int RequestParser::onMessageComplete(llhttp_t* p) noexcept {
   r.target = s->url_;
   r.host = std::string_view(s->host_, s->host_len_);
   r.authorization = s->authorization_;
+  r.if_none_match = s->if_none_match_;
+  r.has_if_none_match = s->if_none_match_lines_ > 0;
   r.http_major = p->http_major;
   r.http_minor = p->http_minor;
   r.keep_alive = llhttp_should_keep_alive(p) != 0;

@@ -30,6 +30,10 @@ struct Request {
   uint8_t host_count = 0;        // Host header lines (RFC 9112 3.2: exactly one in HTTP/1.1)
   bool expect_continue = false;  // "Expect: 100-continue": answered at once, then the connection closes
   std::string_view authorization;  // the first Authorization header's value, valid until the next parse()
+  // If-None-Match: every such header's value, joined by commas (a list either way), valid until the
+  // next parse(); has_if_none_match tells an absent header from an empty one.
+  std::string_view if_none_match;
+  bool has_if_none_match = false;
 };
 
 class RequestParser {
@@ -57,7 +61,7 @@ class RequestParser {
   static int onHeaderValue(llhttp_t* p, const char* at, size_t len) noexcept;
   static int onHeaderValueComplete(llhttp_t* p) noexcept;
   static int onHeadersComplete(llhttp_t* p) noexcept;
-  enum class HeaderKind : uint8_t { kOther, kHost, kExpect, kAuthorization };
+  enum class HeaderKind : uint8_t { kOther, kHost, kExpect, kAuthorization, kIfNoneMatch };
   HeaderKind headerKind() const noexcept;  // of the header line being parsed
   static int countHeaderBytes(RequestParser* s, size_t len) noexcept;  // 431 past the limit
   static int onMessageComplete(llhttp_t* p) noexcept;
@@ -78,6 +82,9 @@ class RequestParser {
   size_t host_len_ = 0;
   std::string authorization_;  // the first Authorization header's value (the header limit bounds it)
   bool authorization_seen_ = false;
+  std::string if_none_match_;  // every If-None-Match value, comma-joined (the header limit bounds it)
+  uint8_t if_none_match_lines_ = 0;  // complete If-None-Match lines so far (a later one adds a comma first)
+  bool if_none_match_open_ = false;  // the current If-None-Match line has had a value byte
   char expect_[16];            // the Expect header's value, lower-cased (enough for "100-continue")
   size_t expect_len_ = 0;
   int error_status_ = 0;

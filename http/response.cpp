@@ -9,6 +9,7 @@ namespace rcp::http {
 std::string_view statusText(int status) noexcept {
   switch (status) {
     case 200: return "OK";
+    case 304: return "Not Modified";
     case 400: return "Bad Request";
     case 401: return "Unauthorized";
     case 404: return "Not Found";
@@ -47,9 +48,9 @@ void appendHead(std::string& out, int status, size_t body_len, std::string_view 
                                                  : "";
   constexpr std::string_view kVersion = "HTTP/1.1 ", kType = "\r\nContent-Type: ", kLength = "\r\nContent-Length: ",
                              kDate = "\r\nDate: ", kEnd = "\r\n";
-  size_t total = kVersion.size() + 4 + text.size() + kType.size() + opt.content_type.size() + kLength.size() +
-                 length.size() + kDate.size() + date.size() + kEnd.size() + connection.size() +
-                 opt.extra_headers.size() + kEnd.size();
+  size_t total = kVersion.size() + 4 + text.size() + kDate.size() + date.size() + kEnd.size() +
+                 connection.size() + opt.extra_headers.size() + kEnd.size();
+  if (!opt.no_content) total += kType.size() + opt.content_type.size() + kLength.size() + length.size();
   size_t old = out.size();
   out.resize(old + total);
   char* w = out.data() + old;
@@ -59,10 +60,12 @@ void appendHead(std::string& out, int status, size_t body_len, std::string_view 
   *w++ = static_cast<char>('0' + status % 10);
   *w++ = ' ';
   w = put(w, text);
-  w = put(w, kType);
-  w = put(w, opt.content_type);
-  w = put(w, kLength);
-  w = put(w, length);
+  if (!opt.no_content) {
+    w = put(w, kType);
+    w = put(w, opt.content_type);
+    w = put(w, kLength);
+    w = put(w, length);
+  }
   w = put(w, kDate);
   w = put(w, date);
   w = put(w, kEnd);

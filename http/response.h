@@ -16,6 +16,7 @@ struct ResponseOptions {
   bool http10 = false;           // an HTTP/1.0 client asked for keep-alive: say it explicitly
   std::string_view content_type = "application/octet-stream";
   std::string_view extra_headers;  // complete "Name: value\r\n" lines, e.g. "Allow: GET, HEAD\r\n"
+  bool no_content = false;       // 304 Not Modified: no Content-Type, no Content-Length
 };
 
 // Appends the status line and headers (ending with the blank line) to out, announcing body_len.

@@ -164,6 +164,11 @@ const std::vector<Option>& options() {
            start = comma + 1;
          }
        }},
+      {"--http-max-age", "RCP_HTTP_MAX_AGE", "DURATION",
+       "HTTP: Cache-Control max-age is the entry's remaining life (its local TTL, or its key's TTL in Redis "
+       "if shorter) capped by this; 0 sends \"no-cache\": downstream caches revalidate each time with the ETag, "
+       "since the proxy cannot push invalidations to them (default 0)",
+       [](Config& c, const std::string& v, const std::string& w) { c.http_max_age_ms = parseDurationMs(v, w); }},
       {"--negative-ttl", "RCP_NEGATIVE_TTL", "DURATION", "cache \"no such key\" for this long, only while CLIENT TRACKING is on (Redis tracks a key read while missing, so creating it invalidates); 0 = off (default 0)",
        [](Config& c, const std::string& v, const std::string& w) { c.negative_ttl_ms = parseDurationMs(v, w); }},
       {"--shutdown-timeout", "RCP_SHUTDOWN_TIMEOUT", "DURATION", "on SIGTERM or SIGINT, how long in-flight requests may finish before the proxy closes everything (default 5s)",
@@ -434,6 +439,7 @@ void applyReloadable(Config& c, const Config& f) {
   c.deny_commands = f.deny_commands;
   c.negative_ttl_ms = f.negative_ttl_ms;
   c.cluster_refresh_ms = f.cluster_refresh_ms;
+  c.http_max_age_ms = f.http_max_age_ms;
 }
 
 std::vector<std::string> restartOnlyChanges(const Config& a, const Config& b) {
@@ -468,6 +474,7 @@ std::string describe(const Config& c) {
   s += std::string(", tracking ") + kTracking[static_cast<int>(c.tracking)];
   for (size_t i = 0; i < c.tracking_prefixes.size(); ++i) s += (i == 0 ? " prefixes " : ",") + c.tracking_prefixes[i];
   if (c.negative_ttl_ms != 0) s += ", negative-ttl " + std::to_string(c.negative_ttl_ms) + "ms";
+  if (c.http_max_age_ms != 0) s += ", http-max-age " + std::to_string(c.http_max_age_ms) + "ms";
   s += ", max-request-bytes " + std::to_string(c.max_request_bytes) + ", max-key-bytes " + std::to_string(c.max_key_bytes);
   s += ", max-pending " + std::to_string(c.max_pending) + ", max-output-bytes " + std::to_string(c.max_output_bytes);
   s += ", idle-timeout " + std::to_string(c.idle_timeout_ms) + "ms, request-timeout " +

@@ -53,7 +53,10 @@ struct Config {
   enum class Tracking : uint8_t { kAuto, kDefault, kBcast, kOff };
   Tracking tracking = Tracking::kAuto;
   std::vector<std::string> tracking_prefixes;  // bcast: the prefixes Redis broadcasts for (none: every key)
-  uint64_t negative_ttl_ms = 0;  // how long "no such key" is cached, only while tracking is on; 0 = off
+  uint64_t negative_ttl_ms = 0;
+  // HTTP: the most Cache-Control max-age may say (an entry's remaining life, capped by this);
+  // 0 sends "no-cache", so downstream caches revalidate every time with the ETag.
+  uint64_t http_max_age_ms = 0;  // how long "no such key" is cached, only while tracking is on; 0 = off
   // Host values HTTP requests may carry: lower case, each name also with ":port"; "*" = any.
   // parseConfig fills in the defaults and the port variants.
   std::vector<std::string> http_allowed_hosts;

@@ -38,6 +38,7 @@ struct ClientStats {
   uint64_t resp3_hellos = 0;         // HELLO 3 accepted
   uint64_t resp3_clients = 0;        // clients speaking RESP3 now
   uint64_t http_requests = 0;
+  uint64_t http_not_modified = 0;    // 304s: If-None-Match named the value's ETag
   uint64_t protocol_errors = 0;
   uint64_t unknown_commands = 0;
   uint64_t bytes_in = 0;

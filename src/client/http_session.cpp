@@ -5,6 +5,7 @@
 #include <cassert>
 
 #include "http/auth.h"
+#include "http/conditional.h"
 #include "http/host.h"
 #include "http/percent.h"
 #include "http/response.h"
@@ -125,15 +126,46 @@ void HttpSession::handle(const http::Request& req) {
     case http::KeyError::kBadTarget: return refuse(*r, 400, "bad request-target");
   }
   if (key_.size() > config.max_key_bytes) return refuse(*r, 414, "key is too long (over --max-key-bytes)");
+  r->conditional = req.has_if_none_match;
   EntryRef e = clients.readThrough().get(key_, r->first);
   if (!e) {
     r->pending = 1;  // the lookup fills the part later (render)
+    if (r->conditional) r->first.text.assign(req.if_none_match);  // kept for render
     return;
   }
   clients.stats().countGet(Proto::kHttp, Outcome::kHit);
   if (e->absent()) return renderHttpText(*r, 404, "not found", clients.httpDate());  // cached "no such key"
-  http::appendHead(r->first.text, 200, e->value().size(), clients.httpDate(), optionsFor(*r));
-  if (!r->head_only) r->first.setBody(std::move(e), Part::Body::kValue);
+  respondValue(*r, e, true, req.if_none_match);
+}
+
+void HttpSession::respondValue(Reply& reply, const EntryRef& e, bool from_cache, std::string_view if_none_match) {
+  Clients& clients = conn_.clients();
+  const Config& config = clients.config();
+  uint64_t now = clients.loop().nowMs();
+  char etag[http::kEtagBytes];
+  http::formatEtag(etag, e->etag());
+  std::string_view tag(etag, sizeof etag);
+  // Freshness: what is left of the entry's life (--ttl, or its key's TTL in Redis when shorter: the
+  // stored time was moved back for it); a value not kept in the cache has none left.
+  long long max_age = -1;  // no-cache
+  if (config.http_max_age_ms != 0) {
+    uint64_t life = e->cached() && now - e->storedMs() < config.ttl_ms ? config.ttl_ms - (now - e->storedMs()) : 0;
+    max_age = static_cast<long long>(std::min(life, config.http_max_age_ms) / 1000);
+  }
+  uint64_t read_at = e->storedMs() + e->readShiftMs();
+  long long age = from_cache ? static_cast<long long>((now > read_at ? now - read_at : 0) / 1000) : -1;
+  headers_.clear();
+  http::appendValidatorHeaders(headers_, tag, max_age, age);
+  http::ResponseOptions opt = optionsFor(reply);
+  opt.extra_headers = headers_;
+  if (reply.conditional && http::noneMatch(if_none_match, tag)) {
+    ++clients.stats().http_not_modified;
+    opt.no_content = true;
+    http::appendHead(reply.first.text, 304, 0, clients.httpDate(), opt);
+    return;
+  }
+  http::appendHead(reply.first.text, 200, e->value().size(), clients.httpDate(), opt);
+  if (!reply.head_only) reply.first.setBody(e, Part::Body::kValue);
 }
 
 void HttpSession::render(Reply& reply, Part& part, const proxy::Lookup& r) {
@@ -143,10 +175,11 @@ void HttpSession::render(Reply& reply, Part& part, const proxy::Lookup& r) {
   Clients& clients = conn_.clients();
   clients.stats().countGet(Proto::kHttp, r.found() ? Outcome::kMiss : Outcome::kError);
   std::string_view date = clients.httpDate();
+  if (reply.conditional) inm_.swap(reply.first.text);  // the request's If-None-Match, kept while pending
+  reply.first.text.clear();
   switch (r.kind) {
     case K::kValue:
-      http::appendHead(reply.first.text, 200, r.entry->value().size(), date, optionsFor(reply));
-      if (!reply.head_only) reply.first.setBody(r.entry, Part::Body::kValue);
+      respondValue(reply, r.entry, false, inm_);
       return;
     case K::kNil: return renderHttpText(reply, 404, "not found", date);
     case K::kWrongType: return renderHttpText(reply, 409, "the key does not hold a string value (WRONGTYPE)", date);

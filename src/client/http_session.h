@@ -29,11 +29,17 @@ class HttpSession final : public Session {
   size_t run(const char* data, size_t len);  // returns bytes consumed
   void handle(const http::Request& req);
   void refuse(Reply& reply, int status, std::string_view text, std::string_view extra_headers = {});
+  // A value's response: 200 with the body, or 304 when the request's If-None-Match names its ETag;
+  // ETag, Cache-Control and (served from the cache) Age headers either way. if_none_match: the
+  // request's header value (reply.conditional says whether there was one).
+  void respondValue(Reply& reply, const EntryRef& e, bool from_cache, std::string_view if_none_match);
 
   Connection& conn_;
   http::RequestParser parser_;
   std::string backlog_;  // input held back while the connection could not take requests
   std::string key_;      // decoded key of the request being handled (reused buffer)
+  std::string headers_;  // the validator and freshness header lines of a response (reused buffer)
+  std::string inm_;      // a pending request's If-None-Match, taken back from its part at render
 };
 
 // An HTTP response with a short text body (errors, 404) as the whole of reply (whose hints say

@@ -67,6 +67,9 @@ struct Reply {
   bool head_only = false;
   bool keep_alive = true;
   bool http10 = false;
+  // HTTP: the request carried If-None-Match; while the lookup is pending its value waits in
+  // first.text (as INFO's sections of the proxy's do).
+  bool conditional = false;
   bool failed = false;          // a part failed: the reply becomes that part's error (MGET)
   Part first;                   // most replies have one part
   std::unique_ptr<Part[]> more; // parts 1..nparts-1; never reallocated while parts wait
@@ -89,7 +92,7 @@ struct Reply {
     next = nullptr;
     conn = nullptr;
     nparts = 1;
-    head_only = http10 = failed = false;
+    head_only = http10 = failed = conditional = false;
     keep_alive = true;
   }
 };

@@ -365,11 +365,13 @@ void ReadThrough::complete(Fetch* f, const Lookup& r, long long pttl) {
     // the entry's: its stored time is moved back so that it expires when the key does.
     uint64_t ttl = cache_.ttlMs(), stored = f->sent_ms;
     bool alive = pttl == kNoExpiry || pttl > 0;
+    uint64_t shift = 0;
     if (pttl > 0 && static_cast<uint64_t>(pttl) < ttl) {
-      uint64_t shift = ttl - static_cast<uint64_t>(pttl);
-      stored = stored > shift ? stored - shift : 0;
+      shift = std::min<uint64_t>(ttl - static_cast<uint64_t>(pttl), stored);
+      stored -= shift;
       ++stats_.key_ttl_capped;
     }
+    r.entry->setReadShiftMs(static_cast<uint32_t>(std::min<uint64_t>(shift, UINT32_MAX)));
     if (f->attached && f->epoch == epoch_ && fresh && alive && storing_ && nodeStoring(f->node) && covered(f->key))
       cache_.put(r.entry.get(), f->hash, stored);
     else ++stats_.fills_voided;

@@ -243,3 +243,24 @@ TEST_CASE("cache: an absent entry (negative caching) has the key, an empty value
   rcp::EntryRef v = rcp::EntryRef::adopt(rcp::Entry::create("here", ""));
   CHECK_FALSE(v->absent());  // an empty string is a value, not an absence
 }
+
+TEST_CASE("an entry's ETag: computed when built, the same for the same bytes, another for others") {
+  EntryRef a = EntryRef::adopt(Entry::create("k1", "hello"));
+  EntryRef b = EntryRef::adopt(Entry::create("other key", "hello"));
+  EntryRef c = EntryRef::adopt(Entry::create("k1", "hellp"));
+  CHECK(a->etag() == b->etag());  // the value's, not the key's
+  CHECK(a->etag() == Entry::etagOf("hello"));
+  CHECK(a->etag() != c->etag());
+  // fixed across builds and restarts: SipHash-1-2 under the proxy's published key
+  CHECK(Entry::etagOf("hello") == 0xcf4d514213e948f8ULL);
+  CHECK(Entry::etagOf("") != Entry::etagOf(std::string(1, '\0')));
+  EntryRef absent = EntryRef::adopt(Entry::createAbsent("gone"));
+  CHECK(absent->etag() == 0);
+  // when the value was read: the stored time plus the shift the key's TTL made
+  LruCache cache(10, 60000);
+  a->setReadShiftMs(1500);
+  CHECK(cache.put(a.get(), 1000));
+  CHECK(a->cached());
+  CHECK(a->storedMs() == 1000);
+  CHECK(a->storedMs() + a->readShiftMs() == 2500);
+}

@@ -290,3 +290,14 @@ TEST_CASE("redis seed lists and the cluster refresh period") {
   CHECK(std::find(changed.begin(), changed.end(), "--redis") != changed.end());
   CHECK(rcp::describe(a).find("a:1,b:2") != std::string::npos);
 }
+
+TEST_CASE("--http-max-age: a duration, 0 by default, reloadable") {
+  CHECK(parse({}).http_max_age_ms == 0);
+  CHECK(parse({"--http-max-age", "90s"}).http_max_age_ms == 90000);
+  CHECK(parse({}, {{"RCP_HTTP_MAX_AGE", "2m"}}).http_max_age_ms == 120000);
+  CHECK(errorOf({"--http-max-age", "soon"}).find("--http-max-age") != std::string::npos);
+  Config running = parse({}), fresh = parse({"--http-max-age", "5s"});
+  CHECK(rcp::restartOnlyChanges(running, fresh).empty());
+  rcp::applyReloadable(running, fresh);
+  CHECK(running.http_max_age_ms == 5000);
+}

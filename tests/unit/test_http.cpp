@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "http/conditional.h"
 #include "http/host.h"
 #include "http/percent.h"
 #include "http/request_parser.h"
@@ -277,4 +278,81 @@ TEST_CASE("Expect: 100-continue ends the request at its headers, which then clos
   REQUIRE(q.parse(other.data(), other.size(), used) == rcp::http::RequestParser::Status::kRequest);
   CHECK_FALSE(q.request().expect_continue);
   CHECK(q.request().keep_alive);
+}
+
+TEST_CASE("If-None-Match is captured, its lines joined by commas, whole and byte by byte") {
+  struct Case {
+    std::string in;
+    bool has;
+    std::string value;
+  };
+  std::vector<Case> cases = {
+      {"GET /a HTTP/1.1\r\nHost: h\r\nIf-None-Match: \"x\"\r\n\r\n", true, "\"x\""},
+      {"GET /a HTTP/1.1\r\nif-none-match: W/\"a\", \"b\"\r\nHost: h\r\nIF-NONE-MATCH: *\r\n\r\n", true,
+       "W/\"a\", \"b\",*"},
+      {"GET /a HTTP/1.1\r\nHost: h\r\nIf-None-Matches: \"x\"\r\nIf-Match: \"y\"\r\n\r\n", false, ""},
+      {"GET /a HTTP/1.1\r\nHost: h\r\nIf-None-Match:\r\n\r\n", true, ""},
+  };
+  for (const auto& c : cases) {
+    for (bool bytewise : {false, true}) {
+      CAPTURE(c.in);
+      CAPTURE(bytewise);
+      rcp::http::RequestParser p;
+      auto st = rcp::http::RequestParser::Status::kNeedMore;
+      size_t used = 0;
+      if (bytewise) {
+        for (size_t i = 0; i < c.in.size() && st == rcp::http::RequestParser::Status::kNeedMore; ++i)
+          st = p.parse(c.in.data() + i, 1, used);
+      } else {
+        st = p.parse(c.in.data(), c.in.size(), used);
+      }
+      REQUIRE(st == rcp::http::RequestParser::Status::kRequest);
+      CHECK(p.request().has_if_none_match == c.has);
+      CHECK(p.request().if_none_match == c.value);
+    }
+  }
+  // the next request on the connection starts with none
+  rcp::http::RequestParser p;
+  std::string two = "GET /a HTTP/1.1\r\nHost: h\r\nIf-None-Match: \"x\"\r\n\r\nGET /b HTTP/1.1\r\nHost: h\r\n\r\n";
+  size_t used = 0;
+  REQUIRE(p.parse(two.data(), two.size(), used) == rcp::http::RequestParser::Status::kRequest);
+  CHECK(p.request().has_if_none_match);
+  size_t first = used;
+  REQUIRE(p.parse(two.data() + first, two.size() - first, used) == rcp::http::RequestParser::Status::kRequest);
+  CHECK_FALSE(p.request().has_if_none_match);
+  CHECK(p.request().if_none_match.empty());
+}
+
+TEST_CASE("entity tags: format, and If-None-Match's weak comparison") {
+  char tag[rcp::http::kEtagBytes];
+  rcp::http::formatEtag(tag, 0x0123456789abcdefULL);
+  std::string_view t(tag, sizeof tag);
+  CHECK(t == "\"0123456789abcdef\"");
+  using rcp::http::noneMatch;
+  CHECK(noneMatch("\"0123456789abcdef\"", t));
+  CHECK(noneMatch("W/\"0123456789abcdef\"", t));                     // weak comparison
+  CHECK(noneMatch("\"other\", W/\"0123456789abcdef\" ,\"x\"", t));   // a list, with OWS
+  CHECK(noneMatch(" * ", t));
+  CHECK(noneMatch("\"0123456789abcdef\"", "W/\"0123456789abcdef\""));
+  CHECK_FALSE(noneMatch("\"0123456789abcdee\"", t));
+  CHECK_FALSE(noneMatch("", t));
+  CHECK_FALSE(noneMatch("0123456789abcdef", t));                      // not quoted
+  CHECK_FALSE(noneMatch("\"0123456789abcdef", t));                    // unterminated
+  CHECK_FALSE(noneMatch("\"x\" junk \"0123456789abcdef\"", t));      // malformed before it
+  CHECK_FALSE(noneMatch("*, \"x\"", t));                              // "*" only alone
+  std::string h;
+  rcp::http::appendValidatorHeaders(h, t, -1, -1);
+  CHECK(h == "ETag: \"0123456789abcdef\"\r\nCache-Control: no-cache\r\n");
+  h.clear();
+  rcp::http::appendValidatorHeaders(h, t, 30, 4);
+  CHECK(h == "ETag: \"0123456789abcdef\"\r\nCache-Control: max-age=30\r\nAge: 4\r\n");
+}
+
+TEST_CASE("a 304 head has no Content-Type nor Content-Length") {
+  std::string head;
+  rcp::http::ResponseOptions opt;
+  opt.no_content = true;
+  opt.extra_headers = "ETag: \"x\"\r\n";
+  rcp::http::appendHead(head, 304, 0, "Thu, 01 Jan 2026 00:00:00 GMT", opt);
+  CHECK(head == "HTTP/1.1 304 Not Modified\r\nDate: Thu, 01 Jan 2026 00:00:00 GMT\r\nETag: \"x\"\r\n\r\n");
 }
