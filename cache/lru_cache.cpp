@@ -33,6 +33,7 @@ LruCache::~LruCache() { clear(); }
 void LruCache::clear() {
   while (lru_head_ != nullptr) remove(lru_head_);
   assert(size_ == 0);
+  cut_active_ = false;
 }
 
 Entry** LruCache::findSlot(std::string_view key, uint32_t hash) noexcept {
@@ -54,10 +55,12 @@ EntryRef LruCache::get(std::string_view key, uint64_t hash, uint64_t now_ms) {
     return {};
   }
   if (expired(e, now_ms)) {
-    ++stats_.expirations;
     ++stats_.misses;
-    unlinkAndRelease(slot);
-    return {};
+    if (dead(e, now_ms)) {
+      ++stats_.expirations;
+      unlinkAndRelease(slot);
+    }
+    return {};  // within the grace it stays, for getStale()
   }
   ++stats_.hits;
   if (lru_head_ != e) {
@@ -65,6 +68,21 @@ EntryRef LruCache::get(std::string_view key, uint64_t hash, uint64_t now_ms) {
     lruPushFront(e);
   }
   return EntryRef::share(e);
+}
+
+EntryRef LruCache::getStale(std::string_view key, uint64_t hash, uint64_t now_ms) {
+  Entry* e = *findSlot(key, static_cast<uint32_t>(hash));
+  if (e == nullptr || !expired(e, now_ms) || dead(e, now_ms)) return {};
+  return EntryRef::share(e);
+}
+
+void LruCache::markAllStale(uint64_t now_ms) {
+  if (grace_ms_ == 0) {
+    clear();
+    return;
+  }
+  cut_ms_ = now_ms + 1;  // stored at or before now
+  cut_active_ = true;
 }
 
 bool LruCache::put(Entry* entry, uint64_t hash, uint64_t now_ms) {
@@ -128,7 +146,7 @@ size_t LruCache::sweep(uint64_t now_ms, size_t max_scan) {
   Entry* e = lru_tail_;
   for (size_t scanned = 0; e != nullptr && scanned < max_scan; ++scanned) {
     Entry* warmer = e->lru_prev_;
-    if (expired(e, now_ms)) {
+    if (expired(e, now_ms) && dead(e, now_ms)) {
       remove(e);
       ++stats_.expirations;
       ++dropped;

@@ -57,6 +57,17 @@ class LruCache {
   // Changes nothing; safe for any hashes.
   void prefetch(const uint64_t* hashes, size_t n) const noexcept;
 
+  // Stale-if-error: an entry past its life is kept grace_ms longer (get() misses it; getStale()
+  // finds it) so that a failed refresh can serve it. 0 (the default): dropped when found expired.
+  void setGrace(uint64_t grace_ms) noexcept { grace_ms_ = grace_ms; }
+  uint64_t graceMs() const noexcept { return grace_ms_; }
+  // An entry past its life and within the grace (null when none, or it is past the grace too).
+  // Not counted as a hit, not moved in the LRU order.
+  EntryRef getStale(std::string_view key, uint64_t hash, uint64_t now_ms);
+  // Every entry stored until now is past its life from now on (never served fresh again), kept the
+  // grace for getStale(); with no grace, the same as clear(). clear() ends it.
+  void markAllStale(uint64_t now_ms);
+  bool staleCut() const noexcept { return cut_active_; }
   // Drops key if present (for invalidation). Returns whether something was removed.
   bool erase(std::string_view key) { return erase(key, hashKey(key)); }
   bool erase(std::string_view key, uint64_t hash);  // hash is hashKey(key)
@@ -85,7 +96,16 @@ class LruCache {
   }
 
  private:
-  bool expired(const Entry* e, uint64_t now_ms) const noexcept { return now_ms - e->stored_ms_ >= ttl_ms_; }
+  bool expired(const Entry* e, uint64_t now_ms) const noexcept {
+    return now_ms - e->stored_ms_ >= ttl_ms_ || (cut_active_ && e->stored_ms_ < cut_ms_);
+  }
+  // Past its life and past the grace too: dropped when found.
+  bool dead(const Entry* e, uint64_t now_ms) const noexcept {
+    if (grace_ms_ == 0) return true;
+    uint64_t end = e->stored_ms_ + ttl_ms_;  // when its life ended
+    if (cut_active_ && e->stored_ms_ < cut_ms_ && cut_ms_ < end) end = cut_ms_;
+    return now_ms >= end && now_ms - end >= grace_ms_;
+  }
   Entry** findSlot(std::string_view key, uint32_t hash) noexcept;
   void unlinkAndRelease(Entry** slot);  // slot: the chain pointer that points at the entry
   void remove(Entry* e);
@@ -96,6 +116,9 @@ class LruCache {
   SipKey key_;
   size_t capacity_;
   uint64_t ttl_ms_;
+  uint64_t grace_ms_ = 0;     // stale-if-error: how long past its life an entry is kept
+  uint64_t cut_ms_ = 0;       // markAllStale(): entries stored before this are past their life
+  bool cut_active_ = false;
   std::unique_ptr<Entry*[]> buckets_;  // chains of entries; size is a power of two
   size_t bucket_mask_ = 0;
   size_t size_ = 0;                     // entries cached

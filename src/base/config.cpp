@@ -169,6 +169,11 @@ const std::vector<Option>& options() {
        "if shorter) capped by this; 0 sends \"no-cache\": downstream caches revalidate each time with the ETag, "
        "since the proxy cannot push invalidations to them (default 0)",
        [](Config& c, const std::string& v, const std::string& w) { c.http_max_age_ms = parseDurationMs(v, w); }},
+      {"--stale-if-error", "RCP_STALE_IF_ERROR", "DURATION",
+       "when Redis is unreachable or times out, serve a value that went past its life (its TTL, or a lost "
+       "link that made every entry stale) no more than this long ago instead of the error; never one an "
+       "invalidation dropped; 0 = off (default 0)",
+       [](Config& c, const std::string& v, const std::string& w) { c.stale_if_error_ms = parseDurationMs(v, w); }},
       {"--negative-ttl", "RCP_NEGATIVE_TTL", "DURATION", "cache \"no such key\" for this long, only while CLIENT TRACKING is on (Redis tracks a key read while missing, so creating it invalidates); 0 = off (default 0)",
        [](Config& c, const std::string& v, const std::string& w) { c.negative_ttl_ms = parseDurationMs(v, w); }},
       {"--shutdown-timeout", "RCP_SHUTDOWN_TIMEOUT", "DURATION", "on SIGTERM or SIGINT, how long in-flight requests may finish before the proxy closes everything (default 5s)",
@@ -440,6 +445,7 @@ void applyReloadable(Config& c, const Config& f) {
   c.negative_ttl_ms = f.negative_ttl_ms;
   c.cluster_refresh_ms = f.cluster_refresh_ms;
   c.http_max_age_ms = f.http_max_age_ms;
+  c.stale_if_error_ms = f.stale_if_error_ms;
 }
 
 std::vector<std::string> restartOnlyChanges(const Config& a, const Config& b) {
@@ -475,6 +481,7 @@ std::string describe(const Config& c) {
   for (size_t i = 0; i < c.tracking_prefixes.size(); ++i) s += (i == 0 ? " prefixes " : ",") + c.tracking_prefixes[i];
   if (c.negative_ttl_ms != 0) s += ", negative-ttl " + std::to_string(c.negative_ttl_ms) + "ms";
   if (c.http_max_age_ms != 0) s += ", http-max-age " + std::to_string(c.http_max_age_ms) + "ms";
+  if (c.stale_if_error_ms != 0) s += ", stale-if-error " + std::to_string(c.stale_if_error_ms) + "ms";
   s += ", max-request-bytes " + std::to_string(c.max_request_bytes) + ", max-key-bytes " + std::to_string(c.max_key_bytes);
   s += ", max-pending " + std::to_string(c.max_pending) + ", max-output-bytes " + std::to_string(c.max_output_bytes);
   s += ", idle-timeout " + std::to_string(c.idle_timeout_ms) + "ms, request-timeout " +

@@ -56,7 +56,10 @@ struct Config {
   uint64_t negative_ttl_ms = 0;
   // HTTP: the most Cache-Control max-age may say (an entry's remaining life, capped by this);
   // 0 sends "no-cache", so downstream caches revalidate every time with the ETag.
-  uint64_t http_max_age_ms = 0;  // how long "no such key" is cached, only while tracking is on; 0 = off
+  uint64_t http_max_age_ms = 0;
+  // When Redis cannot be asked (unreachable, timeout), a value that went past its life no more
+  // than this long ago is served instead of the error; 0 = off.
+  uint64_t stale_if_error_ms = 0;  // how long "no such key" is cached, only while tracking is on; 0 = off
   // Host values HTTP requests may carry: lower case, each name also with ":port"; "*" = any.
   // parseConfig fills in the defaults and the port variants.
   std::vector<std::string> http_allowed_hosts;

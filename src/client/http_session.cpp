@@ -138,7 +138,8 @@ void HttpSession::handle(const http::Request& req) {
   respondValue(*r, e, true, req.if_none_match);
 }
 
-void HttpSession::respondValue(Reply& reply, const EntryRef& e, bool from_cache, std::string_view if_none_match) {
+void HttpSession::respondValue(Reply& reply, const EntryRef& e, bool from_cache, std::string_view if_none_match,
+                               bool stale) {
   Clients& clients = conn_.clients();
   const Config& config = clients.config();
   uint64_t now = clients.loop().nowMs();
@@ -149,13 +150,14 @@ void HttpSession::respondValue(Reply& reply, const EntryRef& e, bool from_cache,
   // stored time was moved back for it); a value not kept in the cache has none left.
   long long max_age = -1;  // no-cache
   if (config.http_max_age_ms != 0) {
-    uint64_t life = e->cached() && now - e->storedMs() < config.ttl_ms ? config.ttl_ms - (now - e->storedMs()) : 0;
+    uint64_t life = !stale && e->cached() && now - e->storedMs() < config.ttl_ms ? config.ttl_ms - (now - e->storedMs()) : 0;
     max_age = static_cast<long long>(std::min(life, config.http_max_age_ms) / 1000);
   }
   uint64_t read_at = e->storedMs() + e->readShiftMs();
   long long age = from_cache ? static_cast<long long>((now > read_at ? now - read_at : 0) / 1000) : -1;
   headers_.clear();
   http::appendValidatorHeaders(headers_, tag, max_age, age);
+  if (stale) headers_.append("Cache-Status: redis-cache-proxy; hit; detail=stale-if-error\r\n");  // RFC 9211
   http::ResponseOptions opt = optionsFor(reply);
   opt.extra_headers = headers_;
   if (reply.conditional && http::noneMatch(if_none_match, tag)) {
@@ -179,7 +181,7 @@ void HttpSession::render(Reply& reply, Part& part, const proxy::Lookup& r) {
   reply.first.text.clear();
   switch (r.kind) {
     case K::kValue:
-      respondValue(reply, r.entry, false, inm_);
+      respondValue(reply, r.entry, r.stale, inm_, r.stale);
       return;
     case K::kNil: return renderHttpText(reply, 404, "not found", date);
     case K::kWrongType: return renderHttpText(reply, 409, "the key does not hold a string value (WRONGTYPE)", date);

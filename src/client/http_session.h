@@ -32,7 +32,10 @@ class HttpSession final : public Session {
   // A value's response: 200 with the body, or 304 when the request's If-None-Match names its ETag;
   // ETag, Cache-Control and (served from the cache) Age headers either way. if_none_match: the
   // request's header value (reply.conditional says whether there was one).
-  void respondValue(Reply& reply, const EntryRef& e, bool from_cache, std::string_view if_none_match);
+  // stale: served past its life because Redis could not be asked (--stale-if-error): said in a
+  // Cache-Status header, with no freshness left.
+  void respondValue(Reply& reply, const EntryRef& e, bool from_cache, std::string_view if_none_match,
+                    bool stale = false);
 
   Connection& conn_;
   http::RequestParser parser_;

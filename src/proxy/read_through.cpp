@@ -291,6 +291,19 @@ void ReadThrough::submitBatch(std::vector<Fetch*> fetches) {
 }
 
 void ReadThrough::invalidateAllBy(DropCause cause) {
+  bool link = cause == DropCause::kLinkLost || cause == DropCause::kReconnect || cause == DropCause::kPingDeadline;
+  if (link && config_.stale_if_error_ms != 0) {
+    // The proxy can no longer know of Redis's changes: nothing is served fresh again, but while
+    // Redis stays unreachable what it held may be served stale (--stale-if-error); the entries are
+    // dropped once tracking is back (setNodeStoring).
+    ++stats_.marked_stale;
+    cache_.markAllStale(loop_.nowMs());
+    ++epoch_;
+    for (auto& [k, f] : inflight_) f->attached = false;
+    inflight_.clear();
+  } else {
+    invalidateAll();
+  }
   switch (cause) {
     case DropCause::kFlush: ++stats_.drops_flush; break;
     case DropCause::kSwapdb: ++stats_.drops_swapdb; break;
@@ -301,7 +314,6 @@ void ReadThrough::invalidateAllBy(DropCause cause) {
     case DropCause::kPingDeadline: ++stats_.drops_ping_deadline; break;
     case DropCause::kSlotMoved: ++stats_.drops_slot_moved; break;
   }
-  invalidateAll();
 }
 
 bool ReadThrough::covered(std::string_view key) const noexcept {
@@ -326,7 +338,9 @@ void ReadThrough::trackNodes(bool on) {
 void ReadThrough::setNodeStoring(backend::NodeId node, bool on) {
   if (node >= node_storing_.size()) node_storing_.resize(node + 1, 0);
   if (on) {
-    // Fills read before now were not covered: voided (the cache itself stays).
+    // Fills read before now were not covered: voided (the cache itself stays, but what a lost link
+    // left stale goes: tracking is back).
+    if (cache_.staleCut()) cache_.clear();
     ++epoch_;
     for (auto& [k, f] : inflight_) f->attached = false;
     inflight_.clear();
@@ -388,10 +402,24 @@ void ReadThrough::complete(Fetch* f, const Lookup& r, long long pttl) {
     } catch (const std::exception&) {  // out of memory: nothing cached, nothing lost
     }
   }
+  // Stale-if-error: Redis could not be asked, and the cache holds the key's value past its life
+  // (expired, or made stale by a lost link) within --stale-if-error: that is served instead.
+  Lookup stale;
+  const Lookup* out = &r;
+  if ((r.kind == Lookup::Kind::kUnavailable || r.kind == Lookup::Kind::kTimeout) && config_.stale_if_error_ms != 0) {
+    EntryRef e = cache_.getStale(f->key, f->hash, loop_.nowMs());
+    if (e && !e->absent()) {
+      stale.kind = Lookup::Kind::kValue;
+      stale.entry = std::move(e);
+      stale.stale = true;
+      out = &stale;
+      ++stats_.stale_served;
+    }
+  }
   for (Waiter* w = f->waiters_head; w != nullptr;) {
     Waiter* next = w->next_waiter;
     w->next_waiter = nullptr;
-    w->onResult(r);  // may free w
+    w->onResult(*out);  // may free w
     w = next;
   }
   freeFetch(f);

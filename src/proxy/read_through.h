@@ -31,6 +31,7 @@ struct Lookup {
   EntryRef entry;            // kValue
   std::string_view message;  // Redis's error text, or why the backend is unavailable; valid during the call
   const resp::Frame* frame = nullptr;  // kReply: Redis's reply, valid during the call
+  bool stale = false;  // kValue: an entry past its life, served because Redis could not be asked (--stale-if-error)
   bool found() const noexcept { return kind == Kind::kValue || kind == Kind::kNil; }
 };
 
@@ -68,6 +69,8 @@ struct ReadThroughStats {
   uint64_t drops_reconnect = 0;
   uint64_t drops_ping_deadline = 0;
   uint64_t drops_slot_moved = 0;  // a Redis Cluster slot changed owner (the new one tracks nothing read before)
+  uint64_t stale_served = 0;      // values past their life served because Redis could not be asked
+  uint64_t marked_stale = 0;      // times a lost link made every entry stale instead of dropping it
 };
 
 class ReadThrough {

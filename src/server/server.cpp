@@ -42,8 +42,10 @@ Server::Server(uv_loop_t* loop, Config config)
 
 Server::~Server() = default;
 
+
 void Server::start() {
   started_ms_ = loop_.nowMs();
+  cache_.setGrace(config_.stale_if_error_ms);
   listen();
   loop_.start([](void* ctx) noexcept { static_cast<Server*>(ctx)->onTurnEnd(); }, this);
   startTimersAndSignals();
@@ -156,6 +158,7 @@ void Server::reload() {
   applyReloadable(config_, fresh);
   cache_.setTtl(config_.ttl_ms);
   cache_.setCapacity(config_.cache_keys);
+  cache_.setGrace(config_.stale_if_error_ms);
   coherence_.cacheChanged();
   spdlog::set_level(spdlog::level::from_str(config_.log_level));
   spdlog::info("SIGHUP: configuration reloaded: {}", describe(config_));

@@ -1,10 +1,13 @@
 """HTTP that caches like the web: ETag and 304 answered from the cache, Cache-Control max-age from
 the entry's remaining life (capped by --http-max-age; no-cache by default), Age on what the cache
-serves. Real redis-server, Python's http.client and curl."""
+serves; --stale-if-error over both protocols. Real redis-server, Python's http.client and curl."""
 import http.client
 import re
 import subprocess
 import time
+
+import pytest
+import redis
 
 from conftest import wait_until
 
@@ -107,3 +110,45 @@ def test_cache_control_and_age(redis_server, proxy):
     poff = proxy(r.port, "--http-max-age", "5m", "--cache-keys", "0")
     _, h, _ = get(poff.port, "plain")
     assert h["cache-control"] == "max-age=0" and "age" not in h
+
+
+@pytest.mark.parametrize("tracking", ["auto", "off"])
+def test_stale_if_error_serves_what_redis_held_while_it_is_unreachable(redis_server, proxy, tracking):
+    """With tracking the lost link makes every entry stale at once; without, only its TTL does."""
+    r = redis_server()
+    r.client().set("k", "v1")
+    p = proxy(r.port, "--stale-if-error", "30s", "--ttl", "1s", "--tracking", tracking)
+    c = p.client()
+    assert c.get("k") == b"v1" and get(p.port, "k")[2] == b"v1"   # cached
+    r.kill()
+    time.sleep(1.2)                                            # past its life as well
+    assert c.get("k") == b"v1"                                 # RESP: simply the value
+    status, h, body = get(p.port, "k")
+    assert status == 200 and body == b"v1"
+    assert "stale-if-error" in h["cache-status"] and int(h["age"]) >= 1
+    assert h["cache-control"] == "no-cache"
+    assert c.mget("k", "k") == [b"v1", b"v1"]
+    with pytest.raises(redis.ResponseError, match="backend unavailable"):
+        c.get("never-cached")
+    assert get(p.port, "never-cached")[0] == 503
+    assert p.info("proxy_stats")["stale_served"] >= 3
+    # Redis back (empty: nothing was saved): the fresh answer, not the stale one
+    r.start()
+    r.client().set("k", "v2")
+    assert wait_until(lambda: c.get("k") == b"v2", timeout=10)
+    assert get(p.port, "k")[2] == b"v2"
+
+
+def test_stale_if_error_never_serves_an_invalidated_value(redis_server, proxy):
+    r = redis_server()
+    r.client().set("k", "v1")
+    p = proxy(r.port, "--stale-if-error", "30s")
+    c = p.client()
+    assert c.get("k") == b"v1"
+    r.client().delete("k")  # Redis's invalidation drops it: it is wrong, not stale
+    assert wait_until(lambda: p.info("proxy_stats")["invalidated_keys"] >= 1)
+    r.kill()
+    with pytest.raises(redis.ResponseError, match="backend unavailable"):
+        c.get("k")
+    assert get(p.port, "k")[0] == 503
+    assert p.info("proxy_stats")["stale_served"] == 0

@@ -264,3 +264,56 @@ TEST_CASE("an entry's ETag: computed when built, the same for the same bytes, an
   CHECK(a->storedMs() == 1000);
   CHECK(a->storedMs() + a->readShiftMs() == 2500);
 }
+
+TEST_CASE("stale-if-error: an expired entry is kept for the grace, served only by getStale") {
+  LruCache c(10, 1000);
+  c.setGrace(5000);
+  CHECK(putKV(c, "k", "v", 0));
+  uint64_t h = c.hashKey("k");
+  CHECK(getV(c, "k", 999) == "v");
+  CHECK_FALSE(c.getStale("k", h, 999));        // fresh: nothing stale to give
+  CHECK(getV(c, "k", 1500) == "<miss>");       // past its life: never served fresh
+  CHECK(c.size() == 1);                        // but kept
+  EntryRef s = c.getStale("k", h, 1500);
+  REQUIRE(s);
+  CHECK(s->value() == "v");
+  CHECK(c.getStale("k", h, 5999));
+  CHECK(c.sweep(5999, 10) == 0);
+  CHECK_FALSE(c.getStale("k", h, 6000));       // past the grace too
+  CHECK(c.sweep(6000, 10) == 1);
+  CHECK(c.size() == 0);
+  // an invalidated entry is gone: nothing stale remains of it
+  CHECK(putKV(c, "j", "w", 10000));
+  CHECK(c.erase("j"));
+  CHECK_FALSE(c.getStale("j", c.hashKey("j"), 11500));
+  // without a grace an expired entry found by get() is dropped at once, as before
+  LruCache d(10, 1000);
+  CHECK(putKV(d, "k", "v", 0));
+  CHECK(getV(d, "k", 1000) == "<miss>");
+  CHECK(d.size() == 0);
+}
+
+TEST_CASE("stale-if-error: markAllStale ends every entry's life now, new entries are fresh, clear() ends it") {
+  LruCache c(10, 60000);
+  c.setGrace(5000);
+  CHECK(putKV(c, "a", "1", 0));
+  CHECK(putKV(c, "b", "2", 50));
+  c.markAllStale(100);
+  CHECK(c.staleCut());
+  CHECK(getV(c, "a", 200) == "<miss>");
+  CHECK(getV(c, "b", 200) == "<miss>");
+  CHECK(c.getStale("b", c.hashKey("b"), 200));
+  CHECK(putKV(c, "b", "3", 300));                 // refreshed after the cut: fresh
+  CHECK(getV(c, "b", 400) == "3");
+  CHECK_FALSE(c.getStale("a", c.hashKey("a"), 5101));  // the grace counts from the cut
+  c.clear();
+  CHECK_FALSE(c.staleCut());
+  CHECK(putKV(c, "a", "1", 6000));
+  CHECK(getV(c, "a", 6001) == "1");
+  // with no grace, marking stale drops everything at once
+  LruCache d(10, 60000);
+  CHECK(putKV(d, "a", "1", 0));
+  d.markAllStale(10);
+  CHECK(d.size() == 0);
+  CHECK_FALSE(d.staleCut());
+}

@@ -203,3 +203,43 @@ TEST_CASE("read-through: under tracking a fill asks the key's PTTL with it, and 
   CHECK(f.cache.get("b", now + 200));
   CHECK_FALSE(f.cache.get("b", now + 400));
 }
+
+TEST_CASE("read-through: stale-if-error serves an expired value when Redis times out, never an invalidated one") {
+  ReadThroughFixture f;
+  f.config.stale_if_error_ms = 5000;
+  f.config.backend_timeout_ms = 150;
+  f.cache.setTtl(100);
+  f.cache.setGrace(5000);
+  TestWaiter w1;
+  f.rt->get("k", w1);
+  REQUIRE(f.run([&] { return f.fake.received() == getCommand("k"); }));
+  f.fake.send("$3\r\nold\r\n");
+  REQUIRE(f.run([&] { return w1.calls == 1; }));
+  CHECK(f.cached("k") == "old");
+  rcp::test::runFor(&f.uv.uv, 120);  // past its life
+  CHECK(f.cached("k") == "<none>");
+  // Redis does not answer: by the deadline the expired value is served instead of the timeout
+  TestWaiter w2;
+  size_t sent = f.fake.received().size();
+  CHECK_FALSE(f.rt->get("k", w2));
+  REQUIRE(f.run([&] { return f.fake.received().size() > sent; }));
+  REQUIRE(f.run([&] { return w2.calls == 1; }, 3000));
+  CHECK(w2.kind == Lookup::Kind::kValue);
+  CHECK(w2.value == "old");
+  CHECK(f.rt->stats().stale_served == 1);
+  // an invalidated key has nothing stale to give: the error reaches the client
+  REQUIRE(f.run([&] { return f.fake.connected() && f.upstream->up(); }, 3000));
+  TestWaiter w3;
+  f.rt->get("j", w3);
+  REQUIRE(f.run([&] { return f.fake.received().ends_with(getCommand("j")); }));
+  f.fake.send("$1\r\nv\r\n");
+  REQUIRE(f.run([&] { return w3.calls == 1; }));
+  rcp::test::runFor(&f.uv.uv, 120);
+  f.rt->invalidate("j");
+  TestWaiter w4;
+  sent = f.fake.received().size();
+  f.rt->get("j", w4);
+  REQUIRE(f.run([&] { return w4.calls == 1; }, 3000));
+  CHECK(w4.kind == Lookup::Kind::kTimeout);
+  CHECK(f.rt->stats().stale_served == 1);
+}
