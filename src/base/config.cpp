@@ -2,6 +2,7 @@
 #include "src/base/config.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <cctype>
 #include <charconv>
 #include <cerrno>
@@ -174,6 +175,11 @@ const std::vector<Option>& options() {
        "link that made every entry stale) no more than this long ago instead of the error; never one an "
        "invalidation dropped; 0 = off (default 0)",
        [](Config& c, const std::string& v, const std::string& w) { c.stale_if_error_ms = parseDurationMs(v, w); }},
+      {"--refresh-ahead", "RCP_REFRESH_AHEAD", "FRACTION",
+       "a hit on an entry past this fraction of its life (e.g. 0.8) starts one background refresh from Redis, "
+       "joined by any miss of the key, so hot keys do not all miss when they expire; the hit is served at once; "
+       "0 = off (default 0)",
+       [](Config& c, const std::string& v, const std::string& w) { c.refresh_ahead = parseFraction(v, w); }},
       {"--negative-ttl", "RCP_NEGATIVE_TTL", "DURATION", "cache \"no such key\" for this long, only while CLIENT TRACKING is on (Redis tracks a key read while missing, so creating it invalidates); 0 = off (default 0)",
        [](Config& c, const std::string& v, const std::string& w) { c.negative_ttl_ms = parseDurationMs(v, w); }},
       {"--shutdown-timeout", "RCP_SHUTDOWN_TIMEOUT", "DURATION", "on SIGTERM or SIGINT, how long in-flight requests may finish before the proxy closes everything (default 5s)",
@@ -204,6 +210,20 @@ std::string BackendAddress::display() const {
   s += ":" + std::to_string(port);
   if (db != 0) s += "/" + std::to_string(db);
   return s;
+}
+
+double parseFraction(const std::string& s, const std::string& what) {
+  // Digits with at most one dot: no sign, exponent, "inf" or "nan" (what strtod would also take).
+  bool dot = false, digit = false;
+  for (char ch : s) {
+    if (ch == '.' && !dot) dot = true;
+    else if (ch >= '0' && ch <= '9') digit = true;
+    else throw ConfigError(what + ": expected a fraction such as 0.8 (got '" + s + "')");
+  }
+  if (!digit) throw ConfigError(what + ": expected a fraction such as 0.8 (got '" + s + "')");
+  double v = std::strtod(s.c_str(), nullptr);
+  if (v >= 1.0) throw ConfigError(what + ": must be below 1 (a fraction of an entry's life; 0 = off)");
+  return v;
 }
 
 uint64_t parseCount(const std::string& s, const std::string& what, uint64_t min, uint64_t max) {
@@ -446,6 +466,7 @@ void applyReloadable(Config& c, const Config& f) {
   c.cluster_refresh_ms = f.cluster_refresh_ms;
   c.http_max_age_ms = f.http_max_age_ms;
   c.stale_if_error_ms = f.stale_if_error_ms;
+  c.refresh_ahead = f.refresh_ahead;
 }
 
 std::vector<std::string> restartOnlyChanges(const Config& a, const Config& b) {
@@ -482,6 +503,7 @@ std::string describe(const Config& c) {
   if (c.negative_ttl_ms != 0) s += ", negative-ttl " + std::to_string(c.negative_ttl_ms) + "ms";
   if (c.http_max_age_ms != 0) s += ", http-max-age " + std::to_string(c.http_max_age_ms) + "ms";
   if (c.stale_if_error_ms != 0) s += ", stale-if-error " + std::to_string(c.stale_if_error_ms) + "ms";
+  if (c.refresh_ahead != 0) s += ", refresh-ahead " + std::to_string(c.refresh_ahead);
   s += ", max-request-bytes " + std::to_string(c.max_request_bytes) + ", max-key-bytes " + std::to_string(c.max_key_bytes);
   s += ", max-pending " + std::to_string(c.max_pending) + ", max-output-bytes " + std::to_string(c.max_output_bytes);
   s += ", idle-timeout " + std::to_string(c.idle_timeout_ms) + "ms, request-timeout " +

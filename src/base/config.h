@@ -59,7 +59,9 @@ struct Config {
   uint64_t http_max_age_ms = 0;
   // When Redis cannot be asked (unreachable, timeout), a value that went past its life no more
   // than this long ago is served instead of the error; 0 = off.
-  uint64_t stale_if_error_ms = 0;  // how long "no such key" is cached, only while tracking is on; 0 = off
+  uint64_t stale_if_error_ms = 0;
+  // A hit on an entry past this fraction of its life starts one background refresh (0 = off).
+  double refresh_ahead = 0;  // how long "no such key" is cached, only while tracking is on; 0 = off
   // Host values HTTP requests may carry: lower case, each name also with ":port"; "*" = any.
   // parseConfig fills in the defaults and the port variants.
   std::vector<std::string> http_allowed_hosts;
@@ -107,5 +109,7 @@ std::vector<BackendAddress> parseRedisSeeds(const std::string& s, const std::str
 // s with the password of a URL-like address masked ("redis://u:***@h"), for messages.
 std::string maskCredentials(const std::string& s);
 uint64_t parseSize(const std::string& s, const std::string& what);
+// A fraction in [0, 1): "0.8", ".75", "0".
+double parseFraction(const std::string& s, const std::string& what);
 
 }  // namespace rcp

@@ -217,20 +217,32 @@ void ReadThrough::freeFetch(Fetch* f) noexcept {
 
 EntryRef ReadThrough::get(std::string_view key, uint64_t hash, Waiter& w) {
   if (cache_.enabled()) {
-    EntryRef e = cache_.get(key, hash, loop_.nowMs());
-    if (e) return e;
+    uint64_t now = loop_.nowMs();
+    EntryRef e = cache_.get(key, hash, now);
+    if (e) {
+      maybeRefresh(*e.get(), key, hash, now);
+      return e;
+    }
   }
-  if (Fetch* f = startFetch(key, hash, w)) upstream_.submit(f);  // completes later, never inside this call
+  if (Fetch* f = startFetch(key, hash, &w)) upstream_.submit(f);  // completes later, never inside this call
   return {};
 }
 
+void ReadThrough::refreshAhead(std::string_view key, uint64_t hash) {
+  if (inflight_.count(FetchKey{key, hash}) != 0) return;  // one refresh (or miss) at a time
+  ++stats_.refreshes_ahead;
+  if (Fetch* f = startFetch(key, hash, nullptr)) upstream_.submit(f);  // its reply fills the cache, for nobody
+}
+
 // Joins the fetch in flight for key, or registers a new one (returned, for the caller to submit).
-ReadThrough::Fetch* ReadThrough::startFetch(std::string_view key, uint64_t hash, Waiter& w) {
-  w.next_waiter = nullptr;
+// w null: a background refresh, which nobody waits for (until a miss joins it).
+ReadThrough::Fetch* ReadThrough::startFetch(std::string_view key, uint64_t hash, Waiter* w) {
+  if (w != nullptr) w->next_waiter = nullptr;
   if (auto it = inflight_.find(FetchKey{key, hash}); it != inflight_.end()) {
     Fetch* f = it->second;
-    f->waiters_tail->next_waiter = &w;
-    f->waiters_tail = &w;
+    if (f->waiters_tail == nullptr) f->waiters_head = w;  // a background refresh's first waiter
+    else f->waiters_tail->next_waiter = w;
+    f->waiters_tail = w;
     ++stats_.coalesced;
     return nullptr;
   }
@@ -240,7 +252,7 @@ ReadThrough::Fetch* ReadThrough::startFetch(std::string_view key, uint64_t hash,
   f->epoch = epoch_;
   f->attached = true;
   f->with_ttl = config_.tracking != Config::Tracking::kOff && cache_.enabled();  // nothing stored: no PTTL
-  f->waiters_head = f->waiters_tail = &w;
+  f->waiters_head = f->waiters_tail = w;
   f->timeout_ms = config_.backend_timeout_ms;
   f->slot = upstream_.routesBySlot() ? resp::keySlot(f->key) : backend::Request::kAnySlot;
   inflight_.emplace(FetchKey{f->key, hash}, f);
@@ -255,9 +267,12 @@ void ReadThrough::getMany(size_t n, const std::string_view* keys, Waiter* const*
     uint64_t hash = cache_.hashKey(keys[i]);
     if (cache_.enabled()) {
       hits[i] = cache_.get(keys[i], hash, now);
-      if (hits[i]) continue;
+      if (hits[i]) {
+        maybeRefresh(*hits[i].get(), keys[i], hash, now);
+        continue;
+      }
     }
-    if (Fetch* f = startFetch(keys[i], hash, *waiters[i])) batch_.push_back(f);
+    if (Fetch* f = startFetch(keys[i], hash, waiters[i])) batch_.push_back(f);
   }
   if (batch_.empty()) return;
   if (batch_.size() == 1) {

@@ -70,6 +70,7 @@ struct ReadThroughStats {
   uint64_t drops_ping_deadline = 0;
   uint64_t drops_slot_moved = 0;  // a Redis Cluster slot changed owner (the new one tracks nothing read before)
   uint64_t stale_served = 0;      // values past their life served because Redis could not be asked
+  uint64_t refreshes_ahead = 0;   // background refreshes a hit late in its entry's life started (--refresh-ahead)
   uint64_t marked_stale = 0;      // times a lost link made every entry stale instead of dropping it
 };
 
@@ -150,9 +151,17 @@ class ReadThrough {
   };
 
   bool covered(std::string_view key) const noexcept;  // tracking reports changes of key
+  // --refresh-ahead: a hit on e, past that fraction of its life, starts one background fetch.
+  void maybeRefresh(const Entry& e, std::string_view key, uint64_t hash, uint64_t now) {
+    if (config_.refresh_ahead > 0 && now - e.storedMs() >= refreshAfterMs()) refreshAhead(key, hash);
+  }
+  uint64_t refreshAfterMs() const noexcept {
+    return static_cast<uint64_t>(static_cast<double>(cache_.ttlMs()) * config_.refresh_ahead);
+  }
+  void refreshAhead(std::string_view key, uint64_t hash);
   Fetch* newFetch();
   void submitBatch(std::vector<Fetch*> fetches);
-  Fetch* startFetch(std::string_view key, uint64_t hash, Waiter& w);  // registered, not yet submitted
+  Fetch* startFetch(std::string_view key, uint64_t hash, Waiter* w);  // registered, not yet submitted
   static constexpr long long kNoExpiry = -1;  // PTTL's answer for a key without an expiry
   void complete(Fetch* f, const Lookup& r, long long pttl);
   void freeFetch(Fetch* f) noexcept;

@@ -54,6 +54,7 @@ std::string prometheusText(const Server& s) {
   fmt::format_to(out, "rcp_resp_requests_total{{proto=\"2\"}} {}\nrcp_resp_requests_total{{proto=\"3\"}} {}\n",
                  st.resp_requests - st.resp3_requests, st.resp3_requests);
   metric("resp3_clients", "gauge", "Clients speaking RESP3 now (after HELLO 3).", st.resp3_clients);
+  metric("refresh_ahead_total", "counter", "Background refreshes started by a hit late in its entry's life (--refresh-ahead).", s.readThrough().stats().refreshes_ahead);
   metric("stale_served_total", "counter", "Values past their life served because Redis could not be asked (--stale-if-error).", s.readThrough().stats().stale_served);
   metric("http_not_modified_total", "counter", "HTTP 304 Not Modified answers: If-None-Match named the value's ETag (counted among the hits and misses too).", st.http_not_modified);
   metric("commands_total", "counter", "RESP commands answered by the proxy itself (PING, INFO, ...).", st.local_commands);
@@ -166,7 +167,7 @@ std::string infoText(const Server& s, std::string_view section) {
                    "# Proxy_stats\r\nproxy_total_connections_received:{}\r\nproxy_rejected_connections:{}\r\n"
                    "resp_connections:{}\r\nhttp_connections:{}\r\nresp3_clients:{}\r\nresp3_hellos:{}\r\n"
                    "resp2_requests:{}\r\nresp3_requests:{}\r\n"
-                   "proxy_total_commands_processed:{}\r\nhttp_requests:{}\r\nhttp_not_modified:{}\r\nstale_served:{}\r\nresp_requests:{}\r\n"
+                   "proxy_total_commands_processed:{}\r\nhttp_requests:{}\r\nhttp_not_modified:{}\r\nstale_served:{}\r\nrefresh_ahead:{}\r\nresp_requests:{}\r\n"
                    "proxy_keyspace_hits:{}\r\nproxy_keyspace_misses:{}\r\nrequest_errors:{}\r\n"
                    "resp_hits:{}\r\nresp_misses:{}\r\nresp_errors:{}\r\nhttp_hits:{}\r\nhttp_misses:{}\r\nhttp_errors:{}\r\n"
                    "proxy_evicted_keys:{}\r\nproxy_expired_keys:{}\r\n"
@@ -186,7 +187,7 @@ std::string infoText(const Server& s, std::string_view section) {
                    "cache_drops_reconnect:{}\r\ncache_drops_ping_deadline:{}\r\ncache_drops_swapdb:{}\r\n\r\n",
                    st.connections_received, st.rejected_connections, st.resp_connections, st.http_connections,
                    st.resp3_clients, st.resp3_hellos, st.resp_requests - st.resp3_requests, st.resp3_requests,
-                   st.resp_requests + st.http_requests, st.http_requests, st.http_not_modified, rt.stale_served, st.resp_requests, hits, misses,
+                   st.resp_requests + st.http_requests, st.http_requests, st.http_not_modified, rt.stale_served, rt.refreshes_ahead, st.resp_requests, hits, misses,
                    st.gets[0][2] + st.gets[1][2], st.gets[0][0], st.gets[0][1], st.gets[0][2], st.gets[1][0],
                    st.gets[1][1], st.gets[1][2], cs.evictions, cs.expirations, rt.coalesced,
                    s.readThrough().inflight(), st.protocol_errors, st.unknown_commands, st.bytes_in, st.bytes_out,

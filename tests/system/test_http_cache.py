@@ -152,3 +152,27 @@ def test_stale_if_error_never_serves_an_invalidated_value(redis_server, proxy):
         c.get("k")
     assert get(p.port, "k")[0] == 503
     assert p.info("proxy_stats")["stale_served"] == 0
+
+
+@pytest.mark.parametrize("ahead", ["0", "0.5"])
+def test_refresh_ahead_keeps_a_hot_key_from_ever_missing(redis_server, proxy, ahead):
+    r = redis_server()
+    r.client().set("hot", "v")
+    p = proxy(r.port, "--ttl", "200ms", "--refresh-ahead", ahead)
+    c = p.client()
+    misses0, gets0 = p.info("proxy_stats")["resp_misses"], r.get_calls()
+    reads, end = 0, time.monotonic() + 2.0  # ten lives of the entry
+    while time.monotonic() < end:
+        assert c.get("hot") == b"v"
+        reads += 1
+    st = p.info("proxy_stats")
+    misses, gets = st["resp_misses"] - misses0, r.get_calls() - gets0
+    print(f"refresh-ahead {ahead}: {reads} reads, {misses} waited on Redis, {gets} backend GETs")
+    if ahead == "0":
+        assert misses >= 5                      # about one a life: every reader of it waits
+    else:
+        assert misses <= 1                      # the first read only
+        assert gets >= 5 and st["refresh_ahead"] >= 5 and gets <= st["refresh_ahead"] + 1
+    # over HTTP too
+    status, h, body = get(p.port, "hot")
+    assert status == 200 and body == b"v"

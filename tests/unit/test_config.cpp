@@ -301,3 +301,21 @@ TEST_CASE("--http-max-age: a duration, 0 by default, reloadable") {
   rcp::applyReloadable(running, fresh);
   CHECK(running.http_max_age_ms == 5000);
 }
+
+TEST_CASE("--stale-if-error and --refresh-ahead: values, errors, reloadable") {
+  Config c = parse({"--stale-if-error", "30s", "--refresh-ahead", "0.8"});
+  CHECK(c.stale_if_error_ms == 30000);
+  CHECK(c.refresh_ahead == doctest::Approx(0.8));
+  CHECK(parse({}).refresh_ahead == 0);
+  CHECK(parse({}, {{"RCP_REFRESH_AHEAD", ".5"}}).refresh_ahead == doctest::Approx(0.5));
+  CHECK(parse({}, {{"RCP_STALE_IF_ERROR", "1m"}}).stale_if_error_ms == 60000);
+  for (const char* bad : {"1", "1.5", "-0.5", "abc", "0.5.5", "", ".", "1e-1", "nan"}) {
+    CAPTURE(bad);
+    CHECK(errorOf({"--refresh-ahead", bad}).find("--refresh-ahead") != std::string::npos);
+  }
+  Config running = parse({}), fresh = parse({"--refresh-ahead", "0.9", "--stale-if-error", "5s"});
+  CHECK(rcp::restartOnlyChanges(running, fresh).empty());
+  rcp::applyReloadable(running, fresh);
+  CHECK(running.refresh_ahead == doctest::Approx(0.9));
+  CHECK(running.stale_if_error_ms == 5000);
+}

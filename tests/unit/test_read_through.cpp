@@ -243,3 +243,39 @@ TEST_CASE("read-through: stale-if-error serves an expired value when Redis times
   CHECK(w4.kind == Lookup::Kind::kTimeout);
   CHECK(f.rt->stats().stale_served == 1);
 }
+
+TEST_CASE("read-through: refresh-ahead: a late hit is served at once and starts one background fetch a miss joins") {
+  ReadThroughFixture f;
+  f.config.refresh_ahead = 0.5;
+  f.cache.setTtl(400);
+  TestWaiter w1;
+  f.rt->get("k", w1);
+  REQUIRE(f.run([&] { return f.fake.received() == getCommand("k"); }));
+  f.fake.send("$2\r\nv1\r\n");
+  REQUIRE(f.run([&] { return w1.calls == 1; }));
+  TestWaiter unused;
+  rcp::EntryRef e = f.rt->get("k", unused);  // early in its life: a plain hit
+  REQUIRE(e);
+  f.upstream->flush();
+  rcp::test::runFor(&f.uv.uv, 20);
+  CHECK(f.fake.received() == getCommand("k"));
+  CHECK(f.rt->stats().refreshes_ahead == 0);
+  rcp::test::runFor(&f.uv.uv, 230);  // past half its life
+  e = f.rt->get("k", unused);
+  REQUIRE(e);                        // served at once
+  CHECK(e->value() == "v1");
+  CHECK(f.rt->stats().refreshes_ahead == 1);
+  e = f.rt->get("k", unused);        // a second late hit: the refresh in flight is enough
+  CHECK(f.rt->stats().refreshes_ahead == 1);
+  REQUIRE(f.run([&] { return f.fake.received() == getCommand("k") + getCommand("k"); }));
+  rcp::test::runFor(&f.uv.uv, 200);  // the old entry expires while the refresh is in flight
+  TestWaiter w2;
+  CHECK_FALSE(f.rt->get("k", w2));   // the miss joins the refresh: no second GET
+  CHECK(f.rt->stats().coalesced == 1);
+  f.fake.send("$2\r\nv2\r\n");
+  REQUIRE(f.run([&] { return w2.calls == 1; }));
+  CHECK(w2.value == "v2");
+  CHECK(f.cached("k") == "v2");
+  CHECK(f.fake.received() == getCommand("k") + getCommand("k"));
+  CHECK(unused.calls == 0);
+}
