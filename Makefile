@@ -6,7 +6,8 @@
 #   make bench   the proxy against redis-server, twemproxy, webdis and nginx, side by side; memory and
 #                scale; hit latency p50/p99 against redis-server; instructions per request (callgrind);
 #                staleness after a direct write, and the miss path with tracking on against off; in
-#                front of a local Redis Cluster against redis-benchmark --cluster going to it directly
+#                front of a local Redis Cluster against redis-benchmark --cluster going to it directly;
+#                a 304 against a 200 hit, and a hot key's p99 with and without --refresh-ahead
 #   make test-sanitize   the same tests on an ASan+UBSan build (build-asan/)
 #   make install [PREFIX=/usr/local]   binary, example config, systemd unit, --help text
 MAKEFLAGS += --no-print-directory
@@ -57,6 +58,7 @@ bench: build
 	@$(PYTHON) scripts/instructions.py $(BUILD)/redis-cache-proxy
 	@$(PYTHON) scripts/staleness.py $(BUILD)/redis-cache-proxy
 	@scripts/cluster_bench.sh $(BUILD)/redis-cache-proxy
+	@$(PYTHON) scripts/http_cache_bench.py $(BUILD)/redis-cache-proxy
 
 install: build
 	cmake --install $(BUILD) --prefix $(PREFIX)

@@ -2,6 +2,7 @@
 #include "http/conditional.h"
 
 #include <charconv>
+#include <cstring>
 
 namespace rcp::http {
 
@@ -42,19 +43,32 @@ bool noneMatch(std::string_view list, std::string_view etag) noexcept {
   return false;
 }
 
-void appendValidatorHeaders(std::string& out, std::string_view etag, long long max_age_s, long long age_s) {
-  char num[24];
-  out.append("ETag: ").append(etag).append("\r\n");
+size_t formatValidatorHeaders(char* buf, std::string_view etag, long long max_age_s, long long age_s) noexcept {
+  char* w = buf;
+  auto put = [&w](std::string_view s) noexcept {
+    std::memcpy(w, s.data(), s.size());
+    w += s.size();
+  };
+  put("ETag: ");
+  put(etag.substr(0, kEtagBytes));
   if (max_age_s < 0) {
-    out.append("Cache-Control: no-cache\r\n");
+    put("\r\nCache-Control: no-cache\r\n");
   } else {
-    auto r = std::to_chars(num, num + sizeof num, max_age_s);
-    out.append("Cache-Control: max-age=").append(num, r.ptr).append("\r\n");
+    put("\r\nCache-Control: max-age=");
+    w = std::to_chars(w, w + 20, max_age_s).ptr;
+    put("\r\n");
   }
   if (age_s >= 0) {
-    auto r = std::to_chars(num, num + sizeof num, age_s);
-    out.append("Age: ").append(num, r.ptr).append("\r\n");
+    put("Age: ");
+    w = std::to_chars(w, w + 20, age_s).ptr;
+    put("\r\n");
   }
+  return static_cast<size_t>(w - buf);
+}
+
+void appendValidatorHeaders(std::string& out, std::string_view etag, long long max_age_s, long long age_s) {
+  char buf[kValidatorHeadersMax];
+  out.append(buf, formatValidatorHeaders(buf, etag, max_age_s, age_s));
 }
 
 }  // namespace rcp::http

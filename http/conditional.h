@@ -21,5 +21,9 @@ bool noneMatch(std::string_view if_none_match, std::string_view etag) noexcept;
 // out: "ETag: ...", then "Cache-Control: max-age=N" (N seconds: max_age_s when the proxy may let
 // downstream caches keep it, "no-cache" when max_age_s is negative), then "Age: N" when age_s >= 0.
 void appendValidatorHeaders(std::string& out, std::string_view etag, long long max_age_s, long long age_s);
+// The same written into buf (the hot path: no allocation, no per-piece capacity check); returns the
+// bytes written. buf must hold kValidatorHeadersMax bytes; etag must be kEtagBytes long or shorter.
+constexpr size_t kValidatorHeadersMax = 128;
+size_t formatValidatorHeaders(char* buf, std::string_view etag, long long max_age_s, long long age_s) noexcept;
 
 }  // namespace rcp::http

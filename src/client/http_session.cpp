@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cassert>
+#include <cstring>
 
 #include "http/auth.h"
 #include "http/conditional.h"
@@ -155,11 +156,15 @@ void HttpSession::respondValue(Reply& reply, const EntryRef& e, bool from_cache,
   }
   uint64_t read_at = e->storedMs() + e->readShiftMs();
   long long age = from_cache ? static_cast<long long>((now > read_at ? now - read_at : 0) / 1000) : -1;
-  headers_.clear();
-  http::appendValidatorHeaders(headers_, tag, max_age, age);
-  if (stale) headers_.append("Cache-Status: redis-cache-proxy; hit; detail=stale-if-error\r\n");  // RFC 9211
+  char headers[http::kValidatorHeadersMax + 64];
+  size_t n = http::formatValidatorHeaders(headers, tag, max_age, age);
+  if (stale) {  // RFC 9211
+    constexpr std::string_view kStale = "Cache-Status: redis-cache-proxy; hit; detail=stale-if-error\r\n";
+    std::memcpy(headers + n, kStale.data(), kStale.size());
+    n += kStale.size();
+  }
   http::ResponseOptions opt = optionsFor(reply);
-  opt.extra_headers = headers_;
+  opt.extra_headers = std::string_view(headers, n);
   if (reply.conditional && http::noneMatch(if_none_match, tag)) {
     ++clients.stats().http_not_modified;
     opt.no_content = true;

@@ -41,7 +41,6 @@ class HttpSession final : public Session {
   http::RequestParser parser_;
   std::string backlog_;  // input held back while the connection could not take requests
   std::string key_;      // decoded key of the request being handled (reused buffer)
-  std::string headers_;  // the validator and freshness header lines of a response (reused buffer)
   std::string inm_;      // a pending request's If-None-Match, taken back from its part at render
 };
 
