@@ -51,6 +51,14 @@ Result parse(const std::string& in, size_t step, rcp::http::RequestLimits limits
   }
   return r;
 }
+// Feeds one request to p whole, or a byte at a time until it is complete; returns the last status.
+RequestParser::Status feedOne(RequestParser& p, const std::string& in, bool bytewise) {
+  RequestParser::Status st = RequestParser::Status::kNeedMore;
+  size_t used = 0;
+  if (!bytewise) return p.parse(in.data(), in.size(), used);
+  for (size_t i = 0; i < in.size() && st == RequestParser::Status::kNeedMore; ++i) st = p.parse(in.data() + i, 1, used);
+  return st;
+}
 }  // namespace
 
 TEST_CASE("a GET request, whole and byte by byte") {
@@ -223,15 +231,7 @@ TEST_CASE("the Host header is captured and counted, whole and byte by byte") {
       CAPTURE(c.in);
       CAPTURE(bytewise);
       rcp::http::RequestParser p;
-      rcp::http::RequestParser::Status st = rcp::http::RequestParser::Status::kNeedMore;
-      size_t used = 0;
-      if (bytewise) {
-        for (size_t i = 0; i < c.in.size() && st == rcp::http::RequestParser::Status::kNeedMore; ++i)
-          st = p.parse(c.in.data() + i, 1, used);
-      } else {
-        st = p.parse(c.in.data(), c.in.size(), used);
-      }
-      REQUIRE(st == rcp::http::RequestParser::Status::kRequest);
+      REQUIRE(feedOne(p, c.in, bytewise) == rcp::http::RequestParser::Status::kRequest);
       CHECK(p.request().host_count == c.count);
       CHECK(p.request().host == c.host);
     }
@@ -298,15 +298,7 @@ TEST_CASE("If-None-Match is captured, its lines joined by commas, whole and byte
       CAPTURE(c.in);
       CAPTURE(bytewise);
       rcp::http::RequestParser p;
-      auto st = rcp::http::RequestParser::Status::kNeedMore;
-      size_t used = 0;
-      if (bytewise) {
-        for (size_t i = 0; i < c.in.size() && st == rcp::http::RequestParser::Status::kNeedMore; ++i)
-          st = p.parse(c.in.data() + i, 1, used);
-      } else {
-        st = p.parse(c.in.data(), c.in.size(), used);
-      }
-      REQUIRE(st == rcp::http::RequestParser::Status::kRequest);
+      REQUIRE(feedOne(p, c.in, bytewise) == rcp::http::RequestParser::Status::kRequest);
       CHECK(p.request().has_if_none_match == c.has);
       CHECK(p.request().if_none_match == c.value);
     }
