@@ -649,7 +649,7 @@ bool RespSession::dispatchCluster(const resp::CommandSpec* spec, const Args& arg
   std::string name = lowerName(args[0]);
   Combine how = Combine::kSum;
   size_t step = 1;
-  bool split = false, all = false;
+  bool split = false;  // else sent to every primary
   if (slot >= 0) {
     if (!cross) return false;  // one slot: forwarded to its node as usual
     if (name == "del" || name == "unlink" || name == "exists" || name == "touch") {
@@ -666,15 +666,13 @@ bool RespSession::dispatchCluster(const resp::CommandSpec* spec, const Args& arg
       return true;
     }
   } else if (name == "dbsize" && args.size() == 1) {
-    all = true;
+    how = Combine::kSum;
   } else if (name == "keys" && args.size() == 2) {
-    all = true;
     how = Combine::kConcat;
   } else if ((name == "flushall" || name == "flushdb") && args.size() <= 2) {
-    all = true;
     how = Combine::kAllOk;
   } else if (name == "script" && args.size() >= 2 && (equalsIgnoreCase(args[1], "load") || equalsIgnoreCase(args[1], "flush"))) {
-    all = true;  // EVALSHA then runs on any node
+    // EVALSHA then runs on any node
     how = equalsIgnoreCase(args[1], "load") ? Combine::kFirst : Combine::kAllOk;
   } else if (name == "scan" && args.size() >= 2) {
     Route route = sharedRoute();
@@ -844,7 +842,8 @@ void RespSession::render(Reply& reply, Part& part, const proxy::Lookup& r) {
           }
           [[fallthrough]];
         case K::kBackendError:
-        case K::kReply: resp::appendError(part.text, resp::oneLine(r.message)); break;
+        case K::kReply:
+        case K::kEncoded: resp::appendError(part.text, resp::oneLine(r.message)); break;
         case K::kUnavailable: resp::appendError(part.text, "ERR backend unavailable: " + resp::oneLine(r.message)); break;
         case K::kTimeout: resp::appendError(part.text, "ERR backend timeout"); break;
       }

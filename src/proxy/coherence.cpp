@@ -212,8 +212,8 @@ class Coherence::Tracker final : private backend::LinkOwner, private backend::Fr
 // CLIENT TRACKING ON REDIRECT <id> on a node's filling link; frees itself once answered or failed.
 class Coherence::TrackingOn final : public backend::Request {
  public:
-  TrackingOn(Coherence& owner, backend::NodeId node, uint64_t generation, std::vector<std::string> args)
-      : owner_(owner), node_(node), generation_(generation), args_(std::move(args)) {}
+  TrackingOn(Coherence& owner, backend::NodeId target, uint64_t generation, std::vector<std::string> args)
+      : owner_(owner), node_(target), generation_(generation), args_(std::move(args)) {}
   void encode(std::string& out) const override {
     std::vector<std::string_view> a(args_.begin(), args_.end());
     resp::appendCommand(out, a);

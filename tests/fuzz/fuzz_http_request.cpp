@@ -1,10 +1,12 @@
-// libFuzzer target: the HTTP request parser (llhttp, paused per request) and key extraction,
-// fed in chunks whose sizes come from the input itself, with small limits so limit paths are hit.
+// libFuzzer target: the HTTP request parser (llhttp, paused per request), key extraction and
+// If-None-Match's comparison, fed in chunks whose sizes come from the input itself, with small
+// limits so limit paths are hit.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
 #include <string>
 
+#include "http/conditional.h"
 #include "http/percent.h"
 #include "http/request_parser.h"
 
@@ -36,6 +38,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       if (req.target.size() > limits.max_url_bytes) std::abort();
       if (rcp::http::keyFromTarget(req.target, key) == rcp::http::KeyError::kNone && key.size() > req.target.size())
         std::abort();
+      // If-None-Match: every line's value, joined by one comma each; compared without reading past it
+      if (req.if_none_match.size() > limits.max_header_bytes + 255) std::abort();
+      if (!req.has_if_none_match && !req.if_none_match.empty()) std::abort();
+      if (rcp::http::noneMatch(req.if_none_match, "\"0123456789abcdef\"") &&
+          req.if_none_match.find('*') == std::string_view::npos &&
+          req.if_none_match.find("\"0123456789abcdef\"") == std::string_view::npos)
+        std::abort();  // a match names the tag, or is "*"
       if (!req.keep_alive) return 0;  // the session stops reading here
     }
     off += len;
