@@ -224,14 +224,11 @@ bool RespSession::dispatchSlow(const Args& args) {
       Route route = pinned_ != nullptr ? Route::kPinned : Route::kStream;  // kStream: wait for everything
       if (!ready(route)) return false;
       if (pinned_ == nullptr && !acquirePinned()) return true;
-      if (id == Cmd::kWatch && clients_.clustered()) {
-        bool cross = false;
-        int32_t slot = slotOf(spec, args, &cross);
-        if (cross || wrongNode(slot)) {
-          resp::appendError(reply(), kCrossSlot);
-          maybeRelease();
-          return true;
-        }
+      int32_t slot = kSlotUnknown;
+      if (id == Cmd::kWatch && crossSlot(spec, args, &slot)) {
+        resp::appendError(reply(), kCrossSlot);
+        maybeRelease();
+        return true;
       }
       (id == Cmd::kMulti ? multi_ : watching_) = true;
       if (id == Cmd::kMulti && clients_.clustered() && !pinned_->opened()) {
@@ -242,7 +239,7 @@ bool RespSession::dispatchSlow(const Args& args) {
         resp::appendSimple(reply(), "OK");
         return true;
       }
-      forward(Route::kPinned, args, Part::Tag::kPinned, config.backend_timeout_ms, nullptr);
+      forward(Route::kPinned, args, Part::Tag::kPinned, config.backend_timeout_ms, nullptr, slot);
       return true;
     }
     case Cmd::kExec:
@@ -296,17 +293,14 @@ std::string RespSession::proxyInfo(const Args& args, bool* proxy_only) const {
 bool RespSession::dispatchCommand(const resp::CommandSpec* spec, const Args& args) {
   const Config& config = clients_.config();
   bool blocking = spec != nullptr && resp::blocks(*spec, args);
+  int32_t slot = kSlotUnknown;
   if (clients_.clustered()) {
     if (pinned_ == nullptr && !blocking) {
       bool waits = false;
-      if (dispatchCluster(spec, args, &waits)) return !waits;
-    } else {
-      bool cross = false;
-      int32_t slot = slotOf(spec, args, &cross);
-      if (cross || wrongNode(slot)) {
-        resp::appendError(reply(), kCrossSlot);
-        return true;
-      }
+      if (dispatchCluster(spec, args, &waits, &slot)) return !waits;
+    } else if (crossSlot(spec, args, &slot)) {
+      resp::appendError(reply(), kCrossSlot);
+      return true;
     }
   }
   Route route = blocking ? Route::kBlocking : pinned_ != nullptr ? Route::kPinned : sharedRoute();
@@ -318,22 +312,20 @@ bool RespSession::dispatchCommand(const resp::CommandSpec* spec, const Args& arg
   invalidateWrites(spec, args, route == Route::kShared ? nullptr : &after);
   bool shared = route == Route::kShared || route == Route::kShared3;
   forward(route, args, shared ? Part::Tag::kForward : Part::Tag::kPinned,
-          blocking ? kNoDeadline : config.backend_timeout_ms, after.empty() ? nullptr : &after);
+          blocking ? kNoDeadline : config.backend_timeout_ms, after.empty() ? nullptr : &after, slot);
   return true;
 }
 
 bool RespSession::dispatchInMulti(Cmd id, const resp::CommandSpec* spec, const Args& args) {
   if (id == Cmd::kExec || id == Cmd::kDiscard) return dispatchExec(id, args);
   if (!ready(Route::kPinned)) return false;
-  if (clients_.clustered()) {
-    // A transaction runs on one node, with every key in one slot: Redis Cluster aborts it otherwise.
-    bool cross = false;
-    int32_t slot = slotOf(spec, args, &cross);
-    if (cross || wrongNode(slot)) {
-      resp::appendError(reply(), kCrossSlot);
-      multi_aborted_ = true;
-      return true;
-    }
+  // In front of a cluster a transaction runs on one node, every key in one slot: Redis Cluster
+  // aborts it otherwise.
+  int32_t slot = kSlotUnknown;
+  if (crossSlot(spec, args, &slot)) {
+    resp::appendError(reply(), kCrossSlot);
+    multi_aborted_ = true;
+    return true;
   }
   // Queued, not run: its writes happen at EXEC, whose keys are invalidated then and again when it answers.
   if (spec == nullptr) {
@@ -345,7 +337,7 @@ bool RespSession::dispatchInMulti(Cmd id, const resp::CommandSpec* spec, const A
   }
   if (id == Cmd::kSelect && args.size() == 2) db_ = dbIndex(args[1]);
   if (id == Cmd::kHello || id == Cmd::kClient) tainted_ = true;  // run at EXEC: the connection may change protocol or mode
-  forward(Route::kPinned, args, Part::Tag::kPinned, clients_.config().backend_timeout_ms, nullptr);
+  forward(Route::kPinned, args, Part::Tag::kPinned, clients_.config().backend_timeout_ms, nullptr, slot);
   return true;
 }
 
@@ -462,7 +454,7 @@ bool RespSession::dispatchStream(Cmd id, const Args& args) {
       proxy::Forwarder::After& after = after_;
       invalidateWrites(spec, args, &after);
       forward(Route::kShared3, args, Part::Tag::kForward, clients_.config().backend_timeout_ms,
-              after.empty() ? nullptr : &after);
+              after.empty() ? nullptr : &after, slot);
       return true;
     }
   }
@@ -598,7 +590,7 @@ std::string_view RespSession::rawOf(const Args& args) const noexcept {
 }
 
 void RespSession::forward(Route route, const Args& args, Part::Tag tag, uint64_t timeout_ms,
-                          proxy::Forwarder::After* after) {
+                          proxy::Forwarder::After* after, int32_t slot) {
   Reply* r = conn_.pushReply();
   r->first.tag = tag;
   r->pending = 1;
@@ -611,8 +603,10 @@ void RespSession::forward(Route route, const Args& args, Part::Tag tag, uint64_t
     ++pinned_outstanding_;
   }
   last_route_ = route;
-  bool cross = false;
-  int32_t slot = clients_.clustered() ? slotOf(clients_.commands().find(args[0]), args, &cross) : backend::Request::kAnySlot;
+  if (slot == kSlotUnknown) {
+    bool cross = false;
+    slot = clients_.clustered() ? slotOf(clients_.commands().find(args[0]), args, &cross) : backend::Request::kAnySlot;
+  }
   clients_.forwarder().forward(*to, args, r->first, timeout_ms, after, rawOf(args), slot);
 }
 
@@ -633,6 +627,13 @@ int32_t RespSession::slotOf(const resp::CommandSpec* spec, const Args& args, boo
   return slot;
 }
 
+bool RespSession::crossSlot(const resp::CommandSpec* spec, const Args& args, int32_t* slot) {
+  if (!clients_.clustered()) return false;
+  bool cross = false;
+  *slot = slotOf(spec, args, &cross);
+  return cross || wrongNode(*slot);
+}
+
 bool RespSession::wrongNode(int32_t slot) const {
   if (pinned_ == nullptr || !pinned_->opened() || slot < 0) return false;
   std::string host;
@@ -641,11 +642,11 @@ bool RespSession::wrongNode(int32_t slot) const {
   return host != pinned_->host() || port != pinned_->port();
 }
 
-bool RespSession::dispatchCluster(const resp::CommandSpec* spec, const Args& args, bool* waits) {
+bool RespSession::dispatchCluster(const resp::CommandSpec* spec, const Args& args, bool* waits, int32_t* slot_out) {
   using Combine = proxy::Forwarder::Combine;
   *waits = false;
   bool cross = false;
-  int32_t slot = slotOf(spec, args, &cross);
+  int32_t slot = *slot_out = slotOf(spec, args, &cross);
   std::string name = lowerName(args[0]);
   Combine how = Combine::kSum;
   size_t step = 1;

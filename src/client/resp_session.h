@@ -101,13 +101,20 @@ class RespSession final : public Session, private backend::PinnedUser {
   void resetState(bool reusable);
   void sendRaw(const Args& args);
   std::string_view rawOf(const Args& args) const noexcept;
-  void forward(Route route, const Args& args, Part::Tag tag, uint64_t timeout_ms, proxy::Forwarder::After* after);
+  // slot: the cluster slot of args's keys when the caller knows it (kSlotUnknown: worked out here).
+  static constexpr int32_t kSlotUnknown = -2;
+  void forward(Route route, const Args& args, Part::Tag tag, uint64_t timeout_ms, proxy::Forwarder::After* after,
+               int32_t slot = kSlotUnknown);
   // --- in front of a Redis Cluster
   // The slot of args's keys (Request::kAnySlot: keyless or not a cluster); *cross: they span slots.
   int32_t slotOf(const resp::CommandSpec* spec, const Args& args, bool* cross);
   // A command with keys in several slots, or a keyless one that concerns every node: split, sent to
   // every primary, refused (CROSSSLOT), or not this function's (false: forwarded as usual).
-  bool dispatchCluster(const resp::CommandSpec* spec, const Args& args, bool* waits);
+  // *slot_out: the keys' slot, for the forward that follows a false.
+  bool dispatchCluster(const resp::CommandSpec* spec, const Args& args, bool* waits, int32_t* slot_out);
+  // In front of a cluster: *slot gets the keys' slot; true when they span slots, or the client's
+  // pinned connection is on another node than the one serving it (Redis Cluster's CROSSSLOT).
+  bool crossSlot(const resp::CommandSpec* spec, const Args& args, int32_t* slot);
   // A pinned connection on another node than the one serving slot cannot run the command.
   bool wrongNode(int32_t slot) const;
   void local(resp::Cmd id, const Args& args);
