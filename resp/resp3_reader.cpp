@@ -37,6 +37,13 @@ Resp3Reader::Resp3Reader(BulkHook hook, void* ctx, size_t max_bytes) : hook_(hoo
 
 bool Resp3Reader::feed(const char* data, size_t len) {
   if (!error_.empty()) return true;
+  if (skip_left_ > 0) {  // the rest of an oversized string: dropped, never buffered
+    size_t k = std::min(len, skip_left_);
+    skip_left_ -= k;
+    data += k;
+    len -= k;
+    if (len == 0) return true;
+  }
   try {
     // Values already read live in the frame: what was consumed can always go.
     if (pos_ > 0 && (pos_ == buf_.size() || pos_ >= kKeepBytes)) {
@@ -55,6 +62,13 @@ Resp3Reader::Status Resp3Reader::fail(std::string why) {
   return Status::kError;
 }
 
+Resp3Reader::Step Resp3Reader::overLimit(size_t bytes) {
+  over_limit_ = true;
+  fail("reply of " + std::to_string(bytes) + " bytes or more, larger than the limit (" + std::to_string(max_bytes_) +
+       " bytes)");
+  return Step::kError;
+}
+
 Frame::Node* Resp3Reader::add(FrameType type) {
   try {
     return &frame_.nodes_.emplace_back(Frame::Node{type});
@@ -71,12 +85,13 @@ Resp3Reader::Status Resp3Reader::next() {
       if (pos_ == buf_.size()) return Status::kNeedMore;
       frame_.clear();
       open_.clear();
-      frame_bytes_ = 0;
+      frame_bytes_ = payload_bytes_ = 0;
       in_frame_ = true;
     }
     switch (parseOne()) {
       case Step::kNeedMore: return Status::kNeedMore;
       case Step::kError: return Status::kError;
+      case Step::kOversized: return Status::kOversized;
       case Step::kOpened: continue;
       case Step::kDone:
         if (finishValue()) {
@@ -101,9 +116,21 @@ Resp3Reader::Step Resp3Reader::parseOne() {
   const char* start = buf_.data() + pos_;
   size_t avail = buf_.size() - pos_;
   if (avail < 3) return Step::kNeedMore;
-  const void* cr = std::memchr(start + 1, '\r', std::min(avail - 1, kMaxLineBytes + 1));
+  char type = start[0];
+  if (resp2_only_ && type != '+' && type != '-' && type != ':' && type != '$' && type != '*') {
+    fail(std::string("a RESP3 reply (type byte '") + (type >= ' ' && type <= '~' ? type : '?') +
+         "') on a RESP2 connection: the stream is out of step with its requests");
+    return Step::kError;
+  }
+  // Simple strings and errors may be as long as a reply may be; every other line is a number.
+  bool text_line = type == '+' || type == '-';
+  size_t max_line = text_line ? max_bytes_ : kMaxLineBytes;
+  size_t searchable = std::min(avail - 1, max_line + 1);  // the line's bytes after the type byte, CR included
+  const void* cr = scanned_ < searchable ? std::memchr(start + 1 + scanned_, '\r', searchable - scanned_) : nullptr;
   if (cr == nullptr) {
-    if (avail > kMaxLineBytes) {
+    scanned_ = searchable;  // the next search starts where this one stopped
+    if (avail - 1 > max_line) {
+      if (text_line) return overLimit(avail - 1);
       fail("a line longer than " + std::to_string(kMaxLineBytes) + " bytes");
       return Step::kError;
     }
@@ -115,14 +142,15 @@ Resp3Reader::Step Resp3Reader::parseOne() {
     fail("a line not ended by CRLF");
     return Step::kError;
   }
-  char type = start[0];
   std::string_view line(start + 1, line_len);
   size_t consumed = line_len + 3;
   auto error = [&](std::string why) {
     fail(std::move(why));
     return Step::kError;
   };
+  size_t carried = 0;  // what this value carries, towards the limit
   auto text = [&](FrameType t, std::string_view s) -> Step {
+    carried = s.size();
     Frame::Node* n = add(t);
     if (n == nullptr) return Step::kError;
     try {
@@ -177,16 +205,36 @@ Resp3Reader::Step Resp3Reader::parseOne() {
         break;
       }
       if (!parseInteger(line, &len) || len < 0) return error("bad string length");
-      if (static_cast<unsigned long long>(len) > max_bytes_ || frame_bytes_ + static_cast<size_t>(len) > max_bytes_)
-        return error("reply larger than the limit (" + std::to_string(max_bytes_) + " bytes)");
+      if (static_cast<unsigned long long>(len) > max_bytes_ && open_.empty()) {
+        // A reply of one string over the limit: its bytes are dropped as they come, and the
+        // stream goes on with the next reply (the request it answers gets the refusal).
+        size_t n = static_cast<size_t>(len);
+        oversized_bytes_ = n;
+        skip_left_ = n + 2;
+        pos_ += consumed;
+        size_t k = std::min(buf_.size() - pos_, skip_left_);
+        pos_ += k;
+        skip_left_ -= k;
+        scanned_ = awaiting_ = 0;
+        in_frame_ = false;
+        frame_.clear();
+        return Step::kOversized;
+      }
+      if (static_cast<unsigned long long>(len) > max_bytes_ || payload_bytes_ + static_cast<size_t>(len) > max_bytes_)
+        return overLimit(payload_bytes_ + static_cast<size_t>(len));
       size_t n = static_cast<size_t>(len);
-      if (avail < consumed + n + 2) return Step::kNeedMore;  // the header stays until the string is whole
+      if (avail < consumed + n + 2) {  // the header stays until the string is whole
+        awaiting_ = consumed + n + 2;
+        return Step::kNeedMore;
+      }
+      awaiting_ = 0;
       const char* data = start + consumed;
       if (data[n] != '\r' || data[n + 1] != '\n') return error("a string not ended by CRLF");
       if (type == '=' && (n < 4 || data[3] != ':')) return error("bad verbatim string");
       consumed += n + 2;
       FrameType t = type == '$' ? FrameType::kBulk : type == '!' ? FrameType::kBlobError : FrameType::kVerbatim;
       if (t == FrameType::kBulk && open_.empty() && hook_ != nullptr && hook_(ctx_, data, n)) {
+        carried = n;
         if (add(t) == nullptr) return Step::kError;
         frame_.taken_ = true;
         step = Step::kDone;
@@ -209,7 +257,7 @@ Resp3Reader::Step Resp3Reader::parseOne() {
       if (!parseInteger(line, &count) || count < 0) return error("bad aggregate length");
       // Every element takes at least 3 bytes ("_\r\n"): a count beyond what the limit could hold
       // is refused before anything is buffered towards it.
-      if (static_cast<unsigned long long>(count) > max_bytes_ / 3) return error("aggregate larger than the limit");
+      if (static_cast<unsigned long long>(count) > max_bytes_ / 3) return overLimit(static_cast<size_t>(count) * 3);
       if (open_.size() >= kMaxDepth) return error("aggregates nested deeper than " + std::to_string(kMaxDepth));
       FrameType t = type == '*'   ? FrameType::kArray
                     : type == '%' ? FrameType::kMap
@@ -237,8 +285,10 @@ Resp3Reader::Step Resp3Reader::parseOne() {
   }
   if (step == Step::kError) return step;
   pos_ += consumed;
+  scanned_ = 0;
   frame_bytes_ += consumed;
-  if (frame_bytes_ > max_bytes_) return error("reply larger than the limit (" + std::to_string(max_bytes_) + " bytes)");
+  payload_bytes_ += carried;  // a string's or a line's bytes; framing is not counted
+  if (payload_bytes_ > max_bytes_) return overLimit(payload_bytes_);
   return step;
 }
 

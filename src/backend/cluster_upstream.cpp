@@ -114,7 +114,8 @@ ClusterUpstream::Node* ClusterUpstream::nodeAt(std::string_view host, uint16_t p
   for (const BackendAddress& s : config_.redis_seeds)
     if (s.port == port && s.host == host) cred = &s;
   LinkOptions o = LinkOptions::fromRedis(std::string(host), port, cred->user, cred->password, cred->db,
-                                         config_.backend_timeout_ms, config_.max_backend_reply_bytes, resp3_);
+                                         config_.backend_timeout_ms, config_.max_backend_reply_bytes, resp3_,
+                                         config_.backend_min_rate);
   o.redirects = true;
   auto n = std::make_unique<Node>();
   n->id = leader_->next_id_++;  // one numbering for the leader's and the followers' nodes

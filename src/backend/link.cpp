@@ -36,8 +36,9 @@ class Link::HandshakeStep final : public Request {
 
 LinkOptions LinkOptions::fromRedis(const std::string& host, uint16_t port, const std::string& user,
                                    const std::string& password, int db, uint64_t connect_timeout_ms,
-                                   size_t max_reply_bytes, bool resp3) {
+                                   size_t max_reply_bytes, bool resp3, uint64_t min_reply_rate) {
   LinkOptions o;
+  o.min_reply_rate = min_reply_rate;
   o.host = host;
   o.port = port;
   o.connect_timeout_ms = connect_timeout_ms;
@@ -67,6 +68,7 @@ Link::Link(Loop& loop, const LinkOptions& options, LinkOwner& owner, UpstreamSta
   resolve_req_.data = this;
   connect_req_.data = this;
   write_req_.data = this;
+  reader_.setResp2Only(!options.resp3);
 }
 
 Link::~Link() { assert(state_ == State::kClosed && callbacks_ == 0 && fifo_.empty()); }
@@ -168,6 +170,7 @@ void Link::send(Request* r) {
   r->sent_ms = loop_.nowMs();
   r->deadline_ms = r->timeout_ms == 0 ? 0 : r->sent_ms + r->timeout_ms;
   r->replies_read = 0;
+  if (fifo_.empty()) head_since_ms_ = r->sent_ms;
   for (unsigned i = r->replies(); i > 0; --i) fifo_.push_back(r);  // one entry per reply it awaits
   ++requests_;
   ++stats_.requests;
@@ -246,7 +249,6 @@ void Link::onRead(ssize_t nread, const uv_buf_t* buf) {
          nread == UV_EOF ? std::string("connection closed by Redis") : std::string("read: ") + uv_err_name(static_cast<int>(nread)));
     return;
   }
-  last_read_ms_ = loop_.nowMs();
   size_t len = static_cast<size_t>(nread);
   if (!readFrames(buf->base, len)) return;
   if (owner_ != nullptr) owner_->onLinkReplies(*this);
@@ -261,7 +263,23 @@ bool Link::readFrames(const char* data, size_t len) {
   for (;;) {
     auto st = reader.next();
     if (st == resp::Resp3Reader::Status::kNeedMore) break;
+    if (st == resp::Resp3Reader::Status::kOversized) {
+      // The reply's bytes are skipped as they come; the link stays in step and serves the rest.
+      if (fifo_.empty()) {
+        fail(Failure::kUnavailable, "unexpected reply from Redis");
+        return false;
+      }
+      failHeadOnly(Failure::kTooLarge, tooLarge(reader.oversizedBytes()));
+      if (state_ == State::kClosed) return false;
+      continue;
+    }
     if (st == resp::Resp3Reader::Status::kError) {
+      if (reader.overLimit() && !fifo_.empty()) {
+        // In step until this reply, which cannot be skipped (it is not one string): its request
+        // is refused, and what was queued behind it goes to a new link.
+        failHead(Failure::kTooLarge, tooLarge(0), "a reply over --max-backend-reply-bytes");
+        return false;
+      }
       fail(Failure::kUnavailable, "protocol error from Redis: " + std::string(reader.error()));
       return false;
     }
@@ -289,6 +307,7 @@ void Link::onFrame(const resp::Frame& frame) {
   }
   Request* r = fifo_.front();
   fifo_.pop_front();
+  head_since_ms_ = loop_.nowMs();  // the next entry's reply starts now
   if (r == nullptr) return;  // cancelled: dropped
   if (frame.root().type() == resp::FrameType::kError) {
     if (options_.redirects && r->replies_read == 0 && owner_ != nullptr && isRedirect(frame.root().str())) {
@@ -333,15 +352,74 @@ void Link::checkDeadlines(uint64_t now_ms) {
     }
     return;
   }
-  // A request past its deadline: everything behind it in the pipeline waits on it, so the link is
-  // stuck. Everything sent fails with a timeout and a fresh link may start at once.
+  if (fifo_.empty()) return;
+  Request* head = fifo_.front();
+  if (head != nullptr && head->timeout_ms == 0) {
+    // A blocking head (BLPOP k 0) holds the pipeline by design: a request behind it has only
+    // its own deadline, counted from when it was sent.
+    for (const Request* r : fifo_) {
+      if (r != nullptr && r->deadline_ms != 0 && now_ms >= r->deadline_ms) {
+        fail(Failure::kTimeout, "request timed out");
+        return;
+      }
+    }
+    return;
+  }
+  // The head's budget: its own timeout (a cancelled head's: the first live request's).
+  uint64_t timeout_ms = 0;
   for (const Request* r : fifo_) {
-    if (r != nullptr && r->deadline_ms != 0 && now_ms >= r->deadline_ms &&
-        now_ms - last_read_ms_ >= r->deadline_ms - r->sent_ms) {
-      fail(Failure::kTimeout, "request timed out");
-      return;
+    if (r != nullptr) {
+      timeout_ms = r->timeout_ms;
+      break;
     }
   }
+  if (timeout_ms == 0) return;
+  uint64_t start = std::max(head_since_ms_, head != nullptr ? head->sent_ms : 0);
+  uint64_t allowed = timeout_ms;
+  if (options_.min_reply_rate > 0) allowed += reader_.announcedBytes() * 1000 / options_.min_reply_rate;
+  if (now_ms < start + allowed) return;
+  if (!reader_.midReply()) {
+    fail(Failure::kTimeout, "request timed out");  // not a byte of its reply: Redis is not answering
+    return;
+  }
+  std::string why = "reply arriving slower than --backend-min-rate (" + std::to_string(options_.min_reply_rate) +
+                    " bytes/s, " + std::to_string(reader_.announcedBytes()) + " bytes announced)";
+  failHead(Failure::kTimeout, why, why);
+}
+
+std::string Link::tooLarge(size_t bytes) const {
+  return "reply " + (bytes > 0 ? "of " + std::to_string(bytes) + " bytes " : std::string()) +
+         "larger than --max-backend-reply-bytes (" + std::to_string(options_.max_reply_bytes) + " bytes)";
+}
+
+Request* Link::detachHead() noexcept {
+  Request* r = fifo_.front();
+  fifo_.pop_front();
+  head_since_ms_ = loop_.nowMs();
+  if (r == nullptr) return nullptr;
+  for (Request*& q : fifo_) {  // its other replies are read and dropped
+    if (q == r) q = nullptr;
+  }
+  --requests_;
+  return r;
+}
+
+void Link::failHeadOnly(Failure kind, std::string why) {
+  Request* r = detachHead();
+  if (r == nullptr) return;
+  if (kind == Failure::kTimeout) ++stats_.timeouts;
+  else ++stats_.failed;
+  r->onFailure(kind, why);
+}
+
+void Link::failHead(Failure kind, std::string_view why, std::string_view link_why) {
+  std::string reason(why);
+  Request* r = detachHead();
+  fail(Failure::kUnavailable, link_why);  // the rest: retried on a new link (reads) or failed
+  if (r == nullptr) return;
+  if (kind == Failure::kTimeout) ++stats_.timeouts;
+  else ++stats_.failed;
+  r->onFailure(kind, reason);  // last: the link is closed and its owner told; `this` is not touched after
 }
 
 void Link::failQueued(Failure kind, std::string_view why, std::vector<Request*>* retry) {

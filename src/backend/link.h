@@ -31,13 +31,16 @@ struct LinkOptions {
   // resp3, HELLO 3 (carrying the AUTH) first.
   static LinkOptions fromRedis(const std::string& host, uint16_t port, const std::string& user,
                                const std::string& password, int db, uint64_t connect_timeout_ms,
-                               size_t max_reply_bytes, bool resp3 = false);
+                               size_t max_reply_bytes, bool resp3 = false, uint64_t min_reply_rate = 0);
 
   std::string host;
   uint16_t port = 6379;
   std::vector<std::vector<std::string>> handshake;  // commands sent first on every connection
   uint64_t connect_timeout_ms = 2000;               // resolve + connect + handshake
-  size_t max_reply_bytes = 512u << 20;              // a larger reply fails the link (a runaway backend)
+  size_t max_reply_bytes = 512u << 20;              // a larger reply is refused (its request fails, see Resp3Reader)
+  // A reply must arrive at this rate or faster, bytes/s: the request at the head of the pipeline
+  // may take its timeout plus its reply's announced size at this rate (0: its timeout only).
+  uint64_t min_reply_rate = 0;
   bool resp3 = false;  // a RESP3 connection (the handshake must include HELLO 3): pushes go to the push sink
   // A Redis Cluster policy's link: a first reply of MOVED, ASK, TRYAGAIN, CLUSTERDOWN or LOADING goes
   // to the owner's onLinkRedirect instead of the request (whose later replies are then dropped).
@@ -109,9 +112,14 @@ class Link {
   void pauseReading(bool paused);
   // Writes what was queued.
   void flush();
-  // Fails the link when the connection or the handshake is past its deadline, or a request is
-  // past its deadline with no byte from Redis for as long (a large reply arriving steadily is not
-  // late: the deadline measures an unresponsive Redis, not a transfer).
+  // Fails the link when the connection or the handshake is past its deadline, or when the request
+  // at the head of the pipeline is (only the head is timed: one behind it is not late while
+  // Redis answers the head; its time starts when the head's reply is whole). The head may take its
+  // timeout from when it became the head, plus its reply's announced size at min_reply_rate:
+  //  - no byte of its reply yet: Redis is unresponsive; everything sent fails with a timeout;
+  //  - its reply was arriving, too slowly: it fails with a timeout, and what was queued behind it
+  //    is handed back (reads retried on a new link), since Redis itself is answering.
+  // A head with no deadline (BLPOP k 0) times nothing behind it but by their own deadlines.
   void checkDeadlines(uint64_t now_ms);
 
  private:
@@ -127,6 +135,13 @@ class Link {
   void handshakeDone();
   // Fails every request with kind, closes the handle and tells the owner.
   void fail(Failure kind, std::string_view why);
+  // Fails the request at the head of the pipeline with kind and why (never retried), then the
+  // link as lost (link_why): what was queued behind the head is retried or failed as in fail().
+  void failHead(Failure kind, std::string_view why, std::string_view link_why);
+  // Fails the head request alone; the link stays up (its reply is being skipped).
+  void failHeadOnly(Failure kind, std::string why);
+  Request* detachHead() noexcept;  // pops the head entry; the request's other replies become drops
+  std::string tooLarge(size_t bytes) const;
   // Fails what the link holds; retriable requests not yet retried go to retry instead, if given.
   void failQueued(Failure kind, std::string_view why, std::vector<Request*>* retry);
   void closeHandle() noexcept;
@@ -155,7 +170,7 @@ class Link {
   FrameSink* sink_ = nullptr;   // stream mode: frames beyond the FIFO go here
   FrameSink* push_sink_ = nullptr;  // RESP3: push frames go here
   uint64_t deadline_ms_ = 0;    // connect / handshake deadline
-  uint64_t last_read_ms_ = 0;   // loop time of the last bytes from Redis
+  uint64_t head_since_ms_ = 0;  // loop time the head of the pipeline became the head (its predecessor's reply whole)
   std::string open_error_;      // why open() could not start resolving
   std::vector<std::unique_ptr<HandshakeStep>> handshake_;
   size_t handshake_left_ = 0;

@@ -16,7 +16,8 @@ namespace rcp::backend {
 
 enum class Failure : uint8_t {
   kUnavailable,  // no link to Redis, or the link was lost before the reply
-  kTimeout,      // no reply by the request's deadline
+  kTimeout,      // no reply by the request's deadline (or its reply came slower than the rate floor)
+  kTooLarge,     // Redis's reply was over --max-backend-reply-bytes: refused, never retried
 };
 
 // A MOVED or ASK error from a Redis Cluster node (for a cluster policy; a single Redis never sends it).

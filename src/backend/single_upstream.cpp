@@ -12,7 +12,7 @@ namespace rcp::backend {
 namespace {
 LinkOptions optionsFrom(const Config& c, bool resp3) {
   return LinkOptions::fromRedis(c.redis.host, c.redis.port, c.redis.user, c.redis.password, c.redis.db,
-                                c.backend_timeout_ms, c.max_backend_reply_bytes, resp3);
+                                c.backend_timeout_ms, c.max_backend_reply_bytes, resp3, c.backend_min_rate);
 }
 
 bool erase(std::deque<Request*>& q, Request* r) {
@@ -189,6 +189,8 @@ void SingleUpstream::onLinkDown(Link& link, std::string_view why, std::vector<Re
     // and what was waiting waits for it as while any link connects. Only when that one fails too
     // does Redis count as unreachable.
     stats_->retried += retry.size();
+    // Their time starts again: they were waiting behind a reply Redis was sending, not late.
+    for (Request* r : retry) r->deadline_ms = r->timeout_ms == 0 ? 0 : loop_.nowMs() + r->timeout_ms;
     waiting_.insert(waiting_.begin(), retry.begin(), retry.end());
     spdlog::warn("backend {} lost: {}; reconnecting at once", name_, last_error_);
     connect();  // now, so no request submitted meanwhile finds no link and fails fast

@@ -76,7 +76,7 @@ const std::vector<Option>& options() {
        [](Config& c, const std::string& v, const std::string& w) { c.max_clients = parseCount(v, w, 1, 1000000); }},
       {"--max-inflight", "RCP_MAX_INFLIGHT", "N", "most backend requests in flight at once; the rest wait their turn (default 16384)",
        [](Config& c, const std::string& v, const std::string& w) { c.max_inflight = parseCount(v, w, 1, 1000000); }},
-      {"--backend-timeout", "RCP_BACKEND_TIMEOUT", "DURATION", "a backend request past this with no byte from Redis for as long fails, and the link is reconnected (default 2s)",
+      {"--backend-timeout", "RCP_BACKEND_TIMEOUT", "DURATION", "a backend request unanswered this long after it reached the head of its link fails, and the link is reconnected (a large reply also gets its size at --backend-min-rate) (default 2s)",
        [](Config& c, const std::string& v, const std::string& w) {
          c.backend_timeout_ms = parseDurationMs(v, w);
          if (c.backend_timeout_ms == 0) throw ConfigError(w + ": must be greater than 0");
@@ -88,11 +88,21 @@ const std::vector<Option>& options() {
            throw ConfigError(w + ": unknown level '" + v + "' (trace, debug, info, warn, error, critical, off)");
          c.log_level = v;
        }},
-      {"--max-backend-reply-bytes", "RCP_MAX_BACKEND_REPLY_BYTES", "SIZE", "largest reply accepted from Redis; a larger one drops the link (a runaway or hostile backend must not make the proxy buffer without bound) (default 512m, Redis's own proto-max-bulk-len)",
+      {"--max-backend-reply-bytes", "RCP_MAX_BACKEND_REPLY_BYTES", "SIZE", "most a reply from Redis may carry (its strings' bytes, framing not counted); a larger one is refused at once: its request gets an error naming this flag, and a single string's bytes are skipped as they arrive, never buffered (default 512m, Redis's own proto-max-bulk-len: every value Redis can hold is read)",
        [](Config& c, const std::string& v, const std::string& w) {
          c.max_backend_reply_bytes = parseSize(v, w);
          if (c.max_backend_reply_bytes < 1024) throw ConfigError(w + ": must be at least 1k");
        }},
+      {"--backend-min-rate", "RCP_BACKEND_MIN_RATE", "SIZE", "slowest a reply from Redis may arrive, in bytes per second: the request at the head of a link may take --backend-timeout plus its reply's announced size at this rate; a reply trickling slower fails its request (a timeout) and the requests queued behind it go on a new link; 0 = --backend-timeout alone (default 1m)",
+       [](Config& c, const std::string& v, const std::string& w) { c.backend_min_rate = parseSize(v, w); }},
+      {"--protected-mode", "RCP_PROTECTED_MODE", "yes|no", "as Redis's protected-mode: with no --requirepass and a --bind other than loopback, clients connecting from other than loopback get -DENIED (RESP) or 403 (HTTP) saying how to fix it, and are closed (default yes)",
+       [](Config& c, const std::string& v, const std::string& w) {
+         if (v == "yes") c.protected_mode = true;
+         else if (v == "no") c.protected_mode = false;
+         else throw ConfigError(w + ": must be yes or no");
+       }},
+      {"--tracking-open-rate", "RCP_TRACKING_OPEN_RATE", "N", "backend connections CLIENT TRACKING on may open per second, all clients together (each tracking client holds one, counted against --max-pinned); past it CLIENT TRACKING on is refused with an error until the next second (default 100)",
+       [](Config& c, const std::string& v, const std::string& w) { c.tracking_open_rate = parseCount(v, w, 1, 1000000); }},
       {"--max-input-bytes", "RCP_MAX_INPUT_BYTES", "SIZE", "input all clients together may hold unparsed (half-sent requests); past it the clients holding the most are closed with an error (default 1g: a request as large as Redis accepts, 512m, fits)",
        [](Config& c, const std::string& v, const std::string& w) {
          c.max_input_bytes = parseSize(v, w);
@@ -467,6 +477,8 @@ void applyReloadable(Config& c, const Config& f) {
   c.http_max_age_ms = f.http_max_age_ms;
   c.stale_if_error_ms = f.stale_if_error_ms;
   c.refresh_ahead = f.refresh_ahead;
+  c.protected_mode = f.protected_mode;
+  c.tracking_open_rate = f.tracking_open_rate;
 }
 
 std::vector<std::string> restartOnlyChanges(const Config& a, const Config& b) {
@@ -485,6 +497,7 @@ std::vector<std::string> restartOnlyChanges(const Config& a, const Config& b) {
   if (a.log_format != b.log_format) changed.push_back("--log-format");
   if (a.max_request_bytes != b.max_request_bytes) changed.push_back("--max-request-bytes");
   if (a.max_backend_reply_bytes != b.max_backend_reply_bytes) changed.push_back("--max-backend-reply-bytes");
+  if (a.backend_min_rate != b.backend_min_rate) changed.push_back("--backend-min-rate");
   return changed;
 }
 

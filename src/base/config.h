@@ -33,7 +33,8 @@ struct Config {
   uint64_t backend_timeout_ms = 2000;  // a backend request unanswered this long fails
   std::string log_level = "info";
   size_t max_request_bytes = size_t{512} << 20;  // largest RESP request (Redis: proto-max-bulk-len); HTTP URL and headers have their own caps
-  size_t max_backend_reply_bytes = size_t{512} << 20;  // a larger reply from Redis drops the link
+  size_t max_backend_reply_bytes = size_t{512} << 20;  // a reply carrying more is refused (its request fails)
+  uint64_t backend_min_rate = uint64_t{1} << 20;  // bytes/s a reply must arrive at: --backend-timeout plus its size at this rate
   size_t max_input_bytes = size_t{1} << 30;  // all clients' unparsed input together; past it the largest holders are closed
   size_t max_key_bytes = 8 << 10;      // longest key accepted (RESP and decoded HTTP path)
   size_t max_pending = 1024;           // requests queued per connection before its input pauses
@@ -47,6 +48,9 @@ struct Config {
   std::string config_file;             // --config: read at start-up and on SIGHUP
   size_t max_pinned = 1000;            // dedicated backend connections for clients in MULTI, WATCH, blocking, pub/sub...
   std::string requirepass;             // clients must AUTH with this (HTTP: Authorization); empty: no password
+  // As Redis's protected-mode: no requirepass and a bind other than loopback serve loopback clients only.
+  bool protected_mode = true;
+  size_t tracking_open_rate = 100;     // backend connections CLIENT TRACKING on may open per second, all clients
   std::vector<std::string> deny_commands;  // lower-case command names refused with an error
   // Coherence with Redis: CLIENT TRACKING on the links that fill the cache, invalidations on a link
   // of their own. auto: when the backend accepts it (else TTL-only, with a warning); off: TTL-only.

@@ -159,35 +159,69 @@ class Coherence::Tracker final : private backend::LinkOwner, private backend::Fr
     ++generation_;  // a CLIENT TRACKING ON on its way names the old id
   }
 
-  // FrameSink: what the invalidation link streams
+  // FrameSink: what the invalidation link streams. Only three shapes may come: the confirmation
+  // of the one SUBSCRIBE, the answer to an outstanding PING, and a message of the channel (keys,
+  // or null). Anything else means the link is not what the proxy thinks it is (a proxy in
+  // between, a corrupted stream, a confused server): it can no longer vouch for the cache, so the
+  // link counts as lost, exactly as if it had closed. Nothing else counts as a sign of life.
   void onFrame(const resp::Frame& frame) override {
-    last_frame_ms_ = owner_.loop_.nowMs();
-    ping_sent_ms_ = 0;  // anything from Redis shows the link is alive
     resp::FrameView r = frame.root();
-    if (r.type() != resp::FrameType::kArray || r.size() < 2 || r[0].type() != resp::FrameType::kBulk) return;
-    std::string_view kind = r[0].str();
-    if (kind == "subscribe") {
+    std::string_view kind = r.type() == resp::FrameType::kArray && r.size() >= 2 && r[0].type() == resp::FrameType::kBulk
+                                ? r[0].str()
+                                : std::string_view();
+    auto onChannel = [&] { return r.size() == 3 && r[1].type() == resp::FrameType::kBulk && r[1].str() == kChannel; };
+    if (kind == "subscribe" && !subscribed_ && onChannel() && r[2].type() == resp::FrameType::kInteger &&
+        r[2].integer() == 1) {
+      alive();
       subscribed_ = true;
       attempt_ = 0;
       spdlog::info("coherence: invalidations from {} arrive on client id {}", name_, redirect_id_);
       if (data_up_) sendTrackingOn();
       return;
     }
-    if (kind != "message" || r.size() != 3) return;  // "pong", or a confirmation
-    ++owner_.stats_.messages;
-    resp::FrameView payload = r[2];
-    if (payload.type() == resp::FrameType::kArray) {
-      size_t n = payload.size();
-      if (n == 0) return;
-      resp::FrameView k = payload[0];
-      for (size_t i = 0; i < n; ++i, k = i < n ? k.next() : k) {
-        ++owner_.stats_.keys;
-        owner_.rt_.invalidate(k.str());
-      }
+    if (kind == "pong" && subscribed_ && ping_sent_ms_ != 0 && r.size() == 2) {
+      alive();
       return;
     }
-    // Null: FLUSHALL, FLUSHDB, a replica's full resync: everything the node held may have changed.
-    owner_.rt_.invalidateAllBy(ReadThrough::DropCause::kNullMessage);
+    if (kind == "message" && subscribed_ && onChannel()) {
+      resp::FrameView payload = r[2];
+      if (payload.isNil()) {  // Redis writes a null bulk ($-1); a null array is taken the same
+        alive();
+        ++owner_.stats_.messages;
+        // Null: FLUSHALL, FLUSHDB, a replica's full resync: everything the node held may have changed.
+        owner_.rt_.invalidateAllBy(ReadThrough::DropCause::kNullMessage);
+        return;
+      }
+      if (payload.type() == resp::FrameType::kArray && payload.size() > 0) {
+        size_t n = payload.size();
+        bool keys = true;
+        resp::FrameView k = payload[0];
+        for (size_t i = 0; i < n; ++i, k = i < n ? k.next() : k) keys &= k.type() == resp::FrameType::kBulk;
+        if (keys) {
+          alive();
+          ++owner_.stats_.messages;
+          k = payload[0];
+          for (size_t i = 0; i < n; ++i, k = i < n ? k.next() : k) {
+            ++owner_.stats_.keys;
+            owner_.rt_.invalidate(k.str());
+          }
+          return;
+        }
+      }
+    }
+    std::string shown;
+    r.encode(shown);
+    if (shown.size() > 64) shown.resize(64);
+    for (char& c : shown)
+      if (c < ' ' || c > '~') c = ' ';
+    ++owner_.stats_.unexpected;
+    close("unexpected frame on the invalidation link");
+    lost(ReadThrough::DropCause::kLinkLost, "unexpected frame on the invalidation link: " + shown);
+    scheduleReconnect();
+  }
+  void alive() {
+    last_frame_ms_ = owner_.loop_.nowMs();
+    ping_sent_ms_ = 0;
   }
 
   void sendTrackingOn();

@@ -34,6 +34,7 @@ namespace rcp::proxy {
 struct CoherenceStats {
   uint64_t messages = 0;         // invalidation messages received
   uint64_t keys = 0;             // keys they named
+  uint64_t unexpected = 0;       // frames on an invalidation link that were none of its shapes (each cost the link)
 };
 
 class Coherence final {

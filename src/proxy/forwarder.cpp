@@ -29,8 +29,15 @@ class Forwarder::Forward final : public backend::Request {
   void onFailure(backend::Failure why, std::string_view detail) override {
     invalidateAfter();
     Lookup r;
-    r.kind = why == backend::Failure::kTimeout ? Lookup::Kind::kTimeout : Lookup::Kind::kUnavailable;
-    r.message = detail;
+    std::string refused;
+    if (why == backend::Failure::kTooLarge) {  // Redis answered; the proxy refused the reply
+      resp::appendError(refused, "ERR " + std::string(detail));
+      r.kind = Lookup::Kind::kEncoded;
+      r.message = refused;
+    } else {
+      r.kind = why == backend::Failure::kTimeout ? Lookup::Kind::kTimeout : Lookup::Kind::kUnavailable;
+      r.message = detail;
+    }
     finish(r);
   }
 

@@ -94,8 +94,15 @@ class ReadThrough::Fetch final : public backend::Request {
 
   void onFailure(backend::Failure why, std::string_view detail) override {
     Lookup res;
-    res.kind = why == backend::Failure::kTimeout ? Lookup::Kind::kTimeout : Lookup::Kind::kUnavailable;
-    res.message = detail;
+    std::string refused;
+    if (why == backend::Failure::kTooLarge) {  // Redis answered; the proxy refused the reply
+      refused = "ERR " + std::string(detail);
+      res.kind = Lookup::Kind::kBackendError;
+      res.message = refused;
+    } else {
+      res.kind = why == backend::Failure::kTimeout ? Lookup::Kind::kTimeout : Lookup::Kind::kUnavailable;
+      res.message = detail;
+    }
     owner_.complete(this, res, kNoExpiry);
   }
 

@@ -88,6 +88,9 @@ std::string prometheusText(const Server& s) {
   metric("invalidation_messages_total", "counter", "Invalidation messages from Redis.", s.coherence().stats().messages);
   metric("negative_entries_total", "counter", "\"No such key\" entries stored (--negative-ttl).", rt.negative_stored);
   metric("invalidated_keys_total", "counter", "Keys Redis's invalidation messages named.", s.coherence().stats().keys);
+  metric("invalidation_unexpected_frames_total", "counter",
+         "Frames on an invalidation link that were not a message, the subscription or a PING reply; each made the link count as lost.",
+         s.coherence().stats().unexpected);
   metric("fills_voided_total", "counter", "Fetches that completed after an invalidation (or while nothing was stored) and filled nothing.", rt.fills_voided);
   metric("protocol_errors_total", "counter", "Connections closed for malformed input.", st.protocol_errors);
   metric("cache_entries", "gauge", "Keys in the cache.", s.cache().size());

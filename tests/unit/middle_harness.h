@@ -65,10 +65,11 @@ inline std::string command(std::initializer_list<std::string_view> args) {
 
 // A backend request that records its one outcome.
 struct Recorder final : backend::Request {
-  explicit Recorder(std::vector<std::string> a, uint64_t timeout = 1000, bool take_bulk = false)
-      : args(std::move(a)), take(take_bulk) {
+  explicit Recorder(std::vector<std::string> a, uint64_t timeout = 1000, bool take_bulk = false, bool retry = false)
+      : args(std::move(a)), take(take_bulk), can_retry(retry) {
     timeout_ms = timeout;
   }
+  bool retriable() const noexcept override { return can_retry; }
   void encode(std::string& out) const override {
     std::vector<std::string_view> v(args.begin(), args.end());
     resp::appendCommand(out, v);
@@ -95,6 +96,7 @@ struct Recorder final : backend::Request {
   }
   std::vector<std::string> args;
   bool take;
+  bool can_retry;  // a read: sent again on a new link when its link is lost
   int calls = 0;
   std::string reply, bulk, detail;
   std::optional<backend::Failure> failure;

@@ -111,3 +111,34 @@ TEST_CASE("coherence: an invalidation link that stops answering PING drops the c
   CHECK_FALSE(f.rt->storing());
   CHECK_FALSE(f.coherence->on());
 }
+
+TEST_CASE("coherence: anything on the invalidation link but its three shapes counts as a lost link") {
+  const std::vector<std::string> garbage = {
+      ":1\r\n",                                                                  // an integer
+      "*2\r\n$7\r\nmessage\r\n$20\r\n__redis__:invalidate\r\n",                  // a message of two elements
+      "*3\r\n$9\r\nsubscribe\r\n$5\r\nother\r\n:2\r\n",                          // another channel's confirmation
+      "*3\r\n$7\r\nmessage\r\n$5\r\nother\r\n*1\r\n$1\r\nk\r\n",                // another channel's message
+      "*3\r\n$7\r\nmessage\r\n$20\r\n__redis__:invalidate\r\n*1\r\n:5\r\n",    // keys that are not strings
+      "*2\r\n$4\r\npong\r\n$0\r\n\r\n",                                          // a PING reply nobody asked for
+      "+OK\r\n",
+  };
+  for (const std::string& g : garbage) {
+    CAPTURE(g);
+    CoherenceFixture f;
+    size_t sent = f.fake.receivedOn(0).size();
+    Got got;
+    f.rt->get("k", got);
+    REQUIRE(f.run([&] { return f.fake.receivedOn(0).size() > sent; }));
+    f.fake.sendOn(0, "$1\r\nv\r\n:-1\r\n");
+    REQUIRE(f.run([&] { return got.calls == 1; }));
+    CHECK(f.cached("k") == "v");
+    f.fake.sendOn(1, g);
+    REQUIRE(f.run([&] { return f.rt->stats().drops_link_lost == 1; }));
+    CHECK(f.cached("k") == "<none>");  // a change it may have hidden is never served from the cache
+    CHECK_FALSE(f.coherence->on());
+    CHECK(f.coherence->stats().unexpected == 1);
+    CHECK(f.coherence->stats().messages == 0);
+    // A new invalidation link is opened (CLIENT ID again, on connection 2).
+    REQUIRE(f.run([&] { return f.fake.connections() == 3 && f.fake.receivedOn(2) == command({"CLIENT", "ID"}); }));
+  }
+}

@@ -131,10 +131,14 @@ TEST_CASE("after a large reply the reader gives its buffer back") {
   CHECK(r.bufferCapacity() <= 64 << 10);      // ...until it is given back
 }
 
-TEST_CASE("a reply announced or grown past the limit fails the stream") {
+TEST_CASE("a reply announced or grown past the limit fails the stream, a single string is skipped") {
   Resp3Reader announced(nullptr, nullptr, 1024);
   REQUIRE(announced.feed("$5000\r\n", 7));
-  CHECK(announced.next() == Resp3Reader::Status::kError);
+  CHECK(announced.next() == Resp3Reader::Status::kOversized);
+  Resp3Reader nested(nullptr, nullptr, 1024);
+  REQUIRE(nested.feed("*1\r\n$5000\r\n", 11));
+  CHECK(nested.next() == Resp3Reader::Status::kError);
+  CHECK(nested.overLimit());
   Resp3Reader grown(nullptr, nullptr, 1024);
   std::string many = "*1000\r\n";
   for (int i = 0; i < 300; ++i) many += ":1\r\n";

@@ -4,6 +4,7 @@
 // inside submit().
 #include <doctest/doctest.h>
 
+#include <memory>
 #include <utility>
 
 #include "middle_harness.h"
@@ -188,17 +189,132 @@ TEST_CASE("link: a large reply arriving steadily past the request's deadline is 
   CHECK(b.upstream->stats().timeouts == 0);
 }
 
-TEST_CASE("link: a reply over --max-backend-reply-bytes drops the link before it is buffered") {
+TEST_CASE("link: requests queued behind a large reply arriving steadily are not late") {
+  Backend b;
+  b.config.backend_timeout_ms = 100;
+  b.start();
+  Recorder big({"GET", "big"}, 100);
+  std::vector<std::unique_ptr<Recorder>> small;
+  b.upstream->submit(&big);
+  for (int i = 0; i < 8; ++i) {
+    small.push_back(std::make_unique<Recorder>(std::vector<std::string>{"GET", "s" + std::to_string(i)}, 100));
+    b.upstream->submit(small.back().get());
+  }
+  REQUIRE(b.run([&] { return b.fake.received().size() >= big.encoded().size() + 8 * small[0]->encoded().size(); }));
+  // About 1.4 s at ~1.5 MB/s in pieces 120 ms apart: fourteen times the timeout, with gaps longer
+  // than it, yet above the rate floor (1 MiB/s).
+  std::string value(2 << 20, 'v');
+  std::string reply = "$" + std::to_string(value.size()) + "\r\n" + value + "\r\n";
+  size_t piece = reply.size() / 12 + 1;
+  for (size_t off = 0; off < reply.size(); off += piece) {
+    b.fake.send(reply.substr(off, piece));
+    rcp::test::runFor(&b.uv.uv, 120);
+  }
+  REQUIRE(b.run([&] { return big.calls == 1; }));
+  CHECK_FALSE(big.failure.has_value());
+  std::string answers;
+  for (int i = 0; i < 8; ++i) answers += "$2\r\ns" + std::to_string(i) + "\r\n";
+  b.fake.send(answers);
+  REQUIRE(b.run([&] { return small.back()->calls == 1; }));
+  for (int i = 0; i < 8; ++i) {
+    CAPTURE(i);
+    CHECK_FALSE(small[i]->failure.has_value());
+    CHECK(small[i]->reply == "$2\r\ns" + std::to_string(i) + "\r\n");
+  }
+  CHECK(b.upstream->stats().timeouts == 0);
+  CHECK(b.fake.connections() == 1);
+}
+
+TEST_CASE("link: a reply that trickles fails its request; the reads queued behind go on a new link") {
+  Backend b;
+  b.config.backend_timeout_ms = 200;
+  b.config.backend_min_rate = 10000;  // bytes/s: a 2,000-byte reply may take 200 ms + ~200 ms
+  b.start();
+  Recorder slow({"GET", "slow"}, 200), read({"GET", "k"}, 200, false, /*retriable=*/true);
+  b.upstream->submit(&slow);
+  b.upstream->submit(&read);
+  REQUIRE(b.run([&] { return b.fake.received() == slow.encoded() + read.encoded(); }));
+  b.fake.send("$2000\r\nx");
+  uint64_t start = uv_now(&b.uv.uv);
+  for (int i = 0; i < 60 && slow.calls == 0; ++i) {  // one byte every 50 ms: it would take 100 s
+    rcp::test::runFor(&b.uv.uv, 50);
+    if (slow.calls == 0 && b.fake.connections() == 1) b.fake.send("x");
+  }
+  REQUIRE(slow.calls == 1);
+  uint64_t took = uv_now(&b.uv.uv) - start;
+  CHECK(took >= 300);  // its timeout plus its size at the floor rate, no less...
+  CHECK(took < 1500);  // ...and not for as long as bytes keep coming
+  CHECK(slow.failure == Failure::kTimeout);
+  CHECK(slow.detail.find("--backend-min-rate") != std::string::npos);
+  // The read behind it was not late: it is sent again on a new link and answered there.
+  REQUIRE(b.run([&] { return b.fake.connections() == 2 && b.fake.received().find(read.encoded()) != std::string::npos; }));
+  CHECK(read.calls == 0);
+  b.fake.send("$1\r\nv\r\n");
+  REQUIRE(b.run([&] { return read.calls == 1; }));
+  CHECK(read.reply == "$1\r\nv\r\n");
+  CHECK(slow.calls == 1);
+}
+
+TEST_CASE("link: a push or attribute on a RESP2 link means it is out of step: no reply reaches the wrong request") {
+  for (std::string stray : {std::string(">3\r\n$7\r\nmessage\r\n$1\r\nc\r\n$1\r\nX\r\n"),
+                            std::string("|1\r\n+ttl\r\n:3\r\n"), std::string("_\r\n")}) {
+    CAPTURE(stray);
+    Backend b;
+    b.start();
+    Recorder range({"GETRANGE", "a", "0", "-1"}), read({"GET", "b"}, 1000, false, /*retriable=*/true);
+    b.upstream->submit(&range);
+    b.upstream->submit(&read);
+    REQUIRE(b.run([&] { return b.fake.received() == range.encoded() + read.encoded(); }));
+    b.fake.send(stray + "$1\r\nA\r\n$1\r\nB\r\n");  // (byte by byte: the reader's own tests)
+    REQUIRE(b.run([&] { return range.calls == 1; }));
+    CHECK(range.failure == Failure::kUnavailable);  // a write-capable command is not sent twice
+    CHECK(range.detail.find("on a RESP2 connection") != std::string::npos);
+    REQUIRE(b.run([&] { return b.fake.connections() == 2 && b.fake.received() == read.encoded(); }));
+    CHECK(read.calls == 0);  // never "A" nor "B" from the out-of-step link
+    b.fake.send("$1\r\nb\r\n");
+    REQUIRE(b.run([&] { return read.calls == 1; }));
+    CHECK(read.reply == "$1\r\nb\r\n");
+  }
+}
+
+TEST_CASE("link: a string reply over --max-backend-reply-bytes fails its request once, the link goes on") {
   Backend b;
   b.config.max_backend_reply_bytes = 4096;
   b.start();
-  Recorder r({"GET", "k"});
-  b.upstream->submit(&r);
-  REQUIRE(b.run([&] { return !b.fake.received().empty(); }));
-  b.fake.send("$100000000\r\nxxxx");
-  REQUIRE(b.run([&] { return r.calls == 1; }));
-  CHECK(r.failure == Failure::kUnavailable);
-  CHECK(r.detail.find("reply larger than the limit") != std::string::npos);
+  Recorder big({"GET", "big"}), next({"GET", "small"});
+  b.upstream->submit(&big);
+  b.upstream->submit(&next);
+  REQUIRE(b.run([&] { return b.fake.received() == big.encoded() + next.encoded(); }));
+  b.fake.send("$100000\r\n" + std::string(50000, 'x'));
+  REQUIRE(b.run([&] { return big.calls == 1; }));  // at once, on its header
+  CHECK(big.failure == Failure::kTooLarge);
+  CHECK(big.detail == "reply of 100000 bytes larger than --max-backend-reply-bytes (4096 bytes)");
+  b.fake.sendByteByByte(std::string(50000, 'x').substr(0, 10));
+  b.fake.send(std::string(49990, 'x') + "\r\n$2\r\nok\r\n");
+  REQUIRE(b.run([&] { return next.calls == 1; }));
+  CHECK(next.reply == "$2\r\nok\r\n");
+  CHECK(b.fake.connections() == 1);  // no link was dropped, nothing sent twice
+  CHECK(b.upstream->stats().disconnects == 0);
+}
+
+TEST_CASE("link: a nested reply over the limit fails its request, the reads behind it go on a new link") {
+  Backend b;
+  b.config.max_backend_reply_bytes = 4096;
+  b.start();
+  Recorder big({"LRANGE", "l", "0", "-1"}), read({"GET", "k"}, 1000, false, /*retriable=*/true);
+  b.upstream->submit(&big);
+  b.upstream->submit(&read);
+  REQUIRE(b.run([&] { return b.fake.received() == big.encoded() + read.encoded(); }));
+  b.fake.send("*2\r\n$3000\r\n" + std::string(3000, 'x') + "\r\n$3000\r\n");
+  REQUIRE(b.run([&] { return big.calls == 1; }));
+  CHECK(big.failure == Failure::kTooLarge);
+  CHECK(big.detail.find("--max-backend-reply-bytes (4096 bytes)") != std::string::npos);
+  REQUIRE(b.run([&] { return b.fake.connections() == 2 && b.fake.received().find(read.encoded()) != std::string::npos; }));
+  CHECK(read.calls == 0);
+  b.fake.send("$1\r\nv\r\n");
+  REQUIRE(b.run([&] { return read.calls == 1; }));
+  CHECK(read.reply == "$1\r\nv\r\n");
+  CHECK(big.calls == 1);  // failed once, never sent again
 }
 
 TEST_CASE("link: a RESP3 link reads RESP3 replies in order, pushes between them go to the push sink") {

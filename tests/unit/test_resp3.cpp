@@ -14,8 +14,10 @@ using Status = Resp3Reader::Status;
 
 namespace {
 // Every frame of input, re-encoded, fed in chunks of `chunk` bytes; "!error" on an error.
-std::vector<std::string> frames(const std::string& input, size_t chunk, size_t max_bytes = 1 << 20) {
+std::vector<std::string> frames(const std::string& input, size_t chunk, size_t max_bytes = 1 << 20,
+                                bool resp2_only = false) {
   Resp3Reader r(nullptr, nullptr, max_bytes);
+  r.setResp2Only(resp2_only);
   std::vector<std::string> out;
   for (size_t off = 0; off < input.size(); off += chunk) {
     REQUIRE(r.feed(input.data() + off, std::min(chunk, input.size() - off)));
@@ -23,8 +25,12 @@ std::vector<std::string> frames(const std::string& input, size_t chunk, size_t m
       Status st = r.next();
       if (st == Status::kNeedMore) break;
       if (st == Status::kError) {
-        out.push_back("!" + std::string(r.error()));
+        out.push_back(std::string(r.overLimit() ? "!limit " : "!") + std::string(r.error()));
         return out;
+      }
+      if (st == Status::kOversized) {
+        out.push_back("<oversized:" + std::to_string(r.oversizedBytes()) + ">");
+        continue;
       }
       std::string enc;
       r.frame().root().encode(enc);
@@ -123,11 +129,11 @@ TEST_CASE("resp3: malformed input is an error, whole and byte by byte") {
 }
 
 TEST_CASE("resp3: limits: frame size, announced lengths, nesting depth, line length") {
-  CHECK(frames("$2000\r\n", 3, 1024)[0].find("larger than the limit") != std::string::npos);
-  CHECK(frames("*100000\r\n", 3, 1024)[0].find("larger than the limit") != std::string::npos);
+  CHECK(frames("*100000\r\n", 3, 1024)[0].starts_with("!limit "));
   std::string many = "*200\r\n";
   for (int i = 0; i < 200; ++i) many += "$10\r\n0123456789\r\n";
-  CHECK(frames(many, many.size(), 1024)[0].find("larger than the limit") != std::string::npos);
+  CHECK(frames(many, many.size(), 1024)[0].starts_with("!limit "));
+  CHECK(frames(many, 1, 1024)[0].find("larger than the limit (1024 bytes)") != std::string::npos);
   std::string deep;
   for (size_t i = 0; i <= Resp3Reader::kMaxDepth; ++i) deep += "*1\r\n";
   deep += ":1\r\n";
@@ -136,8 +142,78 @@ TEST_CASE("resp3: limits: frame size, announced lengths, nesting depth, line len
   for (size_t i = 0; i < Resp3Reader::kMaxDepth; ++i) ok += "*1\r\n";
   ok += ":1\r\n";
   CHECK(frames(ok, 5) == std::vector<std::string>{ok});
-  std::string line = "+" + std::string(Resp3Reader::kMaxLineBytes + 10, 'x');
-  CHECK(frames(line, 4096)[0].find("longer than") != std::string::npos);
+  std::string number = ":" + std::string(Resp3Reader::kMaxLineBytes + 10, '1');
+  CHECK(frames(number, 4096)[0].find("longer than") != std::string::npos);
+}
+
+TEST_CASE("resp3: the limit counts what a reply carries: a string of exactly the limit is read") {
+  for (size_t chunk : {size_t{1}, size_t{7}, size_t{100000}}) {
+    CAPTURE(chunk);
+    std::string value(1024, 'v');
+    std::string exact = "$1024\r\n" + value + "\r\n";
+    CHECK(frames(exact, chunk, 1024) == std::vector<std::string>{exact});
+    std::string two = "*2\r\n$512\r\n" + value.substr(0, 512) + "\r\n$512\r\n" + value.substr(0, 512) + "\r\n";
+    CHECK(frames(two, chunk, 1024) == std::vector<std::string>{two});
+    std::string over = "*2\r\n$512\r\n" + value.substr(0, 512) + "\r\n$513\r\n" + value.substr(0, 513) + "\r\n";
+    CHECK(frames(over, chunk, 1024).back().starts_with("!limit "));
+  }
+}
+
+TEST_CASE("resp3: a top-level string over the limit is skipped as it arrives, and the next reply follows") {
+  std::string big(5000, 'b');
+  std::string in = "$5000\r\n" + big + "\r\n+OK\r\n!5000\r\n" + big + "\r\n:7\r\n";
+  for (size_t chunk : {size_t{1}, size_t{3}, size_t{4096}, in.size()}) {
+    CAPTURE(chunk);
+    CHECK(frames(in, chunk, 1024) ==
+          std::vector<std::string>{"<oversized:5000>", "+OK\r\n", "<oversized:5000>", ":7\r\n"});
+  }
+  // Skipped, not buffered: the reader holds no more than a chunk while the string goes by.
+  Resp3Reader r(nullptr, nullptr, 1024);
+  REQUIRE(r.feed("$100000000\r\n", 13));
+  CHECK(r.next() == Status::kOversized);
+  CHECK(r.oversizedBytes() == 100000000);
+  CHECK(r.midReply());
+  CHECK(r.announcedBytes() >= 100000000);
+  std::string chunk(1 << 20, 'c');
+  for (int i = 0; i < 95; ++i) REQUIRE(r.feed(chunk.data(), chunk.size()));
+  CHECK(r.next() == Status::kNeedMore);
+  CHECK(r.bufferCapacity() <= (1 << 20));
+}
+
+TEST_CASE("resp3: simple strings and errors as long as the reply limit, found in linear time") {
+  std::string line = "+" + std::string(70000, 'x') + "\r\n";
+  std::string err = "-ERR " + std::string(100000, 'e') + "\r\n";
+  for (size_t chunk : {size_t{1}, size_t{1000}, size_t{1 << 20}}) {
+    CAPTURE(chunk);
+    CHECK(frames(line + err + ":1\r\n", chunk) == std::vector<std::string>{line, err, ":1\r\n"});
+  }
+  std::string over = "+" + std::string(2000, 'x');
+  CHECK(frames(over, 100, 1024).back().starts_with("!limit "));
+}
+
+TEST_CASE("resp3: a RESP2 connection refuses every RESP3 type: the stream is out of step") {
+  for (std::string in : {">2\r\n$7\r\nmessage\r\n$1\r\nx\r\n", "|1\r\n+a\r\n:1\r\n+OK\r\n", "_\r\n", "#t\r\n",
+                         "%1\r\n+a\r\n:1\r\n", "~0\r\n", ",1.5\r\n", "(12\r\n", "=5\r\ntxt:x\r\n", "!3\r\nERR\r\n",
+                         "*2\r\n:1\r\n_\r\n"}) {
+    for (size_t chunk : {size_t{1}, in.size()}) {
+      CAPTURE(in);
+      auto got = frames(in, chunk, 1 << 20, true);
+      REQUIRE(!got.empty());
+      CHECK(got.back().find("on a RESP2 connection") != std::string::npos);
+    }
+  }
+  std::string resp2 = "+OK\r\n-ERR x\r\n:1\r\n$1\r\na\r\n$-1\r\n*-1\r\n*1\r\n$0\r\n\r\n";
+  CHECK(frames(resp2, 1, 1 << 20, true).size() == 7);
+}
+
+TEST_CASE("resp3: the announced size of a reply in progress") {
+  Resp3Reader r(nullptr, nullptr, 1 << 20);
+  CHECK_FALSE(r.midReply());
+  std::string part = "*2\r\n$3\r\nabc\r\n$1000\r\nxy";
+  REQUIRE(r.feed(part.data(), part.size()));
+  CHECK(r.next() == Status::kNeedMore);
+  CHECK(r.midReply());
+  CHECK(r.announcedBytes() == 4 + 9 + 7 + 1000 + 2);
 }
 
 TEST_CASE("resp3: a large reply in pieces keeps the buffer bounded and gives it back") {
