@@ -61,7 +61,7 @@ class Resp3Reader {
   bool midReply() const noexcept { return in_frame_ || pos_ < buf_.size() || skip_left_ > 0; }
   // The bytes the reply in progress is known to take: read so far plus the string it awaits, as
   // announced. What a deadline that allows for the size of a reply measures against.
-  size_t announcedBytes() const noexcept { return frame_bytes_ + awaiting_ + skip_left_; }
+  size_t announcedBytes() const noexcept { return (in_frame_ ? frame_bytes_ + awaiting_ : 0) + skip_left_; }
   // Between replies: gives back the memory a large reply left in the buffers (over 64 KiB kept).
   void releaseIdle() noexcept;
   size_t bufferCapacity() const noexcept { return buf_.capacity(); }

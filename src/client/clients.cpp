@@ -8,6 +8,7 @@
 #include <ctime>
 
 #include "src/client/connection.h"
+#include "src/client/protected_mode.h"
 
 namespace rcp::client {
 
@@ -35,14 +36,42 @@ void Clients::accept(uv_stream_t* listener) {
     c->close();
     return;
   }
-  if (reject) {
+  bool denied = false;
+  if (!reject && config_.protected_mode && config_.requirepass.empty()) {
+    sockaddr_storage peer{};
+    int len = sizeof(peer);
+    if (uv_tcp_getpeername(c->tcp(), reinterpret_cast<sockaddr*>(&peer), &len) == 0 &&
+        protectedModeDenies(config_, reinterpret_cast<const sockaddr*>(&peer))) {
+      denied = true;
+      ++stats_.protected_denied;
+      --clients_;
+      ++rejecting_;
+      c->denyProtected();
+    }
+  }
+  if (reject || denied) {
     if (rejecting_ > kMaxRejecting) {
       c->close();
       return;
     }
-    warnRejected();
+    if (reject) warnRejected();
+    else if (stats_.protected_denied == 1) spdlog::warn("protected mode: {}", protectedModeMessage(config_));
   }
   if (c->start() != 0) c->close();
+}
+
+bool Clients::takeTrackingOpen() {
+  uint64_t now = loop_.nowMs();
+  if (now - tracking_window_ms_ >= 1000 || tracking_window_ms_ == 0) {
+    tracking_window_ms_ = now;
+    tracking_opens_ = 0;
+  }
+  if (tracking_opens_ >= config_.tracking_open_rate) {
+    ++stats_.tracking_open_refused;
+    return false;
+  }
+  ++tracking_opens_;
+  return true;
 }
 
 // At most one line a second, however fast connections are refused; the rest are counted in it.

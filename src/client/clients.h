@@ -31,6 +31,8 @@ enum class Outcome : uint8_t { kHit = 0, kMiss = 1, kError = 2 };
 struct ClientStats {
   uint64_t connections_received = 0;  // accepted, including rejected ones
   uint64_t rejected_connections = 0;  // over --max-clients
+  uint64_t protected_denied = 0;
+  uint64_t tracking_open_refused = 0;  // CLIENT TRACKING on refused over --tracking-open-rate      // refused by protected mode (a non-loopback client, no --requirepass)
   uint64_t resp_connections = 0;
   uint64_t http_connections = 0;
   uint64_t resp_requests = 0;
@@ -129,6 +131,10 @@ class Clients {
   // the connections holding the most are closed until the total is back under it.
   void inputChanged(Connection* c, size_t before, size_t now);
   size_t inputBytes() const noexcept { return input_bytes_; }
+  // CLIENT TRACKING on needs a backend connection of its own: at most --tracking-open-rate are
+  // opened per second, all clients together (a client toggling tracking must not make the proxy
+  // open connections to Redis as fast as it likes). False: refused for the rest of this second.
+  bool takeTrackingOpen();
 
  private:
   static constexpr size_t kMaxRejecting = 256;  // connections being told "max clients" at once; more are just closed
@@ -152,6 +158,8 @@ class Clients {
   uint64_t next_id_ = 1;
   bool draining_ = false;
   uint64_t last_reject_warning_ms_ = 0;
+  uint64_t tracking_window_ms_ = 0;  // start of the second tracking opens are counted in
+  size_t tracking_opens_ = 0;        // opened in it
   uint64_t rejects_unlogged_ = 0;  // refusals since the last warning
   size_t input_bytes_ = 0;         // unparsed input of all connections
   bool shedding_ = false;          // inputChanged is closing connections

@@ -12,6 +12,7 @@
 #include "src/client/clients.h"
 #include "src/client/http_session.h"
 #include "src/client/resp_session.h"
+#include "src/client/protected_mode.h"
 #include "src/client/sniff.h"
 
 namespace rcp::client {
@@ -96,6 +97,11 @@ bool Connection::startSession(const char* data, size_t len) {
 }
 
 void Connection::rejectAndClose(bool http) {
+  if (protected_) {
+    std::string why = protectedModeMessage(config_);
+    answerAndClose(http, 403, why, "DENIED " + why);
+    return;
+  }
   answerAndClose(http, 503, "max number of clients reached", "ERR max number of clients reached");
 }
 

@@ -33,6 +33,12 @@ class Connection {
   uv_tcp_t* tcp() noexcept { return &tcp_; }
   uint64_t id() const noexcept { return id_; }
   bool rejecting() const noexcept { return rejecting_; }
+  // Protected mode refuses this client (protected_mode.h): it gets the refusal once it has shown
+  // its protocol, then is closed.
+  void denyProtected() noexcept {
+    rejecting_ = true;
+    protected_ = true;
+  }
 
   // --- for sessions
   Clients& clients() noexcept { return clients_; }
@@ -144,7 +150,8 @@ class Connection {
   bool read_eof_ = false;
   bool close_after_write_ = false;
   bool closing_ = false;
-  bool rejecting_;                    // over --max-clients: answer one error, then close
+  bool rejecting_;                    // over --max-clients (or protected): answer one error, then close
+  bool protected_ = false;            // the refusal is protected mode's
   bool http_ = false;                 // the session speaks HTTP
   bool drain_notify_ = false;         // the session asked to hear when the output drains
 };

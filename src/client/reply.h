@@ -38,6 +38,10 @@ struct Part final : proxy::Waiter {
   Reply* owner = nullptr;
   Tag tag = Tag::kGet;
   bool error = false;           // text holds an error that replaces the whole reply (MGET)
+  // CONFIG GET replies in Redis's reply, rendered without credentials (resp/redact.h): kRedactWhole
+  // (the reply is one), else the indexes of the CONFIG GETs an EXEC's array answers.
+  static constexpr uint32_t kRedactWhole = UINT32_MAX;
+  std::vector<uint32_t> redact;
 
   size_t bytes() const noexcept { return text.size() + body.size(); }
   // The body is entry's RESP bulk reply (kRespBulk) or its bare value (kValue); the part holds a
@@ -55,6 +59,7 @@ struct Part final : proxy::Waiter {
     next_waiter = nullptr;
     tag = Tag::kGet;
     error = false;
+    redact.clear();
   }
 };
 

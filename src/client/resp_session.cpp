@@ -10,6 +10,7 @@
 #include "cache/lru_cache.h"
 #include "resp/frame.h"
 #include "resp/key_slot.h"
+#include "resp/redact.h"
 #include "resp/reply.h"
 #include "src/client/clients.h"
 #include "src/client/connection.h"
@@ -20,6 +21,28 @@ namespace rcp::client {
 namespace {
 using resp::Cmd;
 using resp::equalsIgnoreCase;
+
+bool isConfigGet(const std::vector<std::string_view>& args) noexcept {
+  return args.size() >= 2 && equalsIgnoreCase(args[0], "config") && equalsIgnoreCase(args[1], "get");
+}
+
+// Redis's reply with the CONFIG GET replies in it redacted (Part::redact).
+void encodeRedacted(resp::FrameView root, const std::vector<uint32_t>& redact, std::string& out) {
+  if (redact.front() == Part::kRedactWhole) {
+    resp::encodeConfigRedacted(root, out);
+    return;
+  }
+  if (root.type() != resp::FrameType::kArray || root.size() == 0) {  // EXEC aborted, or an error
+    root.encode(out);
+    return;
+  }
+  resp::appendArrayHeader(out, static_cast<long long>(root.size()));
+  resp::FrameView e = root[0];
+  for (uint32_t i = 0; i < root.size(); ++i, e = i < root.size() ? e.next() : e) {
+    if (std::find(redact.begin(), redact.end(), i) != redact.end()) resp::encodeConfigRedacted(e, out);
+    else e.encode(out);
+  }
+}
 
 resp::RequestLimits limitsFrom(const Config& c) {
   resp::RequestLimits l;
@@ -231,6 +254,10 @@ bool RespSession::dispatchSlow(const Args& args) {
         return true;
       }
       (id == Cmd::kMulti ? multi_ : watching_) = true;
+      if (id == Cmd::kMulti) {
+        multi_queued_ = 0;
+        exec_redact_.clear();
+      }
       if (id == Cmd::kMulti && clients_.clustered() && !pinned_->opened()) {
         // In front of a cluster the transaction's node is its first key's: MULTI waits on the
         // connection until that key comes (or EXEC), and is answered now, as Redis answers it.
@@ -337,6 +364,8 @@ bool RespSession::dispatchInMulti(Cmd id, const resp::CommandSpec* spec, const A
   }
   if (id == Cmd::kSelect && args.size() == 2) db_ = dbIndex(args[1]);
   if (id == Cmd::kHello || id == Cmd::kClient) tainted_ = true;  // run at EXEC: the connection may change protocol or mode
+  if (isConfigGet(args)) exec_redact_.push_back(multi_queued_);
+  ++multi_queued_;
   forward(Route::kPinned, args, Part::Tag::kPinned, clients_.config().backend_timeout_ms, nullptr, slot);
   return true;
 }
@@ -364,6 +393,8 @@ bool RespSession::dispatchExec(Cmd id, const Args& args) {
     return true;
   }
   forward(Route::kPinned, args, Part::Tag::kPinned, clients_.config().backend_timeout_ms, after.empty() ? nullptr : &after);
+  if (id == Cmd::kExec) conn_.tailReply()->first.redact = std::move(exec_redact_);
+  exec_redact_.clear();
   return true;
 }
 
@@ -538,6 +569,12 @@ bool RespSession::dispatchTracking(const Args& args) {
   }
   Route route = pinned_ != nullptr ? Route::kPinned : Route::kStream;  // kStream: wait for everything
   if (!ready(route)) return false;
+  if (pinned_ == nullptr && on && !clients_.takeTrackingOpen()) {
+    resp::appendError(reply(), "ERR CLIENT TRACKING on: too many tracking connections opened to Redis in the last "
+                               "second (--tracking-open-rate " +
+                                   std::to_string(clients_.config().tracking_open_rate) + "); try again later");
+    return true;
+  }
   if (pinned_ == nullptr && !acquirePinned()) return true;
   tainted_ = true;  // Redis keeps what a tracking connection read: it is not handed to another client
   tracking_ = on;
@@ -567,6 +604,8 @@ void RespSession::resetState(bool reusable) {
   stream_ = Stream::kOff;
   client_pings_ = 0;
   exec_after_.clear();
+  exec_redact_.clear();
+  multi_queued_ = 0;
 }
 
 void RespSession::sendRaw(const Args& args) {
@@ -593,6 +632,7 @@ void RespSession::forward(Route route, const Args& args, Part::Tag tag, uint64_t
                           proxy::Forwarder::After* after, int32_t slot) {
   Reply* r = conn_.pushReply();
   r->first.tag = tag;
+  if (isConfigGet(args)) r->first.redact.push_back(Part::kRedactWhole);
   r->pending = 1;
   ++outstanding_;
   backend::Target* to = &clients_.shared();
@@ -880,7 +920,8 @@ void RespSession::render(Reply& reply, Part& part, const proxy::Lookup& r) {
         resp::appendVerbatim(part.text, text, proto_);
       } else {
         part.text.clear();
-        r.frame->root().encode(part.text);
+        if (part.redact.empty()) r.frame->root().encode(part.text);
+        else encodeRedacted(r.frame->root(), part.redact, part.text);
       }
       break;
     default:

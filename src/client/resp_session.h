@@ -179,6 +179,8 @@ class RespSession final : public Session, private backend::PinnedUser {
   bool holding_ = false;             // held_ waits for outstanding replies
   std::vector<std::string> held_;
   proxy::Forwarder::After exec_after_;  // keys written by the commands queued in MULTI
+  uint32_t multi_queued_ = 0;            // commands queued since MULTI: the next one's index in EXEC's reply
+  std::vector<uint32_t> exec_redact_;    // the indexes of the CONFIG GETs queued (their replies redacted)
   proxy::Forwarder::After after_;       // scratch: a write's keys for the forward (its buffers reused)
   std::vector<std::string_view> keys_;  // scratch
   std::vector<proxy::Waiter*> waiters_; // scratch (MGET)

@@ -137,6 +137,8 @@ std::string prometheusText(const Server& s) {
   metric("client_connections_max", "gauge", "Most client connections at once (--max-clients).", c.max_clients);
   metric("client_connections_total", "counter", "Client connections accepted, rejected ones included.", st.connections_received);
   metric("client_connections_rejected_total", "counter", "Connections refused over --max-clients.", st.rejected_connections);
+  metric("tracking_open_refused_total", "counter", "CLIENT TRACKING on refused over --tracking-open-rate.", st.tracking_open_refused);
+  metric("client_connections_denied_total", "counter", "Connections refused by protected mode (--protected-mode: not loopback, no --requirepass).", st.protected_denied);
   metric("client_idle_closes_total", "counter", "Clients closed by --idle-timeout.", st.idle_closes);
   metric("client_output_limit_closes_total", "counter", "Clients closed for not reading (--max-output-bytes).", st.output_limit_closes);
   metric("client_input_limit_closes_total", "counter", "Clients closed for holding the most unparsed input over --max-input-bytes.", st.input_limit_closes);

@@ -128,7 +128,7 @@ class Proxy:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        os.unlink(self.log.name)
+        if not os.environ.get("RCP_KEEP_LOGS"): os.unlink(self.log.name)
 
 
 @pytest.fixture
