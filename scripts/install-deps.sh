@@ -19,6 +19,8 @@ if [[ $mode == --test ]]; then
   # own npm, is kept as it is).
   command -v node >/dev/null || pkgs+=(nodejs)
   command -v npm >/dev/null || pkgs+=(npm)
+  # ip: protected mode's test puts a non-loopback address in a network namespace of its own.
+  pkgs+=(iproute2)
 fi
 
 apt_install() {

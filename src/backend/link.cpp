@@ -415,11 +415,12 @@ void Link::failHeadOnly(Failure kind, std::string why) {
 void Link::failHead(Failure kind, std::string_view why, std::string_view link_why) {
   std::string reason(why);
   Request* r = detachHead();
+  if (r != nullptr) {
+    if (kind == Failure::kTimeout) ++stats_.timeouts;
+    else ++stats_.failed;
+  }
   fail(Failure::kUnavailable, link_why);  // the rest: retried on a new link (reads) or failed
-  if (r == nullptr) return;
-  if (kind == Failure::kTimeout) ++stats_.timeouts;
-  else ++stats_.failed;
-  r->onFailure(kind, reason);  // last: the link is closed and its owner told; `this` is not touched after
+  if (r != nullptr) r->onFailure(kind, reason);  // last, touching nothing of the closed link's
 }
 
 void Link::failQueued(Failure kind, std::string_view why, std::vector<Request*>* retry) {

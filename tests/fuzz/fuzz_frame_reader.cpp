@@ -22,14 +22,22 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   size_t chunk = 1 + data[0] % 64;
   const char* p = reinterpret_cast<const char*>(data + 1);
   size_t n = size - 1;
-  rcp::resp::Resp3Reader reader(take, nullptr);
+  // The link's reader: RESP2 only (its own link), a small limit so that oversized strings are
+  // skipped and oversized aggregates refused.
+  rcp::resp::Resp3Reader reader(take, nullptr, 4096);
+  reader.setResp2Only(true);
   for (size_t off = 0; off < n; off += chunk) {
     if (!reader.feed(p + off, std::min(chunk, n - off))) return 0;
     for (;;) {
       auto st = reader.next();
       if (st == rcp::resp::Resp3Reader::Status::kError) return 0;
       if (st == rcp::resp::Resp3Reader::Status::kNeedMore) break;
+      if (st == rcp::resp::Resp3Reader::Status::kOversized) {
+        if (reader.oversizedBytes() <= 4096) std::abort();
+        continue;
+      }
       if (reader.frame().taken()) continue;
+      if (reader.frame().root().type() >= rcp::resp::FrameType::kNull) std::abort();  // RESP2 types only
       std::string enc;
       reader.frame().root().encode(enc);
       rcp::resp::Resp3Reader again;

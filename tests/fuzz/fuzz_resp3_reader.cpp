@@ -13,8 +13,9 @@
 namespace {
 constexpr size_t kMaxBytes = 4096;
 
-std::vector<std::string> frames(const char* p, size_t n, size_t chunk, bool* failed) {
+std::vector<std::string> frames(const char* p, size_t n, size_t chunk, bool resp2, bool* failed) {
   rcp::resp::Resp3Reader r(nullptr, nullptr, kMaxBytes);
+  r.setResp2Only(resp2);  // a RESP2 link's reader: every RESP3 type is an error
   std::vector<std::string> out;
   *failed = false;
   for (size_t off = 0; off < n; off += chunk) {
@@ -22,6 +23,11 @@ std::vector<std::string> frames(const char* p, size_t n, size_t chunk, bool* fai
     for (;;) {
       auto st = r.next();
       if (st == rcp::resp::Resp3Reader::Status::kNeedMore) break;
+      if (st == rcp::resp::Resp3Reader::Status::kOversized) {  // a string over the limit, skipped
+        if (r.oversizedBytes() <= kMaxBytes) std::abort();
+        out.push_back("<oversized:" + std::to_string(r.oversizedBytes()) + ">");
+        continue;
+      }
       if (st == rcp::resp::Resp3Reader::Status::kError) {
         if (r.error().rfind("RESP3: ", 0) != 0) std::abort();
         *failed = true;
@@ -49,9 +55,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const char* p = reinterpret_cast<const char*>(data + 1);
   size_t n = size - 1;
   bool f1, f2, f3;
-  auto a = frames(p, n, chunk, &f1);
-  auto b = frames(p, n, 1, &f2);
-  auto c = frames(p, n, n == 0 ? 1 : n, &f3);
+  bool resp2 = (data[0] & 0x80) != 0;
+  auto a = frames(p, n, chunk, resp2, &f1);
+  auto b = frames(p, n, 1, resp2, &f2);
+  auto c = frames(p, n, n == 0 ? 1 : n, resp2, &f3);
   if (a != b || b != c || f1 != f2 || f2 != f3) std::abort();
   return 0;
 }
