@@ -286,6 +286,11 @@ def test_running_out_of_file_descriptors_neither_spins_nor_crashes(redis_server)
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, preexec_fn=low_fd_limit)
     try:
         wait_port(port, proc=proc)
+        # Running out while serving: the links to Redis are up and tracking settled first. (Under
+        # ASan/UBSan this matters too: the sanitizers test memory through a pipe, and with no
+        # descriptor left a check they make for the first time reports memory it cannot read.)
+        assert wait_until(lambda: _try_get(port) == b"v")
+        assert wait_until(lambda: redis.Redis(host="127.0.0.1", port=port).info("proxy_stats")["tracking_state"] == "on")
         socks = []
         for _ in range(60):
             try:
