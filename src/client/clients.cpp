@@ -37,7 +37,7 @@ void Clients::accept(uv_stream_t* listener) {
     return;
   }
   bool denied = false;
-  if (!reject && config_.protected_mode && config_.requirepass.empty()) {
+  if (!reject && config_.protected_mode && config_.requirepass.empty() && !isLoopbackBind(config_.bind)) {
     sockaddr_storage peer{};
     int len = sizeof(peer);
     if (uv_tcp_getpeername(c->tcp(), reinterpret_cast<sockaddr*>(&peer), &len) == 0 &&
