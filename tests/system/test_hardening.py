@@ -192,7 +192,7 @@ def test_protected_mode_refuses_clients_from_other_than_loopback(mode):
     if mode == "on":
         assert lines["REMOTE_RESP"].startswith("b'-DENIED redis-cache-proxy is running in protected mode")
         assert "--protected-mode no" in lines["REMOTE_RESP"] and "<closed>" in lines["REMOTE_RESP"]
-        assert lines["REMOTE_HTTP"].startswith("b'HTTP/1.1 403")
+        assert lines["REMOTE_HTTP"].startswith("b'HTTP/1.1 403 Forbidden")
     elif mode == "off":
         assert lines["REMOTE_RESP"] == "b'+PONG\\r\\n'"
     else:  # a password: every client may connect, and must AUTH
