@@ -4,22 +4,10 @@
 #include <array>
 #include <vector>
 
+#include "resp/commands.h"
 #include "resp/reply.h"
 
 namespace rcp::resp {
-
-namespace {
-bool equalsIgnoreCase(std::string_view a, std::string_view b) noexcept {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    char x = a[i], y = b[i];
-    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x + 32);
-    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y + 32);
-    if (x != y) return false;
-  }
-  return true;
-}
-}  // namespace
 
 bool isCredentialParameter(std::string_view name) noexcept {
   static constexpr std::array<std::string_view, 5> kCredentials = {

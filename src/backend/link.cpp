@@ -407,18 +407,19 @@ Request* Link::detachHead() noexcept {
 void Link::failHeadOnly(Failure kind, std::string why) {
   Request* r = detachHead();
   if (r == nullptr) return;
+  countFailure(kind);
+  r->onFailure(kind, why);
+}
+
+void Link::countFailure(Failure kind) noexcept {
   if (kind == Failure::kTimeout) ++stats_.timeouts;
   else ++stats_.failed;
-  r->onFailure(kind, why);
 }
 
 void Link::failHead(Failure kind, std::string_view why, std::string_view link_why) {
   std::string reason(why);
   Request* r = detachHead();
-  if (r != nullptr) {
-    if (kind == Failure::kTimeout) ++stats_.timeouts;
-    else ++stats_.failed;
-  }
+  if (r != nullptr) countFailure(kind);
   fail(Failure::kUnavailable, link_why);  // the rest: retried on a new link (reads) or failed
   if (r != nullptr) r->onFailure(kind, reason);  // last, touching nothing of the closed link's
 }
@@ -438,10 +439,7 @@ void Link::failQueued(Failure kind, std::string_view why, std::vector<Request*>*
       retry->push_back(r);
       continue;
     }
-    if (!internal) {
-      if (kind == Failure::kTimeout) ++stats_.timeouts;
-      else ++stats_.failed;
-    }
+    if (!internal) countFailure(kind);
     r->onFailure(kind, reason);
   }
 }

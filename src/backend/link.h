@@ -140,7 +140,8 @@ class Link {
   void failHead(Failure kind, std::string_view why, std::string_view link_why);
   // Fails the head request alone; the link stays up (its reply is being skipped).
   void failHeadOnly(Failure kind, std::string why);
-  Request* detachHead() noexcept;  // pops the head entry; the request's other replies become drops
+  Request* detachHead() noexcept;
+  void countFailure(Failure kind) noexcept;  // a request failed by this link: its kind's counter  // pops the head entry; the request's other replies become drops
   std::string tooLarge(size_t bytes) const;
   // Fails what the link holds; retriable requests not yet retried go to retry instead, if given.
   void failQueued(Failure kind, std::string_view why, std::vector<Request*>* retry);
