@@ -69,6 +69,13 @@ class Resp3Reader {
  private:
   enum class Step { kDone, kOpened, kNeedMore, kError, kOversized };
   Step parseOne();                  // one value at pos_
+  Step scanLine(const char* start, size_t avail, size_t* line_len);
+  Step parseLineValue(char type, std::string_view line, size_t* carried);
+  Step parseString(char type, std::string_view line, const char* start, size_t avail, size_t* consumed,
+                   size_t* carried);
+  Step parseAggregate(char type, std::string_view line);
+  Step addText(FrameType t, std::string_view s, size_t* carried);
+  Step error(std::string why);      // fail(why), as a step
   bool finishValue();               // a value is whole: true when it ends the frame
   Status fail(std::string why);
   Step overLimit(size_t bytes);

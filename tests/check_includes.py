@@ -4,8 +4,11 @@
     src/server -> src/client -> src/proxy -> src/backend -> src/base -> cache/, resp/, http/
 
 A file may include its own folder and any folder below it; the leaves (cache, resp, http) include
-only themselves. Run by ctest as `include_direction`; `--selftest` shows the check catching an
-include that goes up and one between leaves."""
+only themselves, and a wing includes only the leaves it has business with (NO_BUSINESS: the backend
+speaks RESP to Redis, it knows nothing of the cache or of HTTP). A room (a .h and its .cpp) may not
+be part of an include cycle with other rooms: dependencies between rooms inside a folder go one way
+too. Run by ctest as `include_direction`; `--selftest` shows the check catching an include that goes
+up, one between leaves, a leaf a wing has no business with, and a cycle between two rooms."""
 import os
 import re
 import sys
@@ -13,6 +16,8 @@ import tempfile
 
 RANK = {"src/server": 5, "src/client": 4, "src/proxy": 3, "src/backend": 2, "src/base": 1}
 LEAVES = ("cache", "resp", "http")
+# Leaves a layer must not include although they are below it.
+NO_BUSINESS = {"src/base": ("cache", "http", "resp"), "src/backend": ("cache", "http")}
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
 SOURCE = (".h", ".cpp")
 
@@ -33,12 +38,58 @@ def allowed(src, dst):
     if src in LEAVES or dst not in RANK and dst not in LEAVES:
         return False
     if dst in LEAVES:
-        return True
+        return dst not in NO_BUSINESS.get(src, ())
     return RANK[dst] < RANK[src]
+
+
+def room_of(path):
+    """A room is a header and its source file: the path without its extension."""
+    return os.path.splitext(path)[0]
+
+
+def cycles(edges):
+    """The strongly connected components of more than one room (Tarjan's algorithm, iterative)."""
+    index, low, on_stack, stack, found, counter = {}, {}, set(), [], [], [0]
+    for start in sorted(edges):
+        if start in index:
+            continue
+        work = [(start, iter(sorted(edges.get(start, ()))))]
+        index[start] = low[start] = counter[0]
+        counter[0] += 1
+        stack.append(start)
+        on_stack.add(start)
+        while work:
+            node, it = work[-1]
+            nxt = next(it, None)
+            if nxt is not None:
+                if nxt not in index:
+                    index[nxt] = low[nxt] = counter[0]
+                    counter[0] += 1
+                    stack.append(nxt)
+                    on_stack.add(nxt)
+                    work.append((nxt, iter(sorted(edges.get(nxt, ())))))
+                elif nxt in on_stack:
+                    low[node] = min(low[node], index[nxt])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                comp = []
+                while True:
+                    m = stack.pop()
+                    on_stack.discard(m)
+                    comp.append(m)
+                    if m == node:
+                        break
+                if len(comp) > 1:
+                    found.append(sorted(comp))
+    return found
 
 
 def check(root):
     problems = []
+    edges = {}
     for top in ("src",) + LEAVES:
         for dirpath, _, files in os.walk(os.path.join(root, top)):
             for name in files:
@@ -51,9 +102,13 @@ def check(root):
                     continue
                 with open(os.path.join(root, path), encoding="utf-8") as f:
                     for inc in INCLUDE.findall(f.read()):
+                        if room_of(inc) != room_of(path) and os.path.exists(os.path.join(root, inc)):
+                            edges.setdefault(room_of(path), set()).add(room_of(inc))
                         dst = folder_of(inc)
                         if dst is not None and not allowed(src, dst):
                             problems.append(f"{path}: includes {inc} ({src} -> {dst} goes against the direction)")
+    for comp in cycles(edges):
+        problems.append("include cycle between rooms: " + " <-> ".join(comp))
     return problems
 
 
@@ -71,7 +126,18 @@ def selftest():
         found = check(d)
         assert len(found) == 2 and any("src/backend -> src/proxy" in p for p in found) and \
             any("resp -> cache" in p for p in found), found
-    print("selftest: an upward include and a leaf-to-leaf include are both caught")
+        os.remove(os.path.join(d, "src/backend/bad.h"))
+        os.remove(os.path.join(d, "resp/bad.h"))
+        write("src/backend/cache_user.cpp", '#include "cache/entry.h"\n')
+        write("src/proxy/one.h", '#include "src/proxy/two.h"\n')
+        write("src/proxy/two.h", "")
+        write("src/proxy/two.cpp", '#include "src/proxy/two.h"\n#include "src/proxy/one.h"\n')
+        write("src/proxy/one.cpp", "")
+        found = check(d)
+        assert len(found) == 2 and any("src/backend -> cache" in p for p in found) and \
+            any("cycle" in p and "src/proxy/one" in p and "src/proxy/two" in p for p in found), found
+    print("selftest: an upward include, a leaf-to-leaf include, a leaf a wing has no business with and a "
+          "cycle between rooms are all caught")
     return 0
 
 

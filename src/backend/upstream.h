@@ -1,6 +1,8 @@
-// The policy over backend links, as the read-through sees it: where a request goes and what
-// happens when a link fails. A single Redis (single_upstream.h) today; a Redis Cluster policy
-// (one link per node, slot routing, redirects) implements the same interface.
+// The policy over backend links, as the read-through, the forwarder and the coherence layer see it:
+// where a request goes and what happens when a link fails. Two policies implement it:
+// NodeUpstream (node_upstream.h), one node's link with its backoff and deadlines, and
+// TopologyUpstream (topology_upstream.h), which the server runs: the nodes of one Redis or a Redis
+// Cluster, a NodeUpstream each, requests routed among them.
 #pragma once
 
 #include <cstdint>

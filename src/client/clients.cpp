@@ -8,20 +8,23 @@
 #include <ctime>
 
 #include "src/client/connection.h"
+#include "src/client/http_session.h"
 #include "src/client/protected_mode.h"
+#include "src/client/resp_session.h"
 
 namespace rcp::client {
 
 Clients::Clients(Loop& loop, const Config& config, const Services& services, ClientHost& host)
-    : loop_(loop), config_(config), services_(services), host_(host) {}
+    : loop_(loop), config_(config), host_(host),
+      context_{loop,           config,          stats_,           host,
+               services.read_through, services.forwarder, services.shared, services.shared3,
+               services.pinned, services.commands, date_,          tracking_opens_} {}
 
 Clients::~Clients() { assert(connections_.empty()); }
 
-std::string_view Clients::httpDate() { return date_.get(std::time(nullptr)); }
-
 void Clients::accept(uv_stream_t* listener) {
   bool reject = clients_ >= config_.max_clients;
-  auto* c = new Connection(*this, next_id_++, reject);
+  auto* c = new Connection(*this, context_, replies_, next_id_++, reject);
   int rc = uv_accept(listener, reinterpret_cast<uv_stream_t*>(c->tcp()));
   connections_.insert(c);
   ++stats_.connections_received;
@@ -60,18 +63,9 @@ void Clients::accept(uv_stream_t* listener) {
   if (c->start() != 0) c->close();
 }
 
-bool Clients::takeTrackingOpen() {
-  uint64_t now = loop_.nowMs();
-  if (now - tracking_window_ms_ >= 1000 || tracking_window_ms_ == 0) {
-    tracking_window_ms_ = now;
-    tracking_opens_ = 0;
-  }
-  if (tracking_opens_ >= config_.tracking_open_rate) {
-    ++stats_.tracking_open_refused;
-    return false;
-  }
-  ++tracking_opens_;
-  return true;
+std::unique_ptr<Session> Clients::makeSession(Connection& c, bool http) {
+  if (http) return std::make_unique<HttpSession>(c, context_);
+  return std::make_unique<RespSession>(c, context_);
 }
 
 // At most one line a second, however fast connections are refused; the rest are counted in it.
@@ -106,11 +100,8 @@ void Clients::inputChanged(Connection*, size_t before, size_t now) {
 }
 
 void Clients::markDirty(Connection* c) {
-  if (!c->dirty) {
-    c->dirty = true;
-    dirty_.push_back(c);
-  }
-  loop_.requestTurnEnd();
+  c->dirty = true;
+  dirty_.push_back(c);
 }
 
 void Clients::flushDirty() {

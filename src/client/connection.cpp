@@ -9,9 +9,7 @@
 #include <cstring>
 
 #include "resp/reply.h"
-#include "src/client/clients.h"
-#include "src/client/http_session.h"
-#include "src/client/resp_session.h"
+#include "src/client/http_render.h"
 #include "src/client/protected_mode.h"
 #include "src/client/sniff.h"
 
@@ -21,16 +19,24 @@ namespace {
 constexpr size_t kMaxSniffLine = 16 << 10;  // first-line bytes read before deciding the protocol anyway
 }  // namespace
 
-Connection::Connection(Clients& clients, uint64_t id, bool rejecting)
-    : clients_(clients), config_(clients.config()), id_(id), queue_(clients.replies()),
-      last_active_ms_(clients.loop().nowMs()), rejecting_(rejecting) {
-  uv_tcp_init(clients_.loop().uv(), &tcp_);
+Connection::Connection(ConnectionOwner& owner, const SessionContext& context, ReplyPool& replies, uint64_t id,
+                       bool rejecting)
+    : owner_(owner), context_(context), config_(context.config), gather_(owner.gatherBuffer()), id_(id),
+      queue_(replies), last_active_ms_(context.loop.nowMs()), rejecting_(rejecting) {
+  uv_tcp_init(context_.loop.uv(), &tcp_);
   tcp_.data = this;
   write_req_.data = this;
 }
 
-// Ready replies go back to the pool; those still waiting on a lookup stay with it (ReplyQueue).
-Connection::~Connection() { assert(closing_); }
+// The teardown order (see connection.h): the queue lets go of its replies first (ready ones back
+// to the pool, waiting ones orphaned), then the session goes, whose pinned connection may complete
+// requests as it is released.
+Connection::~Connection() {
+  assert(closing_);
+  queue_.releaseAll();
+  assert(queue_.empty() && "the replies are let go before the session: its teardown may complete their parts");
+  session_.reset();
+}
 
 int Connection::start() {
   uv_tcp_nodelay(&tcp_, 1);
@@ -40,7 +46,7 @@ int Connection::start() {
 }
 
 void Connection::onAlloc(uv_handle_t* h, size_t, uv_buf_t* buf) noexcept {
-  *buf = static_cast<Connection*>(h->data)->clients_.loop().readBuffer();
+  *buf = static_cast<Connection*>(h->data)->context_.loop.readBuffer();
 }
 
 void Connection::onReadCb(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) noexcept {
@@ -58,8 +64,8 @@ void Connection::onRead(ssize_t nread, const uv_buf_t* buf) {
     else closeAfterWrite();
     return;
   }
-  clients_.stats().bytes_in += static_cast<uint64_t>(nread);
-  last_active_ms_ = clients_.loop().nowMs();
+  context_.stats.bytes_in += static_cast<uint64_t>(nread);
+  last_active_ms_ = context_.loop.nowMs();
   uint64_t requests_before = requests_;
   if (session_ != nullptr) {
     session_->onData(buf->base, static_cast<size_t>(nread));
@@ -69,7 +75,7 @@ void Connection::onRead(ssize_t nread, const uv_buf_t* buf) {
   }
   noteRequestStart(requests_before);
   if (!closing_ && !canTakeRequest()) pauseReading();
-  clients_.markDirty(this);
+  markDirty();
 }
 
 // The first bytes: once they tell the protocol, the session starts with them. False while the
@@ -83,13 +89,8 @@ bool Connection::startSession(const char* data, size_t len) {
     return false;
   }
   http_ = p == Protocol::kHttp;
-  if (http_) {
-    session_ = std::make_unique<HttpSession>(*this);
-    ++clients_.stats().http_connections;
-  } else {
-    session_ = std::make_unique<RespSession>(*this);
-    ++clients_.stats().resp_connections;
-  }
+  session_ = owner_.makeSession(*this, http_);
+  ++(http_ ? context_.stats.http_connections : context_.stats.resp_connections);
   std::string first = std::move(sniff_);
   sniff_ = std::string();
   session_->onData(first.data(), first.size());
@@ -109,7 +110,7 @@ void Connection::answerAndClose(bool http, int status, std::string_view text, st
   Reply* r = pushReply();
   if (http) {
     r->keep_alive = false;
-    renderHttpText(*r, status, text, clients_.httpDate());
+    renderHttpText(*r, status, text, context_.httpDate());
   } else {
     resp::appendError(r->first.text, resp_error);
   }
@@ -122,7 +123,7 @@ void Connection::onLookup(Reply& reply, Part& part, const proxy::Lookup& r) {
   session_->render(reply, part, r);
   if (--reply.pending == 0) {
     if (reply.failed) session_->finish(reply);
-    clients_.markDirty(this);
+    markDirty();
   }
 }
 
@@ -137,11 +138,10 @@ bool Connection::overOutputLimit() const noexcept {
 
 void Connection::closeForOutputLimit() {
   spdlog::warn("client {} is not reading its replies (over --max-output-bytes): closing", id_);
-  ++clients_.stats().output_limit_closes;
+  ++context_.stats.output_limit_closes;
   close();
 }
 
-void Connection::kick() { clients_.markDirty(this); }
 
 bool Connection::outputBacklogged() const noexcept {
   size_t bytes = 0, replies = 0;
@@ -208,7 +208,7 @@ bool Connection::closeIfIdle(uint64_t now_ms, uint64_t idle_ms, uint64_t reject_
   bool waiting_on_backend = !queue_.empty() && !writing_;
   if (idle_ms == 0 || silent < idle_ms || waiting_on_backend) return false;
   SPDLOG_DEBUG("client {} idle for {} ms: closing", id_, silent);
-  ++clients_.stats().idle_closes;
+  ++context_.stats.idle_closes;
   close();
   return true;
 }
@@ -230,11 +230,11 @@ Session::Input Connection::heldInput() const {
 }
 
 void Connection::noteInput(size_t bytes) {
-  if (bytes != input_bytes_) clients_.inputChanged(this, std::exchange(input_bytes_, bytes), bytes);
+  if (bytes != input_bytes_) owner_.inputChanged(this, std::exchange(input_bytes_, bytes), bytes);
 }
 
 void Connection::closeForInputLimit() {
-  ++clients_.stats().input_limit_closes;
+  ++context_.stats.input_limit_closes;
   spdlog::warn("client {} holds {} bytes of unparsed input while all clients hold more than --max-input-bytes: closing",
                id_, input_bytes_);
   answerAndClose(http_, 503, "the proxy holds too much unparsed input (--max-input-bytes)",
@@ -246,7 +246,7 @@ void Connection::noteRequestStart(uint64_t requests_before) {
   Session::Input in = heldInput();
   noteInput(in.bytes);
   if (!in.partial) request_started_ms_ = 0;
-  else if (request_started_ms_ == 0 || requests_ != requests_before) request_started_ms_ = clients_.loop().nowMs();
+  else if (request_started_ms_ == 0 || requests_ != requests_before) request_started_ms_ = context_.loop.nowMs();
 }
 
 bool Connection::closeIfRequestSlow(uint64_t now_ms, uint64_t request_ms) {
@@ -256,7 +256,7 @@ bool Connection::closeIfRequestSlow(uint64_t now_ms, uint64_t request_ms) {
     return false;
   }
   if (now_ms - request_started_ms_ < request_ms) return false;
-  ++clients_.stats().request_timeouts;
+  ++context_.stats.request_timeouts;
   SPDLOG_DEBUG("client {}: a request did not arrive whole within {} ms: closing", id_, request_ms);
   answerAndClose(http_, 408, "request timeout: the request did not arrive whole within --request-timeout",
                  "ERR request timeout: the request did not arrive whole within --request-timeout");
@@ -279,7 +279,7 @@ void Connection::resumeReading() {
 void Connection::closeAfterWrite() {
   close_after_write_ = true;
   pauseReading();
-  clients_.markDirty(this);
+  markDirty();
 }
 
 void Connection::flush() {
@@ -303,8 +303,8 @@ bool Connection::writeReady() {
   uv_buf_t gathered;
   const uv_buf_t* out = bufs;
   size_t nout = b.bufs;
-  if (b.bufs > 1 && b.bytes <= Clients::kGatherBytes) {
-    char* g = clients_.gatherBuffer();
+  if (b.bufs > 1 && b.bytes <= ConnectionOwner::kGatherBytes) {
+    char* g = gather_;
     size_t off = 0;
     for (size_t i = 0; i < b.bufs; ++i) {
       std::memcpy(g + off, bufs[i].base, bufs[i].len);
@@ -321,8 +321,8 @@ bool Connection::writeReady() {
     close();
     return false;
   }
-  clients_.stats().bytes_out += static_cast<uint64_t>(n);
-  if (n > 0) last_active_ms_ = clients_.loop().nowMs();
+  context_.stats.bytes_out += static_cast<uint64_t>(n);
+  if (n > 0) last_active_ms_ = context_.loop.nowMs();
   queue_.advance(static_cast<size_t>(n));
   if (static_cast<size_t>(n) == b.bytes) return true;  // more replies may have become ready meanwhile
   // The socket took part: the rest (from the original buffers, not the gathered copy) goes in one
@@ -359,7 +359,7 @@ void Connection::afterFlush() {
       uint64_t requests_before = requests_;
       session_->resume();
       noteRequestStart(requests_before);
-      if (queue_.head() != nullptr && queue_.head()->ready()) clients_.markDirty(this);
+      if (queue_.head() != nullptr && queue_.head()->ready()) markDirty();
     }
     if (canTakeRequest()) resumeReading();
   }
@@ -371,14 +371,14 @@ void Connection::onWriteCb(uv_write_t* req, int status) noexcept {
 
 void Connection::onWritten(int status) {
   writing_ = false;
-  last_active_ms_ = clients_.loop().nowMs();
+  last_active_ms_ = context_.loop.nowMs();
   size_t bytes = std::exchange(write_bytes_, 0);
   if (closing_) return;
   if (status != 0) {
     close();
     return;
   }
-  clients_.stats().bytes_out += bytes;
+  context_.stats.bytes_out += bytes;
   queue_.advance(bytes);
   flush();
 }
@@ -393,7 +393,7 @@ void Connection::close() {
 
 void Connection::onCloseCb(uv_handle_t* h) noexcept {
   Connection* c = static_cast<Connection*>(h->data);
-  c->clients_.closed(c);
+  c->owner_.closed(c);
   delete c;
 }
 

@@ -15,15 +15,44 @@
 #include "src/base/config.h"
 #include "src/client/reply_queue.h"
 #include "src/client/session.h"
+#include "src/client/session_context.h"
 
 namespace rcp::client {
 
-class Clients;
-class Session;
+class Connection;
 
-class Connection {
+// What a connection needs of the set it belongs to (the client set implements it).
+class ConnectionOwner {
  public:
-  Connection(Clients& clients, uint64_t id, bool rejecting);
+  // c has replies to write: it is written in the end-of-turn pass (called once per pass).
+  virtual void markDirty(Connection* c) = 0;
+  // c's handle is closed; c is deleted right after.
+  virtual void closed(Connection* c) = 0;
+  // c's unparsed input went from before to now bytes (--max-input-bytes counts all connections').
+  virtual void inputChanged(Connection* c, size_t before, size_t now) = 0;
+  // The session for the protocol c's first bytes showed.
+  virtual std::unique_ptr<Session> makeSession(Connection& c, bool http) = 0;
+  // Where a connection gathers many small replies for one uv_try_write (synchronous, so one
+  // buffer serves every connection in turn): kGatherBytes.
+  static constexpr size_t kGatherBytes = 64 << 10;
+  virtual char* gatherBuffer() noexcept = 0;
+
+ protected:
+  ~ConnectionOwner() = default;
+};
+
+// Ownership, and the order things end in:
+//   - the connection owns its handle, its reply queue and its session; it is deleted in the handle's
+//     close callback, after its owner has been told (ConnectionOwner::closed);
+//   - a reply belongs to the queue while the connection lives; a request forwarded or looked up
+//     for it belongs to the forwarder or the read-through, which complete it even after the client
+//     left: its part then finds the reply orphaned (Reply::conn null) and the last part frees it;
+//   - teardown (~Connection) first orphans the queue's waiting replies, then destroys the session:
+//     a session's destructor may release a pinned connection, which can complete requests at once,
+//     and their parts must find no connection to call. An assert holds that order.
+class Connection final : private ReplyOwner {
+ public:
+  Connection(ConnectionOwner& owner, const SessionContext& context, ReplyPool& replies, uint64_t id, bool rejecting);
   ~Connection();
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
@@ -41,7 +70,6 @@ class Connection {
   }
 
   // --- for sessions
-  Clients& clients() noexcept { return clients_; }
   // A new reply at the back of the queue, owned by this connection.
   Reply* pushReply() { return queue_.push(this); }
   // True while the connection may take another request (pending replies and queued bytes are
@@ -65,7 +93,7 @@ class Connection {
   Reply* tailReply() const noexcept { return queue_.tail(); }
   // Something changed outside a read (a pinned connection's frame, a barrier lifted): write and
   // run held requests in the end-of-turn pass.
-  void kick();
+  void kick() { markDirty(); }
   // Reply bytes are waiting for a client that is not taking them (back-pressure on a stream).
   bool outputBacklogged() const noexcept;
   // The session's onDrained() is called once the output has drained (only when asked: not a
@@ -79,9 +107,7 @@ class Connection {
   bool closingAfterWrite() const noexcept { return close_after_write_; }
   std::string& name() noexcept { return name_; }  // CLIENT SETNAME
 
-  // --- for the read-through (through Part) and the client set
-  // A part of reply was waiting on a lookup: render it; a reply whose last part is filled is written this turn.
-  void onLookup(Reply& reply, Part& part, const proxy::Lookup& r);
+  // --- for the client set
   void flush();       // writes the ready prefix of the queue
   void close();       // idempotent; the object is freed in the close callback
   // Shutdown: read nothing more, answer what was asked, then close.
@@ -95,9 +121,17 @@ class Connection {
   size_t inputBytes() const noexcept { return input_bytes_; }
   // Over --max-input-bytes, this connection holds the most: an error, then close.
   void closeForInputLimit();
-  bool dirty = false; // queued on the client set's flush list
+  bool dirty = false;  // queued on the owner's flush list (set and cleared by the owner)
 
  private:
+  // ReplyOwner: a part of reply was waiting on a lookup: its session renders it; a reply whose last
+  // part is filled is written this turn.
+  void onLookup(Reply& reply, Part& part, const proxy::Lookup& r) override;
+  // Queued for the end-of-turn write pass (once per pass), and the loop told to run that pass.
+  void markDirty() {
+    if (!dirty) owner_.markDirty(this);
+    context_.loop.requestTurnEnd();
+  }
   static void onAlloc(uv_handle_t* h, size_t hint, uv_buf_t* buf) noexcept;
   static void onReadCb(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) noexcept;
   static void onWriteCb(uv_write_t* req, int status) noexcept;
@@ -129,8 +163,10 @@ class Connection {
   static constexpr size_t kPauseOutputBytes = 256 << 10;
   static constexpr size_t kMaxIov = 512;  // buffers per write call (a pipelined batch of MGET replies: one write)
 
-  Clients& clients_;
+  ConnectionOwner& owner_;
+  const SessionContext& context_;
   const Config& config_;              // the server's, updated in place on reload
+  char* gather_;                      // the owner's gather buffer (kGatherBytes)
   uint64_t id_;
   uv_tcp_t tcp_;
   uv_write_t write_req_;

@@ -10,7 +10,7 @@
 #include "http/host.h"
 #include "http/percent.h"
 #include "http/response.h"
-#include "src/client/clients.h"
+#include "src/client/http_render.h"
 #include "src/client/local_commands.h"
 #include "src/client/connection.h"
 
@@ -25,29 +25,10 @@ http::RequestLimits limitsFrom(const Config& c) {
   return l;
 }
 
-http::ResponseOptions optionsFor(const Reply& reply) {
-  http::ResponseOptions opt;
-  opt.keep_alive = reply.keep_alive;
-  opt.http10 = reply.http10;
-  return opt;
-}
 }  // namespace
 
-void renderHttpText(Reply& reply, int status, std::string_view text, std::string_view http_date,
-                    std::string_view extra_headers) {
-  http::ResponseOptions opt = optionsFor(reply);
-  opt.content_type = "text/plain; charset=utf-8";
-  opt.extra_headers = extra_headers;
-  std::string& head = reply.first.text;
-  head.clear();
-  http::appendHead(head, status, text.size() + 1, http_date, opt);
-  if (!reply.head_only) {
-    head.append(text);
-    head.push_back('\n');
-  }
-}
-
-HttpSession::HttpSession(Connection& conn) : conn_(conn), parser_(limitsFrom(conn.clients().config())) {}
+HttpSession::HttpSession(Connection& conn, const SessionContext& context)
+    : conn_(conn), context_(context), parser_(limitsFrom(context.config)) {}
 
 void HttpSession::onData(const char* data, size_t len) {
   if (!backlog_.empty()) {
@@ -74,10 +55,10 @@ size_t HttpSession::run(const char* data, size_t len) {
     off += used;
     if (st == http::RequestParser::Status::kNeedMore) break;
     if (st == http::RequestParser::Status::kError) {
-      ++conn_.clients().stats().protocol_errors;
+      ++context_.stats.protocol_errors;
       Reply* r = conn_.pushReply();
       r->keep_alive = false;
-      renderHttpText(*r, parser_.errorStatus(), parser_.errorReason(), conn_.clients().httpDate());
+      renderHttpText(*r, parser_.errorStatus(), parser_.errorReason(), context_.httpDate());
       conn_.closeAfterWrite();
       return len;
     }
@@ -92,20 +73,20 @@ size_t HttpSession::run(const char* data, size_t len) {
 }
 
 void HttpSession::refuse(Reply& reply, int status, std::string_view text, std::string_view extra_headers) {
-  conn_.clients().stats().countGet(Proto::kHttp, Outcome::kError);
-  renderHttpText(reply, status, text, conn_.clients().httpDate(), extra_headers);
+  context_.stats.countGet(Proto::kHttp, Outcome::kError);
+  renderHttpText(reply, status, text, context_.httpDate(), extra_headers);
 }
 
 void HttpSession::handle(const http::Request& req) {
-  Clients& clients = conn_.clients();
-  ++clients.stats().http_requests;
+  const SessionContext& ctx = context_;
+  ++ctx.stats.http_requests;
   Reply* r = conn_.pushReply();
   r->head_only = req.method == http::Method::kHead;
   r->keep_alive = req.keep_alive;
   r->http10 = req.http_minor == 0;
   // RFC 9112 3.2: exactly one Host in HTTP/1.1, never two; then it must name this proxy (a page
   // reached through a rebinding DNS name must not read keys).
-  const Config& config = clients.config();
+  const Config& config = ctx.config;
   if (req.host_count > 1) return refuse(*r, 400, "more than one Host header");
   if (req.host_count == 0 && req.http_minor >= 1) return refuse(*r, 400, "missing Host header (HTTP/1.1 requires one)");
   if (req.host_count == 1 && !http::hostAllowed(req.host, config.http_allowed_hosts))
@@ -113,7 +94,7 @@ void HttpSession::handle(const http::Request& req) {
   if (!config.requirepass.empty()) {
     std::string password;
     if (!http::passwordFromAuthorization(req.authorization, password) || !credentialsOk(config, "default", password)) {
-      ++clients.stats().auth_failures;
+      ++ctx.stats.auth_failures;
       return refuse(*r, 401, "authentication required: Authorization: Bearer <password> (see --requirepass)",
                     "WWW-Authenticate: Bearer realm=\"redis-cache-proxy\"\r\n"
                     "WWW-Authenticate: Basic realm=\"redis-cache-proxy\"\r\n");
@@ -128,22 +109,22 @@ void HttpSession::handle(const http::Request& req) {
   }
   if (key_.size() > config.max_key_bytes) return refuse(*r, 414, "key is too long (over --max-key-bytes)");
   r->conditional = req.has_if_none_match;
-  EntryRef e = clients.readThrough().get(key_, r->first);
+  EntryRef e = ctx.read_through.get(key_, r->first);
   if (!e) {
     r->pending = 1;  // the lookup fills the part later (render)
     if (r->conditional) r->first.text.assign(req.if_none_match);  // kept for render
     return;
   }
-  clients.stats().countGet(Proto::kHttp, Outcome::kHit);
-  if (e->absent()) return renderHttpText(*r, 404, "not found", clients.httpDate());  // cached "no such key"
+  ctx.stats.countGet(Proto::kHttp, Outcome::kHit);
+  if (e->absent()) return renderHttpText(*r, 404, "not found", ctx.httpDate());  // cached "no such key"
   respondValue(*r, e, true, req.if_none_match);
 }
 
 void HttpSession::respondValue(Reply& reply, const EntryRef& e, bool from_cache, std::string_view if_none_match,
                                bool stale) {
-  Clients& clients = conn_.clients();
-  const Config& config = clients.config();
-  uint64_t now = clients.loop().nowMs();
+  const SessionContext& ctx = context_;
+  const Config& config = ctx.config;
+  uint64_t now = ctx.loop.nowMs();
   char etag[http::kEtagBytes];
   http::formatEtag(etag, e->etag());
   std::string_view tag(etag, sizeof etag);
@@ -166,12 +147,12 @@ void HttpSession::respondValue(Reply& reply, const EntryRef& e, bool from_cache,
   http::ResponseOptions opt = optionsFor(reply);
   opt.extra_headers = std::string_view(headers, n);
   if (reply.conditional && http::noneMatch(if_none_match, tag)) {
-    ++clients.stats().http_not_modified;
+    ++ctx.stats.http_not_modified;
     opt.no_content = true;
-    http::appendHead(reply.first.text, 304, 0, clients.httpDate(), opt);
+    http::appendHead(reply.first.text, 304, 0, ctx.httpDate(), opt);
     return;
   }
-  http::appendHead(reply.first.text, 200, e->value().size(), clients.httpDate(), opt);
+  http::appendHead(reply.first.text, 200, e->value().size(), ctx.httpDate(), opt);
   if (!reply.head_only) reply.first.setBody(e, Part::Body::kValue);
 }
 
@@ -179,9 +160,9 @@ void HttpSession::render(Reply& reply, Part& part, const proxy::Lookup& r) {
   using K = proxy::Lookup::Kind;
   assert(&part == &reply.first);
   (void)part;
-  Clients& clients = conn_.clients();
-  clients.stats().countGet(Proto::kHttp, r.found() ? Outcome::kMiss : Outcome::kError);
-  std::string_view date = clients.httpDate();
+  const SessionContext& ctx = context_;
+  ctx.stats.countGet(Proto::kHttp, r.found() ? Outcome::kMiss : Outcome::kError);
+  std::string_view date = ctx.httpDate();
   if (reply.conditional) inm_.swap(reply.first.text);  // the request's If-None-Match, kept while pending
   reply.first.text.clear();
   switch (r.kind) {

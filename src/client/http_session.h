@@ -8,15 +8,15 @@
 #include <string_view>
 
 #include "http/request_parser.h"
+#include "src/client/connection.h"
 #include "src/client/session.h"
+#include "src/client/session_context.h"
 
 namespace rcp::client {
 
-class Connection;
-
 class HttpSession final : public Session {
  public:
-  explicit HttpSession(Connection& conn);
+  HttpSession(Connection& conn, const SessionContext& context);
   void onData(const char* data, size_t len) override;
   void resume() override;
   bool hasBacklog() const override { return !backlog_.empty(); }
@@ -38,15 +38,11 @@ class HttpSession final : public Session {
                     bool stale = false);
 
   Connection& conn_;
+  const SessionContext& context_;
   http::RequestParser parser_;
   std::string backlog_;  // input held back while the connection could not take requests
   std::string key_;      // decoded key of the request being handled (reused buffer)
   std::string inm_;      // a pending request's If-None-Match, taken back from its part at render
 };
-
-// An HTTP response with a short text body (errors, 404) as the whole of reply (whose hints say
-// HEAD, keep-alive, HTTP/1.0); the head includes the body.
-void renderHttpText(Reply& reply, int status, std::string_view text, std::string_view http_date,
-                    std::string_view extra_headers = {});
 
 }  // namespace rcp::client

@@ -17,9 +17,29 @@
 
 namespace rcp::client {
 
-class Connection;
+struct Part;
 struct Reply;
 
+// Where a reply reports that one of its parts' lookups has finished: the connection that queued it
+// (which has its session render the part, and writes the reply once it is ready). The reply queue
+// and the parts know this interface only, never the connection.
+class ReplyOwner {
+ public:
+  virtual void onLookup(Reply& reply, Part& part, const proxy::Lookup& r) = 0;
+
+ protected:
+  ~ReplyOwner() = default;
+};
+
+// A part's states, and what each field holds in them:
+//   waiting  (owner->pending counts it): the read-through or the forwarder holds it as a Waiter.
+//            text is empty, except where the session parks what the render will need: a kInfo
+//            part holds the proxy's own INFO sections, an HTTP conditional GET (Reply::conditional)
+//            holds the request's If-None-Match value. entry and body are empty.
+//   ready    text holds the bytes written first (the whole reply part, or a header before body);
+//            entry, when set, is the cache entry body points into (zero-copy, kept alive by entry).
+//   free     cleared (clear()) and in the pool with its reply, text keeping its capacity.
+// tag, error and redact are set by the session when it queues the part and read when it renders.
 struct Part final : proxy::Waiter {
   enum class Body : uint8_t { kNone, kRespBulk, kValue };
   // What the part waits on, so the session renders the result as that command's reply.
@@ -65,7 +85,9 @@ struct Part final : proxy::Waiter {
 
 struct Reply {
   Reply* next = nullptr;        // the next request's reply on the same connection
-  Connection* conn = nullptr;   // null once the connection is gone: the last pending part frees it
+  // The connection that queued it; null once the connection is gone: the reply is then owned by
+  // its pending parts, and the last of them to finish frees it (Part::onResult).
+  ReplyOwner* conn = nullptr;
   uint16_t pending = 0;         // parts waiting on a lookup; ready at 0
   uint16_t nparts = 1;
   // Rendering hints for the session that made the reply (HTTP: HEAD, keep-alive, HTTP/1.0).

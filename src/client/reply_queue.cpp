@@ -4,7 +4,6 @@
 #include <algorithm>
 #include <cassert>
 
-#include "src/client/connection.h"
 
 namespace rcp::client {
 
@@ -32,7 +31,7 @@ ReplyPool::~ReplyPool() {
   for (Reply* r : free_) delete r;
 }
 
-ReplyQueue::~ReplyQueue() {
+void ReplyQueue::releaseAll() noexcept {
   for (Reply* r = head_; r != nullptr;) {
     Reply* next = r->next;
     r->next = nullptr;
@@ -43,6 +42,9 @@ ReplyQueue::~ReplyQueue() {
     }
     r = next;
   }
+  head_ = tail_ = nullptr;
+  size_ = 0;
+  written_ = 0;
 }
 
 ReplyQueue::Batch ReplyQueue::collectMany(uv_buf_t* bufs, size_t max_bufs) const noexcept {

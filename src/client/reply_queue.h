@@ -17,12 +17,14 @@ class ReplyQueue {
  public:
   explicit ReplyQueue(ReplyPool& pool) : pool_(pool) {}
   // Ready replies go back to the pool; waiting ones are orphaned (their last part frees them).
-  ~ReplyQueue();
+  ~ReplyQueue() { releaseAll(); }
+  // The same, now: the queue is empty afterwards (its connection's teardown, see connection.h).
+  void releaseAll() noexcept;
   ReplyQueue(const ReplyQueue&) = delete;
   ReplyQueue& operator=(const ReplyQueue&) = delete;
 
   // A new reply at the tail, owned by the queue; conn is set, pending is 0.
-  Reply* push(Connection* conn) {
+  Reply* push(ReplyOwner* conn) {
     Reply* r = pool_.get();
     r->conn = conn;
     if (tail_ != nullptr) tail_->next = r;

@@ -1,5 +1,5 @@
-// RESP protocol session: parses requests (multibulk and inline) and routes each one, by the command
-// table, to where it runs:
+// RESP protocol session: parses requests (multibulk and inline) and routes each one, by its shape
+// (command_shapes.h), to where it runs:
 //   - answered by the proxy (PING, ECHO, QUIT, RESET, HELLO, AUTH, CLIENT about this connection);
 //   - through the read-through cache (GET, MGET): a hit is the cached entry's bulk bytes, zero-copy;
 //   - forwarded on the shared pipelined link (every other command), a write invalidating its keys
@@ -16,6 +16,9 @@
 // Replies leave in request order. When a request must run on another connection than the ones
 // still answering this client (entering or leaving a pinned state), it waits until they have
 // answered, so Redis sees the client's commands in the order it sent them.
+// The session is spread over rooms by shape: this file and resp_session.cpp are the request pump,
+// dispatch and forwarding; cache_reads.h the cache's GET and MGET; resp_pinned.cpp the commands that
+// move the client's pinned state (client_state.h); resp_stream.cpp the pub/sub and MONITOR relay.
 #pragma once
 
 #include <cstdint>
@@ -27,18 +30,19 @@
 #include "resp/reply.h"
 #include "resp/request_parser.h"
 #include "src/backend/pinned.h"
+#include "src/client/cache_reads.h"
+#include "src/client/client_state.h"
+#include "src/client/connection.h"
 #include "src/client/reply.h"
 #include "src/client/session.h"
+#include "src/client/session_context.h"
 #include "src/proxy/forwarder.h"
 
 namespace rcp::client {
 
-class Clients;
-class Connection;
-
 class RespSession final : public Session, private backend::PinnedUser {
  public:
-  explicit RespSession(Connection& conn);
+  RespSession(Connection& conn, const SessionContext& context);
   ~RespSession() override;
   void onData(const char* data, size_t len) override;
   void resume() override { run(); }
@@ -48,122 +52,90 @@ class RespSession final : public Session, private backend::PinnedUser {
     return {held, held > 0};
   }
   void render(Reply& reply, Part& part, const proxy::Lookup& r) override;
-  void finish(Reply& reply) override;
+  void finish(Reply& reply) override { CacheReads::finish(reply); }
   void onDrained() override;
   bool closeOnEof() const override;
 
  private:
   using Args = std::vector<std::string_view>;
+  using Stream = ClientState::Stream;
   // Where a request runs; a request waits while replies from another route are outstanding.
   // kShared: the RESP2 shared link, which also fills the cache; kShared3: the RESP3 shared link.
   enum class Route : uint8_t { kLocal, kShared, kShared3, kPinned, kBlocking, kStream };
-  enum class Stream : uint8_t { kOff, kPubSub, kMonitor, kReplyMode };
 
+  // --- the pump and dispatch (resp_session.cpp)
   void run();
-  // Prefetches the cache lines the next GETs in the input will touch (see LruCache::prefetch).
-  void prefetchAhead();
-  static constexpr size_t kPrefetchRequests = 16;    // GETs looked ahead at once
-  static constexpr size_t kMinBatchBytes = 64;       // less input than this is at most one short GET
-  static constexpr size_t kPrefetchValueBytes = 256; // values up to this size are prefetched on a hit
-  static constexpr size_t kMaxCachedMgetKeys = 4096; // a larger MGET is forwarded as it is
-
+  void hold(const Args& args);
   // Runs one request; false when it must wait for outstanding replies (it is then held).
   bool dispatch(const Args& args);
   bool dispatchSlow(const Args& args);
-  // Whether the cache serves this GET or MGET for this client (no state that sends its reads
-  // elsewhere, keys within --max-key-bytes, an MGET within kMaxCachedMgetKeys).
-  bool cacheServes(resp::Cmd id, const Args& args) const noexcept;
+  bool dispatchConnection(resp::Cmd id, const Args& args);
+  bool dispatchInfo(const Args& args);
   // INFO's sections of the proxy's for args; *proxy_only: every section asked for is the proxy's.
   std::string proxyInfo(const Args& args, bool* proxy_only) const;
-  bool dispatchInMulti(resp::Cmd id, const resp::CommandSpec* spec, const Args& args);
-  bool dispatchStream(resp::Cmd id, const Args& args);
-  bool dispatchClient(const Args& args);
-  bool dispatchSelect(const Args& args);
-  bool dispatchUnwatch(const Args& args);
-  bool dispatchExec(resp::Cmd id, const Args& args);
   bool dispatchCommand(const resp::CommandSpec* spec, const Args& args);  // forward (shared, pinned or blocking)
-  bool startStream(Stream kind, resp::Cmd id, const Args& args);
   bool ready(Route route) const noexcept {
     return route == Route::kLocal || outstanding_ == 0 ||
            (route == last_route_ && route != Route::kBlocking && route != Route::kStream);
   }
-  bool pinnedState() const noexcept {
-    return multi_ || watching_ || tracking_ || db_ != configured_db_ || stream_ != Stream::kOff;
+  Route sharedRoute() const noexcept { return state_.proto == 3 ? Route::kShared3 : Route::kShared; }
+  // A cache read's reply was queued with `waiting` parts waiting on lookups.
+  void cacheQueued(uint32_t waiting) noexcept {
+    if (waiting == 0) return;
+    outstanding_ += waiting;
+    last_route_ = Route::kShared;
   }
-  Route sharedRoute() const noexcept { return proto_ == 3 ? Route::kShared3 : Route::kShared; }
-  bool dispatchHello(const Args& args);
-  bool dispatchTracking(const Args& args);
   void setProto(int proto) noexcept;
-  // Nil as the client's protocol spells it.
-  void appendNull(std::string& out) const { resp::appendNull(out, proto_); }
-  bool acquirePinned();  // false (and an error reply) at --max-pinned
-  void maybeRelease();
-  void resetState(bool reusable);
+  void local(resp::Cmd id, const Args& args);
+  std::string& reply();  // a ready reply's text, which the caller fills
   void sendRaw(const Args& args);
   std::string_view rawOf(const Args& args) const noexcept;
   // slot: the cluster slot of args's keys when the caller knows it (kSlotUnknown: worked out here).
   static constexpr int32_t kSlotUnknown = -2;
   void forward(Route route, const Args& args, Part::Tag tag, uint64_t timeout_ms, proxy::Forwarder::After* after,
                int32_t slot = kSlotUnknown);
-  // --- in front of a Redis Cluster
+  // Read-your-writes: drops what args may write from the cache (into after too, for a pinned route).
+  void invalidateWrites(const resp::CommandSpec* spec, const Args& args, proxy::Forwarder::After* after);
+  // --- in front of a Redis Cluster (resp_session.cpp)
   // The slot of args's keys (Request::kAnySlot: keyless or not a cluster); *cross: they span slots.
   int32_t slotOf(const resp::CommandSpec* spec, const Args& args, bool* cross);
   // A command with keys in several slots, or a keyless one that concerns every node: split, sent to
-  // every primary, refused (CROSSSLOT), or not this function's (false: forwarded as usual).
-  // *slot_out: the keys' slot, for the forward that follows a false.
+  // every primary, refused (CROSSSLOT), or not this function's (false: forwarded as usual), by the
+  // rules of src/proxy/split_rules.h. *slot_out: the keys' slot, for the forward that follows a false.
   bool dispatchCluster(const resp::CommandSpec* spec, const Args& args, bool* waits, int32_t* slot_out);
   // In front of a cluster: *slot gets the keys' slot; true when they span slots, or the client's
   // pinned connection is on another node than the one serving it (Redis Cluster's CROSSSLOT).
   bool crossSlot(const resp::CommandSpec* spec, const Args& args, int32_t* slot);
   // A pinned connection on another node than the one serving slot cannot run the command.
   bool wrongNode(int32_t slot) const;
-  void local(resp::Cmd id, const Args& args);
-  // Read-your-writes: drops what args may write from the cache (into after too, for a pinned route).
-  void invalidateWrites(const resp::CommandSpec* spec, const Args& args, proxy::Forwarder::After* after);
-  void get(std::string_view key);  // GET: the read-through cache
-  void mget(const Args& args);     // MGET: the cache, one backend MGET for the misses
-  std::string& reply();            // a ready reply's text, which the caller fills
-  void hold(const Args& args);
 
+  // --- the pinned state (resp_pinned.cpp)
+  bool dispatchPinning(resp::Cmd id, const resp::CommandSpec* spec, const Args& args);
+  bool dispatchMultiWatch(resp::Cmd id, const resp::CommandSpec* spec, const Args& args);
+  bool dispatchInMulti(resp::Cmd id, const resp::CommandSpec* spec, const Args& args);
+  bool dispatchExec(resp::Cmd id, const Args& args);
+  bool dispatchUnwatch(const Args& args);
+  bool dispatchSelect(const Args& args);
+  bool dispatchClient(const Args& args);
+  bool dispatchTracking(const Args& args);
+  bool dispatchHello(const Args& args);
+  bool dispatchReset();
+  bool acquirePinned();  // false (and an error reply) at --max-pinned
+  void maybeRelease();
+  void resetState(bool reusable);
+
+  // --- the stream relay: pub/sub, MONITOR, CLIENT REPLY (resp_stream.cpp)
+  bool startStream(Stream kind, resp::Cmd id, const Args& args);
+  bool dispatchStream(resp::Cmd id, const Args& args);
   // backend::PinnedUser
   void onPinnedLost(std::string_view why, bool was_up) override;
   void onPinnedFrame(const resp::Frame& frame) override;
 
   Connection& conn_;
-  Clients& clients_;
+  const SessionContext& ctx_;
   resp::RequestParser parser_;
-  size_t prefetched_ = 0;  // requests parsed ahead of whose cache lines were prefetched
-  // The keys the look-ahead hashed, so a GET whose parsed key has the same bytes reuses the hash
-  // (the hint is never trusted: only equal bytes share a hash). Keys longer than kAheadKeyBytes
-  // are hashed again.
-  static constexpr size_t kAheadKeyBytes = 48;
-  struct Ahead {
-    uint64_t hash;
-    uint32_t len;  // 0: not kept
-    char key[kAheadKeyBytes];
-  };
-  Ahead ahead_[kPrefetchRequests];
-  size_t ahead_n_ = 0;     // entries of the current look-ahead
-  size_t ahead_at_ = 0;    // the entry of the request being run
-
-  // --- the client's state (Redis keeps the same on a connection)
-  bool authed_;
-  int proto_ = 2;           // the RESP version the client speaks (HELLO)
-  bool multi_ = false;      // between MULTI and EXEC / DISCARD
-  bool tracking_ = false;   // CLIENT TRACKING on (RESP3): pinned, its reads on that connection
-  bool tainted_ = false;    // the pinned connection carries state a reset does not clear: not reused
-  bool watching_ = false;   // WATCH until EXEC / DISCARD / UNWATCH
-  bool multi_aborted_ = false;  // a command queued in MULTI was refused by the proxy (CROSSSLOT): EXEC aborts
-  int db_;                  // SELECTed database (-1: a SELECT Redis may refuse)
-  int configured_db_;       // the database of --redis, the one the cache holds
-  Stream stream_ = Stream::kOff;
-  bool marker_pending_ = false;  // pub/sub: the PING sent after an UNSUBSCRIBE has not come back
-  uint32_t client_pings_ = 0;    // pub/sub: the client's PINGs not yet answered
-  // RESP3 pub/sub: the subscription counts Redis last reported (channels and patterns; shard
-  // channels). RESP3 answers PING alike in and out of subscribed mode, so these say whether the
-  // client has left it.
-  long long subs_ = 0, ssubs_ = 0;
-  std::string name_, lib_name_, lib_ver_;
+  CacheReads cache_;
+  ClientState state_;
   uint64_t connected_ms_;
 
   // --- routing
@@ -183,10 +155,16 @@ class RespSession final : public Session, private backend::PinnedUser {
   std::vector<uint32_t> exec_redact_;    // the indexes of the CONFIG GETs queued (their replies redacted)
   proxy::Forwarder::After after_;       // scratch: a write's keys for the forward (its buffers reused)
   std::vector<std::string_view> keys_;  // scratch
-  std::vector<proxy::Waiter*> waiters_; // scratch (MGET)
-  std::vector<EntryRef> hits_;          // scratch (MGET)
   std::string raw_;                     // scratch (stream mode)
   std::string_view raw_request_;        // the request being run as the client sent it, if whole
 };
+
+// Shared by the session's rooms.
+namespace resp_detail {
+inline constexpr std::string_view kCrossSlot = "CROSSSLOT Keys in request don't hash to the same slot";
+inline constexpr uint64_t kNoDeadline = 0;
+// A command name as an error message quotes it: lower case, at most 64 bytes, one line.
+std::string lowerName(std::string_view s);
+}  // namespace resp_detail
 
 }  // namespace rcp::client

@@ -240,26 +240,18 @@ void Forwarder::forwardSplit(backend::Upstream& to, std::span<const std::string_
   ++live_splits_;
   ++stats_.split;
   if (after != nullptr) std::swap(s->after, *after);
-  // Keys grouped by slot, in the order their slots first appear.
-  std::vector<std::pair<uint16_t, std::vector<uint32_t>>> groups;
-  for (size_t k = 0; k < nkeys; ++k) {
-    uint16_t slot = resp::keySlot(args[1 + k * step]);
-    auto it = std::find_if(groups.begin(), groups.end(), [slot](const auto& g) { return g.first == slot; });
-    if (it == groups.end()) {
-      groups.emplace_back(slot, std::vector<uint32_t>{});
-      it = groups.end() - 1;
-    }
-    it->second.push_back(static_cast<uint32_t>(k));
-  }
+  slots_.resize(nkeys);
+  for (size_t k = 0; k < nkeys; ++k) slots_[k] = resp::keySlot(args[1 + k * step]);
+  groups_.build(slots_);
   std::vector<std::string_view> part_args;
-  for (auto& [slot, keys] : groups) {
+  for (const SlotGroups::Group& g : groups_.groups) {
     auto p = std::make_unique<Split::Part>(*s, s->parts.size());
     part_args.assign(1, args[0]);
-    for (uint32_t k : keys)
+    for (uint32_t k : groups_.of(g))
       for (size_t j = 0; j < step; ++j) part_args.push_back(args[1 + k * step + j]);
     resp::appendCommand(p->command, part_args);
-    p->keys = std::move(keys);
-    p->slot = slot;
+    p->keys.assign(groups_.of(g).begin(), groups_.of(g).end());
+    p->slot = g.slot;
     p->timeout_ms = timeout_ms;
     s->parts.push_back(std::move(p));
   }

@@ -15,6 +15,8 @@
 
 #include "src/backend/upstream.h"
 #include "src/proxy/read_through.h"
+#include "src/proxy/slot_groups.h"
+#include "src/proxy/split_rules.h"
 
 namespace rcp::proxy {
 
@@ -65,17 +67,11 @@ class Forwarder {
   void forward(backend::Target& to, std::span<const std::string_view> args, Waiter& w, uint64_t timeout_ms,
                After* after = nullptr, std::string_view raw = {}, int32_t slot = backend::Request::kAnySlot);
 
-  // A Redis Cluster's multi-key commands and keyless ones that concern every node: sent in parts,
-  // and w gets one reply (kEncoded) made of theirs, as one Redis would have answered.
-  enum class Combine : uint8_t {
-    kSum,     // DEL, UNLINK, EXISTS, TOUCH, DBSIZE: the sum of the integers
-    kAllOk,   // MSET, FLUSHALL, FLUSHDB, SCRIPT FLUSH: +OK when every part says so
-    kByKey,   // MGET: the values in the order of the keys
-    kConcat,  // KEYS: every part's elements
-    kFirst,   // SCRIPT LOAD: the first part's reply (each node answers the same)
-    kScan,    // SCAN on one node: its cursor carries the node's index (forwardScan)
-  };
-  // Splits args (the name, then keys, each followed by step - 1 values) by slot: one command per slot.
+  // A Redis Cluster's multi-key commands and keyless ones that concern every node (split_rules.h):
+  // sent in parts, and w gets one reply (kEncoded) made of theirs, as one Redis would have answered.
+  using Combine = proxy::Combine;
+  // Splits args (the name, then keys, each followed by step - 1 values) by slot: one command per
+  // slot (slot_groups.h), the replies combined by how.
   void forwardSplit(backend::Upstream& to, std::span<const std::string_view> args, size_t step, Combine how,
                     Waiter& w, uint64_t timeout_ms, After* after = nullptr);
   // SCAN over every primary in turn: the client's cursor holds the node's index in its top bits
@@ -97,6 +93,8 @@ class Forwarder {
   static constexpr size_t kMaxKeptCommandBytes = 4096; // a larger command's buffer is not kept
 
   ReadThrough& read_through_;
+  SlotGroups groups_;              // scratch (forwardSplit)
+  std::vector<uint16_t> slots_;    // scratch (forwardSplit)
   std::vector<Forward*> free_;
   size_t live_ = 0;
   size_t live_splits_ = 0;

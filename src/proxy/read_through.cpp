@@ -292,13 +292,19 @@ void ReadThrough::getMany(size_t n, const std::string_view* keys, Waiter* const*
     return;
   }
   // A Redis Cluster answers an MGET of one slot only: one MGET per slot (a GET for a slot of one key).
-  std::stable_sort(batch_.begin(), batch_.end(), [](const Fetch* a, const Fetch* b) { return a->slot < b->slot; });
-  for (size_t i = 0; i < batch_.size();) {
-    size_t j = i + 1;
-    while (j < batch_.size() && batch_[j]->slot == batch_[i]->slot) ++j;
-    if (j - i == 1) upstream_.submit(batch_[i]);
-    else submitBatch(std::vector<Fetch*>(batch_.begin() + static_cast<ptrdiff_t>(i), batch_.begin() + static_cast<ptrdiff_t>(j)));
-    i = j;
+  slots_.resize(batch_.size());
+  for (size_t i = 0; i < batch_.size(); ++i) slots_[i] = static_cast<uint16_t>(batch_[i]->slot);
+  groups_.build(slots_);
+  for (const SlotGroups::Group& g : groups_.groups) {
+    std::span<const uint32_t> items = groups_.of(g);
+    if (items.size() == 1) {
+      upstream_.submit(batch_[items[0]]);
+      continue;
+    }
+    std::vector<Fetch*> fetches;
+    fetches.reserve(items.size());
+    for (uint32_t i : items) fetches.push_back(batch_[i]);
+    submitBatch(std::move(fetches));
   }
   batch_.clear();
 }

@@ -20,6 +20,7 @@
 #include "src/backend/upstream.h"
 #include "src/base/config.h"
 #include "src/base/loop.h"
+#include "src/proxy/slot_groups.h"
 
 namespace rcp::proxy {
 
@@ -180,6 +181,8 @@ class ReadThrough {
   std::unordered_map<FetchKey, Fetch*, FetchKeyHash> inflight_;  // attached fetches; keys view Fetch::key
   std::vector<Fetch*> free_fetches_;
   std::vector<Fetch*> batch_;  // getMany's misses, reused
+  SlotGroups groups_;          // scratch: getMany's misses by slot (a cluster)
+  std::vector<uint16_t> slots_;
   size_t live_fetches_ = 0;  // attached or detached, not yet completed
   ReadThroughStats stats_;
 };

@@ -22,8 +22,8 @@ constexpr uint64_t kAcceptWarnEveryMs = 1000;
 
 Server::Server(uv_loop_t* loop, Config config)
     : loop_(loop), config_(std::move(config)), cache_(config_.cache_keys, config_.ttl_ms),
-      upstream_(std::make_unique<backend::ClusterUpstream>(loop_, config_)),
-      upstream3_(std::make_unique<backend::ClusterUpstream>(loop_, config_, true, upstream_.get())),
+      upstream_(std::make_unique<backend::TopologyUpstream>(loop_, config_)),
+      upstream3_(std::make_unique<backend::TopologyUpstream>(loop_, config_, true, upstream_.get())),
       read_through_(loop_, cache_, *upstream_, config_), coherence_(loop_, config_, read_through_, *upstream_),
       forwarder_(read_through_), pinned_(loop_, config_, upstream_.get()),
       facts_(*upstream_, commands_),
@@ -51,7 +51,7 @@ void Server::start() {
   startTimersAndSignals();
   if (config_.admin_port != 0) {
     AdminHooks hooks;
-    hooks.metrics = [this] { return prometheusText(*this); };
+    hooks.metrics = [this] { return prometheusText(metricSources()); };
     hooks.not_ready = [this] { return upstream_->up() ? std::string() : std::string("backend ") + upstream_->stateName(); };
     admin_ = std::make_unique<AdminServer>(loop_, std::move(hooks));
     admin_->start(config_.admin_bind, config_.admin_port);
@@ -191,7 +191,13 @@ void Server::onTurnEnd() {
   } while (clients_.anyDirty());
 }
 
-std::string Server::info(std::string_view section) { return infoText(*this, section); }
+std::string Server::info(std::string_view section) { return infoText(metricSources(), section); }
+
+MetricSources Server::metricSources() const {
+  return MetricSources{config_,      cache_,     read_through_, *upstream_, *upstream3_,    pinned_,
+                       forwarder_,   facts_,     coherence_,    clients_,   uptimeMs(),     bound_port_,
+                       accept_errors_};
+}
 
 bool Server::backendResp3() {
   std::string_view v = facts_.version();

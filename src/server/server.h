@@ -15,7 +15,7 @@
 
 #include "cache/lru_cache.h"
 #include "resp/commands.h"
-#include "src/backend/cluster_upstream.h"
+#include "src/backend/topology_upstream.h"
 #include "src/backend/pinned.h"
 #include "src/backend/upstream.h"
 #include "src/base/config.h"
@@ -25,6 +25,7 @@
 #include "src/proxy/coherence.h"
 #include "src/proxy/forwarder.h"
 #include "src/proxy/read_through.h"
+#include "src/server/metrics.h"
 
 namespace rcp {
 
@@ -51,8 +52,8 @@ class Server final : private client::ClientHost {
   const Config& config() const noexcept { return config_; }
   const LruCache& cache() const noexcept { return cache_; }
   const proxy::ReadThrough& readThrough() const noexcept { return read_through_; }
-  const backend::ClusterUpstream& upstream() const noexcept { return *upstream_; }
-  const backend::ClusterUpstream& upstream3() const noexcept { return *upstream3_; }
+  const backend::TopologyUpstream& upstream() const noexcept { return *upstream_; }
+  const backend::TopologyUpstream& upstream3() const noexcept { return *upstream3_; }
   const backend::PinnedPool& pinned() const noexcept { return pinned_; }
   const proxy::Forwarder& forwarder() const noexcept { return forwarder_; }
   const proxy::BackendFacts& backendFacts() const noexcept { return facts_; }
@@ -60,6 +61,8 @@ class Server final : private client::ClientHost {
   const client::Clients& clients() const noexcept { return clients_; }
   uint64_t uptimeMs() const noexcept { return loop_.nowMs() - started_ms_; }
   uint64_t acceptErrors() const noexcept { return accept_errors_; }
+  // What /metrics and INFO render (metrics.h).
+  MetricSources metricSources() const;
 
  private:
   static constexpr uint64_t kSweepIntervalMs = 100;  // active expiry period
@@ -80,8 +83,8 @@ class Server final : private client::ClientHost {
   Loop loop_;
   Config config_;
   LruCache cache_;
-  std::unique_ptr<backend::ClusterUpstream> upstream_;   // one Redis, or a Redis Cluster's primaries
-  std::unique_ptr<backend::ClusterUpstream> upstream3_;  // RESP3 clients' forwarded commands; opened at first use
+  std::unique_ptr<backend::TopologyUpstream> upstream_;   // one Redis, or a Redis Cluster's primaries
+  std::unique_ptr<backend::TopologyUpstream> upstream3_;  // RESP3 clients' forwarded commands; opened at first use
   proxy::ReadThrough read_through_;
   proxy::Coherence coherence_;
   proxy::Forwarder forwarder_;

@@ -12,7 +12,7 @@
 #include "fake_redis.h"
 #include "resp/frame.h"
 #include "resp/reply.h"
-#include "src/backend/single_upstream.h"
+#include "src/backend/node_upstream.h"
 #include "src/base/config.h"
 #include "src/base/loop.h"
 
@@ -33,7 +33,7 @@ struct Backend {
   Loop loop{&uv.uv};
   FakeRedis fake{&uv.uv};
   Config config;
-  std::optional<backend::SingleUpstream> upstream;
+  std::optional<backend::NodeUpstream> upstream;
   Backend() {
     config.redis.port = fake.port();
     config.backend_timeout_ms = 1000;

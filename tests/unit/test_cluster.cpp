@@ -1,4 +1,4 @@
-// The cluster policy (ClusterUpstream) against two scripted fake nodes on loopback: what a real
+// The cluster policy (TopologyUpstream) against two scripted fake nodes on loopback: what a real
 // cluster cannot produce on demand (MOVED in the middle of a pipeline, an ASK, a TRYAGAIN, a
 // redirect split at every byte, a multi-reply request redirected) and what the policy does then;
 // commands split over the nodes and their replies recombined (a part's error, a part lost, SCAN).
@@ -9,7 +9,7 @@
 #include "cache/lru_cache.h"
 #include "middle_harness.h"
 #include "resp/key_slot.h"
-#include "src/backend/cluster_upstream.h"
+#include "src/backend/topology_upstream.h"
 #include "src/proxy/forwarder.h"
 #include "src/proxy/read_through.h"
 
@@ -27,7 +27,7 @@ struct TwoNodes {
   FakeRedis a{&uv.uv};
   FakeRedis b{&uv.uv};
   Config config;
-  std::optional<backend::ClusterUpstream> up;
+  std::optional<backend::TopologyUpstream> up;
 
   TwoNodes() {
     config.redis.port = a.port();

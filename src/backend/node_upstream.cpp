@@ -1,5 +1,5 @@
-// The single-Redis upstream policy (see single_upstream.h).
-#include "src/backend/single_upstream.h"
+// The link policy of one node (see node_upstream.h).
+#include "src/backend/node_upstream.h"
 
 #include <spdlog/spdlog.h>
 
@@ -23,20 +23,12 @@ bool erase(std::deque<Request*>& q, Request* r) {
 }
 }  // namespace
 
-// An ASKING sent ahead of a redirected request; frees itself.
-class Asking final : public Request {
- public:
-  void encode(std::string& out) const override { out.append("*1\r\n$6\r\nASKING\r\n"); }
-  void onReply(const resp::Frame&) override { delete this; }
-  void onFailure(Failure, std::string_view) override { delete this; }
-};
+NodeUpstream::NodeUpstream(Loop& loop, const Config& config, bool resp3)
+    : NodeUpstream(loop, config, optionsFrom(config, resp3), 1, nullptr, nullptr, nullptr, resp3) {}
 
-SingleUpstream::SingleUpstream(Loop& loop, const Config& config, bool resp3)
-    : SingleUpstream(loop, config, optionsFrom(config, resp3), 1, nullptr, nullptr, nullptr, resp3) {}
-
-SingleUpstream::SingleUpstream(Loop& loop, const Config& config, LinkOptions options, NodeId id, NodeParent* parent,
-                               UpstreamStats* stats, LatencyHistogram* latency, bool dormant)
-    : loop_(loop), config_(config), options_(std::move(options)), id_(id), parent_(parent), dormant_(dormant),
+NodeUpstream::NodeUpstream(Loop& loop, const Config& config, LinkOptions options, NodeId id, NodeOwner* owner,
+                           UpstreamStats* stats, LatencyHistogram* latency, bool dormant)
+    : loop_(loop), config_(config), options_(std::move(options)), id_(id), owner_(owner), dormant_(dormant),
       rng_(std::random_device{}()) {
   if (stats != nullptr) stats_ = stats;
   if (latency != nullptr) latency_ = latency;
@@ -49,61 +41,64 @@ SingleUpstream::SingleUpstream(Loop& loop, const Config& config, LinkOptions opt
   tick_timer_.data = this;
 }
 
-SingleUpstream::~SingleUpstream() { assert(closed_ && link_ == nullptr); }
+NodeUpstream::~NodeUpstream() { assert(closed_ && link_ == nullptr); }
 
-bool SingleUpstream::nodeAddress(NodeId, std::string* host, uint16_t* port) const {
+bool NodeUpstream::nodeAddress(NodeId, std::string* host, uint16_t* port) const {
   *host = options_.host;
   *port = options_.port;
   return true;
 }
 
-const char* SingleUpstream::stateName() const noexcept {
-  if (closed_) return "closed";
-  if (link_ == nullptr) return attempt_ == 0 && !ever_up_ ? "idle" : "down";
-  switch (link_->state()) {
-    case Link::State::kResolving: return "resolving";
-    case Link::State::kConnecting: return "connecting";
-    case Link::State::kHandshake: return "handshake";
-    case Link::State::kUp: return "up";
-    case Link::State::kClosed: break;
+const char* nodeStateName(NodeState s) noexcept {
+  switch (s) {
+    case NodeState::kIdle: return "idle";
+    case NodeState::kResolving: return "resolving";
+    case NodeState::kConnecting: return "connecting";
+    case NodeState::kHandshake: return "handshake";
+    case NodeState::kUp: return "up";
+    case NodeState::kDown: return "down";
+    case NodeState::kClosed: return "closed";
   }
   return "down";
 }
 
-void SingleUpstream::start() {
-  uv_timer_start(&tick_timer_, [](uv_timer_t* t) noexcept { static_cast<SingleUpstream*>(t->data)->onTick(); },
+NodeState NodeUpstream::state() const noexcept {
+  if (closed_) return NodeState::kClosed;
+  if (link_ == nullptr) return attempt_ == 0 && !ever_up_ ? NodeState::kIdle : NodeState::kDown;
+  switch (link_->state()) {
+    case Link::State::kResolving: return NodeState::kResolving;
+    case Link::State::kConnecting: return NodeState::kConnecting;
+    case Link::State::kHandshake: return NodeState::kHandshake;
+    case Link::State::kUp: return NodeState::kUp;
+    case Link::State::kClosed: break;
+  }
+  return NodeState::kDown;
+}
+
+void NodeUpstream::start() {
+  uv_timer_start(&tick_timer_, [](uv_timer_t* t) noexcept { static_cast<NodeUpstream*>(t->data)->onTick(); },
                  kTickMs, kTickMs);
   if (!dormant_) connect();
 }
 
-void SingleUpstream::close() {
-  if (closed_) return;
-  closed_ = true;
-  if (Link* l = std::exchange(link_, nullptr)) l->close("proxy shutting down");
-  failWaiting(Failure::kUnavailable, "proxy shutting down");
-  flush();  // completes what failed at submit
-  uv_close(reinterpret_cast<uv_handle_t*>(&reconnect_timer_), nullptr);
-  uv_close(reinterpret_cast<uv_handle_t*>(&tick_timer_), nullptr);
-}
-
-void SingleUpstream::retire(std::string_view why) {
+void NodeUpstream::close(std::string_view why) {
   if (closed_) return;
   closed_ = true;
   if (Link* l = std::exchange(link_, nullptr)) l->close(why);
   failWaiting(Failure::kUnavailable, why);
   last_error_ = why;
-  flush();
+  flush();  // completes what failed at submit
   uv_close(reinterpret_cast<uv_handle_t*>(&reconnect_timer_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&tick_timer_), nullptr);
 }
 
-void SingleUpstream::connect() {
+void NodeUpstream::connect() {
   if (closed_) return;
   link_ = new Link(loop_, options_, *this, *stats_, *latency_);
   link_->open();
 }
 
-void SingleUpstream::submit(Request* r) {
+void NodeUpstream::submit(Request* r) {
   r->deadline_ms = r->timeout_ms == 0 ? 0 : loop_.nowMs() + r->timeout_ms;
   if (dormant_ && !closed_) {
     dormant_ = false;
@@ -123,31 +118,30 @@ void SingleUpstream::submit(Request* r) {
   waiting_.push_back(r);
 }
 
-void SingleUpstream::submitAsking(Request* r) {
+void NodeUpstream::submitPair(Request* first, Request* r) {
   r->deadline_ms = r->timeout_ms == 0 ? 0 : loop_.nowMs() + r->timeout_ms;
   r->node = id_;
-  auto* asking = new Asking;
   if (link_ == nullptr) {
-    delete asking;
+    first->onFailure(Failure::kUnavailable, last_error_);
     failing_.push_back(r);
     loop_.requestTurnEnd();
     return;
   }
   if (link_->accepting() && waiting_.empty() && link_->inflight() + 1 < config_.max_inflight) {
-    link_->send(asking);
+    link_->send(first);
     link_->send(r);
     return;
   }
-  waiting_.push_back(asking);
+  waiting_.push_back(first);
   waiting_.push_back(r);
 }
 
-void SingleUpstream::cancel(Request* r) {
+void NodeUpstream::cancel(Request* r) {
   if (erase(waiting_, r) || erase(failing_, r)) return;
   if (link_ != nullptr) link_->cancel(r);
 }
 
-void SingleUpstream::flush() {
+void NodeUpstream::flush() {
   while (!failing_.empty()) {
     Request* r = failing_.front();
     failing_.pop_front();
@@ -156,7 +150,7 @@ void SingleUpstream::flush() {
   if (link_ != nullptr) link_->flush();
 }
 
-void SingleUpstream::sendWaiting() {
+void NodeUpstream::sendWaiting() {
   if (link_ == nullptr || !link_->accepting()) return;
   while (!waiting_.empty() && link_->inflight() < config_.max_inflight) {
     Request* r = waiting_.front();
@@ -165,7 +159,7 @@ void SingleUpstream::sendWaiting() {
   }
 }
 
-void SingleUpstream::onLinkUp(Link&) {
+void NodeUpstream::onLinkUp(Link&) {
   link_up_ = true;
   ++stats_->connects;
   ever_up_ = true;
@@ -175,9 +169,9 @@ void SingleUpstream::onLinkUp(Link&) {
   upEvent(id_);
 }
 
-void SingleUpstream::onLinkReplies(Link&) { sendWaiting(); }
+void NodeUpstream::onLinkReplies(Link&) { sendWaiting(); }
 
-void SingleUpstream::onLinkDown(Link& link, std::string_view why, std::vector<Request*>& retry) {
+void NodeUpstream::onLinkDown(Link& link, std::string_view why, std::vector<Request*>& retry) {
   assert(&link == link_);
   (void)link;
   bool was_up = std::exchange(link_up_, false);
@@ -202,17 +196,17 @@ void SingleUpstream::onLinkDown(Link& link, std::string_view why, std::vector<Re
   scheduleReconnect();
 }
 
-void SingleUpstream::scheduleReconnect() {
+void NodeUpstream::scheduleReconnect() {
   if (closed_) return;
   uint64_t cap = std::min(kBackoffBaseMs << std::min(attempt_, 10u), kBackoffMaxMs);
   uint64_t delay = cap / 2 + std::uniform_int_distribution<uint64_t>(0, cap / 2)(rng_);  // "equal jitter"
   if (attempt_ == 0) spdlog::warn("backend {} unavailable: {}; retrying", name_, last_error_);
   ++attempt_;
-  uv_timer_start(&reconnect_timer_, [](uv_timer_t* t) noexcept { static_cast<SingleUpstream*>(t->data)->connect(); },
+  uv_timer_start(&reconnect_timer_, [](uv_timer_t* t) noexcept { static_cast<NodeUpstream*>(t->data)->connect(); },
                  delay, 0);
 }
 
-void SingleUpstream::failWaiting(Failure kind, std::string_view why) {
+void NodeUpstream::failWaiting(Failure kind, std::string_view why) {
   std::string reason(why);
   while (!waiting_.empty()) {
     Request* r = waiting_.front();
@@ -221,22 +215,22 @@ void SingleUpstream::failWaiting(Failure kind, std::string_view why) {
   }
 }
 
-void SingleUpstream::failOne(Request* r, Failure kind, std::string_view why) {
-  if (kind == Failure::kUnavailable && parent_ != nullptr && parent_->onUnavailable(*this, *r)) return;
+void NodeUpstream::failOne(Request* r, Failure kind, std::string_view why) {
+  if (kind == Failure::kUnavailable && owner_ != nullptr && owner_->onUnavailable(*this, *r)) return;
   if (kind == Failure::kTimeout) ++stats_->timeouts;
   else ++stats_->failed;
   r->onFailure(kind, why);
 }
 
-void SingleUpstream::onLinkRedirect(Link&, Request& r, std::string_view error) {
-  if (parent_ != nullptr) {
-    parent_->onRedirect(*this, r, error);
+void NodeUpstream::onLinkRedirect(Link&, Request& r, std::string_view error) {
+  if (owner_ != nullptr) {
+    owner_->onRedirect(*this, r, error);
     return;
   }
   failOne(&r, Failure::kUnavailable, error);
 }
 
-void SingleUpstream::onTick() {
+void NodeUpstream::onTick() {
   uint64_t now = loop_.nowMs();
   if (link_ != nullptr) link_->checkDeadlines(now);
   // Requests waiting for a turn (over --max-inflight, or for the link to come up) time out too.

@@ -1,9 +1,17 @@
-// The upstream policy in front of what --redis names: one Redis, or a Redis Cluster found by itself.
+// The topology policy in front of what --redis names: which nodes there are and which one serves a
+// request. One Redis, or a Redis Cluster found by itself; each node's link is a NodeUpstream
+// (node_upstream.h), which reports to this policy through NodeOwner (node_owner.h).
+//
+// Where each part lives: routing, redirects (MOVED, ASK, TRYAGAIN ...), parking a request whose
+// node is unreachable and draining a node that left the map are in topology_upstream.cpp; how the
+// topology is learned (CLUSTER SHARDS, a refused read meaning "a single Redis", MOVED applied to
+// the map, refresh timing) is in cluster_map.cpp. Another way of learning it (a primary found
+// through Sentinel) is a Mode and a file beside cluster_map.cpp that ends in mapChanged().
 //
 // It starts with a link to the first seed and asks CLUSTER SHARDS (CLUSTER SLOTS on Redis 6). A
 // Redis without cluster support answers with an error: the policy is then one node, every request
 // on its link, as before. A cluster's answer is the slot map: one pipelined link per primary (a
-// SingleUpstream each, with its backoff and deadlines), requests routed by Request::slot, keyless
+// NodeUpstream each, with its backoff and deadlines), requests routed by Request::slot, keyless
 // ones to the default node (the owner of slot 0).
 //
 // Redirections never reach the issuer: MOVED updates the slot's owner (a storm of them costs one
@@ -27,7 +35,8 @@
 #include <utility>
 #include <vector>
 
-#include "src/backend/single_upstream.h"
+#include "src/backend/node_owner.h"
+#include "src/backend/node_upstream.h"
 #include "src/backend/slot_map.h"
 #include "src/backend/upstream.h"
 #include "src/base/config.h"
@@ -45,13 +54,13 @@ struct ClusterStats {
   uint64_t owner_changes = 0;   // maps or MOVEDs that gave a slot another owner
 };
 
-class ClusterUpstream final : public Upstream, public NodeParent {
+class TopologyUpstream final : public Upstream, public NodeOwner {
  public:
   // leader: null for the policy that reads the map; the RESP3 policy passes the RESP2 one.
-  ClusterUpstream(Loop& loop, const Config& config, bool resp3 = false, ClusterUpstream* leader = nullptr);
-  ~ClusterUpstream() override;
-  ClusterUpstream(const ClusterUpstream&) = delete;
-  ClusterUpstream& operator=(const ClusterUpstream&) = delete;
+  TopologyUpstream(Loop& loop, const Config& config, bool resp3 = false, TopologyUpstream* leader = nullptr);
+  ~TopologyUpstream() override;
+  TopologyUpstream(const TopologyUpstream&) = delete;
+  TopologyUpstream& operator=(const TopologyUpstream&) = delete;
 
   void start() override;
   void close() override;
@@ -77,9 +86,9 @@ class ClusterUpstream final : public Upstream, public NodeParent {
   const SlotMap& map() const noexcept { return leader_->map_; }
   size_t nodeCount() const noexcept { return nodes_.size(); }
 
-  // NodeParent (called by the nodes' policies)
-  void onRedirect(SingleUpstream& node, Request& r, std::string_view error) override;
-  bool onUnavailable(SingleUpstream& node, Request& r) override;
+  // NodeOwner (called by the nodes' link policies)
+  void onRedirect(NodeUpstream& node, Request& r, std::string_view error) override;
+  bool onUnavailable(NodeUpstream& node, Request& r) override;
 
  private:
   enum class Mode : uint8_t { kProbing, kSingle, kCluster };
@@ -87,7 +96,7 @@ class ClusterUpstream final : public Upstream, public NodeParent {
     NodeId id;
     std::string host;
     uint16_t port;
-    std::unique_ptr<SingleUpstream> up;
+    std::unique_ptr<NodeUpstream> up;
     bool routed = false;  // named by the current map (or the single Redis)
     uint64_t retired_ms = 0;  // left the map: drained (its replies are MOVED, followed), then closed
     bool closed = false;      // closed on an earlier tick: freed on the next
@@ -97,7 +106,17 @@ class ClusterUpstream final : public Upstream, public NodeParent {
     uint64_t due_ms;
     std::string why;  // what it fails with if its deadline passes first
   };
-  class Refresh;
+  // CLUSTER SHARDS (or CLUSTER SLOTS) on one node: the leader's slot map (read in cluster_map.cpp).
+  class Refresh final : public Request {
+   public:
+    explicit Refresh(TopologyUpstream& owner) : owner_(owner) {}
+    void encode(std::string& out) const override;
+    void onReply(const resp::Frame& reply) override { owner_.onRefreshReply(reply.root()); }
+    void onFailure(Failure, std::string_view why) override { owner_.onRefreshFailed(why); }
+
+   private:
+    TopologyUpstream& owner_;
+  };
 
   Node* nodeAt(std::string_view host, uint16_t port);  // created (and started) when new
   Node* byId(NodeId id) const noexcept;
@@ -108,7 +127,9 @@ class ClusterUpstream final : public Upstream, public NodeParent {
   bool withinDeadline(const Request& r) const noexcept;
   void fail(Request* r, std::string_view why);
   void onTick();
-  // --- the leader's
+  // --- the leader's (cluster_map.cpp)
+  void onRefreshReply(const resp::FrameView& reply);
+  void onRefreshFailed(std::string_view why);
   void refreshSoon();
   void refreshNow();
   void refreshLater();  // after a failed or refused refresh
@@ -126,8 +147,8 @@ class ClusterUpstream final : public Upstream, public NodeParent {
   Loop& loop_;
   const Config& config_;
   bool resp3_;
-  ClusterUpstream* leader_;             // this, for the leader
-  std::vector<ClusterUpstream*> followers_;
+  TopologyUpstream* leader_;             // this, for the leader
+  std::vector<TopologyUpstream*> followers_;
   Mode mode_ = Mode::kProbing;          // the leader's
   SlotMap map_;                         // the leader's
   std::vector<std::unique_ptr<Node>> nodes_;
@@ -139,6 +160,7 @@ class ClusterUpstream final : public Upstream, public NodeParent {
   std::vector<std::pair<Request*, std::string>> failing_;  // failed here: completed in the next flush
   std::unique_ptr<Refresh> refresh_;
   bool refresh_in_flight_ = false;
+  bool refresh_shards_ = true;          // CLUSTER SHARDS (Redis 7), else CLUSTER SLOTS
   bool refresh_wanted_ = false;
   uint64_t last_refresh_ms_ = 0;
   uint64_t next_refresh_ms_ = 0;        // the periodic refresh

@@ -1,4 +1,4 @@
-// The upstream policy for one Redis: one pipelined link, replaced on loss with capped exponential
+// The link policy of one Redis node: one pipelined link, replaced on loss with capped exponential
 // backoff plus jitter (at once after a timeout cut a working link). Requests over --max-inflight,
 // or submitted while the link is connecting, wait their turn; while Redis is unreachable they
 // fail fast. Waiting requests time out by their own deadlines.
@@ -14,53 +14,41 @@
 #include <string>
 
 #include "src/backend/link.h"
+#include "src/backend/node_owner.h"
 #include "src/backend/upstream.h"
 #include "src/base/config.h"
 #include "src/base/loop.h"
 
 namespace rcp::backend {
 
-class SingleUpstream;
-
-// A cluster policy above its nodes' links (see cluster_upstream.h).
-class NodeParent {
- public:
-  // r's first reply was MOVED, ASK, TRYAGAIN, CLUSTERDOWN or LOADING (error): r is the parent's now.
-  virtual void onRedirect(SingleUpstream& node, Request& r, std::string_view error) = 0;
-  // r cannot be sent: the node is unreachable. True when the parent takes it (to send it again
-  // once the map names another owner), false to fail it.
-  virtual bool onUnavailable(SingleUpstream& node, Request& r) = 0;
-
- protected:
-  ~NodeParent() = default;
-};
-
-class SingleUpstream final : public Upstream, private LinkOwner {
+class NodeUpstream final : public Upstream, private LinkOwner {
  public:
   // config is the server's, updated in place on reload (max_inflight applies at once).
-  SingleUpstream(Loop& loop, const Config& config, bool resp3 = false);
-  // One node of a cluster policy: its own address and handshake, its counters in the parent's.
-  SingleUpstream(Loop& loop, const Config& config, LinkOptions options, NodeId id, NodeParent* parent,
-                 UpstreamStats* stats, LatencyHistogram* latency, bool dormant);
-  ~SingleUpstream() override;
+  NodeUpstream(Loop& loop, const Config& config, bool resp3 = false);
+  // One node under a topology policy: its own address and handshake, its counters in the owner's.
+  NodeUpstream(Loop& loop, const Config& config, LinkOptions options, NodeId id, NodeOwner* owner,
+               UpstreamStats* stats, LatencyHistogram* latency, bool dormant);
+  ~NodeUpstream() override;
 
-  // ASKING, then r, on this node's link (a cluster's ASK redirect).
-  void submitAsking(Request* r);
-  // Every request it holds is failed (or handed to the parent); the link closed.
-  void retire(std::string_view why);
+  // first, then r, back to back on this node's link with nothing between them (a cluster's ASKING
+  // before the redirected request). first is sent or failed with r.
+  void submitPair(Request* first, Request* r);
   NodeId id() const noexcept { return id_; }
   const std::string& name() const noexcept { return name_; }
   void submitTo(NodeId, Request* r) override { submit(r); }
   bool nodeAddress(NodeId node, std::string* host, uint16_t* port) const override;
 
   void start() override;
-  void close() override;
+  void close() override { close("proxy shutting down"); }
+  // Every request it holds is failed (or handed to the owner) with why; the link closed.
+  void close(std::string_view why);
   void submit(Request* r) override;
   void cancel(Request* r) override;
   void flush() override;
 
   bool up() const noexcept override { return link_ != nullptr && link_->state() == Link::State::kUp; }
-  const char* stateName() const noexcept override;
+  NodeState state() const noexcept;
+  const char* stateName() const noexcept override { return nodeStateName(state()); }
   size_t pending() const noexcept override {
     return (link_ != nullptr ? link_->inflight() : 0) + waiting_.size() + failing_.size();
   }
@@ -88,7 +76,7 @@ class SingleUpstream final : public Upstream, private LinkOwner {
   const Config& config_;
   LinkOptions options_;
   NodeId id_ = 1;
-  NodeParent* parent_ = nullptr;
+  NodeOwner* owner_ = nullptr;
   std::string name_;              // host:port, for logs
   Link* link_ = nullptr;          // the current link; it frees itself once closed
   std::deque<Request*> waiting_;  // not sent yet: over --max-inflight, or while connecting

@@ -1,5 +1,6 @@
-// The upstream policy over one Redis or a Redis Cluster (see cluster_upstream.h).
-#include "src/backend/cluster_upstream.h"
+// The topology policy: routing over the nodes, redirects, parking (see topology_upstream.h; the
+// cluster map is read in cluster_map.cpp).
+#include "src/backend/topology_upstream.h"
 
 #include <spdlog/spdlog.h>
 
@@ -13,12 +14,6 @@
 namespace rcp::backend {
 
 namespace {
-bool containsNoCase(std::string_view hay, std::string_view needle) {
-  auto it = std::search(hay.begin(), hay.end(), needle.begin(), needle.end(),
-                        [](char a, char b) { return (a | 0x20) == (b | 0x20); });
-  return it != hay.end();
-}
-
 // "MOVED 3999 127.0.0.1:6381" / "ASK ...": the slot and the address (host empty: the same host as
 // the node that answered, which Redis sends when it does not know its own endpoint).
 bool parseRedirect(std::string_view error, uint16_t* slot, std::string_view* host, uint16_t* port) {
@@ -45,32 +40,19 @@ bool parseRedirect(std::string_view error, uint16_t* slot, std::string_view* hos
 }
 }  // namespace
 
-// CLUSTER SHARDS (or CLUSTER SLOTS) on one node: the leader's slot map.
-class ClusterUpstream::Refresh final : public Request {
+// An ASKING sent ahead of a request an ASK redirected; frees itself.
+class Asking final : public Request {
  public:
-  explicit Refresh(ClusterUpstream& owner) : owner_(owner) {}
-  void encode(std::string& out) const override {
-    resp::appendCommand(out, {"CLUSTER", shards ? "SHARDS" : "SLOTS"});
-  }
-  void onReply(const resp::Frame& reply) override {
-    owner_.refresh_in_flight_ = false;
-    resp::FrameView r = reply.root();
-    if (r.type() == resp::FrameType::kError || r.type() == resp::FrameType::kBlobError) owner_.onMapError(r.str(), shards);
-    else owner_.onMap(r, shards);
-  }
-  void onFailure(Failure, std::string_view why) override {
-    owner_.refresh_in_flight_ = false;
-    ++owner_.cstats_.refresh_errors;
-    spdlog::debug("cluster map refresh failed: {}", why);
-    owner_.refreshLater();
-  }
-  bool shards = true;  // CLUSTER SHARDS (Redis 7), else CLUSTER SLOTS
-
- private:
-  ClusterUpstream& owner_;
+  void encode(std::string& out) const override { out.append("*1\r\n$6\r\nASKING\r\n"); }
+  void onReply(const resp::Frame&) override { delete this; }
+  void onFailure(Failure, std::string_view) override { delete this; }
 };
 
-ClusterUpstream::ClusterUpstream(Loop& loop, const Config& config, bool resp3, ClusterUpstream* leader)
+void TopologyUpstream::Refresh::encode(std::string& out) const {
+  resp::appendCommand(out, {"CLUSTER", owner_.refresh_shards_ ? "SHARDS" : "SLOTS"});
+}
+
+TopologyUpstream::TopologyUpstream(Loop& loop, const Config& config, bool resp3, TopologyUpstream* leader)
     : loop_(loop), config_(config), resp3_(resp3), leader_(leader != nullptr ? leader : this),
       rng_(std::random_device{}()) {
   uv_timer_init(loop_.uv(), &tick_);
@@ -79,10 +61,10 @@ ClusterUpstream::ClusterUpstream(Loop& loop, const Config& config, bool resp3, C
   else refresh_ = std::make_unique<Refresh>(*this);
 }
 
-ClusterUpstream::~ClusterUpstream() { assert(closed_); }
+TopologyUpstream::~TopologyUpstream() { assert(closed_); }
 
-void ClusterUpstream::start() {
-  uv_timer_start(&tick_, [](uv_timer_t* t) noexcept { static_cast<ClusterUpstream*>(t->data)->onTick(); }, kTickMs,
+void TopologyUpstream::start() {
+  uv_timer_start(&tick_, [](uv_timer_t* t) noexcept { static_cast<TopologyUpstream*>(t->data)->onTick(); }, kTickMs,
                  kTickMs);
   if (leader_ != this) {
     rebuild();
@@ -94,7 +76,7 @@ void ClusterUpstream::start() {
   refreshNow();
 }
 
-void ClusterUpstream::close() {
+void TopologyUpstream::close() {
   if (closed_) return;
   closed_ = true;
   for (auto& n : nodes_) n->up->close();
@@ -106,7 +88,7 @@ void ClusterUpstream::close() {
   uv_close(reinterpret_cast<uv_handle_t*>(&tick_), nullptr);
 }
 
-ClusterUpstream::Node* ClusterUpstream::nodeAt(std::string_view host, uint16_t port) {
+TopologyUpstream::Node* TopologyUpstream::nodeAt(std::string_view host, uint16_t port) {
   for (auto& n : nodes_)
     if (n->port == port && n->host == host) return n.get();
   // A seed's own credentials; a node found in the map: those of the first address of --redis.
@@ -121,7 +103,7 @@ ClusterUpstream::Node* ClusterUpstream::nodeAt(std::string_view host, uint16_t p
   n->id = leader_->next_id_++;  // one numbering for the leader's and the followers' nodes
   n->host = std::string(host);
   n->port = port;
-  n->up = std::make_unique<SingleUpstream>(loop_, config_, std::move(o), n->id, this, &stats_, &latency_, resp3_);
+  n->up = std::make_unique<NodeUpstream>(loop_, config_, std::move(o), n->id, this, &stats_, &latency_, resp3_);
   n->up->onUp([this](NodeId id) {
     // A node draining out of the map may reconnect: nobody is to start tracking it again.
     for (const auto& live : nodes_)
@@ -134,7 +116,7 @@ ClusterUpstream::Node* ClusterUpstream::nodeAt(std::string_view host, uint16_t p
   return raw;
 }
 
-ClusterUpstream::Node* ClusterUpstream::byId(NodeId id) const noexcept {
+TopologyUpstream::Node* TopologyUpstream::byId(NodeId id) const noexcept {
   for (const auto& n : nodes_)
     if (n->id == id) return n.get();
   for (const auto& n : retired_)
@@ -142,7 +124,7 @@ ClusterUpstream::Node* ClusterUpstream::byId(NodeId id) const noexcept {
   return nullptr;
 }
 
-ClusterUpstream::Node* ClusterUpstream::route(int32_t slot) {
+TopologyUpstream::Node* TopologyUpstream::route(int32_t slot) {
   if (slot >= 0 && leader_->mode_ == Mode::kCluster) {
     if (Node* n = routes_[static_cast<size_t>(slot)]) return n;
   }
@@ -150,7 +132,7 @@ ClusterUpstream::Node* ClusterUpstream::route(int32_t slot) {
   return default_;
 }
 
-void ClusterUpstream::send(Node* n, Request* r) {
+void TopologyUpstream::send(Node* n, Request* r) {
   if (n == nullptr || closed_) {
     fail(r, closed_ ? "proxy shutting down" : "no Redis node known yet");
     return;
@@ -158,13 +140,13 @@ void ClusterUpstream::send(Node* n, Request* r) {
   n->up->submit(r);
 }
 
-void ClusterUpstream::submit(Request* r) {
+void TopologyUpstream::submit(Request* r) {
   r->issued_ms = loop_.nowMs();
   r->redirects = 0;
   send(route(r->slot), r);
 }
 
-void ClusterUpstream::submitTo(NodeId node, Request* r) {
+void TopologyUpstream::submitTo(NodeId node, Request* r) {
   r->issued_ms = loop_.nowMs();
   r->redirects = 0;
   Node* n = byId(node);
@@ -175,7 +157,7 @@ void ClusterUpstream::submitTo(NodeId node, Request* r) {
   n->up->submit(r);
 }
 
-void ClusterUpstream::cancel(Request* r) {
+void TopologyUpstream::cancel(Request* r) {
   for (auto it = parked_.begin(); it != parked_.end(); ++it) {
     if (it->r == r) {
       parked_.erase(it);
@@ -191,13 +173,13 @@ void ClusterUpstream::cancel(Request* r) {
   if (Node* n = byId(r->node)) n->up->cancel(r);
 }
 
-void ClusterUpstream::fail(Request* r, std::string_view why) {
+void TopologyUpstream::fail(Request* r, std::string_view why) {
   ++stats_.failed;
   failing_.emplace_back(r, std::string(why));
   loop_.requestTurnEnd();
 }
 
-void ClusterUpstream::flush() {
+void TopologyUpstream::flush() {
   while (!failing_.empty()) {
     std::vector<std::pair<Request*, std::string>> batch;
     batch.swap(failing_);
@@ -208,7 +190,7 @@ void ClusterUpstream::flush() {
     if (!n->closed) n->up->flush();
 }
 
-bool ClusterUpstream::nodeAddress(NodeId node, std::string* host, uint16_t* port) const {
+bool TopologyUpstream::nodeAddress(NodeId node, std::string* host, uint16_t* port) const {
   Node* n = byId(node);
   if (n == nullptr) return false;
   *host = n->host;
@@ -216,8 +198,8 @@ bool ClusterUpstream::nodeAddress(NodeId node, std::string* host, uint16_t* port
   return true;
 }
 
-bool ClusterUpstream::addressFor(int32_t slot, std::string* host, uint16_t* port) const {
-  const ClusterUpstream& l = *leader_;
+bool TopologyUpstream::addressFor(int32_t slot, std::string* host, uint16_t* port) const {
+  const TopologyUpstream& l = *leader_;
   if (slot >= 0 && l.mode_ == Mode::kCluster) {
     int i = l.map_.primaryFor(static_cast<uint16_t>(slot));
     if (i != SlotMap::kNone) {
@@ -232,7 +214,7 @@ bool ClusterUpstream::addressFor(int32_t slot, std::string* host, uint16_t* port
   return true;
 }
 
-std::vector<NodeId> ClusterUpstream::primaries() const {
+std::vector<NodeId> TopologyUpstream::primaries() const {
   std::vector<NodeId> out;
   if (leader_->mode_ != Mode::kCluster) {
     if (default_ != nullptr) out.push_back(default_->id);
@@ -243,18 +225,18 @@ std::vector<NodeId> ClusterUpstream::primaries() const {
   return out;
 }
 
-bool ClusterUpstream::up() const noexcept {
+bool TopologyUpstream::up() const noexcept {
   if (leader_->mode_ != Mode::kCluster) return default_ != nullptr && default_->up->up();
   bool any = false;
   for (const auto& n : nodes_) {
     if (!n->routed) continue;
     if (n->up->up()) any = true;
-    else if (leader_ == this || std::string_view(n->up->stateName()) != "idle") return false;
+    else if (leader_ == this || n->up->state() != NodeState::kIdle) return false;
   }
   return any;
 }
 
-const char* ClusterUpstream::stateName() const noexcept {
+const char* TopologyUpstream::stateName() const noexcept {
   if (closed_) return "closed";
   if (leader_->mode_ != Mode::kCluster) return default_ != nullptr ? default_->up->stateName() : "idle";
   if (up()) return "up";
@@ -262,12 +244,12 @@ const char* ClusterUpstream::stateName() const noexcept {
   for (const auto& n : nodes_) {
     if (!n->routed) continue;
     if (n->up->up()) return "partial";
-    idle &= std::string_view(n->up->stateName()) == "idle";
+    idle &= n->up->state() == NodeState::kIdle;
   }
   return idle ? "idle" : "down";  // idle: a RESP3 policy no client has used yet
 }
 
-size_t ClusterUpstream::pending() const noexcept {
+size_t TopologyUpstream::pending() const noexcept {
   size_t n = parked_.size() + failing_.size();
   for (const auto& node : nodes_) n += node->up->pending();
   for (const auto& node : retired_)
@@ -275,16 +257,16 @@ size_t ClusterUpstream::pending() const noexcept {
   return n;
 }
 
-bool ClusterUpstream::withinDeadline(const Request& r) const noexcept {
+bool TopologyUpstream::withinDeadline(const Request& r) const noexcept {
   uint64_t timeout = r.timeout_ms != 0 ? r.timeout_ms : config_.backend_timeout_ms;
   return loop_.nowMs() - r.issued_ms < timeout;
 }
 
-void ClusterUpstream::park(Request* r, uint64_t delay_ms, std::string_view why) {
+void TopologyUpstream::park(Request* r, uint64_t delay_ms, std::string_view why) {
   parked_.push_back({r, loop_.nowMs() + delay_ms, std::string(why)});
 }
 
-bool ClusterUpstream::onUnavailable(SingleUpstream&, Request& r) {
+bool TopologyUpstream::onUnavailable(NodeUpstream&, Request& r) {
   // A single Redis fails fast while it is unreachable; a cluster node's slots may move to a replica
   // (a failover): the request waits for a map that names another owner, within its deadline.
   if (closed_ || leader_->mode_ != Mode::kCluster || &r == leader_->refresh_.get() || !withinDeadline(r)) return false;
@@ -294,7 +276,7 @@ bool ClusterUpstream::onUnavailable(SingleUpstream&, Request& r) {
   return true;
 }
 
-void ClusterUpstream::onRedirect(SingleUpstream& from, Request& r, std::string_view error) {
+void TopologyUpstream::onRedirect(NodeUpstream& from, Request& r, std::string_view error) {
   if (closed_ || &r == leader_->refresh_.get() || ++r.redirects > kMaxRedirects || !withinDeadline(r)) {
     fail(&r, error);
     return;
@@ -315,7 +297,7 @@ void ClusterUpstream::onRedirect(SingleUpstream& from, Request& r, std::string_v
       send(r.slot >= 0 ? route(r.slot) : nodeAt(h, port), &r);
     } else {
       ++cs.ask;
-      nodeAt(h, port)->up->submitAsking(&r);
+      nodeAt(h, port)->up->submitPair(new Asking, &r);
     }
     return;
   }
@@ -325,7 +307,7 @@ void ClusterUpstream::onRedirect(SingleUpstream& from, Request& r, std::string_v
   park(&r, std::min<uint64_t>(uint64_t{10} << std::min<unsigned>(r.redirects, 5u), 200), error);
 }
 
-void ClusterUpstream::onTick() {
+void TopologyUpstream::onTick() {
   uint64_t now = loop_.nowMs();
   // Nodes out of the map: closed once what they hold has answered (MOVED, followed) or its time is
   // up, and freed a tick later, when their handles' close callbacks have run.
@@ -336,7 +318,7 @@ void ClusterUpstream::onTick() {
       continue;
     }
     if (n.up->pending() == 0 || now - n.retired_ms >= config_.backend_timeout_ms) {
-      n.up->retire("the node is no longer a primary");
+      n.up->close("the node is no longer a primary");
       n.closed = true;
     }
     ++i;
@@ -369,140 +351,8 @@ void ClusterUpstream::onTick() {
   }
 }
 
-void ClusterUpstream::refreshSoon() {
-  assert(leader_ == this);
-  if (refresh_wanted_) return;
-  refresh_wanted_ = true;
-  // Debounced and jittered: a storm of MOVED (or of proxies seeing one) costs one refresh.
-  uint64_t earliest = last_refresh_ms_ + kRefreshMinGapMs;
-  uint64_t now = loop_.nowMs();
-  next_refresh_ms_ = std::max(now, earliest) + std::uniform_int_distribution<uint64_t>(0, kRefreshJitterMs)(rng_);
-}
-
-void ClusterUpstream::refreshNow() {
-  assert(leader_ == this);
-  if (closed_ || refresh_in_flight_) return;
-  refresh_wanted_ = false;
-  last_refresh_ms_ = loop_.nowMs();
-  // Ask a node that is up: the default one, another in the map, else the seeds in turn.
-  Node* ask = nullptr;
-  if (default_ != nullptr && default_->up->up()) ask = default_;
-  for (auto& n : nodes_)
-    if (ask == nullptr && n->routed && n->up->up()) ask = n.get();
-  if (ask == nullptr) {
-    const auto& seeds = config_.redis_seeds;
-    if (seeds.empty()) ask = default_;
-    else {
-      const BackendAddress& s = seeds[seed_at_++ % seeds.size()];
-      ask = nodeAt(s.host, s.port);
-    }
-  }
-  if (ask == nullptr) return;
-  refresh_in_flight_ = true;
-  refresh_->timeout_ms = config_.backend_timeout_ms;
-  refresh_->issued_ms = loop_.nowMs();
-  refresh_->redirects = 0;
-  ask->up->submit(refresh_.get());
-}
-
-void ClusterUpstream::onMapError(std::string_view error, bool shards) {
-  if (containsNoCase(error, "cluster support disabled")) {
-    if (mode_ != Mode::kSingle) spdlog::info("backend {} is a single Redis (no cluster support)", default_->up->name());
-    mode_ = Mode::kSingle;
-    mapChanged(false);
-    return;
-  }
-  if (containsNoCase(error, "unknown")) {
-    if (shards) {  // Redis 6 has no CLUSTER SHARDS: CLUSTER SLOTS says as much
-      refresh_->shards = false;
-      refreshNow();
-      return;
-    }
-    mode_ = Mode::kSingle;  // no CLUSTER command at all (renamed away): a single Redis
-    mapChanged(false);
-    return;
-  }
-  ++cstats_.refresh_errors;
-  if (mode_ == Mode::kProbing) {
-    // Refused outright (an ACL without CLUSTER, say): served as a single Redis, said once.
-    spdlog::warn("cluster map: {} refused CLUSTER {} ({}): served as a single Redis",
-                 default_ != nullptr ? default_->up->name() : "?", shards ? "SHARDS" : "SLOTS", error);
-    mode_ = Mode::kSingle;
-    mapChanged(false);
-    return;
-  }
-  spdlog::warn("cluster map: {} refused CLUSTER {}: {}; asked again in a second",
-               default_ != nullptr ? default_->up->name() : "?", shards ? "SHARDS" : "SLOTS", error);
-  refreshLater();
-}
-
-void ClusterUpstream::refreshLater() {
-  refresh_wanted_ = true;
-  next_refresh_ms_ = loop_.nowMs() + kRefreshAfterErrorMs +
-                     std::uniform_int_distribution<uint64_t>(0, kRefreshJitterMs)(rng_);
-}
-
-void ClusterUpstream::onMap(const resp::FrameView& reply, bool shards) {
-  SlotMap fresh;
-  std::string why;
-  if (!(shards ? fresh.loadShards(reply, &why) : fresh.loadSlots(reply, &why))) {
-    ++cstats_.refresh_errors;
-    spdlog::warn("cluster map: unreadable reply to CLUSTER {}: {}", shards ? "SHARDS" : "SLOTS", why);
-    refreshLater();
-    return;
-  }
-  ++cstats_.refreshes;
-  bool first = mode_ != Mode::kCluster;
-  size_t changed = 0;
-  if (!first) {
-    for (size_t s = 0; s < resp::kClusterSlots; ++s) {
-      int a = map_.primaryFor(static_cast<uint16_t>(s)), b = fresh.primaryFor(static_cast<uint16_t>(s));
-      if (a == SlotMap::kNone) continue;
-      if (b == SlotMap::kNone || !(map_.primaries()[static_cast<size_t>(a)] == fresh.primaries()[static_cast<size_t>(b)]))
-        ++changed;
-    }
-  }
-  map_ = std::move(fresh);
-  mode_ = Mode::kCluster;
-  if (first) {
-    spdlog::info("backend is a Redis Cluster: {} primaries, {} of {} slots served", map_.primaries().size(),
-                 map_.coveredSlots(), resp::kClusterSlots);
-  } else if (changed != 0) {
-    spdlog::info("cluster map: {} slots changed owner; {} primaries", changed, map_.primaries().size());
-  }
-  mapChanged(changed != 0);
-}
-
-void ClusterUpstream::applyMoved(uint16_t slot, std::string_view host, uint16_t port) {
-  assert(leader_ == this);
-  int before = map_.primaryFor(slot);
-  bool same = before != SlotMap::kNone && map_.primaries()[static_cast<size_t>(before)].host == host &&
-              map_.primaries()[static_cast<size_t>(before)].port == port;
-  if (!same) {
-    map_.moved(slot, host, port);
-    routes_[slot] = nodeAt(host, port);
-    routes_[slot]->routed = true;
-    for (ClusterUpstream* f : followers_) {
-      f->routes_[slot] = f->nodeAt(host, port);
-      f->routes_[slot]->routed = true;
-    }
-    ++cstats_.owner_changes;
-    movedEvent();
-  }
-  refreshSoon();
-}
-
-void ClusterUpstream::mapChanged(bool owners_changed) {
-  rebuild();
-  for (ClusterUpstream* f : followers_) f->rebuild();
-  if (owners_changed) {
-    ++cstats_.owner_changes;
-    movedEvent();
-  }
-}
-
-void ClusterUpstream::rebuild() {
-  const ClusterUpstream& l = *leader_;
+void TopologyUpstream::rebuild() {
+  const TopologyUpstream& l = *leader_;
   for (auto& n : nodes_) n->routed = false;
   if (l.mode_ != Mode::kCluster) {
     if (l.default_ != nullptr) {

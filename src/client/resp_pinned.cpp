@@ -1,0 +1,283 @@
+// RESP session: the commands that move the client's pinned state (see resp_session.h and
+// client_state.h): MULTI / EXEC / DISCARD, WATCH / UNWATCH, SELECT, CLIENT (TRACKING, REPLY and the
+// rest), HELLO, RESET, and taking and giving back the pinned connection they need.
+#include <charconv>
+
+#include "resp/reply.h"
+#include "src/client/local_commands.h"
+#include "src/client/resp_session.h"
+
+namespace rcp::client {
+
+namespace {
+using resp::Cmd;
+using resp::equalsIgnoreCase;
+using namespace resp_detail;
+
+// SELECT's argument as a database index; -1 for anything Redis would refuse.
+int dbIndex(std::string_view s) noexcept {
+  int n = -1;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), n);
+  return ec == std::errc() && p == s.data() + s.size() && n >= 0 ? n : -1;
+}
+
+bool isConfigGet(const std::vector<std::string_view>& args) noexcept {
+  return args.size() >= 2 && equalsIgnoreCase(args[0], "config") && equalsIgnoreCase(args[1], "get");
+}
+}  // namespace
+
+bool RespSession::dispatchPinning(Cmd id, const resp::CommandSpec* spec, const Args& args) {
+  switch (id) {
+    case Cmd::kMulti:
+    case Cmd::kWatch: return dispatchMultiWatch(id, spec, args);
+    case Cmd::kExec:
+    case Cmd::kDiscard: return dispatchExec(id, args);
+    case Cmd::kUnwatch: return dispatchUnwatch(args);
+    case Cmd::kSelect: return dispatchSelect(args);
+    default: return dispatchCommand(spec, args);
+  }
+}
+
+bool RespSession::dispatchMultiWatch(Cmd id, const resp::CommandSpec* spec, const Args& args) {
+  Route route = pinned_ != nullptr ? Route::kPinned : Route::kStream;  // kStream: wait for everything
+  if (!ready(route)) return false;
+  if (pinned_ == nullptr && !acquirePinned()) return true;
+  int32_t slot = kSlotUnknown;
+  if (id == Cmd::kWatch && crossSlot(spec, args, &slot)) {
+    resp::appendError(reply(), kCrossSlot);
+    maybeRelease();
+    return true;
+  }
+  state_.set(id == Cmd::kMulti ? ClientState::kMulti : ClientState::kWatching);
+  if (id == Cmd::kMulti) {
+    multi_queued_ = 0;
+    exec_redact_.clear();
+  }
+  if (id == Cmd::kMulti && ctx_.clustered() && !pinned_->opened()) {
+    // In front of a cluster the transaction's node is its first key's: MULTI waits on the
+    // connection until that key comes (or EXEC), and is answered now, as Redis answers it.
+    pinned_->deferKeyless(true);
+    ctx_.forwarder.forward(*pinned_, args, discard_, ctx_.config.backend_timeout_ms);
+    resp::appendSimple(reply(), "OK");
+    return true;
+  }
+  forward(Route::kPinned, args, Part::Tag::kPinned, ctx_.config.backend_timeout_ms, nullptr, slot);
+  return true;
+}
+
+bool RespSession::dispatchInMulti(Cmd id, const resp::CommandSpec* spec, const Args& args) {
+  if (id == Cmd::kExec || id == Cmd::kDiscard) return dispatchExec(id, args);
+  if (!ready(Route::kPinned)) return false;
+  // In front of a cluster a transaction runs on one node, every key in one slot: Redis Cluster
+  // aborts it otherwise.
+  int32_t slot = kSlotUnknown;
+  if (crossSlot(spec, args, &slot)) {
+    resp::appendError(reply(), kCrossSlot);
+    state_.set(ClientState::kMultiAborted);
+    return true;
+  }
+  // Queued, not run: its writes happen at EXEC, whose keys are invalidated then and again when it answers.
+  if (spec == nullptr) {
+    exec_after_.all |= !ctx_.commands.learned();
+  } else if (state_.db == state_.configured_db && resp::mayWrite(*spec)) {
+    keys_.clear();
+    if (spec->cmd == Cmd::kFlush || !resp::writtenKeys(*spec, args, keys_)) exec_after_.all = true;
+    for (std::string_view k : keys_) exec_after_.add(k);
+  }
+  if (id == Cmd::kSelect && args.size() == 2) state_.db = dbIndex(args[1]);
+  // Run at EXEC, these may change the connection's protocol or mode: it is not reused.
+  if (id == Cmd::kHello || id == Cmd::kClient) state_.set(ClientState::kTainted);
+  if (isConfigGet(args)) exec_redact_.push_back(multi_queued_);
+  ++multi_queued_;
+  forward(Route::kPinned, args, Part::Tag::kPinned, ctx_.config.backend_timeout_ms, nullptr, slot);
+  return true;
+}
+
+bool RespSession::dispatchExec(Cmd id, const Args& args) {
+  bool multi = state_.has(ClientState::kMulti);
+  if (!multi && !state_.has(ClientState::kWatching)) {
+    resp::appendError(reply(), id == Cmd::kExec ? "ERR EXEC without MULTI" : "ERR DISCARD without MULTI");
+    return true;
+  }
+  if (!ready(Route::kPinned)) return false;
+  proxy::Forwarder::After after;
+  if (id == Cmd::kExec && multi) {
+    if (exec_after_.all) ctx_.read_through.invalidateAllBy(proxy::ReadThrough::DropCause::kUnknownKeys);
+    exec_after_.forEach([this](std::string_view k) { ctx_.read_through.invalidateWritten(k); });
+    after = std::move(exec_after_);
+  }
+  exec_after_.clear();
+  bool aborted = state_.take(ClientState::kMultiAborted) && multi && id == Cmd::kExec;
+  state_.clear(ClientState::kMulti);
+  state_.clear(ClientState::kWatching);
+  if (pinned_ != nullptr) pinned_->deferKeyless(false);
+  if (aborted) {  // the proxy refused a queued command: the transaction is discarded, as Redis would
+    static const std::string_view kDiscard[] = {"DISCARD"};
+    forward(Route::kPinned, Args(std::begin(kDiscard), std::end(kDiscard)), Part::Tag::kAborted,
+            ctx_.config.backend_timeout_ms, nullptr);
+    return true;
+  }
+  forward(Route::kPinned, args, Part::Tag::kPinned, ctx_.config.backend_timeout_ms, after.empty() ? nullptr : &after);
+  if (id == Cmd::kExec) conn_.tailReply()->first.redact = std::move(exec_redact_);
+  exec_redact_.clear();
+  return true;
+}
+
+bool RespSession::dispatchUnwatch(const Args& args) {
+  if (pinned_ == nullptr) {  // nothing watched: Redis's answer, without a connection
+    resp::appendSimple(reply(), "OK");
+    return true;
+  }
+  if (!ready(Route::kPinned)) return false;
+  state_.clear(ClientState::kWatching);
+  forward(Route::kPinned, args, Part::Tag::kPinned, ctx_.config.backend_timeout_ms, nullptr);
+  return true;
+}
+
+bool RespSession::dispatchSelect(const Args& args) {
+  if (args.size() != 2) return dispatchCommand(ctx_.commands.find("select"), args);
+  int n = dbIndex(args[1]);
+  if (ctx_.clustered() && n != 0) {
+    resp::appendError(reply(), "ERR SELECT is not allowed in cluster mode");
+    return true;
+  }
+  if (n == state_.configured_db && pinned_ == nullptr) {
+    resp::appendSimple(reply(), "OK");  // the database the cache serves: nothing to change
+    return true;
+  }
+  // Another database (or back to the configured one from another): on a pinned connection, which
+  // SELECTs it, and whose reads bypass the cache (it holds the configured database only).
+  Route route = pinned_ != nullptr ? Route::kPinned : Route::kStream;
+  if (!ready(route)) return false;
+  if (pinned_ == nullptr && !acquirePinned()) return true;
+  state_.db = n;
+  forward(Route::kPinned, args, Part::Tag::kPinned, ctx_.config.backend_timeout_ms, nullptr);
+  return true;
+}
+
+bool RespSession::dispatchClient(const Args& args) {
+  if (isLocal(Cmd::kClient, args)) {
+    local(Cmd::kClient, args);
+    return true;
+  }
+  std::string_view sub = args.size() >= 2 ? args[1] : std::string_view();
+  if (equalsIgnoreCase(sub, "REPLY") && args.size() == 3) {
+    if (equalsIgnoreCase(args[2], "ON") && pinned_ == nullptr) {
+      resp::appendSimple(reply(), "OK");
+      return true;
+    }
+    if (equalsIgnoreCase(args[2], "OFF") || equalsIgnoreCase(args[2], "SKIP") || equalsIgnoreCase(args[2], "ON"))
+      return startStream(Stream::kReplyMode, Cmd::kClient, args);
+  }
+  if (equalsIgnoreCase(sub, "TRACKING")) return dispatchTracking(args);
+  // Not tracking: Redis's answers to TRACKINGINFO, GETREDIR, CACHING.
+  if (!state_.has(ClientState::kTracking) && clientTrackingOff(args, state_.proto, reply())) return true;
+  for (std::string_view s : {"KILL", "UNBLOCK"}) {
+    if (equalsIgnoreCase(sub, s)) {
+      resp::appendError(reply(), "ERR CLIENT " + lowerName(sub) +
+                                     " is not supported through the proxy: the client ids it names are the "
+                                     "proxy's own connections to Redis");
+      return true;
+    }
+  }
+  return dispatchCommand(ctx_.commands.find("client"), args);
+}
+
+// HELLO is the proxy's to answer; one that changes the protocol waits until every reply shaped for
+// the old one has gone, and cannot move a pinned connection (it speaks the protocol it was opened in).
+bool RespSession::dispatchHello(const Args& args) {
+  int want = state_.proto;
+  if (args.size() >= 2) {
+    if (args[1] == "2") want = 2;
+    else if (args[1] == "3") want = 3;
+  }
+  if (want != state_.proto) {
+    if (!ready(Route::kStream)) return false;
+    if (pinned_ != nullptr) {
+      resp::appendError(reply(), "ERR HELLO cannot switch protocols through the proxy while the connection holds "
+                                 "state in Redis (WATCH, SELECT, CLIENT TRACKING): RESET first");
+      return true;
+    }
+  }
+  local(Cmd::kHello, args);
+  return true;
+}
+
+bool RespSession::dispatchReset() {
+  if (outstanding_ > 0 || state_.has(ClientState::kMarkerPending)) return false;
+  resetState(false);
+  state_.name.clear();
+  setProto(2);  // RESET goes back to RESP2, as in Redis
+  state_.set(ClientState::kAuthed, ctx_.config.requirepass.empty());
+  resp::appendSimple(reply(), "RESET");
+  return true;
+}
+
+// CLIENT TRACKING: a RESP3 client gets a pinned RESP3 connection with tracking on, so Redis's
+// invalidation pushes reach it there, and its reads go there too (Redis tracks what that
+// connection reads). REDIRECT cannot work: the id it names would be one of the proxy's connections.
+bool RespSession::dispatchTracking(const Args& args) {
+  if (ctx_.clustered() && args.size() >= 3 && equalsIgnoreCase(args[2], "ON")) {
+    resp::appendError(reply(), "ERR CLIENT TRACKING through the proxy is not supported in front of a Redis Cluster: "
+                               "a tracking connection lives on one node and would see that node's keys only; the "
+                               "proxy's own cache is kept coherent on every node");
+    return true;
+  }
+  if (state_.proto != 3) {
+    resp::appendError(reply(), "ERR CLIENT TRACKING through the proxy needs RESP3 (HELLO 3): the invalidation "
+                               "REDIRECT of RESP2 would name a connection of the proxy's that this client cannot see");
+    return true;
+  }
+  for (size_t i = 3; i < args.size(); ++i) {
+    if (equalsIgnoreCase(args[i], "REDIRECT")) {
+      resp::appendError(reply(), "ERR CLIENT TRACKING REDIRECT is not supported through the proxy: the client id "
+                                 "would name one of the proxy's connections to Redis; RESP3 clients get their "
+                                 "invalidations as pushes on their own connection");
+      return true;
+    }
+  }
+  bool on = args.size() >= 3 && equalsIgnoreCase(args[2], "ON");
+  if (args.size() == 3 && equalsIgnoreCase(args[2], "OFF") && pinned_ == nullptr) {
+    resp::appendSimple(reply(), "OK");  // not tracking: nothing to turn off, as Redis answers
+    return true;
+  }
+  Route route = pinned_ != nullptr ? Route::kPinned : Route::kStream;  // kStream: wait for everything
+  if (!ready(route)) return false;
+  if (pinned_ == nullptr && on && !ctx_.takeTrackingOpen()) {
+    resp::appendError(reply(), "ERR CLIENT TRACKING on: too many tracking connections opened to Redis in the last "
+                               "second (--tracking-open-rate " +
+                                   std::to_string(ctx_.config.tracking_open_rate) + "); try again later");
+    return true;
+  }
+  if (pinned_ == nullptr && !acquirePinned()) return true;
+  state_.set(ClientState::kTainted);  // Redis keeps what a tracking connection read: not handed to another client
+  state_.set(ClientState::kTracking, on);
+  forward(Route::kPinned, args, Part::Tag::kPinned, ctx_.config.backend_timeout_ms, nullptr);
+  return true;
+}
+
+bool RespSession::acquirePinned() {
+  pinned_ = ctx_.pinned.acquire(*this, state_.proto == 3);
+  if (pinned_ != nullptr) return true;
+  resp::appendError(reply(), "ERR max number of pinned connections reached (--max-pinned " +
+                                 std::to_string(ctx_.config.max_pinned) +
+                                 "): MULTI, WATCH, blocking commands, pub/sub and SELECT need one");
+  return false;
+}
+
+void RespSession::maybeRelease() {
+  if (pinned_ == nullptr || pinned_outstanding_ > 0 || state_.pinned() || state_.has(ClientState::kMarkerPending))
+    return;
+  ctx_.pinned.release(std::exchange(pinned_, nullptr), !state_.take(ClientState::kTainted));
+}
+
+void RespSession::resetState(bool reusable) {
+  if (pinned_ != nullptr)
+    ctx_.pinned.release(std::exchange(pinned_, nullptr), reusable && !state_.has(ClientState::kTainted));
+  state_.resetPinned();
+  exec_after_.clear();
+  exec_redact_.clear();
+  multi_queued_ = 0;
+}
+
+}  // namespace rcp::client
