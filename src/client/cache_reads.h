@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "resp/commands.h"
+#include "resp/request_parser.h"
 #include "src/client/connection.h"
 #include "src/client/reply.h"
 #include "src/client/session_context.h"
@@ -35,11 +36,12 @@ class CacheReads {
   }
 
   // --- the look-ahead, driven by the request pump
-  // A request is about to be parsed from unparsed (the input not yet parsed, this request first).
-  void beforeParse(std::string_view unparsed) {
+  // A request is about to be parsed by parser (its unparsed input is read only when a new
+  // look-ahead starts: once per batch).
+  void beforeParse(const resp::RequestParser& parser) {
     if (prefetched_ == 0) {
       ahead_n_ = ahead_at_ = 0;
-      prefetchAhead(unparsed);
+      prefetchAhead(parser.unparsed());
     } else {
       --prefetched_;
       ++ahead_at_;

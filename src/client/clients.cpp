@@ -99,11 +99,6 @@ void Clients::inputChanged(Connection*, size_t before, size_t now) {
   shedding_ = false;
 }
 
-void Clients::markDirty(Connection* c) {
-  c->dirty = true;
-  dirty_.push_back(c);
-}
-
 void Clients::flushDirty() {
   // Flushing a connection can run requests it held back, which can make more connections dirty.
   while (!dirty_.empty()) {

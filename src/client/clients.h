@@ -68,7 +68,7 @@ class Clients final : private ConnectionOwner {
 
   void warnRejected();
   // ConnectionOwner
-  void markDirty(Connection* c) override;
+  std::vector<Connection*>& dirtyList() noexcept override { return dirty_; }
   void closed(Connection* c) override;
   // A connection's unparsed input went from before to now bytes; over --max-input-bytes in all,
   // the connections holding the most are closed until the total is back under it.

@@ -21,7 +21,8 @@ constexpr size_t kMaxSniffLine = 16 << 10;  // first-line bytes read before deci
 
 Connection::Connection(ConnectionOwner& owner, const SessionContext& context, ReplyPool& replies, uint64_t id,
                        bool rejecting)
-    : owner_(owner), context_(context), config_(context.config), gather_(owner.gatherBuffer()), id_(id),
+    : owner_(owner), context_(context), config_(context.config), gather_(owner.gatherBuffer()),
+      dirty_list_(owner.dirtyList()), id_(id),
       queue_(replies), last_active_ms_(context.loop.nowMs()), rejecting_(rejecting) {
   uv_tcp_init(context_.loop.uv(), &tcp_);
   tcp_.data = this;

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "src/base/config.h"
 #include "src/client/reply_queue.h"
@@ -24,8 +25,9 @@ class Connection;
 // What a connection needs of the set it belongs to (the client set implements it).
 class ConnectionOwner {
  public:
-  // c has replies to write: it is written in the end-of-turn pass (called once per pass).
-  virtual void markDirty(Connection* c) = 0;
+  // The connections with replies to write, which the owner writes in the end-of-turn pass: a
+  // connection appends itself (once per pass: Connection::dirty says whether it is there).
+  virtual std::vector<Connection*>& dirtyList() noexcept = 0;
   // c's handle is closed; c is deleted right after.
   virtual void closed(Connection* c) = 0;
   // c's unparsed input went from before to now bytes (--max-input-bytes counts all connections').
@@ -129,7 +131,10 @@ class Connection final : private ReplyOwner {
   void onLookup(Reply& reply, Part& part, const proxy::Lookup& r) override;
   // Queued for the end-of-turn write pass (once per pass), and the loop told to run that pass.
   void markDirty() {
-    if (!dirty) owner_.markDirty(this);
+    if (!dirty) {
+      dirty = true;
+      dirty_list_.push_back(this);
+    }
     context_.loop.requestTurnEnd();
   }
   static void onAlloc(uv_handle_t* h, size_t hint, uv_buf_t* buf) noexcept;
@@ -167,6 +172,7 @@ class Connection final : private ReplyOwner {
   const SessionContext& context_;
   const Config& config_;              // the server's, updated in place on reload
   char* gather_;                      // the owner's gather buffer (kGatherBytes)
+  std::vector<Connection*>& dirty_list_;  // the owner's
   uint64_t id_;
   uv_tcp_t tcp_;
   uv_write_t write_req_;

@@ -103,7 +103,7 @@ void RespSession::run() {
       conn_.requestDone(tail != conn_.tailReply());
       continue;
     }
-    cache_.beforeParse(parser_.unparsed());
+    cache_.beforeParse(parser_);
     auto st = parser_.next();
     if (st == resp::RequestParser::Status::kNeedMore) {
       cache_.forgetAhead();  // the input is used up: the next batch starts with a look-ahead
