@@ -16,9 +16,18 @@ namespace rcp::client {
 
 Clients::Clients(Loop& loop, const Config& config, const Services& services, ClientHost& host)
     : loop_(loop), config_(config), host_(host),
-      context_{loop,           config,          stats_,           host,
-               services.read_through, services.forwarder, services.shared, services.shared3,
-               services.pinned, services.commands, date_,          tracking_opens_} {}
+      context_{loop,
+               config,
+               stats_,
+               host,
+               services.read_through,
+               services.forwarder,
+               services.shared,
+               services.shared3,
+               services.pinned,
+               services.commands,
+               date_,
+               tracking_opens_} {}
 
 Clients::~Clients() { assert(connections_.empty()); }
 

@@ -137,13 +137,12 @@ std::string& RespSession::reply() { return conn_.pushReply()->first.text; }
 
 bool RespSession::dispatch(const Args& args) {
   // The hot paths: a GET or an MGET from a client with no state of its own, nothing to wait for.
-  if (state_.has(ClientState::kAuthed) && ctx_.config.deny_commands.empty() && ready(Route::kShared) &&
-      !state_.pinned()) {
-    if (resp::isGetName(args[0]) && cache_.serves(Cmd::kGet, args)) {
+  if (state_.has(ClientState::kAuthed) && ctx_.config.deny_commands.empty() && ready(Route::kShared)) {
+    if (resp::isGetName(args[0]) && !state_.pinned() && cache_.serves(Cmd::kGet, args)) {
       cacheQueued(cache_.get(conn_, args[1], state_.proto));
       return true;
     }
-    if (resp::isMgetName(args[0]) && cache_.serves(Cmd::kMget, args)) {
+    if (resp::isMgetName(args[0]) && !state_.pinned() && cache_.serves(Cmd::kMget, args)) {
       cacheQueued(cache_.mget(conn_, args, state_.proto));
       return true;
     }
@@ -450,21 +449,25 @@ void RespSession::render(Reply& reply, Part& part, const proxy::Lookup& r) {
     maybeRelease();
     return;
   }
-  bool info_text = r.kind == K::kReply && (r.frame->root().type() == resp::FrameType::kBulk ||
-                                           r.frame->root().type() == resp::FrameType::kVerbatim);
-  if (part.tag == Part::Tag::kInfo && (info_text || (r.kind != K::kReply && r.kind != K::kEncoded))) {
-    // Redis's sections then the proxy's; Redis unreachable: the proxy's own sections still answer.
-    renderInfo(part, r, state_.proto);
-  } else if (r.kind == K::kEncoded) {
-    part.text.assign(r.message);
-  } else if (r.kind == K::kReply) {
-    part.text.clear();
-    if (part.redact.empty()) r.frame->root().encode(part.text);
-    else encodeRedacted(r.frame->root(), part.redact, part.text);
-  } else if (r.kind == K::kTimeout) {
-    resp::appendError(part.text, "ERR backend timeout");
-  } else {
-    resp::appendError(part.text, "ERR backend unavailable: " + resp::oneLine(r.message));
+  switch (r.kind) {
+    case K::kEncoded: part.text.assign(r.message); break;
+    case K::kReply: {
+      resp::FrameView root = r.frame->root();
+      if (part.tag == Part::Tag::kInfo &&
+          (root.type() == resp::FrameType::kBulk || root.type() == resp::FrameType::kVerbatim)) {
+        renderInfo(part, r, state_.proto);  // Redis's sections, then the proxy's
+      } else {
+        part.text.clear();
+        if (part.redact.empty()) root.encode(part.text);
+        else encodeRedacted(root, part.redact, part.text);
+      }
+      break;
+    }
+    default:
+      if (part.tag == Part::Tag::kInfo) renderInfo(part, r, state_.proto);  // Redis unreachable: the proxy's own sections
+      else if (r.kind == K::kTimeout) resp::appendError(part.text, "ERR backend timeout");
+      else resp::appendError(part.text, "ERR backend unavailable: " + resp::oneLine(r.message));
+      break;
   }
   maybeRelease();
 }

@@ -194,9 +194,8 @@ void Server::onTurnEnd() {
 std::string Server::info(std::string_view section) { return infoText(metricSources(), section); }
 
 MetricSources Server::metricSources() const {
-  return MetricSources{config_,      cache_,     read_through_, *upstream_, *upstream3_,    pinned_,
-                       forwarder_,   facts_,     coherence_,    clients_,   uptimeMs(),     bound_port_,
-                       accept_errors_};
+  return MetricSources{config_,    cache_,     read_through_, *upstream_, *upstream3_,  pinned_, forwarder_,
+                       facts_,     coherence_, clients_,      uptimeMs(), bound_port_, accept_errors_};
 }
 
 bool Server::backendResp3() {
