@@ -365,7 +365,21 @@ void Link::checkDeadlines(uint64_t now_ms) {
     }
     return;
   }
-  // The head's budget: its own timeout (a cancelled head's: the first live request's).
+  if (!reader_.midReply()) {
+    // Not a byte of the head's reply yet: every request is judged by its own budget, counted from
+    // when it was sent or when the reply ahead of it was whole, whichever is later. A head with a
+    // longer budget (the proxy's own COMMAND at connect) does not make the reads behind it wait
+    // past theirs while Redis sends nothing.
+    for (const Request* r : fifo_) {
+      if (r != nullptr && r->timeout_ms != 0 && now_ms >= std::max(r->sent_ms, head_since_ms_) + r->timeout_ms) {
+        fail(Failure::kTimeout, "request timed out");  // Redis is not answering
+        return;
+      }
+    }
+    return;
+  }
+  // Mid-reply: the head's budget is its own timeout (a cancelled head's: the first live
+  // request's) plus its reply's announced size at the rate floor; those behind wait for it.
   uint64_t timeout_ms = 0;
   for (const Request* r : fifo_) {
     if (r != nullptr) {
@@ -378,10 +392,6 @@ void Link::checkDeadlines(uint64_t now_ms) {
   uint64_t allowed = timeout_ms;
   if (options_.min_reply_rate > 0) allowed += reader_.announcedBytes() * 1000 / options_.min_reply_rate;
   if (now_ms < start + allowed) return;
-  if (!reader_.midReply()) {
-    fail(Failure::kTimeout, "request timed out");  // not a byte of its reply: Redis is not answering
-    return;
-  }
   std::string why = "reply arriving slower than --backend-min-rate (" + std::to_string(options_.min_reply_rate) +
                     " bytes/s, " + std::to_string(reader_.announcedBytes()) + " bytes announced)";
   failHead(Failure::kTimeout, why, why);

@@ -8,8 +8,8 @@
 
 namespace rcp::proxy {
 
-BackendFacts::BackendFacts(backend::Upstream& upstream, resp::CommandTable& commands)
-    : upstream_(upstream), commands_(commands) {
+BackendFacts::BackendFacts(backend::Upstream& upstream, resp::CommandTable& commands, const Config& config)
+    : upstream_(upstream), commands_(commands), config_(config) {
   upstream_.onUp([this](backend::NodeId) { ask(); });
 }
 
@@ -17,6 +17,7 @@ void BackendFacts::ask() {
   for (Ask* a : {&command_ask_, &info_ask_}) {
     if (a->in_flight) continue;
     a->in_flight = true;
+    a->timeout_ms = config_.backend_timeout_ms;
     upstream_.submit(a);
   }
 }

@@ -26,7 +26,7 @@ Server::Server(uv_loop_t* loop, Config config)
       upstream3_(std::make_unique<backend::TopologyUpstream>(loop_, config_, true, upstream_.get())),
       read_through_(loop_, cache_, *upstream_, config_), coherence_(loop_, config_, read_through_, *upstream_),
       forwarder_(read_through_), pinned_(loop_, config_, upstream_.get()),
-      facts_(*upstream_, commands_),
+      facts_(*upstream_, commands_, config_),
       clients_(loop_, config_, client::Services{read_through_, forwarder_, *upstream_, *upstream3_, pinned_, commands_}, *this) {
   uv_tcp_init(loop, &listener_);
   listener_.data = this;

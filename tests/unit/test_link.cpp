@@ -59,6 +59,21 @@ TEST_CASE("link: a request with no deadline waits, one past its deadline fails t
   REQUIRE(b.run([&] { return b.fake.connections() == 2 && b.upstream->up(); }, 500));
 }
 
+TEST_CASE("link: a head with a longer budget does not hold a read behind it past its own while Redis says nothing") {
+  Backend b;
+  b.start();
+  Recorder slow({"COMMAND"}, 10000);  // the proxy's own ask at connect has a long budget
+  b.upstream->submit(&slow);
+  Recorder read({"GET", "k"}, 100);
+  b.upstream->submit(&read);
+  REQUIRE(b.run([&] { return b.fake.received() == slow.encoded() + read.encoded(); }));
+  // Redis answers nothing: the read fails by its own deadline, not the head's.
+  REQUIRE(b.run([&] { return read.calls == 1; }, 1500));
+  CHECK(read.failure == Failure::kTimeout);
+  CHECK(slow.failure == Failure::kTimeout);  // the same stuck link
+  REQUIRE(b.run([&] { return b.fake.connections() == 2 && b.upstream->up(); }, 500));
+}
+
 TEST_CASE("link: losing the connection fails what was sent, later requests go to a new connection") {
   Backend b;
   b.start();
