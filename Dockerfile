@@ -5,7 +5,7 @@
 FROM debian:bookworm AS build
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      build-essential cmake pkg-config libuv1-dev libhiredis-dev node-llhttp libspdlog-dev libfmt-dev doctest-dev \
+      build-essential cmake pkg-config libuv1-dev libhiredis-dev node-llhttp libspdlog-dev libfmt-dev doctest-dev libssl-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
@@ -20,7 +20,7 @@ CMD ["make", "test"]
 
 FROM debian:bookworm-slim AS runtime
 RUN apt-get update \
- && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends libuv1 libhiredis0.14 libspdlog1.10 libfmt9 \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends libuv1 libhiredis0.14 libspdlog1.10 libfmt9 libssl3 ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --no-create-home --shell /usr/sbin/nologin rcp
 COPY --from=build /src/build/redis-cache-proxy /usr/local/bin/redis-cache-proxy

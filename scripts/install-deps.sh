@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 mode=${1:-}
 
 pkgs=(build-essential cmake pkg-config
-      libuv1-dev libhiredis-dev node-llhttp libspdlog-dev libfmt-dev doctest-dev
+      libuv1-dev libhiredis-dev node-llhttp libspdlog-dev libfmt-dev doctest-dev libssl-dev openssl
       redis-server redis-tools python3 python3-pytest python3-redis curl procps)
 if [[ $mode == --bench ]]; then
   pkgs+=(wrk nutcracker webdis nginx-light valgrind)

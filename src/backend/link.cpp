@@ -60,15 +60,20 @@ LinkOptions LinkOptions::fromRedis(const std::string& host, uint16_t port, const
   return o;
 }
 
+namespace {
+bool isUnixPath(const std::string& host) { return !host.empty() && host[0] == '/'; }
+}  // namespace
+
 Link::Link(Loop& loop, const LinkOptions& options, LinkOwner& owner, UpstreamStats& stats, LatencyHistogram& latency)
     : loop_(loop), options_(options), owner_(&owner), stats_(stats), latency_(latency),
+      stream_(loop, *this, isUnixPath(options.host) ? net::Stream::Kind::kUnix : net::Stream::Kind::kTcp),
       reader_(&Link::takeBulk, this, options.max_reply_bytes) {
-  uv_tcp_init(loop_.uv(), &tcp_);
-  tcp_.data = this;
   resolve_req_.data = this;
-  connect_req_.data = this;
-  write_req_.data = this;
   reader_.setResp2Only(!options.resp3);
+  if (options.tls != nullptr) {
+    const std::string& name = options.tls_server_name.empty() ? options.host : options.tls_server_name;
+    stream_.startTls(options.tls, net::TlsChannel::Role::kClient, *options.tls_stats, name, options.tls_verify_name);
+  }
 }
 
 Link::~Link() { assert(state_ == State::kClosed && callbacks_ == 0 && fifo_.empty()); }
@@ -76,6 +81,11 @@ Link::~Link() { assert(state_ == State::kClosed && callbacks_ == 0 && fifo_.empt
 void Link::open() {
   assert(state_ == State::kResolving);
   deadline_ms_ = loop_.nowMs() + options_.connect_timeout_ms;
+  if (stream_.kind() == net::Stream::Kind::kUnix) {
+    stream_.connect(options_.host);  // no name to resolve
+    state_ = State::kConnecting;
+    return;
+  }
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
@@ -105,9 +115,7 @@ void Link::onResolved(int status, addrinfo* res) {
     fail(Failure::kUnavailable, "cannot resolve " + options_.host + ": " + uv_strerror(status));
     return;
   }
-  int rc = uv_tcp_connect(&connect_req_, &tcp_, res->ai_addr, [](uv_connect_t* req, int st) noexcept {
-    static_cast<Link*>(req->data)->onConnected(st);
-  });
+  int rc = stream_.connect(res->ai_addr);
   uv_freeaddrinfo(res);
   if (rc != 0) {
     fail(Failure::kUnavailable, std::string("connect: ") + uv_strerror(rc));
@@ -116,21 +124,35 @@ void Link::onResolved(int status, addrinfo* res) {
   state_ = State::kConnecting;
 }
 
-void Link::onConnected(int status) {
+void Link::onStreamConnected(int status) {
   if (state_ == State::kClosed) return;
   if (status != 0) {
-    fail(Failure::kUnavailable,
-         "connect to " + options_.host + ":" + std::to_string(options_.port) + ": " + uv_strerror(status));
+    std::string where = stream_.kind() == net::Stream::Kind::kUnix
+                            ? options_.host
+                            : options_.host + ":" + std::to_string(options_.port);
+    fail(Failure::kUnavailable, "connect to " + where + ": " + uv_strerror(status));
     return;
   }
-  uv_tcp_nodelay(&tcp_, 1);
-  uv_tcp_keepalive(&tcp_, 1, 60);
-  int rc = paused_ ? 0 : startReading();
+  connected_ = true;
+  // A TLS link reads its handshake whatever the owner's back-pressure: nothing is delivered to
+  // the owner before the Redis handshake anyway.
+  int rc = paused_ && !stream_.tls() ? 0 : startReading();
   if (rc != 0) {
     fail(Failure::kUnavailable, std::string("read: ") + uv_strerror(rc));
     return;
   }
-  // The handshake goes first, in front of anything the owner sends once the link accepts.
+  startHandshake();
+}
+
+void Link::onStreamEstablished() {
+  if (state_ == State::kClosed) return;
+  if (paused_) stream_.readStop();
+  flush();  // the Redis handshake (and what queued behind it) was waiting for TLS
+}
+
+void Link::startHandshake() {
+  // The handshake goes first, in front of anything the owner sends once the link accepts. Over
+  // TLS it is queued now and written once the TLS handshake is done (flush() waits for it).
   assert(fifo_.empty());
   state_ = State::kHandshake;
   deadline_ms_ = loop_.nowMs() + options_.connect_timeout_ms;
@@ -146,14 +168,7 @@ void Link::onConnected(int status) {
   else owner_->onLinkReplies(*this);  // requests may queue behind the handshake now
 }
 
-int Link::startReading() {
-  return uv_read_start(
-      reinterpret_cast<uv_stream_t*>(&tcp_),
-      [](uv_handle_t* h, size_t, uv_buf_t* buf) noexcept { *buf = static_cast<Link*>(h->data)->loop_.readBuffer(); },
-      [](uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) noexcept {
-        static_cast<Link*>(s->data)->onRead(nread, buf);
-      });
-}
+int Link::startReading() { return stream_.readStart(); }
 
 void Link::handshakeDone() {
   if (handshake_left_ > 0) --handshake_left_;
@@ -187,9 +202,9 @@ void Link::pauseReading(bool paused) {
   if (paused == paused_ || state_ == State::kClosed) return;
   paused_ = paused;
   if (state_ != State::kHandshake && state_ != State::kUp) return;  // reading starts paused if asked
-  auto* s = reinterpret_cast<uv_stream_t*>(&tcp_);
   // What was already read is still delivered (one read buffer at most): only further reads stop.
-  if (paused) uv_read_stop(s);
+  if (!stream_.ready()) return;  // TLS keeps reading its handshake; the pause applies once it is done
+  if (paused) stream_.readStop();
   else startReading();
 }
 
@@ -206,10 +221,10 @@ bool Link::cancel(Request* r) noexcept {
 }
 
 void Link::flush() {
-  if (out_.empty() || write_active_ || !accepting()) return;
+  // Not before the stream can carry plaintext (TLS shaking hands), nor over a write in flight.
+  if (out_.empty() || write_active_ || !accepting() || !connected_ || !stream_.ready() || stream_.busy()) return;
   uv_buf_t buf = uv_buf_init(out_.data(), static_cast<unsigned>(out_.size()));
-  int n = uv_try_write(reinterpret_cast<uv_stream_t*>(&tcp_), &buf, 1);
-  if (n == UV_EAGAIN) n = 0;
+  int n = stream_.tryWrite(&buf, 1);
   if (n < 0) {
     fail(Failure::kUnavailable, std::string("write: ") + uv_err_name(n));
     return;
@@ -218,12 +233,14 @@ void Link::flush() {
     out_.clear();
     return;
   }
+  if (stream_.busy()) {  // TLS took a part and is writing its ciphertext: the rest follows it
+    out_.erase(0, static_cast<size_t>(n));
+    return;
+  }
   writing_.assign(out_, static_cast<size_t>(n));
   out_.clear();
   buf = uv_buf_init(writing_.data(), static_cast<unsigned>(writing_.size()));
-  int rc = uv_write(&write_req_, reinterpret_cast<uv_stream_t*>(&tcp_), &buf, 1, [](uv_write_t* req, int status) noexcept {
-    static_cast<Link*>(req->data)->onWritten(status);
-  });
+  int rc = stream_.tls() ? UV_EAGAIN : stream_.write(&buf, 1);
   if (rc != 0) {
     fail(Failure::kUnavailable, std::string("write: ") + uv_err_name(rc));
     return;
@@ -231,7 +248,7 @@ void Link::flush() {
   write_active_ = true;
 }
 
-void Link::onWritten(int status) {
+void Link::onStreamWritten(int status) {
   write_active_ = false;
   writing_.clear();
   if (state_ == State::kClosed) return;
@@ -242,15 +259,16 @@ void Link::onWritten(int status) {
   flush();
 }
 
-void Link::onRead(ssize_t nread, const uv_buf_t* buf) {
-  if (state_ == State::kClosed || nread == 0) return;
-  if (nread < 0) {
-    fail(Failure::kUnavailable,
-         nread == UV_EOF ? std::string("connection closed by Redis") : std::string("read: ") + uv_err_name(static_cast<int>(nread)));
-    return;
-  }
-  size_t len = static_cast<size_t>(nread);
-  if (!readFrames(buf->base, len)) return;
+void Link::onStreamEnd(int status, std::string_view why) {
+  if (state_ == State::kClosed) return;
+  if (status == UV_EOF && stream_.ready()) fail(Failure::kUnavailable, "connection closed by Redis");
+  else if (status == UV_EPROTO || !stream_.ready()) fail(Failure::kUnavailable, why);  // "TLS: ..."
+  else fail(Failure::kUnavailable, std::string("read: ") + std::string(why));
+}
+
+void Link::onStreamData(const char* data, size_t len) {
+  if (state_ == State::kClosed) return;
+  if (!readFrames(data, len)) return;
   if (owner_ != nullptr) owner_->onLinkReplies(*this);
 }
 
@@ -484,11 +502,12 @@ void Link::closeHandle() noexcept {
   out_.clear();
   if (callbacks_ > 0) uv_cancel(reinterpret_cast<uv_req_t*>(&resolve_req_));  // resolving
   ++callbacks_;
-  uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), [](uv_handle_t* h) noexcept {
-    Link* l = static_cast<Link*>(h->data);
-    --l->callbacks_;
-    l->released();
-  });
+  stream_.close();
+}
+
+void Link::onStreamClosed() {
+  --callbacks_;
+  released();
 }
 
 void Link::released() noexcept {

@@ -1,5 +1,6 @@
-// One TCP connection to Redis: resolve, connect, handshake (AUTH, SELECT as ordinary internal
-// requests at the head of the pipeline), then requests pipelined in FIFO order, replies read as
+// One connection to Redis (TCP or a Unix socket, plaintext or TLS): resolve, connect, the TLS
+// handshake, the Redis handshake (AUTH, SELECT as ordinary internal requests at the head of the
+// pipeline), then requests pipelined in FIFO order, replies read as
 // frames and matched to the request at the head. It knows nothing of the cache or of clients: it
 // serves backend::Request objects and tells its owner (the policy) when it is up and when it is gone.
 //
@@ -23,6 +24,7 @@
 #include "src/backend/upstream.h"
 #include "src/base/histogram.h"
 #include "src/base/loop.h"
+#include "src/net/stream.h"
 
 namespace rcp::backend {
 
@@ -33,8 +35,14 @@ struct LinkOptions {
                                const std::string& password, int db, uint64_t connect_timeout_ms,
                                size_t max_reply_bytes, bool resp3 = false, uint64_t min_reply_rate = 0);
 
-  std::string host;
+  std::string host;   // a path starting with '/' is a Unix socket (port unused)
   uint16_t port = 6379;
+  // TLS (rediss://): the context (null: plaintext), where handshakes are counted, the name sent
+  // as SNI and verified (empty: the host), and whether the certificate's name is checked at all.
+  SSL_CTX* tls = nullptr;
+  net::TlsStats* tls_stats = nullptr;
+  std::string tls_server_name;
+  bool tls_verify_name = true;
   std::vector<std::vector<std::string>> handshake;  // commands sent first on every connection
   uint64_t connect_timeout_ms = 2000;               // resolve + connect + handshake
   size_t max_reply_bytes = 512u << 20;              // a larger reply is refused (its request fails, see Resp3Reader)
@@ -77,7 +85,7 @@ class LinkOwner {
   ~LinkOwner() = default;
 };
 
-class Link {
+class Link final : private net::StreamOwner {
  public:
   enum class State { kResolving, kConnecting, kHandshake, kUp, kClosed };
 
@@ -128,9 +136,14 @@ class Link {
 
   int startReading();
   void onResolved(int status, struct addrinfo* res);
-  void onConnected(int status);
-  void onRead(ssize_t nread, const uv_buf_t* buf);
-  void onWritten(int status);
+  // net::StreamOwner
+  void onStreamConnected(int status) override;
+  void onStreamEstablished() override;
+  void onStreamData(const char* data, size_t len) override;
+  void onStreamEnd(int status, std::string_view why) override;
+  void onStreamWritten(int status) override;
+  void onStreamClosed() override;
+  void startHandshake();  // the Redis handshake, once the stream is connected (and TLS established)
   void onFrame(const resp::Frame& frame);
   void handshakeDone();
   // Fails every request with kind, closes the handle and tells the owner.
@@ -157,16 +170,14 @@ class Link {
   LatencyHistogram& latency_;
   State state_ = State::kResolving;
   uv_getaddrinfo_t resolve_req_;
-  uv_tcp_t tcp_;
-  uv_connect_t connect_req_;
-  uv_write_t write_req_;
+  net::Stream stream_;          // TCP or Unix, plaintext or TLS
   int callbacks_ = 0;           // outstanding libuv callbacks; freed when the last arrives after close
-  bool handle_open_ = false;    // tcp_ initialised
   std::deque<Request*> fifo_;   // one entry per awaited reply (a request of several has several); null = reply to drop
   size_t requests_ = 0;         // distinct live requests in fifo_
   std::string out_;             // commands queued this turn
-  std::string writing_;         // bytes handed to uv_write, kept alive until its callback
+  std::string writing_;         // bytes handed to a queued write, kept alive until it ends
   bool write_active_ = false;
+  bool connected_ = false;      // the stream is connected (TLS may still be shaking hands)
   bool paused_ = false;         // reading stopped by pauseReading
   FrameSink* sink_ = nullptr;   // stream mode: frames beyond the FIFO go here
   FrameSink* push_sink_ = nullptr;  // RESP3: push frames go here

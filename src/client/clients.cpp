@@ -31,10 +31,10 @@ Clients::Clients(Loop& loop, const Config& config, const Services& services, Cli
 
 Clients::~Clients() { assert(connections_.empty()); }
 
-void Clients::accept(uv_stream_t* listener) {
+void Clients::accept(uv_stream_t* listener, const Listener& kind) {
   bool reject = clients_ >= config_.max_clients;
-  auto* c = new Connection(*this, context_, replies_, next_id_++, reject);
-  int rc = uv_accept(listener, reinterpret_cast<uv_stream_t*>(c->tcp()));
+  auto* c = new Connection(*this, context_, replies_, next_id_++, reject, kind);
+  int rc = uv_accept(listener, c->stream());
   connections_.insert(c);
   ++stats_.connections_received;
   if (reject) {
@@ -49,10 +49,12 @@ void Clients::accept(uv_stream_t* listener) {
     return;
   }
   bool denied = false;
-  if (!reject && config_.protected_mode && config_.requirepass.empty() && !isLoopbackBind(config_.bind)) {
+  // A Unix socket's clients are local: protected mode is for TCP, as Redis's.
+  if (!reject && kind.kind == net::Stream::Kind::kTcp && config_.protected_mode && config_.requirepass.empty() &&
+      !isLoopbackBind(config_.bind)) {
     sockaddr_storage peer{};
     int len = sizeof(peer);
-    if (uv_tcp_getpeername(c->tcp(), reinterpret_cast<sockaddr*>(&peer), &len) == 0 &&
+    if (uv_tcp_getpeername(reinterpret_cast<uv_tcp_t*>(c->stream()), reinterpret_cast<sockaddr*>(&peer), &len) == 0 &&
         protectedModeDenies(config_, reinterpret_cast<const sockaddr*>(&peer))) {
       denied = true;
       ++stats_.protected_denied;

@@ -46,7 +46,8 @@ class Clients final : private ConnectionOwner {
   Clients& operator=(const Clients&) = delete;
 
   // The listener has a connection: accepts it, or answers "max clients" and closes it.
-  void accept(uv_stream_t* listener);
+  // listener: its kind of socket and TLS context (the one current when the connection arrives).
+  void accept(uv_stream_t* listener, const Listener& kind = {});
   // The end-of-turn pass: writes every connection with replies ready (flushing can run held-back
   // requests, which can make more replies: it repeats until none is left).
   void flushDirty();

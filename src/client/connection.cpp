@@ -1,9 +1,7 @@
 // Client connection: reading, protocol sniffing, ordered batched writes, close (see connection.h).
 #include "src/client/connection.h"
 
-#include <linux/sockios.h>
 #include <spdlog/spdlog.h>
-#include <sys/ioctl.h>
 
 #include <cassert>
 #include <cstring>
@@ -20,13 +18,11 @@ constexpr size_t kMaxSniffLine = 16 << 10;  // first-line bytes read before deci
 }  // namespace
 
 Connection::Connection(ConnectionOwner& owner, const SessionContext& context, ReplyPool& replies, uint64_t id,
-                       bool rejecting)
+                       bool rejecting, const Listener& listener)
     : owner_(owner), context_(context), config_(context.config), gather_(owner.gatherBuffer()),
-      dirty_list_(owner.dirtyList()), id_(id),
+      dirty_list_(owner.dirtyList()), id_(id), stream_(context.loop, *this, listener.kind),
       queue_(replies), last_active_ms_(context.loop.nowMs()), rejecting_(rejecting) {
-  uv_tcp_init(context_.loop.uv(), &tcp_);
-  tcp_.data = this;
-  write_req_.data = this;
+  if (listener.tls != nullptr) stream_.startTls(listener.tls, net::TlsChannel::Role::kServer, *listener.tls_stats);
 }
 
 // The teardown order (see connection.h): the queue lets go of its replies first (ready ones back
@@ -40,37 +36,37 @@ Connection::~Connection() {
 }
 
 int Connection::start() {
-  uv_tcp_nodelay(&tcp_, 1);
-  int rc = uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), onAlloc, onReadCb);
+  if (stream_.kind() == net::Stream::Kind::kTcp) uv_tcp_nodelay(reinterpret_cast<uv_tcp_t*>(stream_.uv()), 1);
+  // A handshake counts as a request: it must finish within --request-timeout.
+  if (stream_.tls()) request_started_ms_ = context_.loop.nowMs();
+  int rc = stream_.readStart();
   reading_ = rc == 0;
   return rc;
 }
 
-void Connection::onAlloc(uv_handle_t* h, size_t, uv_buf_t* buf) noexcept {
-  *buf = static_cast<Connection*>(h->data)->context_.loop.readBuffer();
+void Connection::onStreamEnd(int status, [[maybe_unused]] std::string_view why) {
+  if (closing_) return;
+  // The client is done sending (EOF) or gone: answer what it asked, then close.
+  if (status != UV_EOF) SPDLOG_DEBUG("client {} read error: {}", id_, why);
+  read_eof_ = true;
+  pauseReading();
+  if (status != UV_EOF || rejecting_ || !stream_.ready() || (session_ != nullptr && session_->closeOnEof())) close();
+  else closeAfterWrite();
 }
 
-void Connection::onReadCb(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) noexcept {
-  static_cast<Connection*>(s->data)->onRead(nread, buf);
+void Connection::onStreamEstablished() {
+  last_active_ms_ = context_.loop.nowMs();
+  request_started_ms_ = 0;  // the handshake is done; the first request's clock starts with its bytes
 }
 
-void Connection::onRead(ssize_t nread, const uv_buf_t* buf) {
-  if (closing_ || nread == 0) return;
-  if (nread < 0) {
-    // The client is done sending (EOF) or gone: answer what it asked, then close.
-    if (nread != UV_EOF) SPDLOG_DEBUG("client {} read error: {}", id_, uv_err_name(static_cast<int>(nread)));
-    read_eof_ = true;
-    pauseReading();
-    if (nread != UV_EOF || rejecting_ || (session_ != nullptr && session_->closeOnEof())) close();
-    else closeAfterWrite();
-    return;
-  }
-  context_.stats.bytes_in += static_cast<uint64_t>(nread);
+void Connection::onStreamData(const char* data, size_t len) {
+  if (closing_) return;
+  context_.stats.bytes_in += static_cast<uint64_t>(len);
   last_active_ms_ = context_.loop.nowMs();
   uint64_t requests_before = requests_;
   if (session_ != nullptr) {
-    session_->onData(buf->base, static_cast<size_t>(nread));
-  } else if (!startSession(buf->base, static_cast<size_t>(nread))) {
+    session_->onData(data, len);
+  } else if (!startSession(data, len)) {
     noteRequestStart(requests_before);
     return;
   }
@@ -150,36 +146,10 @@ bool Connection::outputBacklogged() const noexcept {
   return bytes + write_bytes_ >= std::min(kPauseOutputBytes, config_.max_output_bytes);
 }
 
-namespace {
-std::string addressText(const sockaddr_storage& a) {
-  char ip[INET6_ADDRSTRLEN] = "?";
-  uint16_t port = 0;
-  if (a.ss_family == AF_INET6) {
-    const auto* v6 = reinterpret_cast<const sockaddr_in6*>(&a);
-    uv_ip6_name(v6, ip, sizeof ip);
-    port = ntohs(v6->sin6_port);
-  } else if (a.ss_family == AF_INET) {
-    const auto* v4 = reinterpret_cast<const sockaddr_in*>(&a);
-    uv_ip4_name(v4, ip, sizeof ip);
-    port = ntohs(v4->sin_port);
-  }
-  return std::string(ip) + ":" + std::to_string(port);
-}
-}  // namespace
 
-std::string Connection::peerAddress() const {
-  sockaddr_storage a{};
-  int len = sizeof a;
-  uv_tcp_getpeername(&tcp_, reinterpret_cast<sockaddr*>(&a), &len);
-  return addressText(a);
-}
+std::string Connection::peerAddress() const { return stream_.peerAddress(); }
 
-std::string Connection::localAddress() const {
-  sockaddr_storage a{};
-  int len = sizeof a;
-  uv_tcp_getsockname(&tcp_, reinterpret_cast<sockaddr*>(&a), &len);
-  return addressText(a);
-}
+std::string Connection::localAddress() const { return stream_.localAddress(); }
 
 void Connection::drain() {
   if (closing_) return;
@@ -194,7 +164,7 @@ bool Connection::closeIfIdle(uint64_t now_ms, uint64_t idle_ms, uint64_t reject_
   if (closing_) return false;
   // A large reply leaves in many pieces, in libuv's write queue and then in the kernel's send
   // buffer: either shrinking is the client reading, and progress in either direction is activity.
-  size_t unsent = unsentBytes();
+  size_t unsent = stream_.unsentBytes();
   if (unsent != unsent_seen_) {
     unsent_seen_ = unsent;
     last_active_ms_ = now_ms;
@@ -212,16 +182,6 @@ bool Connection::closeIfIdle(uint64_t now_ms, uint64_t idle_ms, uint64_t reject_
   ++context_.stats.idle_closes;
   close();
   return true;
-}
-
-size_t Connection::unsentBytes() const noexcept {
-  size_t bytes = uv_stream_get_write_queue_size(reinterpret_cast<const uv_stream_t*>(&tcp_));
-  uv_os_fd_t fd;
-  int in_kernel = 0;
-  if (uv_fileno(reinterpret_cast<const uv_handle_t*>(&tcp_), &fd) == 0 && ioctl(fd, SIOCOUTQ, &in_kernel) == 0 &&
-      in_kernel > 0)
-    bytes += static_cast<size_t>(in_kernel);
-  return bytes;
 }
 
 Session::Input Connection::heldInput() const {
@@ -258,6 +218,11 @@ bool Connection::closeIfRequestSlow(uint64_t now_ms, uint64_t request_ms) {
   }
   if (now_ms - request_started_ms_ < request_ms) return false;
   ++context_.stats.request_timeouts;
+  if (!stream_.ready()) {  // a TLS handshake that never finished: nothing can be said to it
+    stream_.countHandshakeTimeout();
+    close();
+    return true;
+  }
   SPDLOG_DEBUG("client {}: a request did not arrive whole within {} ms: closing", id_, request_ms);
   answerAndClose(http_, 408, "request timeout: the request did not arrive whole within --request-timeout",
                  "ERR request timeout: the request did not arrive whole within --request-timeout");
@@ -266,14 +231,14 @@ bool Connection::closeIfRequestSlow(uint64_t now_ms, uint64_t request_ms) {
 
 void Connection::pauseReading() {
   if (reading_ && !closing_) {
-    uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
+    stream_.readStop();
     reading_ = false;
   }
 }
 
 void Connection::resumeReading() {
   if (!reading_ && !closing_ && !read_eof_ && !close_after_write_) {
-    if (uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), onAlloc, onReadCb) == 0) reading_ = true;
+    if (stream_.readStart() == 0) reading_ = true;
   }
 }
 
@@ -315,8 +280,7 @@ bool Connection::writeReady() {
     out = &gathered;
     nout = 1;
   }
-  int n = nout == 0 ? 0 : uv_try_write(reinterpret_cast<uv_stream_t*>(&tcp_), out, static_cast<unsigned>(nout));
-  if (n == UV_EAGAIN || n == UV_ENOSYS) n = 0;
+  int n = nout == 0 ? 0 : stream_.tryWrite(out, static_cast<unsigned>(nout));
   if (n < 0) {
     SPDLOG_DEBUG("client {} write error: {}", id_, uv_err_name(n));
     close();
@@ -325,17 +289,25 @@ bool Connection::writeReady() {
   context_.stats.bytes_out += static_cast<uint64_t>(n);
   if (n > 0) last_active_ms_ = context_.loop.nowMs();
   queue_.advance(static_cast<size_t>(n));
-  if (static_cast<size_t>(n) == b.bytes) return true;  // more replies may have become ready meanwhile
-  // The socket took part: the rest (from the original buffers, not the gathered copy) goes in one
-  // queued write, and the replies stay queued until it completes.
-  ReplyQueue::Batch rest = queue_.collect(bufs, kMaxIov);
-  int rc = uv_write(&write_req_, reinterpret_cast<uv_stream_t*>(&tcp_), bufs, static_cast<unsigned>(rest.bufs), onWriteCb);
-  if (rc != 0) {
-    close();
-    return false;
+  if (stream_.busy()) {
+    // TLS: what was taken is encrypted (those replies are done with) and its ciphertext is being
+    // written; the rest is encrypted once it has gone.
+    writing_ = true;
+    write_bytes_ = stream_.queuedBytes();
+    write_advance_ = 0;
+  } else if (static_cast<size_t>(n) == b.bytes) {
+    return true;  // more replies may have become ready meanwhile
+  } else {
+    // The socket took part: the rest (from the original buffers, not the gathered copy) goes in
+    // one queued write, and the replies stay queued until it completes.
+    ReplyQueue::Batch rest = queue_.collect(bufs, kMaxIov);
+    if (stream_.tls() || stream_.write(bufs, static_cast<unsigned>(rest.bufs)) != 0) {
+      close();
+      return false;
+    }
+    writing_ = true;
+    write_bytes_ = write_advance_ = rest.bytes;
   }
-  writing_ = true;
-  write_bytes_ = rest.bytes;
   if (overOutputLimit()) {
     closeForOutputLimit();
     return false;
@@ -366,14 +338,11 @@ void Connection::afterFlush() {
   }
 }
 
-void Connection::onWriteCb(uv_write_t* req, int status) noexcept {
-  static_cast<Connection*>(req->data)->onWritten(status);
-}
-
-void Connection::onWritten(int status) {
+void Connection::onStreamWritten(int status) {
   writing_ = false;
   last_active_ms_ = context_.loop.nowMs();
-  size_t bytes = std::exchange(write_bytes_, 0);
+  write_bytes_ = 0;
+  size_t bytes = std::exchange(write_advance_, 0);
   if (closing_) return;
   if (status != 0) {
     close();
@@ -381,6 +350,11 @@ void Connection::onWritten(int status) {
   }
   context_.stats.bytes_out += bytes;
   queue_.advance(bytes);
+  if (stream_.busy()) {  // TLS: more ciphertext (a handshake message, a ticket) went out meanwhile
+    writing_ = true;
+    write_bytes_ = stream_.queuedBytes();
+    return;
+  }
   flush();
 }
 
@@ -389,13 +363,13 @@ void Connection::close() {
   closing_ = true;
   reading_ = false;
   noteInput(heldInput().bytes);  // what it held no longer counts
-  uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), onCloseCb);
+  if (close_after_write_) stream_.shutdownTls();  // a clean end: close_notify, best effort
+  stream_.close();
 }
 
-void Connection::onCloseCb(uv_handle_t* h) noexcept {
-  Connection* c = static_cast<Connection*>(h->data);
-  c->owner_.closed(c);
-  delete c;
+void Connection::onStreamClosed() {
+  owner_.closed(this);
+  delete this;
 }
 
 }  // namespace rcp::client

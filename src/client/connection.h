@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "src/base/config.h"
+#include "src/net/stream.h"
 #include "src/client/reply_queue.h"
 #include "src/client/session.h"
 #include "src/client/session_context.h"
@@ -52,16 +53,26 @@ class ConnectionOwner {
 //   - teardown (~Connection) first orphans the queue's waiting replies, then destroys the session:
 //     a session's destructor may release a pinned connection, which can complete requests at once,
 //     and their parts must find no connection to call. An assert holds that order.
-class Connection final : private ReplyOwner {
+// Which listener a connection came through: its kind of socket, and TLS (null: plaintext).
+struct Listener {
+  net::Stream::Kind kind = net::Stream::Kind::kTcp;
+  SSL_CTX* tls = nullptr;             // the listener's context when the connection was accepted
+  net::TlsStats* tls_stats = nullptr; // where its handshakes are counted
+};
+
+class Connection final : private ReplyOwner, private net::StreamOwner {
  public:
-  Connection(ConnectionOwner& owner, const SessionContext& context, ReplyPool& replies, uint64_t id, bool rejecting);
+  Connection(ConnectionOwner& owner, const SessionContext& context, ReplyPool& replies, uint64_t id, bool rejecting,
+             const Listener& listener = {});
   ~Connection();
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
-  // After uv_accept() into tcp(): starts reading. Returns a libuv error code.
+  // After uv_accept() into stream(): starts reading (TLS: the handshake first). Returns a libuv error code.
   int start();
-  uv_tcp_t* tcp() noexcept { return &tcp_; }
+  uv_stream_t* stream() noexcept { return stream_.uv(); }
+  net::Stream::Kind kind() const noexcept { return stream_.kind(); }
+  bool tls() const noexcept { return stream_.tls(); }
   uint64_t id() const noexcept { return id_; }
   bool rejecting() const noexcept { return rejecting_; }
   // Protected mode refuses this client (protected_mode.h): it gets the refusal once it has shown
@@ -137,20 +148,18 @@ class Connection final : private ReplyOwner {
     }
     context_.loop.requestTurnEnd();
   }
-  static void onAlloc(uv_handle_t* h, size_t hint, uv_buf_t* buf) noexcept;
-  static void onReadCb(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) noexcept;
-  static void onWriteCb(uv_write_t* req, int status) noexcept;
-  static void onCloseCb(uv_handle_t* h) noexcept;
-  void onRead(ssize_t nread, const uv_buf_t* buf);
-  void onWritten(int status);
+  // net::StreamOwner: plaintext in, the end of input, a write done, the handle closed.
+  void onStreamData(const char* data, size_t len) override;
+  void onStreamEnd(int status, std::string_view why) override;
+  void onStreamWritten(int status) override;
+  void onStreamEstablished() override;
+  void onStreamClosed() override;
   bool startSession(const char* data, size_t len);
   // One uv_try_write of what is ready, then a queued uv_write of any rest; false when closed.
   bool writeReady();
   void afterFlush();
   void pauseReading();
   void resumeReading();
-  // Reply bytes not yet taken by the client: libuv's write queue plus the kernel's send buffer.
-  size_t unsentBytes() const noexcept;
   void rejectAndClose(bool http);
   // One error reply in the connection's protocol (HTTP status and text, or a RESP error), then close.
   void answerAndClose(bool http, int status, std::string_view text, std::string_view resp_error);
@@ -174,13 +183,13 @@ class Connection final : private ReplyOwner {
   char* gather_;                      // the owner's gather buffer (kGatherBytes)
   std::vector<Connection*>& dirty_list_;  // the owner's
   uint64_t id_;
-  uv_tcp_t tcp_;
-  uv_write_t write_req_;
+  net::Stream stream_;                // the socket (TCP or Unix, plaintext or TLS)
   std::unique_ptr<Session> session_;  // null until the protocol is known
   std::string sniff_;                 // first bytes, kept until the protocol is known
   std::string name_;
   ReplyQueue queue_;
-  size_t write_bytes_ = 0;            // bytes in the uv_write in flight, not yet taken by the socket
+  size_t write_bytes_ = 0;            // bytes in the write in flight, not yet taken by the socket
+  size_t write_advance_ = 0;          // reply bytes the queue gives up when it completes (TLS: 0, taken already)
   size_t unflushed_bytes_ = 0;        // bytes of replies made ready by this batch of requests, not yet written
   uint64_t last_active_ms_ = 0;       // monotonic: last read or write progress
   uint64_t requests_ = 0;             // requests parsed on this connection
