@@ -70,9 +70,10 @@ Link::Link(Loop& loop, const LinkOptions& options, LinkOwner& owner, UpstreamSta
       reader_(&Link::takeBulk, this, options.max_reply_bytes) {
   resolve_req_.data = this;
   reader_.setResp2Only(!options.resp3);
-  if (options.tls != nullptr) {
-    const std::string& name = options.tls_server_name.empty() ? options.host : options.tls_server_name;
-    stream_.startTls(options.tls, net::TlsChannel::Role::kClient, *options.tls_stats, name, options.tls_verify_name);
+  if (options.tls != nullptr && options.tls->enabled()) {
+    net::TlsEndpoint& t = *options.tls;
+    const std::string& name = t.server_name.empty() ? options.host : t.server_name;
+    stream_.startTls(t.ctx(), net::TlsChannel::Role::kClient, t.stats, name, t.verify_name);
   }
 }
 

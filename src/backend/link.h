@@ -37,12 +37,9 @@ struct LinkOptions {
 
   std::string host;   // a path starting with '/' is a Unix socket (port unused)
   uint16_t port = 6379;
-  // TLS (rediss://): the context (null: plaintext), where handshakes are counted, the name sent
-  // as SNI and verified (empty: the host), and whether the certificate's name is checked at all.
-  SSL_CTX* tls = nullptr;
-  net::TlsStats* tls_stats = nullptr;
-  std::string tls_server_name;
-  bool tls_verify_name = true;
+  // TLS (rediss://): the backend side's context, counters and names, read when a link starts (so
+  // a reload reaches the next link); null: plaintext.
+  net::TlsEndpoint* tls = nullptr;
   std::vector<std::vector<std::string>> handshake;  // commands sent first on every connection
   uint64_t connect_timeout_ms = 2000;               // resolve + connect + handshake
   size_t max_reply_bytes = 512u << 20;              // a larger reply is refused (its request fails, see Resp3Reader)

@@ -36,6 +36,7 @@ void Pinned::openOn(int32_t slot) {
   const Config& c = pool_.config_;
   options_ = LinkOptions::fromRedis(host_, port_, c.redis.user, c.redis.password, 0, c.backend_timeout_ms,
                                     c.max_backend_reply_bytes, resp3_, c.backend_min_rate);
+  options_.tls = pool_.options_[0].tls;
   link_ = new Link(pool_.loop_, options_, *this, pool_.link_stats_, pool_.latency_);
   if (resp3_) link_->setPushSink(this);
   if (streaming_) link_->setSink(this);
@@ -161,7 +162,7 @@ void Pinned::onFrame(const resp::Frame& frame) {
   if (user_ != nullptr) user_->onPinnedFrame(frame);
 }
 
-PinnedPool::PinnedPool(Loop& loop, const Config& config, const Upstream* router)
+PinnedPool::PinnedPool(Loop& loop, const Config& config, const Upstream* router, net::TlsEndpoint* tls)
     : loop_(loop), config_(config), router_(router),
       options_{LinkOptions::fromRedis(config.redis.host, config.redis.port, config.redis.user, config.redis.password,
                                       config.redis.db, config.backend_timeout_ms, config.max_backend_reply_bytes, false,
@@ -169,6 +170,7 @@ PinnedPool::PinnedPool(Loop& loop, const Config& config, const Upstream* router)
                LinkOptions::fromRedis(config.redis.host, config.redis.port, config.redis.user, config.redis.password,
                                       config.redis.db, config.backend_timeout_ms, config.max_backend_reply_bytes,
                                       true, config.backend_min_rate)} {
+  for (LinkOptions& o : options_) o.tls = tls;
   uv_timer_init(loop_.uv(), &tick_);
   tick_.data = this;
 }

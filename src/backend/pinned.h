@@ -113,7 +113,7 @@ class PinnedPool {
  public:
   // config is the server's (max_pinned applies at once on reload). router: where a Redis Cluster's
   // slots are served (null: always the configured Redis).
-  PinnedPool(Loop& loop, const Config& config, const Upstream* router = nullptr);
+  PinnedPool(Loop& loop, const Config& config, const Upstream* router = nullptr, net::TlsEndpoint* tls = nullptr);
   ~PinnedPool();
   PinnedPool(const PinnedPool&) = delete;
   PinnedPool& operator=(const PinnedPool&) = delete;

@@ -52,8 +52,9 @@ void TopologyUpstream::Refresh::encode(std::string& out) const {
   resp::appendCommand(out, {"CLUSTER", owner_.refresh_shards_ ? "SHARDS" : "SLOTS"});
 }
 
-TopologyUpstream::TopologyUpstream(Loop& loop, const Config& config, bool resp3, TopologyUpstream* leader)
-    : loop_(loop), config_(config), resp3_(resp3), leader_(leader != nullptr ? leader : this),
+TopologyUpstream::TopologyUpstream(Loop& loop, const Config& config, bool resp3, TopologyUpstream* leader,
+                                   net::TlsEndpoint* tls)
+    : loop_(loop), config_(config), tls_(leader != nullptr ? leader->tls_ : tls), resp3_(resp3), leader_(leader != nullptr ? leader : this),
       rng_(std::random_device{}()) {
   uv_timer_init(loop_.uv(), &tick_);
   tick_.data = this;
@@ -99,6 +100,7 @@ TopologyUpstream::Node* TopologyUpstream::nodeAt(std::string_view host, uint16_t
                                          config_.backend_timeout_ms, config_.max_backend_reply_bytes, resp3_,
                                          config_.backend_min_rate);
   o.redirects = true;
+  o.tls = tls_;
   auto n = std::make_unique<Node>();
   n->id = leader_->next_id_++;  // one numbering for the leader's and the followers' nodes
   n->host = std::string(host);

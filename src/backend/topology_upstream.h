@@ -57,7 +57,9 @@ struct ClusterStats {
 class TopologyUpstream final : public Upstream, public NodeOwner {
  public:
   // leader: null for the policy that reads the map; the RESP3 policy passes the RESP2 one.
-  TopologyUpstream(Loop& loop, const Config& config, bool resp3 = false, TopologyUpstream* leader = nullptr);
+  // tls: the backend's TLS side (rediss://), null or not enabled: plaintext links.
+  TopologyUpstream(Loop& loop, const Config& config, bool resp3 = false, TopologyUpstream* leader = nullptr,
+                   net::TlsEndpoint* tls = nullptr);
   ~TopologyUpstream() override;
   TopologyUpstream(const TopologyUpstream&) = delete;
   TopologyUpstream& operator=(const TopologyUpstream&) = delete;
@@ -146,6 +148,7 @@ class TopologyUpstream final : public Upstream, public NodeOwner {
 
   Loop& loop_;
   const Config& config_;
+  net::TlsEndpoint* tls_;  // the backend's TLS side (null: plaintext); every node's links use it
   bool resp3_;
   TopologyUpstream* leader_;             // this, for the leader
   std::vector<TopologyUpstream*> followers_;

@@ -21,7 +21,20 @@ struct Option {
   const char* arg;
   const char* help;
   std::function<void(Config&, const std::string&, const std::string&)> apply;
+  bool bare = false;  // may be given alone on the command line, meaning "yes"
 };
+
+bool parseYesNo(const std::string& v, const std::string& w) {
+  if (v == "yes") return true;
+  if (v == "no") return false;
+  throw ConfigError(w + ": must be yes or no");
+}
+
+// A file flag's value: a path (an empty one is refused).
+std::string parsePath(const std::string& v, const std::string& w) {
+  if (v.empty()) throw ConfigError(w + ": empty file name");
+  return v;
+}
 
 // "a, B:80" -> {"a", "b:80"}: trimmed, lower case (host names compare case-insensitively).
 std::vector<std::string> parseHostList(const std::string& v, const std::string& w) {
@@ -66,8 +79,60 @@ const std::vector<Option>& options() {
          if (v.empty()) throw ConfigError(w + ": empty address");
          c.bind = v;
        }},
-      {"--port", "RCP_PORT", "N", "port serving both HTTP and RESP, sniffed per connection (default 6380)",
-       [](Config& c, const std::string& v, const std::string& w) { c.port = static_cast<uint16_t>(parseCount(v, w, 1, 65535)); }},
+      {"--port", "RCP_PORT", "N", "port serving both HTTP and RESP, sniffed per connection; 0 = no plaintext TCP listener (then --tls-port or --unixsocket) (default 6380)",
+       [](Config& c, const std::string& v, const std::string& w) { c.port = static_cast<uint16_t>(parseCount(v, w, 0, 65535)); }},
+      {"--tls-port", "RCP_TLS_PORT", "N", "a TLS listener: after the handshake the first bytes say RESP or HTTP, as on --port (HTTPS and RESP over TLS share it); needs --tls-cert-file and --tls-key-file; 0 = off (default 0)",
+       [](Config& c, const std::string& v, const std::string& w) { c.tls_port = static_cast<uint16_t>(parseCount(v, w, 0, 65535)); }},
+      {"--tls-cert-file", "RCP_TLS_CERT_FILE", "FILE", "the TLS listener's certificate, PEM (it may hold the chain); read again on SIGHUP",
+       [](Config& c, const std::string& v, const std::string& w) { c.tls_cert_file = parsePath(v, w); }},
+      {"--tls-key-file", "RCP_TLS_KEY_FILE", "FILE", "the TLS listener's private key, PEM; read again on SIGHUP",
+       [](Config& c, const std::string& v, const std::string& w) { c.tls_key_file = parsePath(v, w); }},
+      {"--tls-ca-cert-file", "RCP_TLS_CA_CERT_FILE", "FILE", "CAs that client certificates are verified against (with --tls-auth-clients); read again on SIGHUP",
+       [](Config& c, const std::string& v, const std::string& w) { c.tls_ca_cert_file = parsePath(v, w); }},
+      {"--tls-auth-clients", "RCP_TLS_AUTH_CLIENTS", "no|yes|optional", "client certificates: no = not asked for; yes = a client without a valid one fails the handshake; optional = verified when presented (default no)",
+       [](Config& c, const std::string& v, const std::string& w) {
+         if (v != "no" && v != "yes" && v != "optional") throw ConfigError(w + ": must be no, yes or optional");
+         c.tls_auth_clients = v;
+       }},
+      {"--tls-protocols", "RCP_TLS_PROTOCOLS", "LIST", "TLS versions offered to clients and to Redis, space-separated: TLSv1.2, TLSv1.3 (default \"TLSv1.2 TLSv1.3\")",
+       [](Config& c, const std::string& v, const std::string& w) {
+         std::istringstream in(v);
+         std::string p;
+         bool any = false;
+         while (in >> p) {
+           if (p != "TLSv1.2" && p != "TLSv1.3") throw ConfigError(w + ": unknown protocol '" + p + "' (TLSv1.2, TLSv1.3)");
+           any = true;
+         }
+         if (!any) throw ConfigError(w + ": no protocol given (TLSv1.2, TLSv1.3)");
+         c.tls_protocols = v;
+       }},
+      {"--tls-ciphers", "RCP_TLS_CIPHERS", "LIST", "TLS 1.2 ciphers offered to clients, OpenSSL's cipher-list syntax (default: OpenSSL's)",
+       [](Config& c, const std::string& v, const std::string&) { c.tls_ciphers = v; }},
+      {"--tls-ciphersuites", "RCP_TLS_CIPHERSUITES", "LIST", "TLS 1.3 cipher suites offered to clients, colon-separated (default: OpenSSL's)",
+       [](Config& c, const std::string& v, const std::string&) { c.tls_ciphersuites = v; }},
+      {"--backend-tls-ca-cert-file", "RCP_BACKEND_TLS_CA_CERT_FILE", "FILE", "with rediss://: the CAs Redis's certificate is verified against (default: the system trust store); read again on SIGHUP",
+       [](Config& c, const std::string& v, const std::string& w) { c.backend_tls_ca_cert_file = parsePath(v, w); }},
+      {"--backend-tls-cert-file", "RCP_BACKEND_TLS_CERT_FILE", "FILE", "with rediss://: a client certificate, PEM, for a Redis with tls-auth-clients yes; read again on SIGHUP",
+       [](Config& c, const std::string& v, const std::string& w) { c.backend_tls_cert_file = parsePath(v, w); }},
+      {"--backend-tls-key-file", "RCP_BACKEND_TLS_KEY_FILE", "FILE", "with rediss://: the client certificate's private key, PEM",
+       [](Config& c, const std::string& v, const std::string& w) { c.backend_tls_key_file = parsePath(v, w); }},
+      {"--backend-tls-server-name", "RCP_BACKEND_TLS_SERVER_NAME", "NAME", "with rediss://: the name sent as SNI and that Redis's certificate must carry (default: the host of each address; an IP address is matched against the certificate's IP entries)",
+       [](Config& c, const std::string& v, const std::string& w) {
+         if (v.empty()) throw ConfigError(w + ": empty name");
+         c.backend_tls_server_name = v;
+       }},
+      {"--backend-tls-insecure", "RCP_BACKEND_TLS_INSECURE", "[yes|no]", "with rediss://: no verification of Redis's certificate chain or name (a warning at start and in INFO); for tests only (default no)",
+       [](Config& c, const std::string& v, const std::string& w) { c.backend_tls_insecure = parseYesNo(v, w); }, true},
+      {"--unixsocket", "RCP_UNIXSOCKET", "PATH", "also listen on this Unix socket (RESP and HTTP sniffed as on TCP); a stale socket file is replaced (default: none)",
+       [](Config& c, const std::string& v, const std::string& w) { c.unixsocket = parsePath(v, w); }},
+      {"--unixsocketperm", "RCP_UNIXSOCKETPERM", "OCTAL", "the Unix socket's permissions, e.g. 700 or 770 (default: as the umask leaves them)",
+       [](Config& c, const std::string& v, const std::string& w) {
+         char* end = nullptr;
+         errno = 0;
+         unsigned long m = std::strtoul(v.c_str(), &end, 8);
+         if (v.empty() || *end != '\0' || errno != 0 || m == 0 || m > 0777) throw ConfigError(w + ": '" + v + "' is not an octal mode from 1 to 777");
+         c.unixsocketperm = static_cast<uint32_t>(m);
+       }},
       {"--cache-keys", "RCP_CACHE_KEYS", "N", "cache capacity in keys, least recently used evicted first; 0 disables caching (default 10000)",
        [](Config& c, const std::string& v, const std::string& w) { c.cache_keys = parseCount(v, w, 0, 1ULL << 40); }},
       {"--ttl", "RCP_TTL", "DURATION", "lifetime of a cached value after it was stored: 250ms, 30s, 5m, 1h, bare number = seconds; 0 = never serve from cache (default 60s)",
@@ -199,12 +264,14 @@ const std::vector<Option>& options() {
 }
 
 // Each name also as "name:port" for this proxy's port, so a request's Host compares as it is.
-std::vector<std::string> withPort(const std::vector<std::string>& names, uint16_t port) {
+// Each name also with ":port" for every listening port (plaintext and TLS).
+std::vector<std::string> withPort(const std::vector<std::string>& names, std::initializer_list<uint16_t> ports) {
   std::vector<std::string> all;
   for (const std::string& n : names) {
     all.push_back(n);
     bool has_port = n.front() == '[' ? n.back() != ']' : n.find(':') != std::string::npos;  // "[v6]:p", "name:p"
-    if (n != "*" && !has_port) all.push_back(n + ":" + std::to_string(port));
+    for (uint16_t port : ports)
+      if (n != "*" && !has_port && port != 0) all.push_back(n + ":" + std::to_string(port));
   }
   return all;
 }
@@ -214,13 +281,6 @@ bool allDigits(const std::string& s) {
 }
 
 }  // namespace
-
-std::string BackendAddress::display() const {
-  std::string s = host.find(':') != std::string::npos ? "[" + host + "]" : host;
-  s += ":" + std::to_string(port);
-  if (db != 0) s += "/" + std::to_string(db);
-  return s;
-}
 
 double parseFraction(const std::string& s, const std::string& what) {
   // Digits with at most one dot: no sign, exponent, "inf" or "nan" (what strtod would also take).
@@ -280,87 +340,6 @@ uint64_t parseSize(const std::string& s, const std::string& what) {
   return v * mult;
 }
 
-// s with its credentials masked ("redis://user:***@host", "***@host"): what error messages show.
-std::string maskCredentials(const std::string& s) {
-  size_t start = s.find("://");
-  start = start == std::string::npos ? 0 : start + 3;
-  size_t at = s.rfind('@');
-  if (at == std::string::npos || at < start) return s;
-  size_t colon = s.find(':', start);
-  std::string user = colon != std::string::npos && colon < at ? s.substr(start, colon - start) + ":" : std::string();
-  return s.substr(0, start) + user + "***" + s.substr(at);
-}
-
-BackendAddress parseRedisAddress(const std::string& value, const std::string& what) {
-  // Every message names the value with its password masked: errors go to stderr and to the log.
-  const std::string s = maskCredentials(value);
-  BackendAddress a;
-  std::string rest = value;
-  bool url = false;
-  if (rest.rfind("redis://", 0) == 0) {  // the scheme in lower case, as redis-cli and clients write it
-    url = true;
-    rest = rest.substr(8);
-  } else if (rest.find("://") != std::string::npos) {
-    throw ConfigError(what + ": only redis:// URLs are supported (got '" + s + "')");
-  }
-  if (url) {
-    if (size_t at = rest.rfind('@'); at != std::string::npos) {
-      std::string cred = rest.substr(0, at);
-      rest = rest.substr(at + 1);
-      if (size_t colon = cred.find(':'); colon != std::string::npos) {
-        a.user = cred.substr(0, colon);
-        a.password = cred.substr(colon + 1);
-      } else {
-        a.password = cred;  // redis://secret@host: a password for the default user
-      }
-    }
-    if (size_t slash = rest.find('/'); slash != std::string::npos) {
-      std::string db = rest.substr(slash + 1);
-      rest = rest.substr(0, slash);
-      if (!db.empty()) a.db = static_cast<int>(parseCount(db, what + " database", 0, 1000000));
-    }
-  }
-  if (!url && rest.find('@') != std::string::npos)
-    throw ConfigError(what + ": give credentials as redis://user:password@host:port (got '" + s + "')");
-  std::string host = rest, port;
-  if (!rest.empty() && rest[0] == '[') {  // [::1]:6379
-    size_t close = rest.find(']');
-    if (close == std::string::npos) throw ConfigError(what + ": unbalanced '[' in '" + s + "'");
-    host = rest.substr(1, close - 1);
-    std::string after = rest.substr(close + 1);
-    if (!after.empty()) {
-      if (after[0] != ':') throw ConfigError(what + ": expected ':port' after ']' in '" + s + "'");
-      port = after.substr(1);
-    }
-  } else if (size_t colon = rest.rfind(':'); colon != std::string::npos) {
-    if (rest.find(':') != colon) throw ConfigError(what + ": write IPv6 addresses as [addr]:port (got '" + s + "')");
-    host = rest.substr(0, colon);
-    port = rest.substr(colon + 1);
-  } else if (!url) {
-    throw ConfigError(what + ": expected host:port or redis://host[:port] (got '" + s + "')");
-  }
-  if (host.empty()) throw ConfigError(what + ": missing host in '" + s + "'");
-  a.host = host;
-  if (!port.empty() || !url) a.port = static_cast<uint16_t>(parseCount(port, what + " port", 1, 65535));
-  return a;
-}
-
-std::vector<BackendAddress> parseRedisSeeds(const std::string& value, const std::string& what) {
-  std::vector<BackendAddress> seeds;
-  size_t at = 0;
-  for (;;) {
-    size_t comma = value.find(',', at);
-    std::string one = value.substr(at, comma == std::string::npos ? std::string::npos : comma - at);
-    while (!one.empty() && one.front() == ' ') one.erase(0, 1);
-    while (!one.empty() && one.back() == ' ') one.pop_back();
-    if (one.empty()) throw ConfigError(what + ": empty address in '" + maskCredentials(value) + "'");
-    seeds.push_back(parseRedisAddress(one, what));
-    if (comma == std::string::npos) break;
-    at = comma + 1;
-  }
-  return seeds;
-}
-
 std::string readFileOrThrow(const std::string& path) {
   // An ifstream opens a directory and reads it as empty: the proxy would run on defaults.
   struct stat st {};
@@ -408,6 +387,21 @@ void applyConfigFile(const std::string& text, const std::string& path, Config& c
   }
 }
 
+namespace {
+// Settings that only make sense together, checked once every source has been applied.
+void validateListeners(const Config& c) {
+  if (c.port == 0 && c.tls_port == 0 && c.unixsocket.empty())
+    throw ConfigError("--port 0 needs --tls-port or --unixsocket: nothing would listen");
+  if (c.tls_port != 0 && c.tls_port == c.port) throw ConfigError("--tls-port: the same port as --port");
+  if (c.tls_port != 0 && (c.tls_cert_file.empty() || c.tls_key_file.empty()))
+    throw ConfigError("--tls-port needs --tls-cert-file and --tls-key-file");
+  if (c.tls_auth_clients != "no" && c.tls_ca_cert_file.empty())
+    throw ConfigError("--tls-auth-clients " + c.tls_auth_clients + " needs --tls-ca-cert-file");
+  if (c.backend_tls_cert_file.empty() != c.backend_tls_key_file.empty())
+    throw ConfigError("--backend-tls-cert-file and --backend-tls-key-file go together");
+}
+}  // namespace
+
 ConfigAction parseConfig(const std::vector<std::string>& args, const GetEnv& getenv, Config& out,
                          const ReadFile& read_file) {
   Config c;
@@ -427,7 +421,9 @@ ConfigAction parseConfig(const std::vector<std::string>& args, const GetEnv& get
     }
     auto it = std::find_if(opts.begin(), opts.end(), [&](const Option& o) { return name == o.flag; });
     if (it == opts.end()) throw ConfigError(name + ": unknown option (see --help)");
-    if (!has_value) {
+    if (!has_value && it->bare) {
+      value = "yes";
+    } else if (!has_value) {
       if (i + 1 >= args.size()) throw ConfigError(name + ": missing value (" + it->arg + ")");
       value = args[++i];
     }
@@ -448,8 +444,16 @@ ConfigAction parseConfig(const std::vector<std::string>& args, const GetEnv& get
   }
   for (auto& [o, v] : flags) o->apply(c, v, o->flag);
   if (c.redis_seeds.empty()) c.redis_seeds.push_back(c.redis);
+  validateListeners(c);
+  c.backend_tls = c.redis.tls;
+  for (const BackendAddress& a : c.redis_seeds) {
+    if (a.tls != c.backend_tls)
+      throw ConfigError("--redis: mix of redis:// and rediss:// seeds (a cluster's nodes are all TLS or none)");
+    if (a.unix() && c.redis_seeds.size() > 1)
+      throw ConfigError("--redis: a Unix socket is one Redis, not a cluster's seed list");
+  }
   if (c.http_allowed_hosts.empty()) c.http_allowed_hosts = defaultAllowedHosts(c.bind);
-  c.http_allowed_hosts = withPort(c.http_allowed_hosts, c.port);
+  c.http_allowed_hosts = withPort(c.http_allowed_hosts, {c.port, c.tls_port});
   out = std::move(c);
   return ConfigAction::kRun;
 }
@@ -479,6 +483,19 @@ void applyReloadable(Config& c, const Config& f) {
   c.refresh_ahead = f.refresh_ahead;
   c.protected_mode = f.protected_mode;
   c.tracking_open_rate = f.tracking_open_rate;
+  // TLS: the files and rules are read again; the server rebuilds its contexts from them.
+  c.tls_cert_file = f.tls_cert_file;
+  c.tls_key_file = f.tls_key_file;
+  c.tls_ca_cert_file = f.tls_ca_cert_file;
+  c.tls_auth_clients = f.tls_auth_clients;
+  c.tls_protocols = f.tls_protocols;
+  c.tls_ciphers = f.tls_ciphers;
+  c.tls_ciphersuites = f.tls_ciphersuites;
+  c.backend_tls_ca_cert_file = f.backend_tls_ca_cert_file;
+  c.backend_tls_cert_file = f.backend_tls_cert_file;
+  c.backend_tls_key_file = f.backend_tls_key_file;
+  c.backend_tls_server_name = f.backend_tls_server_name;
+  c.backend_tls_insecure = f.backend_tls_insecure;
 }
 
 std::vector<std::string> restartOnlyChanges(const Config& a, const Config& b) {
@@ -492,6 +509,9 @@ std::vector<std::string> restartOnlyChanges(const Config& a, const Config& b) {
   if (a.bind != b.bind) changed.push_back("--bind");
   if (a.tracking != b.tracking || a.tracking_prefixes != b.tracking_prefixes) changed.push_back("--tracking");
   if (a.port != b.port) changed.push_back("--port");
+  if (a.tls_port != b.tls_port) changed.push_back("--tls-port");
+  if (a.unixsocket != b.unixsocket) changed.push_back("--unixsocket");
+  if (a.unixsocketperm != b.unixsocketperm) changed.push_back("--unixsocketperm");
   if (a.admin_port != b.admin_port) changed.push_back("--admin-port");
   if (a.admin_bind != b.admin_bind) changed.push_back("--admin-bind");
   if (a.log_format != b.log_format) changed.push_back("--log-format");
@@ -505,7 +525,10 @@ std::string describe(const Config& c) {
   std::string s = "redis " + c.redis.display();
   for (size_t i = 1; i < c.redis_seeds.size(); ++i) s += "," + c.redis_seeds[i].display();
   if (!c.redis.password.empty()) s += " (auth " + (c.redis.user.empty() ? std::string("default") : c.redis.user) + ":****)";
-  s += ", listen " + c.bind + ":" + std::to_string(c.port);
+  s += ", listen " + (c.port == 0 ? std::string("off") : c.bind + ":" + std::to_string(c.port));
+  if (c.tls_port != 0) s += ", tls " + c.bind + ":" + std::to_string(c.tls_port) + " (auth-clients " + c.tls_auth_clients + ")";
+  if (!c.unixsocket.empty()) s += ", unixsocket " + c.unixsocket;
+  if (c.backend_tls) s += c.backend_tls_insecure ? ", backend tls (INSECURE: not verified)" : ", backend tls";
   s += ", admin " + (c.admin_port == 0 ? std::string("off") : c.admin_bind + ":" + std::to_string(c.admin_port));
   s += ", cache-keys " + std::to_string(c.cache_keys) + ", ttl " + std::to_string(c.ttl_ms) + "ms";
   s += ", max-clients " + std::to_string(c.max_clients) + ", max-inflight " + std::to_string(c.max_inflight);

@@ -17,7 +17,10 @@ struct BackendAddress {
   std::string user;      // ACL user for AUTH (empty: default user)
   std::string password;  // empty: no AUTH
   int db = 0;            // SELECTed on connect when not 0
-  std::string display() const;  // host:port[/db], never the password
+  bool tls = false;      // rediss://
+  // host:port[/db] (a Unix socket: its path), with rediss:// in front under TLS; never the password.
+  std::string display() const;
+  bool unix() const noexcept { return !host.empty() && host[0] == '/'; }  // unix:///path: host is the path
 };
 
 struct Config {
@@ -25,7 +28,22 @@ struct Config {
   std::vector<BackendAddress> redis_seeds;  // every address of --redis, in order (a cluster's seed nodes)
   uint64_t cluster_refresh_ms = 10000; // a Redis Cluster's slot map is read again this often (and soon after a MOVED)
   std::string bind = "127.0.0.1";
-  uint16_t port = 6380;
+  uint16_t port = 6380;                // 0: no plaintext TCP listener (--tls-port or --unixsocket then)
+  // TLS to clients (Redis's flag names). The files are read again on SIGHUP.
+  uint16_t tls_port = 0;               // 0: no TLS listener
+  std::string tls_cert_file, tls_key_file, tls_ca_cert_file;
+  std::string tls_auth_clients = "no"; // no, yes, optional
+  std::string tls_protocols = "TLSv1.2 TLSv1.3";
+  std::string tls_ciphers, tls_ciphersuites;  // empty: OpenSSL's defaults
+  // TLS to Redis: on when --redis says rediss://.
+  bool backend_tls = false;
+  std::string backend_tls_ca_cert_file;  // empty: the system trust store
+  std::string backend_tls_cert_file, backend_tls_key_file;
+  std::string backend_tls_server_name;   // SNI and the name verified; empty: each node's host
+  bool backend_tls_insecure = false;     // no verification at all (a warning at start and in INFO)
+  // A Unix socket listener (RESP and HTTP sniffed as on TCP); empty: none.
+  std::string unixsocket;
+  uint32_t unixsocketperm = 0;         // its mode (octal on the command line); 0: as the umask leaves it
   size_t cache_keys = 10000;           // capacity in keys; 0 disables caching
   uint64_t ttl_ms = 60000;             // lifetime of an entry after insertion; 0: never served from cache
   size_t max_clients = 10000;          // client connections at once

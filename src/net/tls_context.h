@@ -80,6 +80,11 @@ class TlsEndpoint {
   void replace(SslCtxPtr ctx);
   int64_t expiry() const noexcept { return expiry_; }
   TlsStats stats;
+  uint64_t reload_failures = 0;  // reloads whose files did not load (the context in use stayed)
+  // The client side: the name sent as SNI and verified (empty: each address's own host), and
+  // whether the name is checked at all (--backend-tls-insecure turns both checks off).
+  std::string server_name;
+  bool verify_name = true;
 
  private:
   SslCtxPtr ctx_;

@@ -24,6 +24,7 @@ class Coherence::Tracker final : private backend::LinkOwner, private backend::Fr
                                                  owner.config_.backend_timeout_ms,
                                                  owner.config_.max_backend_reply_bytes)),
         client_id_(*this) {
+    options_.tls = owner.tls_;
     name_ = host + ":" + std::to_string(port);
   }
   ~Tracker() { close("node closed"); }
@@ -290,8 +291,9 @@ void Coherence::Tracker::sendTrackingOn() {
   owner_.rt_.setNodeStoring(node_, true);
 }
 
-Coherence::Coherence(Loop& loop, const Config& config, ReadThrough& read_through, backend::Upstream& data)
-    : loop_(loop), config_(config), rt_(read_through), data_(data) {
+Coherence::Coherence(Loop& loop, const Config& config, ReadThrough& read_through, backend::Upstream& data,
+                     net::TlsEndpoint* tls)
+    : loop_(loop), config_(config), tls_(tls), rt_(read_through), data_(data) {
   uv_timer_init(loop_.uv(), &tick_);
   tick_.data = this;
   data_.onUp([this](backend::NodeId n) { nodeUp(n); });

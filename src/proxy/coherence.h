@@ -41,7 +41,8 @@ class Coherence final {
  public:
   // data: the upstream whose links fill the cache. Hooks on its node events are added here, so
   // construct this before data is started.
-  Coherence(Loop& loop, const Config& config, ReadThrough& read_through, backend::Upstream& data);
+  Coherence(Loop& loop, const Config& config, ReadThrough& read_through, backend::Upstream& data,
+            net::TlsEndpoint* tls = nullptr);
   ~Coherence();
   Coherence(const Coherence&) = delete;
   Coherence& operator=(const Coherence&) = delete;
@@ -85,6 +86,7 @@ class Coherence final {
 
   Loop& loop_;
   const Config& config_;
+  net::TlsEndpoint* tls_;  // the backend's TLS side (null: plaintext)
   ReadThrough& rt_;
   backend::Upstream& data_;
   std::vector<std::unique_ptr<Tracker>> trackers_;  // one per node that has come up

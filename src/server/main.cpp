@@ -47,8 +47,12 @@ int main(int argc, char** argv) {
     server.setArgs(std::vector<std::string>(argv + 1, argv + argc));
     try {
       server.start();
-      spdlog::info("redis-cache-proxy {} listening on {}:{} (HTTP and RESP); {}", RCP_VERSION, config.bind,
-                   server.boundPort(), rcp::describe(config));
+      std::string where;
+      if (server.boundPort() != 0) where = config.bind + ":" + std::to_string(server.boundPort());
+      if (server.boundTlsPort() != 0)
+        where += (where.empty() ? "" : ", ") + config.bind + ":" + std::to_string(server.boundTlsPort()) + " (TLS)";
+      if (!config.unixsocket.empty()) where += (where.empty() ? "" : ", ") + config.unixsocket;
+      spdlog::info("redis-cache-proxy {} listening on {} (HTTP and RESP); {}", RCP_VERSION, where, rcp::describe(config));
     } catch (const std::exception& e) {
       spdlog::critical("{}", e.what());
       server.shutdown();

@@ -8,6 +8,9 @@
 #include <cstdlib>
 #include <stdexcept>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include "src/server/admin.h"
 #include "src/server/fd_limit.h"
 #include "src/server/metrics.h"
@@ -22,14 +25,14 @@ constexpr uint64_t kAcceptWarnEveryMs = 1000;
 
 Server::Server(uv_loop_t* loop, Config config)
     : loop_(loop), config_(std::move(config)), cache_(config_.cache_keys, config_.ttl_ms),
-      upstream_(std::make_unique<backend::TopologyUpstream>(loop_, config_)),
+      upstream_(std::make_unique<backend::TopologyUpstream>(loop_, config_, false, nullptr, &tls_backend_)),
       upstream3_(std::make_unique<backend::TopologyUpstream>(loop_, config_, true, upstream_.get())),
-      read_through_(loop_, cache_, *upstream_, config_), coherence_(loop_, config_, read_through_, *upstream_),
-      forwarder_(read_through_), pinned_(loop_, config_, upstream_.get()),
+      read_through_(loop_, cache_, *upstream_, config_),
+      coherence_(loop_, config_, read_through_, *upstream_, &tls_backend_),
+      forwarder_(read_through_), pinned_(loop_, config_, upstream_.get(), &tls_backend_),
       facts_(*upstream_, commands_, config_),
       clients_(loop_, config_, client::Services{read_through_, forwarder_, *upstream_, *upstream3_, pinned_, commands_}, *this) {
-  uv_tcp_init(loop, &listener_);
-  listener_.data = this;
+  for (ListenSocket& ls : listeners_) ls.server = this;
   for (uv_timer_t* t : {&sweep_timer_, &housekeeping_timer_, &shutdown_timer_}) {
     uv_timer_init(loop, t);
     t->data = this;
@@ -46,6 +49,7 @@ Server::~Server() = default;
 void Server::start() {
   started_ms_ = loop_.nowMs();
   cache_.setGrace(config_.stale_if_error_ms);
+  loadTls(true);
   listen();
   loop_.start([](void* ctx) noexcept { static_cast<Server*>(ctx)->onTurnEnd(); }, this);
   startTimersAndSignals();
@@ -62,26 +66,108 @@ void Server::start() {
   pinned_.start();
 }
 
+void Server::loadTls(bool at_start) {
+  using Auth = net::TlsServerSettings::Auth;
+  if (config_.tls_port != 0) {
+    net::TlsServerSettings s;
+    s.cert_file = config_.tls_cert_file;
+    s.key_file = config_.tls_key_file;
+    s.ca_file = config_.tls_ca_cert_file;
+    s.auth_clients = config_.tls_auth_clients == "yes"        ? Auth::kYes
+                     : config_.tls_auth_clients == "optional" ? Auth::kOptional
+                                                              : Auth::kNo;
+    s.protocols = config_.tls_protocols;
+    s.ciphers = config_.tls_ciphers;
+    s.ciphersuites = config_.tls_ciphersuites;
+    std::string error;
+    if (net::SslCtxPtr ctx = net::makeServerContext(s, &error)) {
+      tls_clients_.replace(std::move(ctx));
+    } else if (at_start) {
+      throw std::runtime_error("TLS: " + error);
+    } else {
+      ++tls_clients_.reload_failures;
+      spdlog::error("SIGHUP: the TLS listener keeps its certificate: {}", error);
+    }
+  }
+  if (config_.backend_tls) {
+    net::TlsClientSettings s;
+    s.ca_file = config_.backend_tls_ca_cert_file;
+    s.cert_file = config_.backend_tls_cert_file;
+    s.key_file = config_.backend_tls_key_file;
+    s.insecure = config_.backend_tls_insecure;
+    s.protocols = config_.tls_protocols;
+    std::string error;
+    if (net::SslCtxPtr ctx = net::makeClientContext(s, &error)) {
+      tls_backend_.replace(std::move(ctx));
+      tls_backend_.server_name = config_.backend_tls_server_name;
+      tls_backend_.verify_name = !config_.backend_tls_insecure;
+      if (config_.backend_tls_insecure)
+        spdlog::warn("--backend-tls-insecure: Redis's certificate is NOT verified (anyone on the path can read and "
+                     "change the traffic)");
+    } else if (at_start) {
+      throw std::runtime_error("TLS to Redis: " + error);
+    } else {
+      ++tls_backend_.reload_failures;
+      spdlog::error("SIGHUP: the links to Redis keep their TLS settings: {}", error);
+    }
+  }
+}
+
 void Server::listen() {
+  if (config_.port != 0) bound_port_ = listenTcp(listeners_[kPlain], config_.port);
+  if (config_.tls_port != 0) {
+    listeners_[kTls].kind.tls_stats = &tls_clients_.stats;
+    bound_tls_port_ = listenTcp(listeners_[kTls], config_.tls_port);
+  }
+  if (!config_.unixsocket.empty()) listenUnix(listeners_[kUnix]);
+}
+
+uint16_t Server::listenTcp(ListenSocket& ls, uint16_t port) {
+  uv_tcp_init(loop_.uv(), &ls.h.tcp);
+  ls.h.handle.data = &ls;
+  ls.open = true;
+  ls.kind.kind = net::Stream::Kind::kTcp;
   sockaddr_storage addr{};
-  int rc = uv_ip4_addr(config_.bind.c_str(), config_.port, reinterpret_cast<sockaddr_in*>(&addr));
-  if (rc != 0) rc = uv_ip6_addr(config_.bind.c_str(), config_.port, reinterpret_cast<sockaddr_in6*>(&addr));
+  int rc = uv_ip4_addr(config_.bind.c_str(), port, reinterpret_cast<sockaddr_in*>(&addr));
+  if (rc != 0) rc = uv_ip6_addr(config_.bind.c_str(), port, reinterpret_cast<sockaddr_in6*>(&addr));
   if (rc != 0) throw std::runtime_error("--bind: '" + config_.bind + "' is not an IPv4 or IPv6 address");
-  rc = uv_tcp_bind(&listener_, reinterpret_cast<const sockaddr*>(&addr), 0);
-  if (rc == 0) {
-    rc = uv_listen(reinterpret_cast<uv_stream_t*>(&listener_), kListenBacklog, [](uv_stream_t* s, int status) noexcept {
-      static_cast<Server*>(s->data)->onConnection(status);
-    });
-  }
-  if (rc != 0) {
-    throw std::runtime_error("cannot listen on " + config_.bind + ":" + std::to_string(config_.port) + ": " +
-                             uv_strerror(rc));
-  }
+  rc = uv_tcp_bind(&ls.h.tcp, reinterpret_cast<const sockaddr*>(&addr), 0);
+  if (rc == 0) rc = uv_listen(&ls.h.stream, kListenBacklog, onListenCb);
+  if (rc != 0)
+    throw std::runtime_error("cannot listen on " + config_.bind + ":" + std::to_string(port) + ": " + uv_strerror(rc));
   sockaddr_storage bound{};
   int len = sizeof bound;
-  uv_tcp_getsockname(&listener_, reinterpret_cast<sockaddr*>(&bound), &len);
-  bound_port_ = ntohs(bound.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port
-                                                  : reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
+  uv_tcp_getsockname(&ls.h.tcp, reinterpret_cast<sockaddr*>(&bound), &len);
+  return ntohs(bound.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port
+                                           : reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
+}
+
+void Server::listenUnix(ListenSocket& ls) {
+  uv_pipe_init(loop_.uv(), &ls.h.pipe, 0);
+  ls.h.handle.data = &ls;
+  ls.open = true;
+  ls.kind.kind = net::Stream::Kind::kUnix;
+  const std::string& path = config_.unixsocket;
+  struct stat st {};
+  if (lstat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) unlink(path.c_str());  // a stale socket, as Redis does
+  int rc = uv_pipe_bind(&ls.h.pipe, path.c_str());
+  if (rc == 0 && config_.unixsocketperm != 0 && chmod(path.c_str(), static_cast<mode_t>(config_.unixsocketperm)) != 0)
+    rc = uv_translate_sys_error(errno);
+  if (rc == 0) rc = uv_listen(&ls.h.stream, kListenBacklog, onListenCb);
+  if (rc != 0) throw std::runtime_error("cannot listen on --unixsocket " + path + ": " + uv_strerror(rc));
+}
+
+void Server::onListenCb(uv_stream_t* s, int status) noexcept {
+  auto* ls = static_cast<ListenSocket*>(s->data);
+  ls->server->onConnection(*ls, status);
+}
+
+void Server::closeListeners() {
+  for (ListenSocket& ls : listeners_) {
+    if (!ls.open || uv_is_closing(&ls.h.handle)) continue;
+    uv_close(&ls.h.handle, nullptr);
+    if (ls.kind.kind == net::Stream::Kind::kUnix) unlink(config_.unixsocket.c_str());
+  }
 }
 
 void Server::startTimersAndSignals() {
@@ -113,7 +199,7 @@ void Server::shutdown() {
     return;
   }
   stopping_ = true;
-  uv_close(reinterpret_cast<uv_handle_t*>(&listener_), nullptr);
+  closeListeners();
   clients_.drainAll();  // calls onClientsDrained once the last connection has closed
   if (closed_) return;
   spdlog::info("draining client connections, at most {} ms", config_.shutdown_timeout_ms);
@@ -130,7 +216,7 @@ void Server::onClientsDrained() {
 void Server::closeAll() {
   if (closed_) return;
   closed_ = stopping_ = true;
-  if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(&listener_))) uv_close(reinterpret_cast<uv_handle_t*>(&listener_), nullptr);
+  closeListeners();
   clients_.closeAll();
   if (admin_ != nullptr) admin_->close();
   upstream_->close();  // fails what is in flight; replies of closed connections are freed there
@@ -160,11 +246,12 @@ void Server::reload() {
   cache_.setCapacity(config_.cache_keys);
   cache_.setGrace(config_.stale_if_error_ms);
   coherence_.cacheChanged();
+  loadTls(false);  // new connections get the new certificates; open ones keep theirs
   spdlog::set_level(spdlog::level::from_str(config_.log_level));
   spdlog::info("SIGHUP: configuration reloaded: {}", describe(config_));
 }
 
-void Server::onConnection(int status) {
+void Server::onConnection(ListenSocket& ls, int status) {
   if (status != 0) {
     // Out of file descriptors, typically: libuv has already accepted and closed the pending
     // connection (its reserve-fd trick), so the loop does not spin. Warn at most once a second.
@@ -176,7 +263,9 @@ void Server::onConnection(int status) {
     }
     return;
   }
-  clients_.accept(reinterpret_cast<uv_stream_t*>(&listener_));
+  client::Listener kind = ls.kind;
+  if (kind.tls_stats != nullptr) kind.tls = tls_clients_.ctx();  // the context current now
+  clients_.accept(&ls.h.stream, kind);
 }
 
 // The end of a loop turn: write every client with replies ready, then the backend commands the

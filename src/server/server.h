@@ -21,6 +21,7 @@
 #include "src/base/config.h"
 #include "src/base/loop.h"
 #include "src/client/clients.h"
+#include "src/net/tls_context.h"
 #include "src/proxy/backend_facts.h"
 #include "src/proxy/coherence.h"
 #include "src/proxy/forwarder.h"
@@ -47,6 +48,7 @@ class Server final : private client::ClientHost {
   void reload();
   void setArgs(std::vector<std::string> args) { args_ = std::move(args); }
   uint16_t boundPort() const noexcept { return bound_port_; }
+  uint16_t boundTlsPort() const noexcept { return bound_tls_port_; }
 
   // --- what the metrics read
   const Config& config() const noexcept { return config_; }
@@ -59,6 +61,8 @@ class Server final : private client::ClientHost {
   const proxy::BackendFacts& backendFacts() const noexcept { return facts_; }
   const proxy::Coherence& coherence() const noexcept { return coherence_; }
   const client::Clients& clients() const noexcept { return clients_; }
+  const net::TlsEndpoint& tlsClients() const noexcept { return tls_clients_; }
+  const net::TlsEndpoint& tlsBackend() const noexcept { return tls_backend_; }
   uint64_t uptimeMs() const noexcept { return loop_.nowMs() - started_ms_; }
   uint64_t acceptErrors() const noexcept { return accept_errors_; }
   // What /metrics and INFO render (metrics.h).
@@ -74,14 +78,37 @@ class Server final : private client::ClientHost {
   bool backendResp3() override;
   void onClientsDrained() override;
 
+  // One listening socket: plaintext TCP, TLS, or a Unix socket.
+  struct ListenSocket {
+    Server* server = nullptr;
+    client::Listener kind;
+    union {
+      uv_handle_t handle;
+      uv_stream_t stream;
+      uv_tcp_t tcp;
+      uv_pipe_t pipe;
+    } h;
+    bool open = false;
+  };
+  enum : size_t { kPlain = 0, kTls = 1, kUnix = 2 };
+
   void listen();
+  uint16_t listenTcp(ListenSocket& ls, uint16_t port);
+  void listenUnix(ListenSocket& ls);
+  void closeListeners();
+  // Builds the TLS contexts from the configuration: at start a failure throws; on reload it is
+  // logged and the context in use stays.
+  void loadTls(bool at_start);
   void startTimersAndSignals();
-  void onConnection(int status);
+  static void onListenCb(uv_stream_t* s, int status) noexcept;
+  void onConnection(ListenSocket& ls, int status);
   void onTurnEnd();
   void closeAll();
 
   Loop loop_;
   Config config_;
+  net::TlsEndpoint tls_clients_;  // the TLS listener's context (--tls-cert-file...), swapped on reload
+  net::TlsEndpoint tls_backend_;  // rediss://: the links' context (--backend-tls-...), swapped on reload
   LruCache cache_;
   std::unique_ptr<backend::TopologyUpstream> upstream_;   // one Redis, or a Redis Cluster's primaries
   std::unique_ptr<backend::TopologyUpstream> upstream3_;  // RESP3 clients' forwarded commands; opened at first use
@@ -92,7 +119,7 @@ class Server final : private client::ClientHost {
   resp::CommandTable commands_;
   proxy::BackendFacts facts_;
   client::Clients clients_;
-  uv_tcp_t listener_;
+  std::array<ListenSocket, 3> listeners_;
   uv_timer_t sweep_timer_;
   uv_timer_t housekeeping_timer_;  // once a second: idle clients, silent rejected connections
   uv_timer_t shutdown_timer_;      // the --shutdown-timeout deadline
@@ -103,6 +130,7 @@ class Server final : private client::ClientHost {
   uint64_t accept_errors_ = 0;           // failed accepts (e.g. out of file descriptors)
   uint64_t last_accept_warning_ms_ = 0;
   uint16_t bound_port_ = 0;
+  uint16_t bound_tls_port_ = 0;
   bool stopping_ = false;  // draining after the first signal
   bool closed_ = false;    // every handle closed
 };

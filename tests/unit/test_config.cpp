@@ -8,6 +8,7 @@
 
 #include "src/base/config.h"
 
+using rcp::BackendAddress;
 using rcp::Config;
 using rcp::ConfigAction;
 using rcp::ConfigError;
@@ -114,7 +115,7 @@ TEST_CASE("redis addresses") {
 
 TEST_CASE("bad values and unknown flags name the flag") {
   CHECK(errorOf({"--port", "http"}).rfind("--port:", 0) == 0);
-  CHECK(errorOf({"--port", "0"}).rfind("--port:", 0) == 0);
+  CHECK(errorOf({"--port", "0"}).rfind("--port 0 needs --tls-port or --unixsocket", 0) == 0);
   CHECK(errorOf({"--port"}).rfind("--port: missing value", 0) == 0);
   CHECK(errorOf({"--cache-keys", "-1"}).rfind("--cache-keys:", 0) == 0);
   CHECK(errorOf({"--ttl", "forever"}).rfind("--ttl:", 0) == 0);
@@ -211,7 +212,7 @@ TEST_CASE("--http-allowed-hosts: a trimmed lower-case list, each name also with 
 }
 
 TEST_CASE("no message shows a password: malformed --redis values, and a '#' that cut a config-file value") {
-  for (std::string bad : {"rediss://u:hunter2@h:1", "redis://u:hunter2@[::1", "redis://u:hunter2@h:1:2",
+  for (std::string bad : {"rediss://u:hunter2@h:1:2", "redis://u:hunter2@[::1", "redis://u:hunter2@h:1:2",
                           "redis://u:hunter2@:6379", "redis://hunter2@h:notaport", "u:hunter2@h:6379",
                           "REDIS://u:hunter2@h", "redis://u:hunter2@[::1]x"}) {
     CAPTURE(bad);
@@ -342,4 +343,47 @@ TEST_CASE("--backend-min-rate, --protected-mode, --tracking-open-rate: values, e
   CHECK(running.tracking_open_rate == 7);
   CHECK(rcp::restartOnlyChanges(running, parse({"--backend-min-rate", "2m"})) ==
         std::vector<std::string>{"--backend-min-rate"});
+}
+
+TEST_CASE("rediss:// means TLS to Redis, unix:// a Unix socket; seeds do not mix them") {
+  BackendAddress a = rcp::parseRedisAddress("rediss://u:pw@cache.example:6380/2", "r");
+  CHECK(a.tls);
+  CHECK(a.host == "cache.example");
+  CHECK(a.port == 6380);
+  CHECK(a.db == 2);
+  CHECK(a.display() == "rediss://cache.example:6380/2");
+  BackendAddress u = rcp::parseRedisAddress("unix:///run/redis/redis.sock?db=3", "r");
+  CHECK(u.unix());
+  CHECK(u.host == "/run/redis/redis.sock");
+  CHECK(u.db == 3);
+  CHECK_FALSE(u.tls);
+  CHECK(u.display() == "unix:///run/redis/redis.sock?db=3");
+  CHECK(rcp::parseRedisAddress("unix://:secret@/tmp/r.sock", "r").password == "secret");
+  CHECK_THROWS_AS(rcp::parseRedisAddress("unix://relative.sock", "r"), ConfigError);
+  CHECK_THROWS_AS(rcp::parseRedisAddress("unix:///tmp/r.sock?timeout=1", "r"), ConfigError);
+  Config c = parse({"--redis", "rediss://10.0.0.1:7000,rediss://10.0.0.2:7000"});
+  CHECK(c.backend_tls);
+  CHECK(errorOf({"--redis", "rediss://10.0.0.1:7000,redis://10.0.0.2:7000"}).find("mix of redis:// and rediss://") != std::string::npos);
+  CHECK(errorOf({"--redis", "unix:///tmp/a.sock,10.0.0.2:7000"}).find("Unix socket") != std::string::npos);
+}
+
+TEST_CASE("TLS and Unix socket flags: what goes together is checked, a bare --backend-tls-insecure means yes") {
+  CHECK(errorOf({"--tls-port", "6443"}) == "--tls-port needs --tls-cert-file and --tls-key-file");
+  CHECK(errorOf({"--tls-port", "6380"}).find("the same port as --port") != std::string::npos);
+  CHECK(errorOf({"--tls-auth-clients", "maybe"}).rfind("--tls-auth-clients:", 0) == 0);
+  CHECK(errorOf({"--tls-auth-clients", "yes"}) == "--tls-auth-clients yes needs --tls-ca-cert-file");
+  CHECK(errorOf({"--tls-protocols", "SSLv3"}).find("unknown protocol 'SSLv3'") != std::string::npos);
+  CHECK(errorOf({"--backend-tls-cert-file", "c.pem"}).find("go together") != std::string::npos);
+  CHECK(errorOf({"--unixsocketperm", "999"}).rfind("--unixsocketperm:", 0) == 0);
+  Config c = parse({"--port", "0", "--tls-port", "6443", "--tls-cert-file", "c.pem", "--tls-key-file", "k.pem",
+                    "--backend-tls-insecure", "--unixsocket", "/tmp/p.sock", "--unixsocketperm", "770"});
+  CHECK(c.port == 0);
+  CHECK(c.tls_port == 6443);
+  CHECK(c.backend_tls_insecure);
+  CHECK(c.unixsocketperm == 0770);
+  CHECK(c.unixsocket == "/tmp/p.sock");
+  // The Host check knows the TLS port too: https://localhost:6443/ is this proxy.
+  CHECK(std::find(c.http_allowed_hosts.begin(), c.http_allowed_hosts.end(), "localhost:6443") != c.http_allowed_hosts.end());
+  CHECK_FALSE(parse({}, {{"RCP_BACKEND_TLS_INSECURE", "no"}}).backend_tls_insecure);
+  CHECK(parse({}, {{"RCP_BACKEND_TLS_INSECURE", "yes"}}).backend_tls_insecure);
 }
