@@ -271,7 +271,7 @@ def test_raising_max_clients_by_sighup_raises_the_open_files_limit(redis_server,
 
 
 def test_no_password_reaches_stderr_or_the_log(redis_server, proxy, tmp_path):
-    for bad in ("rediss://u:hunter2@127.0.0.1:1", "redis://u:hunter2@[::1", "redis://u:hunter2@h:1:2",
+    for bad in ("rediss://u:hunter2@127.0.0.1:1:2", "ftp://u:hunter2@h:1", "redis://u:hunter2@[::1", "redis://u:hunter2@h:1:2",
                 "redis://u:hunter2@:6379", "u:hunter2@127.0.0.1:6379"):
         out = subprocess.run([PROXY_BIN, "--redis", bad], capture_output=True, text=True, timeout=10)
         assert out.returncode == 2, bad
@@ -289,7 +289,7 @@ def test_no_password_reaches_stderr_or_the_log(redis_server, proxy, tmp_path):
         wait_port(port, proc=proc)
         c = redis.Redis(host="127.0.0.1", port=port, socket_timeout=5)
         assert wait_until(lambda: c.get("k") == b"v")
-        conf.write_text('redis "rediss://default:hunter2@127.0.0.1:1"\n')
+        conf.write_text('redis "rediss://default:hunter2@127.0.0.1:1:2"\n')
         proc.send_signal(signal.SIGHUP)
         assert wait_until(lambda: "not reloaded" in log.read_text())
         assert "hunter2" not in log.read_text()
