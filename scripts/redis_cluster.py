@@ -23,13 +23,16 @@ def free_port():
         return s.getsockname()[1]
 
 
-def _cli(port, *args, timeout=10):
-    out = subprocess.run(["redis-cli", "-p", str(port), *args], capture_output=True, text=True, timeout=timeout)
+def _cli(port, *args, timeout=10, tls=()):
+    out = subprocess.run(["redis-cli", *tls, "-p", str(port), *args], capture_output=True, text=True, timeout=timeout)
     return out.stdout.strip()
 
 
 class LocalCluster:
-    def __init__(self, primaries=3, replicas=0, base_dir=None, node_timeout_ms=1000):
+    def __init__(self, primaries=3, replicas=0, base_dir=None, node_timeout_ms=1000, tls=None):
+        # tls: (cert, key, ca) files: every node listens with TLS only (tls-cluster yes, the bus too)
+        self.tls = tls
+        self.cli_tls = ["--tls", "--cacert", tls[2]] if tls else []
         self.primaries = primaries
         self.replicas = replicas
         self.dir = base_dir or tempfile.mkdtemp(prefix="rcp-cluster-")
@@ -44,7 +47,7 @@ class LocalCluster:
         for p in self.ports:
             self.start_node(p)
         out = subprocess.run(
-            ["redis-cli", "--cluster", "create", *[f"127.0.0.1:{p}" for p in self.ports],
+            ["redis-cli", *self.cli_tls, "--cluster", "create", *[f"127.0.0.1:{p}" for p in self.ports],
              "--cluster-replicas", str(self.replicas), "--cluster-yes"],
             capture_output=True, text=True, timeout=60)
         if out.returncode != 0:
@@ -68,8 +71,14 @@ class LocalCluster:
     def start_node(self, port):
         d = os.path.join(self.dir, str(port))
         os.makedirs(d, exist_ok=True)
+        listen = ["--port", str(port)]
+        if self.tls:
+            cert, key, ca = self.tls
+            listen = ["--port", "0", "--tls-port", str(port), "--tls-cluster", "yes", "--tls-replication", "yes",
+                      "--tls-cert-file", cert, "--tls-key-file", key, "--tls-ca-cert-file", ca,
+                      "--tls-auth-clients", "no"]
         proc = subprocess.Popen(
-            ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--cluster-enabled", "yes",
+            ["redis-server", *listen, "--bind", "127.0.0.1", "--cluster-enabled", "yes",
              "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", str(self.node_timeout_ms),
              "--cluster-require-full-coverage", "no", "--save", "", "--appendonly", "no", "--dir", d,
              "--enable-debug-command", "local"],
@@ -90,8 +99,8 @@ class LocalCluster:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             live = [p for p in self.ports if self.alive(p)]
-            if all("cluster_state:ok" in _cli(p, "cluster", "info") for p in live):
-                slots = [_cli(p, "cluster", "info") for p in live]
+            if all("cluster_state:ok" in _cli(p, "cluster", "info", tls=self.cli_tls) for p in live):
+                slots = [_cli(p, "cluster", "info", tls=self.cli_tls) for p in live]
                 if all("cluster_slots_assigned:16384" in s for s in slots):
                     return
             time.sleep(0.1)
@@ -120,7 +129,7 @@ class LocalCluster:
         """[(port, id, role, primary_id, slots)] from CLUSTER NODES of a live node."""
         port = next(p for p in self.ports if self.alive(p))
         out = []
-        for line in _cli(port, "cluster", "nodes").splitlines():
+        for line in _cli(port, "cluster", "nodes", tls=self.cli_tls).splitlines():
             f = line.split()
             addr = f[1].split("@")[0]
             role = "primary" if "master" in f[2] else "replica"

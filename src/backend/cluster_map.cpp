@@ -110,7 +110,7 @@ void TopologyUpstream::refreshLater() {
 void TopologyUpstream::onMap(const resp::FrameView& reply, bool shards) {
   SlotMap fresh;
   std::string why;
-  if (!(shards ? fresh.loadShards(reply, &why) : fresh.loadSlots(reply, &why))) {
+  if (!(shards ? fresh.loadShards(reply, &why, tls_ != nullptr && tls_->enabled()) : fresh.loadSlots(reply, &why))) {
     ++cstats_.refresh_errors;
     spdlog::warn("cluster map: unreadable reply to CLUSTER {}: {}", shards ? "SHARDS" : "SLOTS", why);
     refreshLater();

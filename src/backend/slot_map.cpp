@@ -50,7 +50,7 @@ int SlotMap::indexOf(const ClusterNode& n) {
   return static_cast<int>(primaries_.size() - 1);
 }
 
-bool SlotMap::loadShards(const FrameView& reply, std::string* why) {
+bool SlotMap::loadShards(const FrameView& reply, std::string* why, bool tls) {
   if (!isTable(reply, "CLUSTER SHARDS", why)) return false;
   SlotMap fresh;
   size_t shards = reply.size();
@@ -81,7 +81,11 @@ bool SlotMap::loadShards(const FrameView& reply, std::string* why) {
       FrameView role = node, health = node, ip = node, endpoint = node, port = node, id = node;
       if (!isAggregate(node) || !field(node, "role", &role) || !isString(role) || role.str() != "master") continue;
       if (field(node, "health", &health) && isString(health) && health.str() == "fail") continue;
-      if (!field(node, "port", &port) || port.type() != FrameType::kInteger || !validPort(port.integer())) {
+      // A TLS-only node has "tls-port" and no "port"; one with both is reached on the port of the
+      // links' kind.
+      bool found = (tls && field(node, "tls-port", &port)) || field(node, "port", &port) ||
+                   field(node, "tls-port", &port);
+      if (!found || port.type() != FrameType::kInteger || !validPort(port.integer())) {
         *why = "CLUSTER SHARDS: a node without a port";
         return false;
       }

@@ -28,7 +28,8 @@ class SlotMap {
 
   // Replaces the map with the reply's; false (the map unchanged, *why set) when the reply is not
   // one (an error, an unexpected shape).
-  bool loadShards(const resp::FrameView& reply, std::string* why);
+  // tls: the links speak TLS, so a node's "tls-port" is the one to reach (its "port" when it has none).
+  bool loadShards(const resp::FrameView& reply, std::string* why, bool tls = false);
   bool loadSlots(const resp::FrameView& reply, std::string* why);
 
   // The primary serving slot (an index into primaries()), or kNone when no node covers it.

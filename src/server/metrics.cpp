@@ -161,6 +161,7 @@ std::string prometheusText(const MetricSources& s) {
   metric("client_request_timeouts_total", "counter", "Clients closed for a request not arriving whole (--request-timeout).", st.request_timeouts);
   metric("received_bytes_total", "counter", "Bytes read from clients.", st.bytes_in);
   metric("sent_bytes_total", "counter", "Bytes written to clients.", st.bytes_out);
+  tlsPrometheus(o, s.tls);
   return o;
 }
 
@@ -249,6 +250,7 @@ std::string infoText(const MetricSources& s, std::string_view section) {
                    k.moved, k.ask, k.retried, k.parked, k.refreshes, k.refresh_errors, k.owner_changes,
                    s.forwarder.stats().split, s.forwarder.stats().split_parts, rt.drops_slot_moved);
   }
+  if (want("proxy_tls")) tlsInfo(o, s.tls);
   if (!o.empty()) o.resize(o.size() - 2);  // no blank line after the last section
   return o;
 }

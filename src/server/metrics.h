@@ -15,6 +15,7 @@
 #include "src/proxy/coherence.h"
 #include "src/proxy/forwarder.h"
 #include "src/proxy/read_through.h"
+#include "src/server/tls_metrics.h"
 
 namespace rcp {
 
@@ -34,6 +35,7 @@ struct MetricSources {
   uint64_t uptime_ms;
   uint16_t bound_port;
   uint64_t accept_errors;
+  TlsSources tls;
 };
 
 std::string prometheusText(const MetricSources& sources);

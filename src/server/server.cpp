@@ -284,7 +284,8 @@ std::string Server::info(std::string_view section) { return infoText(metricSourc
 
 MetricSources Server::metricSources() const {
   return MetricSources{config_,    cache_,     read_through_, *upstream_, *upstream3_,  pinned_, forwarder_,
-                       facts_,     coherence_, clients_,      uptimeMs(), bound_port_, accept_errors_};
+                       facts_,     coherence_, clients_,      uptimeMs(), bound_port_, accept_errors_,
+                       TlsSources{config_, tls_clients_, tls_backend_, bound_tls_port_}};
 }
 
 bool Server::backendResp3() {

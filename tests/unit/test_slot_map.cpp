@@ -105,3 +105,29 @@ TEST_CASE("slot map: a refusal or a malformed reply leaves the map as it was; MO
   CHECK(m.primaries()[static_cast<size_t>(m.primaryFor(12183))].port == 7713);
   CHECK(m.moved(12183, "127.0.0.1", 7714) == four);  // a known node is not added twice
 }
+
+TEST_CASE("slot map: a TLS-only node gives its tls-port; a node with both gives the port of the links' kind") {
+  auto replaceAll = [](std::string s, const std::string& from, const std::string& to) {
+    for (size_t at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size())) s.replace(at, from.size(), to);
+    return s;
+  };
+  std::string why;
+  // tls-cluster yes, port 0: Redis names only the TLS port.
+  std::string tls_only = replaceAll(kShards2, "$4\r\nport\r\n", "$8\r\ntls-port\r\n");
+  for (bool tls : {false, true}) {
+    rcp::backend::SlotMap m;
+    withFrame(tls_only, true, [&](const rcp::resp::FrameView& r) { CHECK(m.loadShards(r, &why, tls)); });
+    checkThreeNodes(m);
+  }
+  // Both ports: plaintext links use "port", TLS links "tls-port".
+  std::string both = replaceAll(kShards2, "*14\r\n", "*16\r\n");
+  for (const char* p : {"7711", "7712", "7713"})
+    both = replaceAll(both, std::string("$4\r\nport\r\n:") + p + "\r\n",
+                      std::string("$4\r\nport\r\n:") + p + "\r\n$8\r\ntls-port\r\n:8" + (p + 1) + "\r\n");
+  rcp::backend::SlotMap plain, tls;
+  withFrame(both, false, [&](const rcp::resp::FrameView& r) { REQUIRE(plain.loadShards(r, &why, false)); });
+  withFrame(both, false, [&](const rcp::resp::FrameView& r) { REQUIRE(tls.loadShards(r, &why, true)); });
+  checkThreeNodes(plain);
+  REQUIRE(tls.primaries().size() == 3);
+  for (const auto& n : tls.primaries()) CHECK((n.port >= 8711 && n.port <= 8713));
+}

@@ -1,0 +1,481 @@
+"""TLS on both sides and Unix sockets, with real clients and a real TLS redis-server: a throwaway CA
+made here with the openssl CLI; redis-cli --tls, redis-py ssl=True, curl https, node's clients;
+a TLS-only Redis behind the proxy (rediss://), verification of chain and name, mutual TLS both
+ways, plaintext and abandoned handshakes on the TLS port, a certificate reload under load."""
+import json
+import os
+import shutil
+import socket
+import ssl
+import sys
+import subprocess
+import tempfile
+import threading
+import time
+
+import pytest
+import redis
+
+from conftest import PROXY_BIN, free_port, wait_port, wait_until, recv_until_closed
+
+NODE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "node")
+
+
+def openssl(*args, cwd):
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
+
+
+def make_cert(d, name, cn, san, ca="ca", days=30):
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}.key", "-out", f"{name}.csr",
+            "-subj", f"/CN={cn}", cwd=d)
+    ext = os.path.join(d, f"{name}.ext")
+    with open(ext, "w") as f:
+        f.write(f"subjectAltName={san}\n" if san else "basicConstraints=CA:FALSE\n")
+    openssl("x509", "-req", "-in", f"{name}.csr", "-CA", f"{ca}.pem", "-CAkey", f"{ca}.key", "-CAcreateserial",
+            "-out", f"{name}.pem", "-days", str(days), "-extfile", ext, cwd=d)
+    return os.path.join(d, f"{name}.pem"), os.path.join(d, f"{name}.key")
+
+
+@pytest.fixture(scope="module")
+def pki():
+    d = tempfile.mkdtemp(prefix="rcp-tls-")
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "30",
+            "-subj", "/CN=redis-cache-proxy test CA", cwd=d)
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "other.key", "-out", "other.pem", "-days",
+            "30", "-subj", "/CN=another CA", cwd=d)
+    p = {"dir": d, "ca": os.path.join(d, "ca.pem"), "other_ca": os.path.join(d, "other.pem")}
+    p["server"] = make_cert(d, "server", "localhost", "DNS:localhost,IP:127.0.0.1")
+    p["server2"] = make_cert(d, "server2", "localhost", "DNS:localhost,IP:127.0.0.1")
+    p["internal"] = make_cert(d, "internal", "redis.internal", "DNS:redis.internal")
+    p["client"] = make_cert(d, "client", "client", None)
+    yield p
+    shutil.rmtree(d, ignore_errors=True)
+
+
+class Proc:
+    """The proxy started with exactly the given arguments; waits for wait_on (a TCP port)."""
+
+    def __init__(self, args, wait_on):
+        self.log = tempfile.NamedTemporaryFile(prefix="rcp-proxy-", suffix=".log", delete=False)
+        self.proc = subprocess.Popen([PROXY_BIN, *args], stdout=self.log, stderr=subprocess.STDOUT)
+        wait_port(wait_on, proc=self.proc)
+
+    def output(self):
+        with open(self.log.name, "rb") as f:
+            return f.read().decode(errors="replace")
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            rc = self.proc.wait(timeout=10)
+            assert rc == 0, self.output()
+        if os.path.exists(self.log.name):
+            os.unlink(self.log.name)
+
+
+@pytest.fixture
+def procs():
+    started = []
+    yield lambda args, wait_on: started.append(Proc(args, wait_on)) or started[-1]
+    for p in started:
+        p.stop()
+
+
+class TlsRedis:
+    def __init__(self, pki, extra=()):
+        self.port = free_port()
+        self.dir = tempfile.mkdtemp(prefix="rcp-redis-tls-")
+        cert, key = pki["server"]
+        self.proc = subprocess.Popen(
+            ["redis-server", "--port", "0", "--tls-port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--dir", self.dir, "--tls-cert-file", cert, "--tls-key-file", key, "--tls-ca-cert-file", pki["ca"],
+             "--tls-auth-clients", "no", *extra], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_port(self.port, proc=self.proc)
+        self.pki = pki
+
+    def client(self, **kw):
+        ckw = {}
+        if "tls-auth-clients" in " ".join(self.proc.args) and "yes" in self.proc.args:
+            ckw = {"ssl_certfile": self.pki["client"][0], "ssl_keyfile": self.pki["client"][1]}
+        return redis.Redis(host="127.0.0.1", port=self.port, ssl=True, ssl_ca_certs=self.pki["ca"], **ckw, **kw)
+
+    def stop(self):
+        self.proc.kill()
+        self.proc.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@pytest.fixture
+def tls_redis(pki):
+    made = []
+    yield lambda extra=(): made.append(TlsRedis(pki, extra)) or made[-1]
+    for r in made:
+        r.stop()
+
+
+def tls_proxy_args(pki, redis_port, tls_port, *extra, plain_port=0):
+    cert, key = pki["server"]
+    return ["--redis", f"127.0.0.1:{redis_port}", "--port", str(plain_port), "--tls-port", str(tls_port),
+            "--tls-cert-file", cert, "--tls-key-file", key, *extra]
+
+
+def tls_client(pki, port, **kw):
+    return redis.Redis(host="localhost", port=port, ssl=True, ssl_ca_certs=pki["ca"], socket_timeout=10, **kw)
+
+
+def test_resp_and_https_share_the_tls_port_and_only_it_listens_with_port_0(pki, redis_server, procs):
+    r = redis_server()
+    r.client().set("k", "v1")
+    tls_port = free_port()
+    p = procs(tls_proxy_args(pki, r.port, tls_port), tls_port)
+    # redis-cli over TLS, a miss then a hit
+    for _ in range(2):
+        out = subprocess.run(["redis-cli", "--tls", "--cacert", pki["ca"], "-p", str(tls_port), "get", "k"],
+                             capture_output=True, text=True, timeout=10)
+        assert out.stdout.strip() == "v1", out
+    # redis-py: commands of every shape
+    c = tls_client(pki, tls_port)
+    assert c.set("a", "1") and c.incr("a") == 2
+    assert c.mget("k", "a", "missing") == [b"v1", b"2", None]
+    pipe = c.pipeline(transaction=True)
+    pipe.set("t", "x").get("t")
+    assert pipe.execute() == [True, b"x"]
+    sub = tls_client(pki, tls_port).pubsub()
+    sub.subscribe("ch")
+    assert wait_until(lambda: c.publish("ch", "hello") == 1)
+    msgs = [sub.get_message(timeout=2) for _ in range(2)]
+    assert any(m and m["data"] == b"hello" for m in msgs)
+    # curl over HTTPS: the same port, sniffed after the handshake; ETag and 304 as on plaintext
+    out = subprocess.run(["curl", "-s", "-i", "--cacert", pki["ca"], f"https://localhost:{tls_port}/k"],
+                         capture_output=True, text=True, timeout=10).stdout
+    assert out.startswith("HTTP/1.1 200") and out.endswith("v1"), out
+    etag = [line.split(":", 1)[1].strip() for line in out.splitlines() if line.lower().startswith("etag:")][0]
+    out = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert", pki["ca"], "-H",
+                          f"If-None-Match: {etag}", f"https://localhost:{tls_port}/k"], capture_output=True, text=True,
+                         timeout=10).stdout
+    assert out == "304"
+    # pipelined: 500 GETs in one write, 500 replies in order
+    raw = ssl.create_default_context(cafile=pki["ca"]).wrap_socket(socket.create_connection(("127.0.0.1", tls_port)),
+                                                                   server_hostname="localhost")
+    raw.sendall(b"".join(b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n" for _ in range(500)))
+    want = b"$2\r\nv1\r\n" * 500
+    got = b""
+    raw.settimeout(10)
+    while len(got) < len(want):
+        got += raw.recv(65536)
+    assert got == want
+    raw.close()
+    info = c.info("proxy_tls")
+    assert info["tls_handshakes"] >= 5 and "TLSv1.3" in str(info["tls_versions"])
+    assert info["tls_cert_expiry"] > time.time()
+    # --port 0: no plaintext listener at all
+    assert "listening on 127.0.0.1:%d (TLS)" % tls_port in p.output()
+
+
+def test_plaintext_garbage_and_abandoned_handshakes_are_closed_and_counted(pki, redis_server, procs):
+    r = redis_server()
+    tls_port, plain_port = free_port(), free_port()
+    procs(tls_proxy_args(pki, r.port, tls_port, "--request-timeout", "1s", plain_port=plain_port), tls_port)
+    # A plaintext RESP command and HTTP request on the TLS port: closed at once, nothing echoed back
+    for junk in (b"*1\r\n$4\r\nPING\r\n", b"GET /k HTTP/1.1\r\nHost: localhost\r\n\r\n", os.urandom(512)):
+        s = socket.create_connection(("127.0.0.1", tls_port))
+        s.sendall(junk)
+        data = recv_until_closed(s, timeout=5)
+        assert b"PONG" not in data and b"HTTP/1.1" not in data
+    # Hundreds of handshakes abandoned half-way: a ClientHello cut in half, then silence
+    hello = bytearray()
+    probe = ssl.create_default_context(cafile=pki["ca"]).wrap_bio(ssl.MemoryBIO(), out := ssl.MemoryBIO(),
+                                                                    server_hostname="localhost")
+    try:
+        probe.do_handshake()
+    except ssl.SSLWantReadError:
+        hello = out.read()
+    socks = []
+    for _ in range(300):
+        s = socket.create_connection(("127.0.0.1", tls_port))
+        s.sendall(hello[: len(hello) // 2])
+        socks.append(s)
+    c = redis.Redis(host="127.0.0.1", port=plain_port, socket_timeout=10)
+    assert c.ping()  # still serving meanwhile
+    assert wait_until(lambda: c.info("proxy_tls")["tls_failed_timeout"] >= 300, timeout=15)
+    for s in socks:
+        assert recv_until_closed(s, timeout=5) == b""  # each one closed by the proxy
+        s.close()
+    info = c.info("proxy_tls")
+    assert info["tls_failed_protocol"] >= 3
+    assert c.info("proxy")["proxy_connected_clients"] == 1  # nothing left behind
+    assert tls_client(pki, tls_port).ping()
+
+
+def test_mutual_tls_with_clients(pki, redis_server, procs):
+    r = redis_server()
+    r.client().set("k", "v")
+    for mode in ("yes", "optional"):
+        tls_port = free_port()
+        procs(tls_proxy_args(pki, r.port, tls_port, "--tls-auth-clients", mode, "--tls-ca-cert-file", pki["ca"]),
+              tls_port)
+        cert, key = pki["client"]
+        assert tls_client(pki, tls_port, ssl_certfile=cert, ssl_keyfile=key).get("k") == b"v"
+        bare = tls_client(pki, tls_port)
+        if mode == "yes":
+            with pytest.raises(redis.ConnectionError):
+                bare.get("k")
+            out = subprocess.run(["curl", "-s", "--cacert", pki["ca"], f"https://localhost:{tls_port}/k"],
+                                 capture_output=True, text=True, timeout=10)
+            assert out.returncode != 0
+            assert wait_until(lambda: tls_client(pki, tls_port, ssl_certfile=cert, ssl_keyfile=key)
+                              .info("proxy_tls")["tls_failed_verify"] >= 2)
+        else:
+            assert bare.get("k") == b"v"
+
+
+def test_a_tls_only_redis_behind_the_proxy_every_link_over_tls(pki, tls_redis, proxy, redis_server):
+    tr = tls_redis()
+    direct = tr.client()
+    direct.set("k", "v1")
+    port = free_port()
+    p = Proc(["--redis", f"rediss://127.0.0.1:{tr.port}", "--backend-tls-ca-cert-file", pki["ca"], "--port",
+              str(port)], port)
+    try:
+        c = redis.Redis(host="127.0.0.1", port=port, socket_timeout=10)
+        assert c.get("k") == b"v1"
+        assert wait_until(lambda: c.info("proxy_stats")["tracking_state"] == "on")
+        assert c.get("k") == b"v1"  # a hit
+        direct.set("k", "v2")  # the invalidation comes over the TLS invalidation link
+        assert wait_until(lambda: c.get("k") == b"v2")
+        pipe = c.pipeline(transaction=True)  # a pinned connection, over TLS too
+        pipe.incr("n").incr("n")
+        assert pipe.execute() == [1, 2]
+        assert c.blpop(["nothing"], timeout=1) is None
+        info = c.info("proxy_tls")
+        assert info["backend_tls"] == 1 and info["backend_tls_handshakes"] >= 3
+        assert info["backend_tls_insecure"] == 0
+        assert subprocess.run(["curl", "-s", f"http://127.0.0.1:{port}/k"], capture_output=True, text=True,
+                              timeout=10).stdout == "v2"
+    finally:
+        p.stop()
+
+
+def test_a_wrong_name_or_an_unknown_ca_is_refused_and_says_why(pki, tls_redis):
+    tr = tls_redis()
+    tr.client().set("k", "v")
+    cases = [
+        ([f"rediss://127.0.0.1:{tr.port}"], "certificate verify failed: self-signed certificate in certificate chain"),
+        ([f"rediss://127.0.0.1:{tr.port}", "--backend-tls-ca-cert-file", pki["other_ca"]], "certificate verify failed"),
+        ([f"rediss://127.0.0.1:{tr.port}", "--backend-tls-ca-cert-file", pki["ca"], "--backend-tls-server-name",
+          "redis.example"], "certificate verify failed: hostname mismatch"),
+    ]
+    for args, why in cases:
+        port = free_port()
+        p = Proc(["--redis", *args, "--port", str(port)], port)
+        try:
+            c = redis.Redis(host="127.0.0.1", port=port, socket_timeout=10)
+            with pytest.raises(redis.ResponseError) as e:
+                c.get("k")
+            assert str(e.value).startswith("backend unavailable: TLS: " + why), e.value
+            out = subprocess.run(["curl", "-s", "-w", " %{http_code}", f"http://127.0.0.1:{port}/k"],
+                                 capture_output=True, text=True, timeout=10).stdout
+            assert why in out and out.endswith(" 503")
+            assert c.info("proxy_tls")["backend_tls_failed_verify"] >= 1
+            assert why in p.output()  # logged
+        finally:
+            p.stop()
+
+
+def test_the_name_verified_can_be_set_and_an_ip_is_checked_against_ip_entries(pki, tmp_path):
+    # A Redis whose certificate names only redis.internal: an IP address in the URL does not match
+    # it; --backend-tls-server-name names what to verify (and sends it as SNI).
+    cert, key = pki["internal"]
+    port = free_port()
+    proc = subprocess.Popen(["redis-server", "--port", "0", "--tls-port", str(port), "--bind", "127.0.0.1", "--save",
+                             "", "--dir", str(tmp_path), "--tls-cert-file", cert, "--tls-key-file", key,
+                             "--tls-ca-cert-file", pki["ca"], "--tls-auth-clients", "no"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_port(port, proc=proc)
+        for extra, ok in (([], False), (["--backend-tls-server-name", "redis.internal"], True),
+                          (["--backend-tls-insecure"], True)):
+            pport = free_port()
+            p = Proc(["--redis", f"rediss://127.0.0.1:{port}", "--backend-tls-ca-cert-file", pki["ca"], "--port",
+                      str(pport), *extra], pport)
+            try:
+                c = redis.Redis(host="127.0.0.1", port=pport, socket_timeout=10)
+                if ok:
+                    assert c.ping() and c.set("x", "1") and c.get("x") == b"1"
+                else:
+                    with pytest.raises(redis.ResponseError, match="IP address mismatch"):
+                        c.get("x")
+                if "--backend-tls-insecure" in extra:
+                    assert c.info("proxy_tls")["backend_tls_insecure"] == 1
+                    assert "NOT verified" in p.output()
+            finally:
+                p.stop()
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_mutual_tls_to_redis(pki, tls_redis):
+    tr = tls_redis(extra=("--tls-auth-clients", "yes"))
+    cert, key = pki["client"]
+    for extra, ok in (([], False), (["--backend-tls-cert-file", cert, "--backend-tls-key-file", key], True)):
+        port = free_port()
+        p = Proc(["--redis", f"rediss://127.0.0.1:{tr.port}", "--backend-tls-ca-cert-file", pki["ca"], "--port",
+                  str(port), *extra], port)
+        try:
+            c = redis.Redis(host="127.0.0.1", port=port, socket_timeout=10)
+            if ok:
+                assert c.set("m", "1") and c.get("m") == b"1"
+            else:
+                with pytest.raises(redis.ResponseError, match="backend unavailable"):
+                    c.get("m")
+        finally:
+            p.stop()
+
+
+def test_sighup_reloads_the_certificate_under_load_without_dropping_a_connection(pki, redis_server, tmp_path):
+    r = redis_server()
+    r.client().set("k", "v")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    shutil.copy(pki["server"][0], cert)
+    shutil.copy(pki["server"][1], key)
+    tls_port = free_port()
+    p = Proc(["--redis", f"127.0.0.1:{r.port}", "--port", "0", "--tls-port", str(tls_port), "--tls-cert-file",
+              str(cert), "--tls-key-file", str(key)], tls_port)
+
+    def serial():
+        ctx = ssl.create_default_context(cafile=pki["ca"])
+        with ctx.wrap_socket(socket.create_connection(("127.0.0.1", tls_port)), server_hostname="localhost") as s:
+            return s.getpeercert()["serialNumber"]
+
+    try:
+        before = serial()
+        stop, errors, counts = threading.Event(), [], []
+
+        def load():
+            c = tls_client(pki, tls_port)  # one connection for the whole run
+            n = 0
+            while not stop.is_set():
+                try:
+                    assert c.get("k") == b"v"
+                    n += 1
+                except Exception as e:  # noqa: BLE001 - any failure is the finding
+                    errors.append(e)
+                    return
+            counts.append(n)
+
+        threads = [threading.Thread(target=load) for _ in range(4)]
+        for t in threads:
+            t.start()
+        time.sleep(0.3)
+        shutil.copy(pki["server2"][0], cert)
+        shutil.copy(pki["server2"][1], key)
+        p.proc.send_signal(1)  # SIGHUP
+        assert wait_until(lambda: serial() != before)
+        # A file that does not load keeps the certificate in use, and says why.
+        after = serial()
+        cert.write_text("not a certificate\n")
+        p.proc.send_signal(1)
+        assert wait_until(lambda: "keeps its certificate" in p.output())
+        assert serial() == after
+        time.sleep(0.3)
+        stop.set()
+        for t in threads:
+            t.join()
+        assert not errors and len(counts) == 4 and min(counts) > 0
+        assert tls_client(pki, tls_port).info("proxy_tls")["tls_reload_failures"] == 1
+    finally:
+        p.stop()
+
+
+def test_unix_sockets_on_both_sides(tmp_path, procs):
+    rsock = str(tmp_path / "redis.sock")
+    rproc = subprocess.Popen(["redis-server", "--port", "0", "--unixsocket", rsock, "--save", "", "--dir",
+                              str(tmp_path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        assert wait_until(lambda: os.path.exists(rsock))
+        direct = redis.Redis(unix_socket_path=rsock)
+        assert wait_until(lambda: direct.ping())
+        direct.set("k", "v1")
+        psock = str(tmp_path / "proxy.sock")
+        port = free_port()
+        p = procs(["--redis", f"unix://{rsock}", "--port", str(port), "--unixsocket", psock, "--unixsocketperm",
+                   "700"], port)
+        assert oct(os.stat(psock).st_mode & 0o777) == "0o700"
+        c = redis.Redis(unix_socket_path=psock, socket_timeout=10)
+        assert c.get("k") == b"v1"
+        assert wait_until(lambda: c.info("proxy_stats")["tracking_state"] == "on")
+        assert c.get("k") == b"v1"
+        direct.set("k", "v2")
+        assert wait_until(lambda: c.get("k") == b"v2")  # coherent over the Unix socket too
+        out = subprocess.run(["redis-cli", "-s", psock, "get", "k"], capture_output=True, text=True, timeout=10)
+        assert out.stdout.strip() == "v2"
+        out = subprocess.run(["curl", "-s", "--unix-socket", psock, "http://localhost/k"], capture_output=True,
+                             text=True, timeout=10)
+        assert out.stdout == "v2"
+        assert c.info("proxy_tls")["unixsocket"] == psock
+        p.stop()
+        assert not os.path.exists(psock)  # removed at shutdown
+    finally:
+        rproc.kill()
+        rproc.wait()
+
+
+@pytest.mark.skipif(not os.path.isdir(os.path.join(NODE_DIR, "node_modules")), reason="node clients not installed")
+def test_node_clients_over_tls(pki, redis_server, procs):
+    r = redis_server()
+    r.client().set("k", "v")
+    tls_port = free_port()
+    procs(tls_proxy_args(pki, r.port, tls_port), tls_port)
+    script = f"""
+import {{ createClient }} from 'redis';
+import Redis from 'ioredis';
+import fs from 'fs';
+const ca = fs.readFileSync({json.dumps(pki['ca'])});
+const a = createClient({{ socket: {{ host: 'localhost', port: {tls_port}, tls: true, ca }} }});
+await a.connect();
+const r1 = await a.get('k');
+await a.set('n', '5');
+const r2 = await a.incr('n');
+await a.quit();
+const b = new Redis({{ host: 'localhost', port: {tls_port}, tls: {{ ca }} }});
+const r3 = await b.mget('k', 'n');
+const r4 = await b.pipeline().get('k').get('n').exec();
+b.disconnect();
+console.log(JSON.stringify([r1, r2, r3, r4.map(x => x[1])]));
+"""
+    path = os.path.join(NODE_DIR, "tls_check.mjs")
+    with open(path, "w") as f:
+        f.write(script)
+    try:
+        out = subprocess.run(["node", path], capture_output=True, text=True, timeout=30, cwd=NODE_DIR)
+    finally:
+        os.unlink(path)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout) == ["v", 6, ["v", "6"], ["v", "6"]]
+
+
+def test_a_redis_cluster_over_tls_every_node_reached_over_tls(pki):
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts"))
+    from redis_cluster import LocalCluster
+    cert, key = pki["server"]
+    cluster = LocalCluster(primaries=3, tls=(cert, key, pki["ca"])).start()
+    try:
+        port = free_port()
+        p = Proc(["--redis", f"rediss://127.0.0.1:{cluster.ports[0]}", "--backend-tls-ca-cert-file", pki["ca"],
+                  "--port", str(port), "--cluster-refresh", "1s"], port)
+        try:
+            c = redis.Redis(host="127.0.0.1", port=port, socket_timeout=10)
+            assert wait_until(lambda: c.info("backend")["backend_cluster_enabled"] == 1)
+            keys = [f"key:{i}" for i in range(60)]
+            for k in keys:
+                assert c.set(k, k.upper())
+            assert c.mget(keys) == [k.upper().encode() for k in keys]  # split over the three nodes
+            assert [c.get(k) for k in keys] == [k.upper().encode() for k in keys]
+            info = c.info("proxy_tls")
+            assert info["backend_tls_handshakes"] >= 3  # one per node at least
+            assert c.info("backend")["backend_cluster_primaries"] == 3
+        finally:
+            p.stop()
+    finally:
+        cluster.stop()
