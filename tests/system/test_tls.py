@@ -119,8 +119,15 @@ def tls_proxy_args(pki, redis_port, tls_port, *extra, plain_port=0):
             "--tls-cert-file", cert, "--tls-key-file", key, *extra]
 
 
+def resolve(port):
+    """curl's name for localhost without /etc/hosts (a bare Debian root may have none)."""
+    return ["--resolve", f"localhost:{port}:127.0.0.1"]
+
+
 def tls_client(pki, port, **kw):
-    return redis.Redis(host="localhost", port=port, ssl=True, ssl_ca_certs=pki["ca"], socket_timeout=10, **kw)
+    # 127.0.0.1, matched against the certificate's IP entry: a bare Debian root may not resolve localhost
+    return redis.Redis(host="127.0.0.1", port=port, ssl=True, ssl_ca_certs=pki["ca"], ssl_check_hostname=True,
+                       socket_timeout=10, **kw)
 
 
 def test_resp_and_https_share_the_tls_port_and_only_it_listens_with_port_0(pki, redis_server, procs):
@@ -146,12 +153,12 @@ def test_resp_and_https_share_the_tls_port_and_only_it_listens_with_port_0(pki, 
     msgs = [sub.get_message(timeout=2) for _ in range(2)]
     assert any(m and m["data"] == b"hello" for m in msgs)
     # curl over HTTPS: the same port, sniffed after the handshake; ETag and 304 as on plaintext
-    out = subprocess.run(["curl", "-s", "-i", "--cacert", pki["ca"], f"https://localhost:{tls_port}/k"],
+    out = subprocess.run(["curl", "-s", "-i", "--cacert", pki["ca"], *resolve(tls_port), f"https://localhost:{tls_port}/k"],
                          capture_output=True, text=True, timeout=10).stdout
     assert out.startswith("HTTP/1.1 200") and out.endswith("v1"), out
     etag = [line.split(":", 1)[1].strip() for line in out.splitlines() if line.lower().startswith("etag:")][0]
     out = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert", pki["ca"], "-H",
-                          f"If-None-Match: {etag}", f"https://localhost:{tls_port}/k"], capture_output=True, text=True,
+                          f"If-None-Match: {etag}", *resolve(tls_port), f"https://localhost:{tls_port}/k"], capture_output=True, text=True,
                          timeout=10).stdout
     assert out == "304"
     # pipelined: 500 GETs in one write, 500 replies in order
@@ -220,7 +227,7 @@ def test_mutual_tls_with_clients(pki, redis_server, procs):
         if mode == "yes":
             with pytest.raises(redis.ConnectionError):
                 bare.get("k")
-            out = subprocess.run(["curl", "-s", "--cacert", pki["ca"], f"https://localhost:{tls_port}/k"],
+            out = subprocess.run(["curl", "-s", "--cacert", pki["ca"], *resolve(tls_port), f"https://localhost:{tls_port}/k"],
                                  capture_output=True, text=True, timeout=10)
             assert out.returncode != 0
             assert wait_until(lambda: tls_client(pki, tls_port, ssl_certfile=cert, ssl_keyfile=key)
@@ -432,13 +439,13 @@ import {{ createClient }} from 'redis';
 import Redis from 'ioredis';
 import fs from 'fs';
 const ca = fs.readFileSync({json.dumps(pki['ca'])});
-const a = createClient({{ socket: {{ host: 'localhost', port: {tls_port}, tls: true, ca }} }});
+const a = createClient({{ socket: {{ host: '127.0.0.1', port: {tls_port}, tls: true, ca }} }});
 await a.connect();
 const r1 = await a.get('k');
 await a.set('n', '5');
 const r2 = await a.incr('n');
 await a.quit();
-const b = new Redis({{ host: 'localhost', port: {tls_port}, tls: {{ ca }} }});
+const b = new Redis({{ host: '127.0.0.1', port: {tls_port}, tls: {{ ca }} }});
 const r3 = await b.mget('k', 'n');
 const r4 = await b.pipeline().get('k').get('n').exec();
 b.disconnect();
