@@ -161,11 +161,7 @@ const std::vector<Option>& options() {
       {"--backend-min-rate", "RCP_BACKEND_MIN_RATE", "SIZE", "slowest a reply from Redis may arrive, in bytes per second: the request at the head of a link may take --backend-timeout plus its reply's announced size at this rate; a reply trickling slower fails its request (a timeout) and the requests queued behind it go on a new link; 0 = --backend-timeout alone (default 1m)",
        [](Config& c, const std::string& v, const std::string& w) { c.backend_min_rate = parseSize(v, w); }},
       {"--protected-mode", "RCP_PROTECTED_MODE", "yes|no", "as Redis's protected-mode: with no --requirepass and a --bind other than loopback, clients connecting from other than loopback get -DENIED (RESP) or 403 (HTTP) saying how to fix it, and are closed (default yes)",
-       [](Config& c, const std::string& v, const std::string& w) {
-         if (v == "yes") c.protected_mode = true;
-         else if (v == "no") c.protected_mode = false;
-         else throw ConfigError(w + ": must be yes or no");
-       }},
+       [](Config& c, const std::string& v, const std::string& w) { c.protected_mode = parseYesNo(v, w); }},
       {"--tracking-open-rate", "RCP_TRACKING_OPEN_RATE", "N", "backend connections CLIENT TRACKING on may open per second, all clients together (each tracking client holds one, counted against --max-pinned); past it CLIENT TRACKING on is refused with an error until the next second (default 100)",
        [](Config& c, const std::string& v, const std::string& w) { c.tracking_open_rate = parseCount(v, w, 1, 1000000); }},
       {"--max-input-bytes", "RCP_MAX_INPUT_BYTES", "SIZE", "input all clients together may hold unparsed (half-sent requests); past it the clients holding the most are closed with an error (default 1g: a request as large as Redis accepts, 512m, fits)",

@@ -27,6 +27,23 @@ std::string maskCredentials(const std::string& s) {
   return s.substr(0, start) + user + "***" + s.substr(at);
 }
 
+namespace {
+// "user:password@rest" or "password@rest" (a password for the default user): the credentials go
+// into a, rest keeps what follows the '@'.
+void takeCredentials(std::string& rest, BackendAddress& a) {
+  size_t at = rest.rfind('@');
+  if (at == std::string::npos) return;
+  std::string cred = rest.substr(0, at);
+  rest = rest.substr(at + 1);
+  if (size_t colon = cred.find(':'); colon != std::string::npos) {
+    a.user = cred.substr(0, colon);
+    a.password = cred.substr(colon + 1);
+  } else {
+    a.password = cred;
+  }
+}
+}  // namespace
+
 BackendAddress parseRedisAddress(const std::string& value, const std::string& what) {
   // Every message names the value with its password masked: errors go to stderr and to the log.
   const std::string s = maskCredentials(value);
@@ -36,16 +53,7 @@ BackendAddress parseRedisAddress(const std::string& value, const std::string& wh
   if (rest.rfind("unix://", 0) == 0) {
     // redis-py's form: unix:///path/redis.sock[?db=N] (credentials as unix://user:password@/path).
     rest = rest.substr(7);
-    if (size_t at = rest.rfind('@'); at != std::string::npos) {
-      std::string cred = rest.substr(0, at);
-      rest = rest.substr(at + 1);
-      if (size_t colon = cred.find(':'); colon != std::string::npos) {
-        a.user = cred.substr(0, colon);
-        a.password = cred.substr(colon + 1);
-      } else {
-        a.password = cred;
-      }
-    }
+    takeCredentials(rest, a);
     if (size_t q = rest.find('?'); q != std::string::npos) {
       std::string query = rest.substr(q + 1);
       rest = rest.substr(0, q);
@@ -68,16 +76,7 @@ BackendAddress parseRedisAddress(const std::string& value, const std::string& wh
     throw ConfigError(what + ": only redis://, rediss:// and unix:// URLs are supported (got '" + s + "')");
   }
   if (url) {
-    if (size_t at = rest.rfind('@'); at != std::string::npos) {
-      std::string cred = rest.substr(0, at);
-      rest = rest.substr(at + 1);
-      if (size_t colon = cred.find(':'); colon != std::string::npos) {
-        a.user = cred.substr(0, colon);
-        a.password = cred.substr(colon + 1);
-      } else {
-        a.password = cred;  // redis://secret@host: a password for the default user
-      }
-    }
+    takeCredentials(rest, a);
     if (size_t slash = rest.find('/'); slash != std::string::npos) {
       std::string db = rest.substr(slash + 1);
       rest = rest.substr(0, slash);

@@ -74,7 +74,12 @@ void Stream::onAlloc(uv_handle_t* h, size_t, uv_buf_t* buf) noexcept {
 }
 
 void Stream::onReadCb(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) noexcept {
-  static_cast<Stream*>(s->data)->onRead(nread, buf);
+  Stream* st = static_cast<Stream*>(s->data);
+  if (nread > 0 && st->tls_ == nullptr && !st->closing_) {  // the plaintext path: straight to the owner
+    st->owner_.onStreamData(buf->base, static_cast<size_t>(nread));
+    return;
+  }
+  st->onRead(nread, buf);
 }
 
 void Stream::onRead(ssize_t nread, const uv_buf_t* buf) {
@@ -156,12 +161,8 @@ int Stream::sendTlsOutput() {
   return 0;
 }
 
-int Stream::tryWrite(const uv_buf_t* bufs, unsigned n) {
+int Stream::tryWriteTls(const uv_buf_t* bufs, unsigned n) {
   assert(!write_active_);
-  if (tls_ == nullptr) {
-    int rc = uv_try_write(uv(), bufs, n);
-    return rc == UV_EAGAIN || rc == UV_ENOSYS ? 0 : rc;
-  }
   if (!tls_->established() || tls_failed_) return 0;
   size_t taken = 0, off = 0;
   unsigned i = 0;

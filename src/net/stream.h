@@ -77,7 +77,11 @@ class Stream {
 
   // Plaintext, as much as can go now (TLS: encrypted, up to kTlsChunkBytes per round, for as long
   // as the socket takes it all). Returns the bytes taken, or a libuv error (< 0). Not while busy().
-  int tryWrite(const uv_buf_t* bufs, unsigned n);
+  int tryWrite(const uv_buf_t* bufs, unsigned n) {
+    if (tls_ != nullptr) return tryWriteTls(bufs, n);
+    int rc = uv_try_write(&h_.stream, bufs, n);  // the plaintext path: as before the stream existed
+    return rc == UV_EAGAIN || rc == UV_ENOSYS ? 0 : rc;
+  }
   // Queues bufs whole (they must stay valid until onStreamWritten). Plaintext only: under TLS the
   // owner calls tryWrite() again after onStreamWritten. Not while busy().
   int write(const uv_buf_t* bufs, unsigned n);
@@ -105,6 +109,7 @@ class Stream {
   static void onConnectCb(uv_connect_t* req, int status) noexcept;
   static void onCloseCb(uv_handle_t* h) noexcept;
   void onRead(ssize_t nread, const uv_buf_t* buf);
+  int tryWriteTls(const uv_buf_t* bufs, unsigned n);
   void onTlsRead(const char* data, size_t len);
   // Sends what TLS wrote (handshake messages, alerts, records) unless a write is in flight;
   // a rest is copied and written. Returns a libuv error or 0.

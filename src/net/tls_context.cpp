@@ -24,17 +24,27 @@ bool failWith(std::string* error, const std::string& what) {
   return false;
 }
 
-bool commonSetup(SSL_CTX* ctx, const std::string& protocols, std::string* error) {
+// A context with what both sides share: the protocol range, no renegotiation, no compression,
+// buffers given back while idle. Null (and *error) when it cannot be made.
+SslCtxPtr newContext(const SSL_METHOD* method, const std::string& protocols, std::string* error) {
+  ERR_clear_error();
+  SslCtxPtr ctx(SSL_CTX_new(method));
+  if (!ctx) {
+    failWith(error, "SSL_CTX_new");
+    return nullptr;
+  }
   int min_v = 0, max_v = 0;
-  if (!parseProtocols(protocols, &min_v, &max_v, error)) return false;
-  if (SSL_CTX_set_min_proto_version(ctx, min_v) != 1 || SSL_CTX_set_max_proto_version(ctx, max_v) != 1)
-    return failWith(error, "protocols '" + protocols + "'");
+  if (!parseProtocols(protocols, &min_v, &max_v, error)) return nullptr;
+  if (SSL_CTX_set_min_proto_version(ctx.get(), min_v) != 1 || SSL_CTX_set_max_proto_version(ctx.get(), max_v) != 1) {
+    failWith(error, "protocols '" + protocols + "'");
+    return nullptr;
+  }
   // Renegotiation is refused (a client-triggered one is a CPU lever, and Redis refuses it too);
   // compression is off (CRIME).
-  SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+  SSL_CTX_set_options(ctx.get(), SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION | SSL_OP_CIPHER_SERVER_PREFERENCE);
   // An idle connection gives its record buffers back: a TLS client costs little more than a plain one.
-  SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
-  return true;
+  SSL_CTX_set_mode(ctx.get(), SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+  return ctx;
 }
 
 bool loadIdentity(SSL_CTX* ctx, const std::string& cert, const std::string& key, const char* cert_flag,
@@ -95,17 +105,12 @@ bool parseProtocols(const std::string& names, int* min_version, int* max_version
 }
 
 SslCtxPtr makeServerContext(const TlsServerSettings& s, std::string* error) {
-  ERR_clear_error();
-  SslCtxPtr ctx(SSL_CTX_new(TLS_server_method()));
-  if (!ctx) {
-    failWith(error, "SSL_CTX_new");
-    return nullptr;
-  }
+  SslCtxPtr ctx = newContext(TLS_server_method(), s.protocols, error);
+  if (!ctx) return nullptr;
   if (s.cert_file.empty() || s.key_file.empty()) {
     *error = "--tls-cert-file and --tls-key-file are both needed for a TLS listener";
     return nullptr;
   }
-  if (!commonSetup(ctx.get(), s.protocols, error)) return nullptr;
   if (!loadIdentity(ctx.get(), s.cert_file, s.key_file, "--tls-cert-file", "--tls-key-file", error)) return nullptr;
   if (!s.ciphers.empty() && SSL_CTX_set_cipher_list(ctx.get(), s.ciphers.c_str()) != 1) {
     failWith(error, "--tls-ciphers '" + s.ciphers + "'");
@@ -139,13 +144,8 @@ SslCtxPtr makeServerContext(const TlsServerSettings& s, std::string* error) {
 }
 
 SslCtxPtr makeClientContext(const TlsClientSettings& s, std::string* error) {
-  ERR_clear_error();
-  SslCtxPtr ctx(SSL_CTX_new(TLS_client_method()));
-  if (!ctx) {
-    failWith(error, "SSL_CTX_new");
-    return nullptr;
-  }
-  if (!commonSetup(ctx.get(), s.protocols, error)) return nullptr;
+  SslCtxPtr ctx = newContext(TLS_client_method(), s.protocols, error);
+  if (!ctx) return nullptr;
   if (s.cert_file.empty() != s.key_file.empty()) {
     *error = "--backend-tls-cert-file and --backend-tls-key-file go together";
     return nullptr;

@@ -148,6 +148,42 @@ bool shake(Side& client, Side& server, size_t step) {
   return false;
 }
 
+// A bare OpenSSL client on memory BIOs, talking to a server Side: for what TlsChannel never does by
+// itself (renegotiate, offer a saved session).
+struct RawClient {
+  SSL* ssl;
+  BIO* in;
+  BIO* out;
+  explicit RawClient(SSL_CTX* ctx, SSL_SESSION* session = nullptr) : ssl(SSL_new(ctx)) {
+    in = BIO_new(BIO_s_mem());
+    out = BIO_new(BIO_s_mem());
+    BIO_set_mem_eof_return(in, -1);
+    SSL_set_bio(ssl, in, out);
+    SSL_set_connect_state(ssl);
+    if (session != nullptr) SSL_set_session(ssl, session);
+  }
+  ~RawClient() { SSL_free(ssl); }
+  // What the client wrote to the server, and the server's answer back.
+  void exchange(Side& server) {
+    char buf[16384];
+    int n;
+    while ((n = BIO_read(out, buf, sizeof buf)) > 0) server.ch.feed(buf, static_cast<size_t>(n));
+    server.drain();
+    std::string bytes;
+    server.ch.takeOutput(bytes);
+    BIO_write(in, bytes.data(), static_cast<int>(bytes.size()));
+  }
+  // Runs the handshake with server; SSL_do_handshake's last result.
+  int handshake(Side& server) {
+    int rc = 0;
+    for (int i = 0; i < 10 && !(rc == 1 && server.ch.established()); ++i) {
+      rc = SSL_do_handshake(ssl);
+      exchange(server);
+    }
+    return rc;
+  }
+};
+
 }  // namespace
 
 TEST_CASE("tls: a handshake and records cross whole and byte by byte, in both directions") {
@@ -293,47 +329,24 @@ TEST_CASE("tls: renegotiation is refused (TLS 1.2)") {
   auto sctx = serverCtx(ss);
   auto cctx = clientCtx();
   Side server(sctx.get(), TlsChannel::Role::kServer);
-  // The client is a bare SSL object on memory BIOs: TlsChannel never renegotiates by itself.
-  SSL* c = SSL_new(cctx.get());
-  BIO* cin = BIO_new(BIO_s_mem());
-  BIO* cout = BIO_new(BIO_s_mem());
-  BIO_set_mem_eof_return(cin, -1);
-  SSL_set_bio(c, cin, cout);
-  SSL_set_connect_state(c);
+  // The client is a bare SSL object: TlsChannel never renegotiates by itself.
+  RawClient client(cctx.get());
+  SSL* c = client.ssl;
   SSL_clear_options(c, SSL_OP_NO_RENEGOTIATION);  // this client asks for one
-  auto toServer = [&] {
-    char buf[16384];
-    int n;
-    while ((n = BIO_read(cout, buf, sizeof buf)) > 0) server.ch.feed(buf, static_cast<size_t>(n));
-    server.drain();
-  };
-  auto toClient = [&] {
-    std::string bytes;
-    server.ch.takeOutput(bytes);
-    BIO_write(cin, bytes.data(), static_cast<int>(bytes.size()));
-  };
-  int rc = 0;
-  for (int i = 0; i < 10 && rc != 1; ++i) {
-    rc = SSL_do_handshake(c);
-    toServer();
-    toClient();
-  }
+  int rc = client.handshake(server);
   REQUIRE(rc == 1);
   REQUIRE(server.ch.established());
   CHECK(std::string(server.ch.version()) == "TLSv1.2");
   REQUIRE(SSL_renegotiate(c) == 1);
   rc = SSL_do_handshake(c);  // sends a new ClientHello
-  toServer();
-  toClient();
+  client.exchange(server);
   rc = SSL_do_handshake(c);
   for (int i = 0; i < 5 && rc != 1 && SSL_get_error(c, rc) == SSL_ERROR_WANT_READ; ++i) {
-    toServer();
-    toClient();
+    client.exchange(server);
     rc = SSL_do_handshake(c);
   }
   CHECK(rc != 1);  // the server said no (no_renegotiation): the client's renegotiation failed
   CHECK(rcp::net::takeOpenSslError().find("renegotiation") != std::string::npos);
-  SSL_free(c);
 }
 
 TEST_CASE("tls: a reconnecting client resumes its session with a ticket, also across a reload") {
@@ -344,32 +357,14 @@ TEST_CASE("tls: a reconnecting client resumes its session with a ticket, also ac
   SSL_SESSION* session = nullptr;
   auto connect = [&](bool* resumed) {
     Side server(endpoint.ctx(), TlsChannel::Role::kServer);
-    SSL* c = SSL_new(cctx.get());
-    BIO* cin = BIO_new(BIO_s_mem());
-    BIO* cout = BIO_new(BIO_s_mem());
-    BIO_set_mem_eof_return(cin, -1);
-    SSL_set_bio(c, cin, cout);
-    SSL_set_connect_state(c);
-    if (session != nullptr) SSL_set_session(c, session);
+    RawClient client(cctx.get(), session);
+    REQUIRE(client.handshake(server) == 1);
     char buf[16384];
-    int rc = 0;
-    for (int i = 0; i < 10; ++i) {
-      rc = SSL_do_handshake(c);
-      int n;
-      while ((n = BIO_read(cout, buf, sizeof buf)) > 0) server.ch.feed(buf, static_cast<size_t>(n));
-      server.drain();
-      std::string bytes;
-      server.ch.takeOutput(bytes);
-      BIO_write(cin, bytes.data(), static_cast<int>(bytes.size()));
-      if (rc == 1 && server.ch.established()) break;
-    }
-    REQUIRE(rc == 1);
-    SSL_read(c, buf, sizeof buf);  // TLS 1.3 tickets arrive after the handshake
+    SSL_read(client.ssl, buf, sizeof buf);  // TLS 1.3 tickets arrive after the handshake
     *resumed = server.ch.resumed();
     if (session != nullptr) SSL_SESSION_free(session);
-    session = SSL_get1_session(c);
-    SSL_shutdown(c);  // a session of a connection freed without a shutdown is not resumed
-    SSL_free(c);
+    session = SSL_get1_session(client.ssl);
+    SSL_shutdown(client.ssl);  // a session of a connection freed without a shutdown is not resumed
   };
   bool resumed = true;
   connect(&resumed);
