@@ -151,6 +151,7 @@ void Server::listenUnix(ListenSocket& ls) {
   struct stat st {};
   if (lstat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) unlink(path.c_str());  // a stale socket, as Redis does
   int rc = uv_pipe_bind(&ls.h.pipe, path.c_str());
+  ls.bound = rc == 0;  // a path that is not ours (a regular file, another process's socket) is never removed
   if (rc == 0 && config_.unixsocketperm != 0 && chmod(path.c_str(), static_cast<mode_t>(config_.unixsocketperm)) != 0)
     rc = uv_translate_sys_error(errno);
   if (rc == 0) rc = uv_listen(&ls.h.stream, kListenBacklog, onListenCb);
@@ -166,7 +167,7 @@ void Server::closeListeners() {
   for (ListenSocket& ls : listeners_) {
     if (!ls.open || uv_is_closing(&ls.h.handle)) continue;
     uv_close(&ls.h.handle, nullptr);
-    if (ls.kind.kind == net::Stream::Kind::kUnix) unlink(config_.unixsocket.c_str());
+    if (ls.bound) unlink(config_.unixsocket.c_str());
   }
 }
 

@@ -89,6 +89,7 @@ class Server final : private client::ClientHost {
       uv_pipe_t pipe;
     } h;
     bool open = false;
+    bool bound = false;  // a Unix socket: its file is ours to remove at shutdown
   };
   enum : size_t { kPlain = 0, kTls = 1, kUnix = 2 };
 

@@ -2,6 +2,7 @@
 made here with the openssl CLI; redis-cli --tls, redis-py ssl=True, curl https, node's clients;
 a TLS-only Redis behind the proxy (rediss://), verification of chain and name, mutual TLS both
 ways, plaintext and abandoned handshakes on the TLS port, a certificate reload under load."""
+import contextlib
 import json
 import os
 import shutil
@@ -82,20 +83,21 @@ def procs():
 
 
 class TlsRedis:
-    def __init__(self, pki, extra=()):
+    def __init__(self, pki, extra=(), cert="server"):
         self.port = free_port()
         self.dir = tempfile.mkdtemp(prefix="rcp-redis-tls-")
-        cert, key = pki["server"]
+        cert, key = pki[cert]
         self.proc = subprocess.Popen(
             ["redis-server", "--port", "0", "--tls-port", str(self.port), "--bind", "127.0.0.1", "--save", "",
              "--dir", self.dir, "--tls-cert-file", cert, "--tls-key-file", key, "--tls-ca-cert-file", pki["ca"],
              "--tls-auth-clients", "no", *extra], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_port(self.port, proc=self.proc)
         self.pki = pki
+        self.mutual = "--tls-auth-clients" in extra and extra[list(extra).index("--tls-auth-clients") + 1] == "yes"
 
     def client(self, **kw):
         ckw = {}
-        if "tls-auth-clients" in " ".join(self.proc.args) and "yes" in self.proc.args:
+        if self.mutual:
             ckw = {"ssl_certfile": self.pki["client"][0], "ssl_keyfile": self.pki["client"][1]}
         return redis.Redis(host="127.0.0.1", port=self.port, ssl=True, ssl_ca_certs=self.pki["ca"], **ckw, **kw)
 
@@ -108,9 +110,21 @@ class TlsRedis:
 @pytest.fixture
 def tls_redis(pki):
     made = []
-    yield lambda extra=(): made.append(TlsRedis(pki, extra)) or made[-1]
+    yield lambda extra=(), cert="server": made.append(TlsRedis(pki, extra, cert)) or made[-1]
     for r in made:
         r.stop()
+
+
+@contextlib.contextmanager
+def fronting(*args):
+    """The proxy with args and a plaintext --port of its own: yields it and a redis-py client of it."""
+    port = free_port()
+    p = Proc([*args, "--port", str(port)], port)
+    p.port = port
+    try:
+        yield p, redis.Redis(host="127.0.0.1", port=port, socket_timeout=10)
+    finally:
+        p.stop()
 
 
 def tls_proxy_args(pki, redis_port, tls_port, *extra, plain_port=0):
@@ -240,11 +254,7 @@ def test_a_tls_only_redis_behind_the_proxy_every_link_over_tls(pki, tls_redis, p
     tr = tls_redis()
     direct = tr.client()
     direct.set("k", "v1")
-    port = free_port()
-    p = Proc(["--redis", f"rediss://127.0.0.1:{tr.port}", "--backend-tls-ca-cert-file", pki["ca"], "--port",
-              str(port)], port)
-    try:
-        c = redis.Redis(host="127.0.0.1", port=port, socket_timeout=10)
+    with fronting("--redis", f"rediss://127.0.0.1:{tr.port}", "--backend-tls-ca-cert-file", pki["ca"]) as (p, c):
         assert c.get("k") == b"v1"
         assert wait_until(lambda: c.info("proxy_stats")["tracking_state"] == "on")
         assert c.get("k") == b"v1"  # a hit
@@ -257,10 +267,8 @@ def test_a_tls_only_redis_behind_the_proxy_every_link_over_tls(pki, tls_redis, p
         info = c.info("proxy_tls")
         assert info["backend_tls"] == 1 and info["backend_tls_handshakes"] >= 3
         assert info["backend_tls_insecure"] == 0
-        assert subprocess.run(["curl", "-s", f"http://127.0.0.1:{port}/k"], capture_output=True, text=True,
+        assert subprocess.run(["curl", "-s", f"http://127.0.0.1:{p.port}/k"], capture_output=True, text=True,
                               timeout=10).stdout == "v2"
-    finally:
-        p.stop()
 
 
 def test_a_wrong_name_or_an_unknown_ca_is_refused_and_says_why(pki, tls_redis):
@@ -273,71 +281,46 @@ def test_a_wrong_name_or_an_unknown_ca_is_refused_and_says_why(pki, tls_redis):
           "redis.example"], "certificate verify failed: hostname mismatch"),
     ]
     for args, why in cases:
-        port = free_port()
-        p = Proc(["--redis", *args, "--port", str(port)], port)
-        try:
-            c = redis.Redis(host="127.0.0.1", port=port, socket_timeout=10)
+        with fronting("--redis", *args) as (p, c):
             with pytest.raises(redis.ResponseError) as e:
                 c.get("k")
             assert str(e.value).startswith("backend unavailable: TLS: " + why), e.value
-            out = subprocess.run(["curl", "-s", "-w", " %{http_code}", f"http://127.0.0.1:{port}/k"],
+            out = subprocess.run(["curl", "-s", "-w", " %{http_code}", f"http://127.0.0.1:{p.port}/k"],
                                  capture_output=True, text=True, timeout=10).stdout
             assert why in out and out.endswith(" 503")
             assert c.info("proxy_tls")["backend_tls_failed_verify"] >= 1
             assert why in p.output()  # logged
-        finally:
-            p.stop()
 
 
-def test_the_name_verified_can_be_set_and_an_ip_is_checked_against_ip_entries(pki, tmp_path):
+def test_the_name_verified_can_be_set_and_an_ip_is_checked_against_ip_entries(pki, tls_redis):
     # A Redis whose certificate names only redis.internal: an IP address in the URL does not match
     # it; --backend-tls-server-name names what to verify (and sends it as SNI).
-    cert, key = pki["internal"]
-    port = free_port()
-    proc = subprocess.Popen(["redis-server", "--port", "0", "--tls-port", str(port), "--bind", "127.0.0.1", "--save",
-                             "", "--dir", str(tmp_path), "--tls-cert-file", cert, "--tls-key-file", key,
-                             "--tls-ca-cert-file", pki["ca"], "--tls-auth-clients", "no"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_port(port, proc=proc)
-        for extra, ok in (([], False), (["--backend-tls-server-name", "redis.internal"], True),
-                          (["--backend-tls-insecure"], True)):
-            pport = free_port()
-            p = Proc(["--redis", f"rediss://127.0.0.1:{port}", "--backend-tls-ca-cert-file", pki["ca"], "--port",
-                      str(pport), *extra], pport)
-            try:
-                c = redis.Redis(host="127.0.0.1", port=pport, socket_timeout=10)
-                if ok:
-                    assert c.ping() and c.set("x", "1") and c.get("x") == b"1"
-                else:
-                    with pytest.raises(redis.ResponseError, match="IP address mismatch"):
-                        c.get("x")
-                if "--backend-tls-insecure" in extra:
-                    assert c.info("proxy_tls")["backend_tls_insecure"] == 1
-                    assert "NOT verified" in p.output()
-            finally:
-                p.stop()
-    finally:
-        proc.kill()
-        proc.wait()
+    tr = tls_redis(cert="internal")
+    for extra, ok in (([], False), (["--backend-tls-server-name", "redis.internal"], True),
+                      (["--backend-tls-insecure"], True)):
+        with fronting("--redis", f"rediss://127.0.0.1:{tr.port}", "--backend-tls-ca-cert-file", pki["ca"],
+                      *extra) as (p, c):
+            if ok:
+                assert c.ping() and c.set("x", "1") and c.get("x") == b"1"
+            else:
+                with pytest.raises(redis.ResponseError, match="IP address mismatch"):
+                    c.get("x")
+            if "--backend-tls-insecure" in extra:
+                assert c.info("proxy_tls")["backend_tls_insecure"] == 1
+                assert "NOT verified" in p.output()
 
 
 def test_mutual_tls_to_redis(pki, tls_redis):
     tr = tls_redis(extra=("--tls-auth-clients", "yes"))
     cert, key = pki["client"]
     for extra, ok in (([], False), (["--backend-tls-cert-file", cert, "--backend-tls-key-file", key], True)):
-        port = free_port()
-        p = Proc(["--redis", f"rediss://127.0.0.1:{tr.port}", "--backend-tls-ca-cert-file", pki["ca"], "--port",
-                  str(port), *extra], port)
-        try:
-            c = redis.Redis(host="127.0.0.1", port=port, socket_timeout=10)
+        with fronting("--redis", f"rediss://127.0.0.1:{tr.port}", "--backend-tls-ca-cert-file", pki["ca"],
+                      *extra) as (p, c):
             if ok:
                 assert c.set("m", "1") and c.get("m") == b"1"
             else:
                 with pytest.raises(redis.ResponseError, match="backend unavailable"):
                     c.get("m")
-        finally:
-            p.stop()
 
 
 def test_sighup_reloads_the_certificate_under_load_without_dropping_a_connection(pki, redis_server, tmp_path):
@@ -468,11 +451,8 @@ def test_a_redis_cluster_over_tls_every_node_reached_over_tls(pki):
     cert, key = pki["server"]
     cluster = LocalCluster(primaries=3, tls=(cert, key, pki["ca"])).start()
     try:
-        port = free_port()
-        p = Proc(["--redis", f"rediss://127.0.0.1:{cluster.ports[0]}", "--backend-tls-ca-cert-file", pki["ca"],
-                  "--port", str(port), "--cluster-refresh", "1s"], port)
-        try:
-            c = redis.Redis(host="127.0.0.1", port=port, socket_timeout=10)
+        with fronting("--redis", f"rediss://127.0.0.1:{cluster.ports[0]}", "--backend-tls-ca-cert-file", pki["ca"],
+                      "--cluster-refresh", "1s") as (p, c):
             assert wait_until(lambda: c.info("backend")["backend_cluster_enabled"] == 1)
             keys = [f"key:{i}" for i in range(60)]
             for k in keys:
@@ -482,7 +462,100 @@ def test_a_redis_cluster_over_tls_every_node_reached_over_tls(pki):
             info = c.info("proxy_tls")
             assert info["backend_tls_handshakes"] >= 3  # one per node at least
             assert c.info("backend")["backend_cluster_primaries"] == 3
-        finally:
-            p.stop()
     finally:
         cluster.stop()
+
+
+def tls_run(pki, port, script, proto):
+    """A command script over a TLS connection of its own; the raw reply bytes."""
+    from resp3 import encode, read_raw
+    ctx = ssl.create_default_context(cafile=pki["ca"])
+    s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=10), server_hostname="localhost")
+    f = s.makefile("rb")
+    if proto == 3:
+        s.sendall(encode(["HELLO", "3"]))
+        read_raw(f)
+    s.sendall(b"".join(encode(c) for c in script))  # pipelined
+    replies = [read_raw(f) for _ in script]
+    s.close()
+    return replies
+
+
+def test_over_tls_on_both_sides_the_replies_are_redis_s_own_bytes(pki, tls_redis):
+    # The same scripts to a TLS Redis directly and through the proxy's TLS port in front of it.
+    from test_dropin_replies import SCRIPTS
+    tr = tls_redis()
+    direct = tr.client()
+    tls_port = free_port()
+    cert, key = pki["server"]
+    p = Proc(["--redis", f"rediss://127.0.0.1:{tr.port}", "--backend-tls-ca-cert-file", pki["ca"], "--port", "0",
+              "--tls-port", str(tls_port), "--tls-cert-file", cert, "--tls-key-file", key], tls_port)
+    try:
+        for proto in (2, 3):
+            for name in ("strings", "hashes", "lists", "zsets"):
+                script = SCRIPTS[name]
+                direct.flushall()
+                want = tls_run(pki, tr.port, script, proto)
+                direct.flushall()
+                got = tls_run(pki, tls_port, script, proto)
+                assert got == want, (proto, name)
+    finally:
+        p.stop()
+
+
+def test_large_replies_and_a_reader_that_stops_over_tls(pki, redis_server, procs):
+    # A reply many TLS chunks long arrives whole, pipelined ones in order; a client that stops
+    # reading while its misses keep arriving is closed by --max-output-bytes, as on the plain port
+    # (test_faults.py: cached replies pause it instead).
+    r = redis_server()
+    big = os.urandom(3 << 20)
+    r.client().set("big", big)
+    tls_port = free_port()
+    procs(tls_proxy_args(pki, r.port, tls_port, "--max-output-bytes", "32m", "--ttl", "0"), tls_port)
+    c = tls_client(pki, tls_port)
+    assert c.get("big") == big  # a miss, then hits
+    pipe = c.pipeline(transaction=False)
+    for _ in range(5):
+        pipe.get("big")
+    assert pipe.execute() == [big] * 5
+    ctx = ssl.create_default_context(cafile=pki["ca"])
+    s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", tls_port)), server_hostname="localhost")
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.sendall(b"*2\r\n$3\r\nGET\r\n$3\r\nbig\r\n" * 100)  # 300 MiB of replies, never read
+    assert wait_until(lambda: c.info("proxy_stats")["output_limit_closes"] >= 1, timeout=20)
+    s.close()
+    assert c.get("big") == big  # everyone else still served
+
+
+def test_tls_clients_count_against_max_clients(pki, redis_server, procs):
+    r = redis_server()
+    tls_port = free_port()
+    procs(tls_proxy_args(pki, r.port, tls_port, "--max-clients", "1"), tls_port)
+    first = tls_client(pki, tls_port)
+
+    def ping():
+        try:
+            return first.ping()
+        except redis.ConnectionError:  # the start-up probe's connection may not be closed yet
+            return False
+    assert wait_until(ping)
+    with pytest.raises(redis.ConnectionError, match="max number of clients reached"):
+        tls_client(pki, tls_port).ping()  # the handshake, then Redis's own refusal
+    assert first.ping()
+
+
+def test_a_stale_unix_socket_is_replaced_and_a_regular_file_is_not(tmp_path, redis_server, procs):
+    r = redis_server()
+    path = str(tmp_path / "proxy.sock")
+    stale = socket.socket(socket.AF_UNIX)
+    stale.bind(path)  # a socket file nobody listens on: what a crashed process leaves
+    stale.close()
+    port = free_port()
+    procs(["--redis", f"127.0.0.1:{r.port}", "--port", str(port), "--unixsocket", path], port)
+    assert redis.Redis(unix_socket_path=path).ping()
+    other = tmp_path / "data.txt"
+    other.write_text("keep me")
+    out = subprocess.run([PROXY_BIN, "--redis", f"127.0.0.1:{r.port}", "--port", str(free_port()), "--unixsocket",
+                          str(other)], capture_output=True, text=True, timeout=10)
+    assert out.returncode == 1 and "cannot listen on --unixsocket" in out.stdout + out.stderr
+    assert other.read_text() == "keep me"
