@@ -7,7 +7,8 @@
 #                scale; hit latency p50/p99 against redis-server; instructions per request (callgrind);
 #                staleness after a direct write, and the miss path with tracking on against off; in
 #                front of a local Redis Cluster against redis-benchmark --cluster going to it directly;
-#                a 304 against a 200 hit, and a hot key's p99 with and without --refresh-ahead
+#                a 304 against a 200 hit, and a hot key's p99 with and without --refresh-ahead; hits over
+#                the proxy's Unix socket against Redis's own (TLS: ../shared/bench/tls.sh PROXY_BIN)
 #   make test-sanitize   the same tests on an ASan+UBSan build (build-asan/)
 #   make install [PREFIX=/usr/local]   binary, example config, systemd unit, --help text
 MAKEFLAGS += --no-print-directory
@@ -58,6 +59,7 @@ bench: build
 	@$(PYTHON) scripts/instructions.py $(BUILD)/redis-cache-proxy
 	@$(PYTHON) scripts/staleness.py $(BUILD)/redis-cache-proxy
 	@scripts/cluster_bench.sh $(BUILD)/redis-cache-proxy
+	@scripts/unix_bench.sh $(BUILD)/redis-cache-proxy
 	@$(PYTHON) scripts/http_cache_bench.py $(BUILD)/redis-cache-proxy
 
 install: build
