@@ -146,7 +146,6 @@ bool Connection::outputBacklogged() const noexcept {
   return bytes + write_bytes_ >= std::min(kPauseOutputBytes, config_.max_output_bytes);
 }
 
-
 std::string Connection::peerAddress() const { return stream_.peerAddress(); }
 
 std::string Connection::localAddress() const { return stream_.localAddress(); }
