@@ -21,8 +21,16 @@ class Link::HandshakeStep final : public Request {
   }
   void onReply(const resp::Frame& reply) override {
     resp::FrameView r = reply.root();
-    if (r.type() == resp::FrameType::kError) {
+    bool role = command_.size() == 1 && command_[0] == "ROLE";
+    if (r.type() == resp::FrameType::kError && !role) {
       link_.fail(Failure::kUnavailable, "handshake refused by Redis: " + std::string(r.str()));
+      return;
+    }
+    // ROLE (a Sentinel-found primary): a node that is not the primary is not used, on any
+    // connection. A ROLE an ACL refuses cannot tell: the Sentinels' word stands.
+    if (role && r.type() == resp::FrameType::kArray && r.size() >= 1 && r[0].type() == resp::FrameType::kBulk &&
+        r[0].str() != "master") {
+      link_.fail(Failure::kUnavailable, "the node is not the primary (ROLE: " + std::string(r[0].str()) + ")");
       return;
     }
     link_.handshakeDone();
@@ -60,6 +68,11 @@ LinkOptions LinkOptions::fromRedis(const std::string& host, uint16_t port, const
   return o;
 }
 
+void LinkOptions::requirePrimary() {
+  if (handshake.size() == 1 && handshake[0].size() == 1 && handshake[0][0] == "PING") handshake.clear();
+  handshake.push_back({"ROLE"});
+}
+
 namespace {
 bool isUnixPath(const std::string& host) { return !host.empty() && host[0] == '/'; }
 }  // namespace
@@ -82,6 +95,11 @@ Link::~Link() { assert(state_ == State::kClosed && callbacks_ == 0 && fifo_.empt
 void Link::open() {
   assert(state_ == State::kResolving);
   deadline_ms_ = loop_.nowMs() + options_.connect_timeout_ms;
+  if (options_.host.empty()) {  // a Sentinel-found primary not known yet (a pinned connection)
+    open_error_ = "no primary known: the Sentinels have named none";
+    deadline_ms_ = 0;
+    return;
+  }
   if (stream_.kind() == net::Stream::Kind::kUnix) {
     stream_.connect(options_.host);  // no name to resolve
     state_ = State::kConnecting;

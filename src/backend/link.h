@@ -35,6 +35,10 @@ struct LinkOptions {
                                const std::string& password, int db, uint64_t connect_timeout_ms,
                                size_t max_reply_bytes, bool resp3 = false, uint64_t min_reply_rate = 0);
 
+  // Adds ROLE to the handshake: a node that answers anything but "master" fails the link (each
+  // connection to a Sentinel-found primary checks it is still one).
+  void requirePrimary();
+
   std::string host;   // a path starting with '/' is a Unix socket (port unused)
   uint16_t port = 6379;
   // TLS (rediss://): the backend side's context, counters and names, read when a link starts (so

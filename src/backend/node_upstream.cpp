@@ -136,6 +136,13 @@ void NodeUpstream::submitPair(Request* first, Request* r) {
   waiting_.push_back(r);
 }
 
+void NodeUpstream::takeUnsent(std::vector<Request*>& out) {
+  out.insert(out.end(), failing_.begin(), failing_.end());
+  out.insert(out.end(), waiting_.begin(), waiting_.end());
+  failing_.clear();
+  waiting_.clear();
+}
+
 void NodeUpstream::cancel(Request* r) {
   if (erase(waiting_, r) || erase(failing_, r)) return;
   if (link_ != nullptr) link_->cancel(r);
@@ -164,7 +171,7 @@ void NodeUpstream::onLinkUp(Link&) {
   ++stats_->connects;
   ever_up_ = true;
   attempt_ = 0;
-  spdlog::info("backend {} connected{}", name_, options_.resp3 ? " (RESP3 link)" : "");
+  spdlog::info("{} {} connected{}", kind_, name_, options_.resp3 ? " (RESP3 link)" : "");
   sendWaiting();
   upEvent(id_);
 }
@@ -186,7 +193,7 @@ void NodeUpstream::onLinkDown(Link& link, std::string_view why, std::vector<Requ
     // Their time starts again: they were waiting behind a reply Redis was sending, not late.
     for (Request* r : retry) r->deadline_ms = r->timeout_ms == 0 ? 0 : loop_.nowMs() + r->timeout_ms;
     waiting_.insert(waiting_.begin(), retry.begin(), retry.end());
-    spdlog::warn("backend {} lost: {}; reconnecting at once", name_, last_error_);
+    spdlog::warn("{} {} lost: {}; reconnecting at once", kind_, name_, last_error_);
     connect();  // now, so no request submitted meanwhile finds no link and fails fast
     downEvent(id_);
     return;
@@ -200,7 +207,7 @@ void NodeUpstream::scheduleReconnect() {
   if (closed_) return;
   uint64_t cap = std::min(kBackoffBaseMs << std::min(attempt_, 10u), kBackoffMaxMs);
   uint64_t delay = cap / 2 + std::uniform_int_distribution<uint64_t>(0, cap / 2)(rng_);  // "equal jitter"
-  if (attempt_ == 0) spdlog::warn("backend {} unavailable: {}; retrying", name_, last_error_);
+  if (attempt_ == 0) spdlog::warn("{} {} unavailable: {}; retrying", kind_, name_, last_error_);
   ++attempt_;
   uv_timer_start(&reconnect_timer_, [](uv_timer_t* t) noexcept { static_cast<NodeUpstream*>(t->data)->connect(); },
                  delay, 0);

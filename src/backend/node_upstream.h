@@ -35,6 +35,8 @@ class NodeUpstream final : public Upstream, private LinkOwner {
   void submitPair(Request* first, Request* r);
   NodeId id() const noexcept { return id_; }
   const std::string& name() const noexcept { return name_; }
+  // What its log lines call it ("backend" unless told: a Sentinel's question link says "sentinel").
+  void setKind(const char* kind) noexcept { kind_ = kind; }
   void submitTo(NodeId, Request* r) override { submit(r); }
   bool nodeAddress(NodeId node, std::string* host, uint16_t* port) const override;
 
@@ -42,6 +44,9 @@ class NodeUpstream final : public Upstream, private LinkOwner {
   void close() override { close("proxy shutting down"); }
   // Every request it holds is failed (or handed to the owner) with why; the link closed.
   void close(std::string_view why);
+  // Hands over every request not yet written (waiting for a turn or for the link), in order: the
+  // owner sends them elsewhere (the new primary after a switch). What is in flight stays.
+  void takeUnsent(std::vector<Request*>& out);
   void submit(Request* r) override;
   void cancel(Request* r) override;
   void flush() override;
@@ -78,6 +83,7 @@ class NodeUpstream final : public Upstream, private LinkOwner {
   NodeId id_ = 1;
   NodeOwner* owner_ = nullptr;
   std::string name_;              // host:port, for logs
+  const char* kind_ = "backend";  // for logs
   Link* link_ = nullptr;          // the current link; it frees itself once closed
   std::deque<Request*> waiting_;  // not sent yet: over --max-inflight, or while connecting
   std::deque<Request*> failing_;  // failed at submit (no link): completed in the next flush

@@ -19,6 +19,10 @@ void Pinned::open(PinnedUser* user, bool resp3) {
   resp3_ = resp3;
   opened_ = false;
   if (pool_.clustered()) return;  // opened by the first request, on its slot's node
+  if (pool_.config_.sentinel()) {  // the primary the Sentinels named (ROLE checked as for every link)
+    openOn(Request::kAnySlot);
+    return;
+  }
   host_ = pool_.config_.redis.host;
   port_ = pool_.config_.redis.port;
   opened_ = true;
@@ -29,14 +33,15 @@ void Pinned::open(PinnedUser* user, bool resp3) {
 
 void Pinned::openOn(int32_t slot) {
   opened_ = true;
-  if (!pool_.router_->addressFor(slot, &host_, &port_)) {
-    host_ = pool_.config_.redis.host;
-    port_ = pool_.config_.redis.port;
-  }
   const Config& c = pool_.config_;
-  options_ = LinkOptions::fromRedis(host_, port_, c.redis.user, c.redis.password, 0, c.backend_timeout_ms,
-                                    c.max_backend_reply_bytes, resp3_, c.backend_min_rate);
+  if (!pool_.router_->addressFor(slot, &host_, &port_)) {
+    host_ = c.sentinel() ? std::string() : c.redis.host;  // no primary known: the link fails saying so
+    port_ = c.redis.port;
+  }
+  options_ = LinkOptions::fromRedis(host_, port_, c.redis.user, c.redis.password, c.sentinel() ? c.redis.db : 0,
+                                    c.backend_timeout_ms, c.max_backend_reply_bytes, resp3_, c.backend_min_rate);
   options_.tls = pool_.options_[0].tls;
+  if (c.sentinel()) options_.requirePrimary();
   link_ = new Link(pool_.loop_, options_, *this, pool_.link_stats_, pool_.latency_);
   if (resp3_) link_->setPushSink(this);
   if (streaming_) link_->setSink(this);
@@ -126,6 +131,17 @@ void Pinned::closeLink(std::string_view why) {
   streaming_ = paused_ = was_up_ = opened_ = false;
 }
 
+void Pinned::lose(std::string_view why) {
+  Link* l = std::exchange(link_, nullptr);
+  if (l == nullptr) return;  // not opened yet (a cluster opens on the first request): nothing on Redis
+  std::string reason(why);
+  l->close(reason);  // fails what it holds
+  failWaiting(reason);
+  streaming_ = paused_ = was_up_ = false;
+  ++pool_.stats_.lost;
+  if (user_ != nullptr) user_->onPinnedLost(reason, true);  // the user releases it
+}
+
 void Pinned::onLinkUp(Link&) {
   ++pool_.link_stats_.connects;
   was_up_ = true;
@@ -188,6 +204,19 @@ void PinnedPool::close() {
   idle_[0].clear();
   idle_[1].clear();
   uv_close(reinterpret_cast<uv_handle_t*>(&tick_), nullptr);
+}
+
+void PinnedPool::closeAll(std::string_view why) {
+  for (std::vector<Pinned*>& idle : idle_) {
+    for (Pinned* p : idle) {
+      p->where_ = Pinned::Where::kFree;
+      p->closeLink(why);
+      free_.push_back(p);
+    }
+    idle.clear();
+  }
+  for (auto& p : all_)
+    if (p->where_ == Pinned::Where::kInUse) p->lose(why);
 }
 
 Pinned* PinnedPool::acquire(PinnedUser& user, bool resp3) {

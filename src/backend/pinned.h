@@ -72,6 +72,8 @@ class Pinned final : public Target, private LinkOwner, private FrameSink {
   friend class PinnedPool;
   void open(PinnedUser* user, bool resp3);
   void openOn(int32_t slot);  // the link, to the node serving slot
+  // Closes the link as lost: its user is told (its state on Redis is gone) and releases it.
+  void lose(std::string_view why);
   void closeLink(std::string_view why);
   void flush();
   void sendWaiting();
@@ -128,6 +130,9 @@ class PinnedPool {
   // transaction, no subscription, the configured database, nothing in flight), so it may serve
   // another client; otherwise it is closed.
   void release(Pinned* p, bool reusable);
+  // The primary was replaced (a failover): every connection is closed (their users see them
+  // lost, as Redis's own clients do) and none is kept idle.
+  void closeAll(std::string_view why);
   // The end-of-turn pass: writes what the turn queued on pinned connections.
   void flush();
 

@@ -58,8 +58,17 @@ TopologyUpstream::TopologyUpstream(Loop& loop, const Config& config, bool resp3,
       rng_(std::random_device{}()) {
   uv_timer_init(loop_.uv(), &tick_);
   tick_.data = this;
-  if (leader_ != this) leader_->followers_.push_back(this);
-  else refresh_ = std::make_unique<Refresh>(*this);
+  if (leader_ != this) {
+    leader_->followers_.push_back(this);
+  } else {
+    refresh_ = std::make_unique<Refresh>(*this);
+    if (config_.sentinel()) {
+      mode_ = Mode::kSentinel;
+      no_primary_why_ = "no primary known yet: the Sentinels have not answered";
+      SentinelListener& listener = *this;
+      sentinel_ = std::make_unique<SentinelWatch>(loop_, config_, tls_, listener);
+    }
+  }
 }
 
 TopologyUpstream::~TopologyUpstream() { assert(closed_); }
@@ -71,6 +80,10 @@ void TopologyUpstream::start() {
     rebuild();
     return;
   }
+  if (sentinel_ != nullptr) {
+    sentinel_->start();
+    return;
+  }
   const BackendAddress& seed = config_.redis_seeds.empty() ? config_.redis : config_.redis_seeds.front();
   default_ = nodeAt(seed.host, seed.port);
   default_->routed = true;
@@ -80,6 +93,7 @@ void TopologyUpstream::start() {
 void TopologyUpstream::close() {
   if (closed_) return;
   closed_ = true;
+  if (sentinel_ != nullptr) sentinel_->close();
   for (auto& n : nodes_) n->up->close();
   for (auto& n : retired_)
     if (!n->closed) n->up->close();
@@ -101,6 +115,7 @@ TopologyUpstream::Node* TopologyUpstream::nodeAt(std::string_view host, uint16_t
                                          config_.backend_min_rate);
   o.redirects = true;
   o.tls = tls_;
+  if (leader_->mode_ == Mode::kSentinel) o.requirePrimary();
   auto n = std::make_unique<Node>();
   n->id = leader_->next_id_++;  // one numbering for the leader's and the followers' nodes
   n->host = std::string(host);
@@ -111,7 +126,14 @@ TopologyUpstream::Node* TopologyUpstream::nodeAt(std::string_view host, uint16_t
     for (const auto& live : nodes_)
       if (live->id == id) upEvent(id);
   });
-  n->up->onDown([this](NodeId id) { downEvent(id); });
+  n->up->onDown([this](NodeId id) {
+    const Node* p = leader_->default_;
+    if (leader_->mode_ == Mode::kSentinel && p != nullptr) {
+      const Node* lost = byId(id);
+      if (lost != nullptr && lost->host == p->host && lost->port == p->port) leader_->primaryLost();
+    }
+    downEvent(id);
+  });
   Node* raw = n.get();
   nodes_.push_back(std::move(n));
   if (!closed_) raw->up->start();
@@ -130,13 +152,17 @@ TopologyUpstream::Node* TopologyUpstream::route(int32_t slot) {
   if (slot >= 0 && leader_->mode_ == Mode::kCluster) {
     if (Node* n = routes_[static_cast<size_t>(slot)]) return n;
   }
+  if (leader_->mode_ == Mode::kSentinel && !leader_->confirmed_) return nullptr;
   if (default_ == nullptr) rebuild();  // a follower before the leader knew anything
   return default_;
 }
 
 void TopologyUpstream::send(Node* n, Request* r) {
+  if (n == nullptr && !closed_ && sentinelPark(r)) return;
   if (n == nullptr || closed_) {
-    fail(r, closed_ ? "proxy shutting down" : "no Redis node known yet");
+    fail(r, closed_                             ? "proxy shutting down"
+            : leader_->mode_ == Mode::kSentinel ? std::string_view(leader_->no_primary_why_)
+                                                : "no Redis node known yet");
     return;
   }
   n->up->submit(r);
@@ -187,6 +213,7 @@ void TopologyUpstream::flush() {
     batch.swap(failing_);
     for (auto& [r, why] : batch) r->onFailure(Failure::kUnavailable, why);
   }
+  if (sentinel_ != nullptr) sentinel_->flush();
   for (auto& n : nodes_) n->up->flush();
   for (auto& n : retired_)
     if (!n->closed) n->up->flush();
@@ -228,6 +255,7 @@ std::vector<NodeId> TopologyUpstream::primaries() const {
 }
 
 bool TopologyUpstream::up() const noexcept {
+  if (leader_->mode_ == Mode::kSentinel && !leader_->confirmed_) return false;
   if (leader_->mode_ != Mode::kCluster) return default_ != nullptr && default_->up->up();
   bool any = false;
   for (const auto& n : nodes_) {
@@ -240,6 +268,9 @@ bool TopologyUpstream::up() const noexcept {
 
 const char* TopologyUpstream::stateName() const noexcept {
   if (closed_) return "closed";
+  if (leader_->mode_ == Mode::kSentinel && leader_->default_ == nullptr) return "no-primary";
+  if (leader_->mode_ == Mode::kSentinel && !leader_->confirmed_ && default_ != nullptr && default_->up->up())
+    return "unconfirmed";
   if (leader_->mode_ != Mode::kCluster) return default_ != nullptr ? default_->up->stateName() : "idle";
   if (up()) return "up";
   bool idle = true;
@@ -271,7 +302,14 @@ void TopologyUpstream::park(Request* r, uint64_t delay_ms, std::string_view why)
 bool TopologyUpstream::onUnavailable(NodeUpstream&, Request& r) {
   // A single Redis fails fast while it is unreachable; a cluster node's slots may move to a replica
   // (a failover): the request waits for a map that names another owner, within its deadline.
-  if (closed_ || leader_->mode_ != Mode::kCluster || &r == leader_->refresh_.get() || !withinDeadline(r)) return false;
+  if (closed_ || &r == leader_->refresh_.get() || !withinDeadline(r)) return false;
+  if (leader_->mode_ == Mode::kSentinel) {
+    // The primary may have failed over: the Sentinels are asked, and r waits for their answer.
+    park(&r, 50, "the primary is unreachable");
+    leader_->sentinel_->resolveSoon();
+    return true;
+  }
+  if (leader_->mode_ != Mode::kCluster) return false;
   ++leader_->cstats_.parked;
   park(&r, 100, "the node serving the key's slot is unreachable");
   leader_->refreshSoon();
@@ -338,7 +376,9 @@ void TopologyUpstream::onTick() {
     }
     for (Parked& p : due) {
       if (!withinDeadline(*p.r)) {
-        fail(p.r, p.why);
+        const std::string& why = leader_->mode_ == Mode::kSentinel && !leader_->no_primary_why_.empty()
+                                     ? leader_->no_primary_why_ : p.why;
+        fail(p.r, why);
         continue;
       }
       send(route(p.r->slot), p.r);
@@ -361,6 +401,7 @@ void TopologyUpstream::rebuild() {
       default_ = leader_ == this ? default_ : nodeAt(l.default_->host, l.default_->port);
       default_->routed = true;
     }
+    if (l.mode_ == Mode::kSentinel) retireUnrouted();  // the old primary, after a switch
     return;
   }
   std::vector<Node*> by_index;
@@ -375,6 +416,10 @@ void TopologyUpstream::rebuild() {
   }
   default_ = routes_[0] != nullptr ? routes_[0] : by_index.empty() ? default_ : by_index.front();
   if (default_ != nullptr) default_->routed = true;
+  retireUnrouted();
+}
+
+void TopologyUpstream::retireUnrouted() {
   // Nodes the map no longer names (a failed primary replaced by its replica, a seed that is a
   // replica): closed; what they held goes back to routing (onUnavailable), within its deadline.
   for (size_t i = 0; i < nodes_.size();) {
@@ -384,8 +429,14 @@ void TopologyUpstream::rebuild() {
     }
     std::unique_ptr<Node> gone = std::move(nodes_[i]);
     nodes_.erase(nodes_.begin() + static_cast<ptrdiff_t>(i));
-    spdlog::info("cluster map: node {} is no longer a primary; its link closes once drained", gone->up->name());
+    spdlog::info("node {} is no longer a primary; its link closes once drained", gone->up->name());
     gone->retired_ms = loop_.nowMs();
+    if (leader_->mode_ == Mode::kSentinel) {
+      // What was not yet written to it goes to the new primary; what it is answering drains.
+      std::vector<Request*> unsent;
+      gone->up->takeUnsent(unsent);
+      for (Request* r : unsent) send(route(r->slot), r);
+    }
     goneEvent(gone->id);
     retired_.push_back(std::move(gone));
   }

@@ -5,8 +5,9 @@
 // Where each part lives: routing, redirects (MOVED, ASK, TRYAGAIN ...), parking a request whose
 // node is unreachable and draining a node that left the map are in topology_upstream.cpp; how the
 // topology is learned (CLUSTER SHARDS, a refused read meaning "a single Redis", MOVED applied to
-// the map, refresh timing) is in cluster_map.cpp. Another way of learning it (a primary found
-// through Sentinel) is a Mode and a file beside cluster_map.cpp that ends in mapChanged().
+// the map, refresh timing) is in cluster_map.cpp; a primary found through Redis Sentinel
+// (--sentinel: asked of the Sentinels, ROLE confirmed on every connection, the switch) is in
+// sentinel_master.cpp, over the Sentinel client of sentinel.h.
 //
 // It starts with a link to the first seed and asks CLUSTER SHARDS (CLUSTER SLOTS on Redis 6). A
 // Redis without cluster support answers with an error: the policy is then one node, every request
@@ -37,6 +38,7 @@
 
 #include "src/backend/node_owner.h"
 #include "src/backend/node_upstream.h"
+#include "src/backend/sentinel.h"
 #include "src/backend/slot_map.h"
 #include "src/backend/upstream.h"
 #include "src/base/config.h"
@@ -54,7 +56,7 @@ struct ClusterStats {
   uint64_t owner_changes = 0;   // maps or MOVEDs that gave a slot another owner
 };
 
-class TopologyUpstream final : public Upstream, public NodeOwner {
+class TopologyUpstream final : public Upstream, public NodeOwner, private SentinelListener {
  public:
   // leader: null for the policy that reads the map; the RESP3 policy passes the RESP2 one.
   // tls: the backend's TLS side (rediss://), null or not enabled: plaintext links.
@@ -85,6 +87,12 @@ class TopologyUpstream final : public Upstream, public NodeOwner {
   // The primaries in the map (a single Redis: its address), for fan-out commands.
   std::vector<NodeId> primaries() const override;
   const ClusterStats& clusterStats() const noexcept { return leader_->cstats_; }
+  // --sentinel: the Sentinel client (null otherwise), and whether the primary it named is confirmed
+  // (named by a majority since the last loss of its link).
+  const SentinelWatch* sentinel() const noexcept { return leader_->sentinel_.get(); }
+  bool primaryConfirmed() const noexcept { return leader_->confirmed_; }
+  // The primary's address (host:port), empty while none is known.
+  std::string primaryName() const;
   const SlotMap& map() const noexcept { return leader_->map_; }
   size_t nodeCount() const noexcept { return nodes_.size(); }
 
@@ -93,7 +101,7 @@ class TopologyUpstream final : public Upstream, public NodeOwner {
   bool onUnavailable(NodeUpstream& node, Request& r) override;
 
  private:
-  enum class Mode : uint8_t { kProbing, kSingle, kCluster };
+  enum class Mode : uint8_t { kProbing, kSingle, kCluster, kSentinel };
   struct Node {
     NodeId id;
     std::string host;
@@ -125,6 +133,7 @@ class TopologyUpstream final : public Upstream, public NodeOwner {
   Node* route(int32_t slot);
   void send(Node* n, Request* r);
   void rebuild();  // routes_ from the leader's map; nodes no longer in it retired
+  void retireUnrouted();  // nodes no longer routed: drained, then closed
   void park(Request* r, uint64_t delay_ms, std::string_view why);
   bool withinDeadline(const Request& r) const noexcept;
   void fail(Request* r, std::string_view why);
@@ -139,6 +148,14 @@ class TopologyUpstream final : public Upstream, public NodeOwner {
   void onMapError(std::string_view error, bool shards);
   void applyMoved(uint16_t slot, std::string_view host, uint16_t port);
   void mapChanged(bool owners_changed);
+  // --- the leader's, with --sentinel (sentinel_master.cpp)
+  void onSentinelMaster(const std::string& host, uint16_t port) override;
+  void onSentinelNoMaster(const std::string& why) override;
+  void primaryLost();            // the primary's link was lost: confirmed again before use
+  void sendParked();             // every parked request of the leader and the followers, now
+  void failParked(const std::string& why);
+  bool sentinelPark(Request* r); // no confirmed primary: r waits within its deadline (true)
+  std::vector<TopologyUpstream*> upstreams();  // the leader and its followers
 
   static constexpr uint64_t kTickMs = 20;
   static constexpr uint64_t kRefreshMinGapMs = 100;   // a refresh soon after a MOVED: at most this often
@@ -168,6 +185,10 @@ class TopologyUpstream final : public Upstream, public NodeOwner {
   uint64_t last_refresh_ms_ = 0;
   uint64_t next_refresh_ms_ = 0;        // the periodic refresh
   size_t seed_at_ = 0;                  // the next seed to ask when no node answers
+  std::unique_ptr<SentinelWatch> sentinel_;  // the leader's, with --sentinel
+  bool confirmed_ = false;              // the leader's: default_ was named by the Sentinels since its link last failed
+  std::string no_primary_why_;          // the leader's: why no primary is known (what requests fail with)
+  bool no_answer_ = false;              // the leader's: the last round named no primary (requests fail fast)
   bool closed_ = false;
   uv_timer_t tick_;
   std::minstd_rand rng_;

@@ -77,6 +77,10 @@ class Upstream : public Target {
   // Called when a slot changed owner (a MOVED, or a new map): what was read from the old owner is
   // no longer tracked by the node that now serves the slot.
   void onMoved(std::function<void()> hook) { on_moved_.push_back(std::move(hook)); }
+  // Called when the primary was replaced (a Sentinel-announced failover): nothing read from the old
+  // one may be served (asynchronous replication may have lost it), and connections pinned to it
+  // (transactions, subscriptions, blocked commands) are gone, as they are for Redis's own clients.
+  void onSwitched(std::function<void()> hook) { on_switched_.push_back(std::move(hook)); }
   virtual bool up() const noexcept = 0;
   virtual const char* stateName() const noexcept = 0;
   virtual size_t pending() const noexcept = 0;  // submitted and not completed
@@ -96,10 +100,14 @@ class Upstream : public Target {
   void movedEvent() {
     for (auto& h : on_moved_) h();
   }
+  void switchedEvent() {
+    for (auto& h : on_switched_) h();
+  }
   std::vector<std::function<void(NodeId)>> on_up_;
   std::vector<std::function<void(NodeId)>> on_down_;
   std::vector<std::function<void(NodeId)>> on_gone_;
   std::vector<std::function<void()>> on_moved_;
+  std::vector<std::function<void()>> on_switched_;
 };
 
 }  // namespace rcp::backend

@@ -70,6 +70,38 @@ const std::vector<Option>& options() {
          c.redis_seeds = parseRedisSeeds(v, w);
          c.redis = c.redis_seeds.front();
        }},
+      {"--sentinel", "RCP_SENTINEL", "ADDRS",
+       "Redis Sentinels, host:port separated by commas (each may be redis://[user:password@]host:port or rediss:// "
+       "for TLS): the primary of --sentinel-master is asked of them and followed through failovers; --redis then "
+       "gives only the data nodes' scheme, credentials and database (see docs/failover.md)",
+       [](Config& c, const std::string& v, const std::string& w) {
+         c.sentinels = parseRedisSeeds(v, w);
+         for (const BackendAddress& a : c.sentinels)
+           if (a.unix() || a.db != 0) throw ConfigError(w + ": a Sentinel is host:port (no Unix socket, no database)");
+       }},
+      {"--sentinel-master", "RCP_SENTINEL_MASTER", "NAME", "the master's name in the Sentinels (sentinel monitor NAME ...)",
+       [](Config& c, const std::string& v, const std::string& w) {
+         if (v.empty() || v.find_first_of(" \r\n") != std::string::npos) throw ConfigError(w + ": not a master name: '" + v + "'");
+         c.sentinel_master = v;
+       }},
+      {"--sentinel-user", "RCP_SENTINEL_USER", "NAME", "ACL user for the Sentinels (with --sentinel-password)",
+       [](Config& c, const std::string& v, const std::string&) { c.sentinel_user = v; }},
+      {"--sentinel-password", "RCP_SENTINEL_PASSWORD", "PASSWORD",
+       "password for the Sentinels (sentinel requirepass), for each address that carries none of its own",
+       [](Config& c, const std::string& v, const std::string&) { c.sentinel_password = v; }},
+      {"--sentinel-timeout", "RCP_SENTINEL_TIMEOUT", "DURATION",
+       "how long one Sentinel's answer (or connection) is awaited before it counts as not answering (default 500ms)",
+       [](Config& c, const std::string& v, const std::string& w) {
+         c.sentinel_timeout_ms = parseDurationMs(v, w);
+         if (c.sentinel_timeout_ms == 0) throw ConfigError(w + ": must be more than 0");
+       }},
+      {"--sentinel-poll", "RCP_SENTINEL_POLL", "DURATION",
+       "the Sentinels are asked for the primary again this often, besides their +switch-master messages "
+       "(default 1s)",
+       [](Config& c, const std::string& v, const std::string& w) {
+         c.sentinel_poll_ms = parseDurationMs(v, w);
+         if (c.sentinel_poll_ms == 0) throw ConfigError(w + ": must be more than 0");
+       }},
       {"--cluster-refresh", "RCP_CLUSTER_REFRESH", "DURATION",
        "a Redis Cluster's slot map is read again this often, picking up failovers and added nodes (a MOVED "
        "also triggers a refresh at once, debounced); 0 = only after a MOVED (default 10s)",
@@ -396,6 +428,22 @@ void validateListeners(const Config& c) {
   if (c.backend_tls_cert_file.empty() != c.backend_tls_key_file.empty())
     throw ConfigError("--backend-tls-cert-file and --backend-tls-key-file go together");
 }
+
+void validateSentinel(Config& c) {
+  if (c.sentinel() != !c.sentinel_master.empty())
+    throw ConfigError(c.sentinel() ? "--sentinel needs --sentinel-master (the master's name)"
+                                   : "--sentinel-master needs --sentinel (the Sentinels' addresses)");
+  if (!c.sentinel()) return;
+  if (c.redis_seeds.size() > 1)
+    throw ConfigError("--sentinel: --redis names one set of data-node credentials, not a seed list");
+  if (c.redis.unix()) throw ConfigError("--sentinel: --redis cannot be a Unix socket (the Sentinels name the primary)");
+  for (BackendAddress& a : c.sentinels) {
+    if (a.password.empty()) {
+      a.user = c.sentinel_user;
+      a.password = c.sentinel_password;
+    }
+  }
+}
 }  // namespace
 
 ConfigAction parseConfig(const std::vector<std::string>& args, const GetEnv& getenv, Config& out,
@@ -441,6 +489,7 @@ ConfigAction parseConfig(const std::vector<std::string>& args, const GetEnv& get
   for (auto& [o, v] : flags) o->apply(c, v, o->flag);
   if (c.redis_seeds.empty()) c.redis_seeds.push_back(c.redis);
   validateListeners(c);
+  validateSentinel(c);
   c.backend_tls = c.redis.tls;
   for (const BackendAddress& a : c.redis_seeds) {
     if (a.tls != c.backend_tls)
@@ -452,102 +501,6 @@ ConfigAction parseConfig(const std::vector<std::string>& args, const GetEnv& get
   c.http_allowed_hosts = withPort(c.http_allowed_hosts, {c.port, c.tls_port});
   out = std::move(c);
   return ConfigAction::kRun;
-}
-
-void applyReloadable(Config& c, const Config& f) {
-  c.cache_keys = f.cache_keys;
-  c.ttl_ms = f.ttl_ms;
-  c.max_clients = f.max_clients;
-  c.max_inflight = f.max_inflight;
-  c.backend_timeout_ms = f.backend_timeout_ms;
-  c.log_level = f.log_level;
-  c.max_key_bytes = f.max_key_bytes;
-  c.max_pending = f.max_pending;
-  c.max_output_bytes = f.max_output_bytes;
-  c.idle_timeout_ms = f.idle_timeout_ms;
-  c.request_timeout_ms = f.request_timeout_ms;
-  c.max_input_bytes = f.max_input_bytes;
-  c.shutdown_timeout_ms = f.shutdown_timeout_ms;
-  c.http_allowed_hosts = f.http_allowed_hosts;
-  c.max_pinned = f.max_pinned;
-  c.requirepass = f.requirepass;
-  c.deny_commands = f.deny_commands;
-  c.negative_ttl_ms = f.negative_ttl_ms;
-  c.cluster_refresh_ms = f.cluster_refresh_ms;
-  c.http_max_age_ms = f.http_max_age_ms;
-  c.stale_if_error_ms = f.stale_if_error_ms;
-  c.refresh_ahead = f.refresh_ahead;
-  c.protected_mode = f.protected_mode;
-  c.tracking_open_rate = f.tracking_open_rate;
-  // TLS: the files and rules are read again; the server rebuilds its contexts from them.
-  c.tls_cert_file = f.tls_cert_file;
-  c.tls_key_file = f.tls_key_file;
-  c.tls_ca_cert_file = f.tls_ca_cert_file;
-  c.tls_auth_clients = f.tls_auth_clients;
-  c.tls_protocols = f.tls_protocols;
-  c.tls_ciphers = f.tls_ciphers;
-  c.tls_ciphersuites = f.tls_ciphersuites;
-  c.backend_tls_ca_cert_file = f.backend_tls_ca_cert_file;
-  c.backend_tls_cert_file = f.backend_tls_cert_file;
-  c.backend_tls_key_file = f.backend_tls_key_file;
-  c.backend_tls_server_name = f.backend_tls_server_name;
-  c.backend_tls_insecure = f.backend_tls_insecure;
-}
-
-std::vector<std::string> restartOnlyChanges(const Config& a, const Config& b) {
-  std::vector<std::string> changed;
-  bool seeds_changed = a.redis_seeds.size() != b.redis_seeds.size();
-  for (size_t i = 0; !seeds_changed && i < a.redis_seeds.size(); ++i)
-    seeds_changed = a.redis_seeds[i].display() != b.redis_seeds[i].display();
-  if (seeds_changed || a.redis.display() != b.redis.display() || a.redis.user != b.redis.user ||
-      a.redis.password != b.redis.password)
-    changed.push_back("--redis");
-  if (a.bind != b.bind) changed.push_back("--bind");
-  if (a.tracking != b.tracking || a.tracking_prefixes != b.tracking_prefixes) changed.push_back("--tracking");
-  if (a.port != b.port) changed.push_back("--port");
-  if (a.tls_port != b.tls_port) changed.push_back("--tls-port");
-  if (a.unixsocket != b.unixsocket) changed.push_back("--unixsocket");
-  if (a.unixsocketperm != b.unixsocketperm) changed.push_back("--unixsocketperm");
-  if (a.admin_port != b.admin_port) changed.push_back("--admin-port");
-  if (a.admin_bind != b.admin_bind) changed.push_back("--admin-bind");
-  if (a.log_format != b.log_format) changed.push_back("--log-format");
-  if (a.max_request_bytes != b.max_request_bytes) changed.push_back("--max-request-bytes");
-  if (a.max_backend_reply_bytes != b.max_backend_reply_bytes) changed.push_back("--max-backend-reply-bytes");
-  if (a.backend_min_rate != b.backend_min_rate) changed.push_back("--backend-min-rate");
-  return changed;
-}
-
-std::string describe(const Config& c) {
-  std::string s = "redis " + c.redis.display();
-  for (size_t i = 1; i < c.redis_seeds.size(); ++i) s += "," + c.redis_seeds[i].display();
-  if (!c.redis.password.empty()) s += " (auth " + (c.redis.user.empty() ? std::string("default") : c.redis.user) + ":****)";
-  s += ", listen " + (c.port == 0 ? std::string("off") : c.bind + ":" + std::to_string(c.port));
-  if (c.tls_port != 0) s += ", tls " + c.bind + ":" + std::to_string(c.tls_port) + " (auth-clients " + c.tls_auth_clients + ")";
-  if (!c.unixsocket.empty()) s += ", unixsocket " + c.unixsocket;
-  if (c.backend_tls) s += c.backend_tls_insecure ? ", backend tls (INSECURE: not verified)" : ", backend tls";
-  s += ", admin " + (c.admin_port == 0 ? std::string("off") : c.admin_bind + ":" + std::to_string(c.admin_port));
-  s += ", cache-keys " + std::to_string(c.cache_keys) + ", ttl " + std::to_string(c.ttl_ms) + "ms";
-  s += ", max-clients " + std::to_string(c.max_clients) + ", max-inflight " + std::to_string(c.max_inflight);
-  s += ", backend-timeout " + std::to_string(c.backend_timeout_ms) + "ms";
-  static constexpr const char* kTracking[] = {"auto", "default", "bcast", "off"};
-  s += std::string(", tracking ") + kTracking[static_cast<int>(c.tracking)];
-  for (size_t i = 0; i < c.tracking_prefixes.size(); ++i) s += (i == 0 ? " prefixes " : ",") + c.tracking_prefixes[i];
-  if (c.negative_ttl_ms != 0) s += ", negative-ttl " + std::to_string(c.negative_ttl_ms) + "ms";
-  if (c.http_max_age_ms != 0) s += ", http-max-age " + std::to_string(c.http_max_age_ms) + "ms";
-  if (c.stale_if_error_ms != 0) s += ", stale-if-error " + std::to_string(c.stale_if_error_ms) + "ms";
-  if (c.refresh_ahead != 0) s += ", refresh-ahead " + std::to_string(c.refresh_ahead);
-  s += ", max-request-bytes " + std::to_string(c.max_request_bytes) + ", max-key-bytes " + std::to_string(c.max_key_bytes);
-  s += ", max-pending " + std::to_string(c.max_pending) + ", max-output-bytes " + std::to_string(c.max_output_bytes);
-  s += ", idle-timeout " + std::to_string(c.idle_timeout_ms) + "ms, request-timeout " +
-       std::to_string(c.request_timeout_ms) + "ms, shutdown-timeout " + std::to_string(c.shutdown_timeout_ms) + "ms";
-  s += ", max-pinned " + std::to_string(c.max_pinned) + ", requirepass " + (c.requirepass.empty() ? "off" : "****");
-  if (!c.deny_commands.empty()) {
-    s += ", deny-commands";
-    for (const std::string& d : c.deny_commands) s += " " + d;
-  }
-  s += ", log " + c.log_level + "/" + c.log_format;
-  if (!c.config_file.empty()) s += ", config " + c.config_file;
-  return s;
 }
 
 std::string helpText() {

@@ -26,6 +26,14 @@ struct BackendAddress {
 struct Config {
   BackendAddress redis;                // the first (or only) address of --redis: its credentials serve every node
   std::vector<BackendAddress> redis_seeds;  // every address of --redis, in order (a cluster's seed nodes)
+  // Redis Sentinel (--sentinel): the Sentinels asked for the primary of sentinel_master; --redis
+  // then gives the data nodes' scheme, credentials and database only (its host is not used).
+  std::vector<BackendAddress> sentinels;  // each may carry its own credentials and rediss://
+  std::string sentinel_master;         // the master's name in the Sentinels
+  std::string sentinel_user, sentinel_password;  // for Sentinels whose address carries none
+  uint64_t sentinel_timeout_ms = 500;  // one Sentinel's answer is awaited this long
+  uint64_t sentinel_poll_ms = 1000;    // the Sentinels are asked again this often (a +switch-master may be missed)
+  bool sentinel() const noexcept { return !sentinels.empty(); }
   uint64_t cluster_refresh_ms = 10000; // a Redis Cluster's slot map is read again this often (and soon after a MOVED)
   std::string bind = "127.0.0.1";
   uint16_t port = 6380;                // 0: no plaintext TCP listener (--tls-port or --unixsocket then)

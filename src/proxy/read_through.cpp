@@ -341,6 +341,7 @@ void ReadThrough::invalidateAllBy(DropCause cause) {
     case DropCause::kReconnect: ++stats_.drops_reconnect; break;
     case DropCause::kPingDeadline: ++stats_.drops_ping_deadline; break;
     case DropCause::kSlotMoved: ++stats_.drops_slot_moved; break;
+    case DropCause::kFailover: ++stats_.drops_failover; break;
   }
 }
 

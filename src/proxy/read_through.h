@@ -70,6 +70,7 @@ struct ReadThroughStats {
   uint64_t drops_reconnect = 0;
   uint64_t drops_ping_deadline = 0;
   uint64_t drops_slot_moved = 0;  // a Redis Cluster slot changed owner (the new one tracks nothing read before)
+  uint64_t drops_failover = 0;    // a Sentinel-announced failover: the primary was replaced
   uint64_t stale_served = 0;      // values past their life served because Redis could not be asked
   uint64_t refreshes_ahead = 0;   // background refreshes a hit late in its entry's life started (--refresh-ahead)
   uint64_t marked_stale = 0;      // times a lost link made every entry stale instead of dropping it
@@ -108,7 +109,7 @@ class ReadThrough {
     invalidate(key);
   }
   enum class DropCause : uint8_t {
-    kFlush, kSwapdb, kUnknownKeys, kNullMessage, kLinkLost, kReconnect, kPingDeadline, kSlotMoved
+    kFlush, kSwapdb, kUnknownKeys, kNullMessage, kLinkLost, kReconnect, kPingDeadline, kSlotMoved, kFailover
   };
   void invalidateAllBy(DropCause cause);
 

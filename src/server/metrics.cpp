@@ -2,6 +2,8 @@
 // fields, so a counter can not be in one and missing from the other.
 #include "src/server/metrics.h"
 
+#include "src/server/failover_metrics.h"
+
 #include <unistd.h>
 
 #include <fmt/format.h>
@@ -118,14 +120,15 @@ std::string prometheusText(const MetricSources& s) {
   metric("write_invalidations_total", "counter", "Cached keys dropped because a client of the proxy wrote them.", rt.write_invalidations);
   o += "# HELP rcp_cache_drops_total Whole-cache drops by cause (flush: FLUSHALL/FLUSHDB through the proxy; swapdb: SWAPDB through the proxy; "
        "unknown_keys: a write whose keys cannot be known; null_message: Redis's null invalidation; link_lost: the "
-       "invalidation link lost; reconnect: the filling link lost; ping_deadline: the invalidation link silent; slot_moved: a cluster slot changed owner).\n"
+       "invalidation link lost; reconnect: the filling link lost; ping_deadline: the invalidation link silent; slot_moved: a cluster slot changed owner; failover: a Sentinel-announced switch of primary).\n"
        "# TYPE rcp_cache_drops_total counter\n";
   fmt::format_to(out, "rcp_cache_drops_total{{cause=\"flush\"}} {}\nrcp_cache_drops_total{{cause=\"unknown_keys\"}} {}\n"
                       "rcp_cache_drops_total{{cause=\"null_message\"}} {}\nrcp_cache_drops_total{{cause=\"link_lost\"}} {}\n"
                       "rcp_cache_drops_total{{cause=\"reconnect\"}} {}\nrcp_cache_drops_total{{cause=\"ping_deadline\"}} {}\n"
-                      "rcp_cache_drops_total{{cause=\"swapdb\"}} {}\nrcp_cache_drops_total{{cause=\"slot_moved\"}} {}\n",
+                      "rcp_cache_drops_total{{cause=\"swapdb\"}} {}\nrcp_cache_drops_total{{cause=\"slot_moved\"}} {}\n"
+                      "rcp_cache_drops_total{{cause=\"failover\"}} {}\n",
                  rt.drops_flush, rt.drops_unknown_keys, rt.drops_null_message, rt.drops_link_lost, rt.drops_reconnect,
-                 rt.drops_ping_deadline, rt.drops_swapdb, rt.drops_slot_moved);
+                 rt.drops_ping_deadline, rt.drops_swapdb, rt.drops_slot_moved, rt.drops_failover);
   fmt::format_to(out, "# HELP rcp_tracking_info Coherence: the --tracking mode and its state now (on, connecting, "
                       "ttl-only, off).\n# TYPE rcp_tracking_info gauge\nrcp_tracking_info{{mode=\"{}\",state=\"{}\"}} 1\n",
                  s.coherence.modeName(), s.coherence.stateName());
@@ -162,6 +165,7 @@ std::string prometheusText(const MetricSources& s) {
   metric("received_bytes_total", "counter", "Bytes read from clients.", st.bytes_in);
   metric("sent_bytes_total", "counter", "Bytes written to clients.", st.bytes_out);
   tlsPrometheus(o, s.tls);
+  sentinelPrometheus(o, s.upstream, s.read_through);
   return o;
 }
 
@@ -233,7 +237,7 @@ std::string infoText(const MetricSources& s, std::string_view section) {
                    "backend_connects:{}\r\nbackend_reconnects:{}\r\nbackend_disconnects:{}\r\nbackend_replies:{}\r\n"
                    "backend_latency_avg_us:{}\r\nbackend_redis_version:{}\r\n"
                    "backend_resp3_link_status:{}\r\nbackend_resp3_requests:{}\r\n",
-                   c.redis.display(), s.upstream.stateName(), bs.requests, s.upstream.pending(), bs.errors,
+                   c.sentinel() ? s.upstream.primaryName() : c.redis.display(), s.upstream.stateName(), bs.requests, s.upstream.pending(), bs.errors,
                    bs.timeouts, bs.failed, bs.connects, reconnects, bs.disconnects, h.count(),
                    h.count() == 0 ? 0 : static_cast<uint64_t>(h.sumSeconds() * 1e6 / static_cast<double>(h.count())),
                    s.backend_facts.version().empty() ? std::string_view("unknown") : s.backend_facts.version(),
@@ -251,6 +255,7 @@ std::string infoText(const MetricSources& s, std::string_view section) {
                    s.forwarder.stats().split, s.forwarder.stats().split_parts, rt.drops_slot_moved);
   }
   if (want("proxy_tls")) tlsInfo(o, s.tls);
+  if (want("proxy_sentinel")) sentinelInfo(o, c, s.upstream, s.read_through);
   if (!o.empty()) o.resize(o.size() - 2);  // no blank line after the last section
   return o;
 }

@@ -3,6 +3,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cassert>
 #include <csignal>
 #include <cstdlib>
@@ -33,6 +34,12 @@ Server::Server(uv_loop_t* loop, Config config)
       facts_(*upstream_, commands_, config_),
       clients_(loop_, config_, client::Services{read_through_, forwarder_, *upstream_, *upstream3_, pinned_, commands_}, *this) {
   for (ListenSocket& ls : listeners_) ls.server = this;
+  // A Sentinel-announced failover: nothing read from the old primary is served again (its writes
+  // may not have reached the new one), and connections pinned to it are gone.
+  upstream_->onSwitched([this] {
+    read_through_.invalidateAllBy(proxy::ReadThrough::DropCause::kFailover);
+    pinned_.closeAll("the primary failed over (Sentinel): the connection's state is gone");
+  });
   for (uv_timer_t* t : {&sweep_timer_, &housekeeping_timer_, &shutdown_timer_}) {
     uv_timer_init(loop, t);
     t->data = this;
@@ -89,7 +96,9 @@ void Server::loadTls(bool at_start) {
       spdlog::error("SIGHUP: the TLS listener keeps its certificate: {}", error);
     }
   }
-  if (config_.backend_tls) {
+  bool sentinel_tls = std::any_of(config_.sentinels.begin(), config_.sentinels.end(),
+                                  [](const BackendAddress& a) { return a.tls; });
+  if (config_.backend_tls || sentinel_tls) {
     net::TlsClientSettings s;
     s.ca_file = config_.backend_tls_ca_cert_file;
     s.cert_file = config_.backend_tls_cert_file;
