@@ -34,6 +34,7 @@ class NodeUpstream final : public Upstream, private LinkOwner {
   // before the redirected request). first is sent or failed with r.
   void submitPair(Request* first, Request* r);
   NodeId id() const noexcept { return id_; }
+  const std::string& lastError() const noexcept { return last_error_; }  // why its last link failed
   const std::string& name() const noexcept { return name_; }
   // What its log lines call it ("backend" unless told: a Sentinel's question link says "sentinel").
   void setKind(const char* kind) noexcept { kind_ = kind; }

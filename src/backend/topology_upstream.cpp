@@ -299,13 +299,13 @@ void TopologyUpstream::park(Request* r, uint64_t delay_ms, std::string_view why)
   parked_.push_back({r, loop_.nowMs() + delay_ms, std::string(why)});
 }
 
-bool TopologyUpstream::onUnavailable(NodeUpstream&, Request& r) {
+bool TopologyUpstream::onUnavailable(NodeUpstream& node, Request& r) {
   // A single Redis fails fast while it is unreachable; a cluster node's slots may move to a replica
   // (a failover): the request waits for a map that names another owner, within its deadline.
   if (closed_ || &r == leader_->refresh_.get() || !withinDeadline(r)) return false;
   if (leader_->mode_ == Mode::kSentinel) {
     // The primary may have failed over: the Sentinels are asked, and r waits for their answer.
-    park(&r, 50, "the primary is unreachable");
+    park(&r, 50, "the primary is unreachable: " + node.lastError());
     leader_->sentinel_->resolveSoon();
     return true;
   }

@@ -29,6 +29,7 @@ struct FakeRedis::Conn {
   std::string in;
   bool closed = false;
   bool opened = false;  // the first command has been looked at
+  bool eof = false;     // the proxy closed it
 };
 
 namespace {
@@ -72,6 +73,7 @@ FakeRedis::FakeRedis(uv_loop_t* loop) : loop_(loop) {
         [](uv_stream_t* st, ssize_t n, const uv_buf_t* buf) noexcept {
           auto* conn = static_cast<Conn*>(st->data);
           if (n > 0) conn->in.append(buf->base, static_cast<size_t>(n));
+          if (n < 0) conn->eof = true;
           delete[] buf->base;
           // A link whose handshake is otherwise empty opens with a PING (Redis answering proves
           // the connection is up): answered here and kept out of received(), so tests script
@@ -115,6 +117,8 @@ void FakeRedis::sendByteByByte(const std::string& bytes) {
     for (int i = 0; i < 3; ++i) uv_run(loop_, UV_RUN_NOWAIT);
   }
 }
+
+bool FakeRedis::closedByPeer(size_t i) const { return i < all_.size() && all_[i]->eof; }
 
 const std::string& FakeRedis::receivedOn(size_t i) const { return i < all_.size() ? all_[i]->in : empty_; }
 

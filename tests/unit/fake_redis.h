@@ -37,6 +37,8 @@ class FakeRedis {
   // The same for connection i (in accept order, from 0), for tests that script several at once.
   const std::string& receivedOn(size_t i) const;
   void sendOn(size_t i, const std::string& bytes);
+  // Whether the proxy closed connection i (its end of file was read).
+  bool closedByPeer(size_t i) const;
 
  private:
   struct Conn;

@@ -387,3 +387,47 @@ TEST_CASE("TLS and Unix socket flags: what goes together is checked, a bare --ba
   CHECK_FALSE(parse({}, {{"RCP_BACKEND_TLS_INSECURE", "no"}}).backend_tls_insecure);
   CHECK(parse({}, {{"RCP_BACKEND_TLS_INSECURE", "yes"}}).backend_tls_insecure);
 }
+
+TEST_CASE("--sentinel: addresses with their own credentials and TLS, the shared password, what goes together") {
+  Config c = parse({"--sentinel", "10.0.0.1:26379, rediss://u:own@10.0.0.2:26380,[::1]:26381", "--sentinel-master",
+                    "mymaster", "--sentinel-password", "shared", "--sentinel-user", "sen", "--redis",
+                    "rediss://app:pw@mymaster/3"});
+  REQUIRE(c.sentinel());
+  REQUIRE(c.sentinels.size() == 3);
+  CHECK(c.sentinels[0].host == "10.0.0.1");
+  CHECK(c.sentinels[0].port == 26379);
+  CHECK((c.sentinels[0].user == "sen" && c.sentinels[0].password == "shared"));
+  CHECK((c.sentinels[1].user == "u" && c.sentinels[1].password == "own" && c.sentinels[1].tls));
+  CHECK(c.sentinels[2].host == "::1");
+  CHECK(c.sentinel_master == "mymaster");
+  CHECK((c.redis.tls && c.backend_tls && c.redis.db == 3 && c.redis.user == "app" && c.redis.password == "pw"));
+  CHECK(c.sentinel_timeout_ms == 500);
+  CHECK(c.sentinel_poll_ms == 1000);
+  Config e = parse({}, {{"RCP_SENTINEL", "127.0.0.1:5000"}, {"RCP_SENTINEL_MASTER", "m"},
+                        {"RCP_SENTINEL_TIMEOUT", "250ms"}, {"RCP_SENTINEL_POLL", "5s"}});
+  CHECK((e.sentinels.size() == 1 && e.sentinel_master == "m" && e.sentinel_timeout_ms == 250 && e.sentinel_poll_ms == 5000));
+  CHECK(rcp::describe(c).find("shared") == std::string::npos);
+  CHECK(rcp::describe(c).find("sentinel 10.0.0.1:26379,rediss://10.0.0.2:26380") == 0);
+
+  CHECK(errorOf({"--sentinel", "127.0.0.1:5000"}) == "--sentinel needs --sentinel-master (the master's name)");
+  CHECK(errorOf({"--sentinel-master", "m"}) == "--sentinel-master needs --sentinel (the Sentinels' addresses)");
+  CHECK(errorOf({"--sentinel", "127.0.0.1:5000", "--sentinel-master", "m", "--redis", "a:1,b:2"}) ==
+        "--sentinel: --redis names one set of data-node credentials, not a seed list");
+  CHECK(errorOf({"--sentinel", "127.0.0.1:5000", "--sentinel-master", "m", "--redis", "unix:///tmp/r.sock"}) ==
+        "--sentinel: --redis cannot be a Unix socket (the Sentinels name the primary)");
+  CHECK(errorOf({"--sentinel", "unix:///tmp/s.sock", "--sentinel-master", "m"}).find("a Sentinel is host:port") !=
+        std::string::npos);
+  CHECK(errorOf({"--sentinel", "127.0.0.1", "--sentinel-master", "m"}).find("--sentinel") == 0);
+  CHECK(errorOf({"--sentinel", "127.0.0.1:1,", "--sentinel-master", "m"}).find("empty address") != std::string::npos);
+  CHECK(errorOf({"--sentinel", "127.0.0.1:1", "--sentinel-master", "two words"}).find("not a master name") !=
+        std::string::npos);
+  CHECK(errorOf({"--sentinel-timeout", "0"}) == "--sentinel-timeout: must be more than 0");
+  CHECK(errorOf({"--sentinel-poll", "0"}) == "--sentinel-poll: must be more than 0");
+
+  // Reload: the timings are reloadable, the Sentinels and the master need a restart.
+  Config d = parse({"--sentinel", "127.0.0.1:5000", "--sentinel-master", "m", "--sentinel-poll", "3s"});
+  Config f = parse({"--sentinel", "127.0.0.1:5001", "--sentinel-master", "m", "--sentinel-poll", "7s"});
+  CHECK(rcp::restartOnlyChanges(d, f) == std::vector<std::string>{"--sentinel"});
+  rcp::applyReloadable(d, f);
+  CHECK((d.sentinel_poll_ms == 7000 && d.sentinels[0].port == 5000));
+}
