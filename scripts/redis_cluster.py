@@ -53,6 +53,7 @@ class LocalCluster:
         if out.returncode != 0:
             raise RuntimeError("redis-cli --cluster create failed:\n" + out.stdout + out.stderr)
         self.wait_ok()
+        self.wait_replicas_synced()
         return self
 
     def _free_cluster_port(self):
@@ -81,7 +82,7 @@ class LocalCluster:
             ["redis-server", *listen, "--bind", "127.0.0.1", "--cluster-enabled", "yes",
              "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", str(self.node_timeout_ms),
              "--cluster-require-full-coverage", "no", "--save", "", "--appendonly", "no", "--dir", d,
-             "--enable-debug-command", "local"],
+             "--enable-debug-command", "local", "--repl-diskless-sync-delay", "0"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.procs[port] = proc
         deadline = time.monotonic() + 10
@@ -105,6 +106,17 @@ class LocalCluster:
                     return
             time.sleep(0.1)
         raise TimeoutError("the cluster did not reach cluster_state:ok")
+
+    def wait_replicas_synced(self, timeout=30):
+        """Every replica has finished its first sync: one that never has cannot be promoted."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            infos = [_cli(p, "info", "replication", tls=self.cli_tls) for p in self.ports if self.alive(p)]
+            replicas = [i for i in infos if "role:slave" in i]
+            if len(replicas) >= self.primaries * self.replicas and all("master_link_status:up" in i for i in replicas):
+                return
+            time.sleep(0.05)
+        raise TimeoutError("the replicas did not sync")
 
     def alive(self, port):
         proc = self.procs.get(port)

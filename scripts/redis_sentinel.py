@@ -81,7 +81,7 @@ class SentinelSet:
         d = os.path.join(self.dir, str(port))
         os.makedirs(d, exist_ok=True)
         args = ["redis-server", *self._listen(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                "--dir", d, "--enable-debug-command", "local", *self._tls_args()]
+                "--dir", d, "--enable-debug-command", "local", "--repl-diskless-sync-delay", "0", *self._tls_args()]
         if replicaof:
             args += ["--replicaof", "127.0.0.1", str(replicaof)]
         proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -128,7 +128,8 @@ class SentinelSet:
                         break
                     info = self.cli(p, "sentinel", "master", MASTER).split("\n")
                     fields = dict(zip(info[0::2], info[1::2]))
-                    ok = (int(fields.get("num-other-sentinels", 0)) >= len(live_s) - 1 and
+                    ok = (self.replicas_synced() and
+                          int(fields.get("num-other-sentinels", 0)) >= len(live_s) - 1 and
                           int(fields.get("num-slaves", 0)) >= self.live_replicas() and
                           "s_down" not in fields.get("flags", "") and "failover" not in fields.get("flags", ""))
                 if ok:
@@ -137,6 +138,11 @@ class SentinelSet:
                 pass
             time.sleep(0.1)
         raise TimeoutError("the Sentinels did not settle")
+
+    def replicas_synced(self):
+        primary = self.primary()
+        return all("master_link_status:up" in self.cli(p, "info", "replication")
+                   for p in self.data_ports if p != primary and self.alive(p))
 
     def live_replicas(self):
         primary = self.primary()

@@ -355,3 +355,71 @@ def test_a_node_down_fails_its_slots_only_then_a_failover_is_followed(fresh_clus
         out = p.output()
         p.stop()
         assert p.proc.returncode == 0, out
+
+
+def _replica_of(cl, primary):
+    ids = {port: nid for port, nid, *_ in cl.nodes()}
+    return next(port for port, _i, role, master, _s in cl.nodes() if role == "replica" and master == ids[primary])
+
+
+def _key_on(cl, port, prefix):
+    n = node(cl, cl.ports[0])
+    return next(f"{prefix}{i}" for i in range(10000) if cl.owner_of(slot_of(n, f"{prefix}{i}")) == port)
+
+
+def test_a_planned_cluster_failover_under_load_from_several_clients_shows_no_error(fresh_cluster):
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "scripts"))
+    from failover_load import FailoverLoad
+    cl = fresh_cluster
+    p = Proxy(cl.ports[0], ["--cluster-refresh", "500ms", "--backend-timeout", "6s"])
+    try:
+        assert wait_until(lambda: p.info("backend")["backend_cluster_enabled"] == 1)
+        victim = cl.primary_ports()[0]
+        replica = _replica_of(cl, victim)
+        loads = [FailoverLoad(p.port, key=_key_on(cl, victim, f"planned{j}:"), readers=2).start() for j in range(2)]
+        time.sleep(0.5)
+        node(cl, replica).execute_command("CLUSTER", "FAILOVER")
+        assert wait_until(lambda: cl.owner_of(slot_of(node(cl, replica), loads[0].key)) == replica, timeout=15)
+        assert wait_until(lambda: p.info("backend")["backend_cluster_owner_changes"] >= 1)
+        time.sleep(1)
+        for load in loads:
+            load.stop()
+        for load in loads:
+            assert load.write_errors == [] and load.read_errors == []
+            assert load.stale_reads() == []
+            assert len(load.acks) > 20 and len(load.reads) > 50
+    finally:
+        out = p.output()
+        p.stop()
+        assert p.proc.returncode == 0, out
+
+
+def test_a_cluster_primary_killed_under_load_no_read_older_than_an_acknowledged_write(fresh_cluster):
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "scripts"))
+    from failover_load import FailoverLoad
+    cl = fresh_cluster
+    p = Proxy(cl.ports[0], ["--cluster-refresh", "500ms", "--backend-timeout", "3s"])
+    try:
+        assert wait_until(lambda: p.info("backend")["backend_cluster_enabled"] == 1)
+        victim = cl.primary_ports()[0]
+        replica = _replica_of(cl, victim)
+        other = cl.primary_ports()[1]
+        loads = [FailoverLoad(p.port, key=_key_on(cl, victim, f"killed{j}:"), readers=2).start() for j in range(2)]
+        calm = FailoverLoad(p.port, key=_key_on(cl, other, "calm:"), readers=1).start()
+        time.sleep(0.5)
+        cl.kill(victim)
+        assert wait_until(lambda: cl.owner_of(slot_of(node(cl, other), loads[0].key)) == replica, timeout=20)
+        promoted_at = time.time()
+        assert wait_until(lambda: loads[0].first_write_after(promoted_at) is not None, timeout=10)
+        time.sleep(0.5)
+        for load in loads + [calm]:
+            load.stop()
+        for load in loads + [calm]:
+            assert load.stale_reads() == []
+        assert calm.write_errors == [] and calm.read_errors == []  # the other slots never noticed
+        assert all(load.first_write_after(promoted_at) is not None for load in loads)
+        assert sum(len(load.reads) for load in loads) > 200
+    finally:
+        out = p.output()
+        p.stop()
+        assert p.proc.returncode == 0, out

@@ -559,3 +559,34 @@ def test_a_stale_unix_socket_is_replaced_and_a_regular_file_is_not(tmp_path, red
                           str(other)], capture_output=True, text=True, timeout=10)
     assert out.returncode == 1 and "cannot listen on --unixsocket" in out.stdout + out.stderr
     assert other.read_text() == "keep me"
+
+
+def test_sentinels_and_data_nodes_over_tls_a_failover_followed(pki):
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts"))
+    from redis_sentinel import MASTER, SentinelSet
+    cert, key = pki["server"]
+    s = SentinelSet(tls=(cert, key, pki["ca"])).start()
+    try:
+        assert s.sentinel_addrs().startswith("rediss://")
+        with fronting("--redis", f"rediss://{MASTER}", "--sentinel", s.sentinel_addrs(), "--sentinel-master", MASTER,
+                      "--backend-tls-ca-cert-file", pki["ca"]) as (p, c):
+            assert wait_until(lambda: c.info("proxy_sentinel")["sentinel_answering"] == 3)
+            assert c.set("k", "v") and c.get("k") == b"v"
+            old = s.primary()
+            assert c.info("proxy_sentinel")["sentinel_primary"] == f"127.0.0.1:{old}"
+            # Sentinels (a question link and a subscription each) and the primary, all over TLS.
+            assert c.info("proxy_tls")["backend_tls_handshakes"] >= 7
+            new = s.failover()
+            assert wait_until(lambda: c.info("proxy_sentinel")["sentinel_primary"] == f"127.0.0.1:{new}")
+            assert wait_until(lambda: _ok(lambda: c.set("k", "after")), timeout=5)
+            assert c.get("k") == b"after"
+    finally:
+        s.stop()
+
+
+def _ok(fn):
+    try:
+        fn()
+        return True
+    except redis.RedisError:
+        return False
