@@ -8,12 +8,15 @@
 #                staleness after a direct write, and the miss path with tracking on against off; in
 #                front of a local Redis Cluster against redis-benchmark --cluster going to it directly;
 #                a 304 against a 200 hit, and a hot key's p99 with and without --refresh-ahead; hits over
-#                the proxy's Unix socket against Redis's own (TLS: ../shared/bench/tls.sh PROXY_BIN)
+#                the proxy's Unix socket against Redis's own (TLS: ../shared/bench/tls.sh PROXY_BIN); a Sentinel
+#                failover under load (scripts/failover_bench.py: time to follow, stale reads)
 #   make test-sanitize   the same tests on an ASan+UBSan build (build-asan/)
 #   make install [PREFIX=/usr/local]   binary, example config, systemd unit, --help text
 MAKEFLAGS += --no-print-directory
 BUILD ?= build
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+# System tests in parallel workers (each test starts its own servers on free ports).
+TEST_WORKERS ?= 2
 PYTHON ?= /usr/bin/python3
 PREFIX ?= /usr/local
 
@@ -35,7 +38,7 @@ unit: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
 system: build test-deps
-	RCP_BIN=$(abspath $(BUILD))/redis-cache-proxy $(PYTHON) -m pytest -q tests/system
+	RCP_BIN=$(abspath $(BUILD))/redis-cache-proxy $(PYTHON) -m pytest -q -n $(TEST_WORKERS) tests/system
 
 test: unit system
 
@@ -60,6 +63,7 @@ bench: build
 	@$(PYTHON) scripts/staleness.py $(BUILD)/redis-cache-proxy
 	@scripts/cluster_bench.sh $(BUILD)/redis-cache-proxy
 	@scripts/unix_bench.sh $(BUILD)/redis-cache-proxy
+	@$(PYTHON) scripts/failover_bench.py $(BUILD)/redis-cache-proxy
 	@$(PYTHON) scripts/http_cache_bench.py $(BUILD)/redis-cache-proxy
 
 install: build

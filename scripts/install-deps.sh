@@ -20,7 +20,8 @@ if [[ $mode == --test ]]; then
   command -v node >/dev/null || pkgs+=(nodejs)
   command -v npm >/dev/null || pkgs+=(npm)
   # ip: protected mode's test puts a non-loopback address in a network namespace of its own.
-  pkgs+=(iproute2)
+  # pytest-xdist: the system tests run in two workers (each test starts its own servers on free ports).
+  pkgs+=(iproute2 python3-pytest-xdist)
 fi
 
 apt_install() {

@@ -13,6 +13,10 @@ namespace rcp::backend {
 
 namespace {
 constexpr std::string_view kSwitchChannel = "+switch-master";
+// The failover leader's first step (+selected-slave) and the replica seen promoted: either says the
+// primary is about to be replaced (the same payload: the replica, "@", the master).
+constexpr std::string_view kSelectedChannel = "+selected-slave";
+constexpr std::string_view kPromotedChannel = "+promoted-slave";
 constexpr size_t kMaxSentinelReplyBytes = 1 << 20;
 constexpr uint64_t kBackoffBaseMs = 100;
 constexpr uint64_t kBackoffMaxMs = 2000;
@@ -105,7 +109,7 @@ class SentinelWatch::Peer final : private LinkOwner, private FrameSink {
   }
   void onLinkUp(Link& link) override {
     std::string sub;
-    resp::appendCommand(sub, {"SUBSCRIBE", kSwitchChannel});
+    resp::appendCommand(sub, {"SUBSCRIBE", kSwitchChannel, kSelectedChannel, kPromotedChannel});
     link.setSink(this);
     link.sendRaw(sub);
   }
@@ -126,9 +130,10 @@ class SentinelWatch::Peer final : private LinkOwner, private FrameSink {
       attempt_ = 0;
       return;
     }
-    if (r[0].str() == "message" && r[1].type() == resp::FrameType::kBulk && r[1].str() == kSwitchChannel &&
-        r[2].type() == resp::FrameType::kBulk)
-      watch_.onSwitchMessage(r[2].str());
+    if (r[0].str() != "message" || r[1].type() != resp::FrameType::kBulk || r[2].type() != resp::FrameType::kBulk) return;
+    if (r[1].str() == kSwitchChannel) watch_.onSwitchMessage(r[2].str());
+    else if (r[1].str() == kPromotedChannel || r[1].str() == kSelectedChannel)
+      watch_.onPromotedMessage(r[1].str(), r[2].str());
   }
 
   SentinelWatch& watch_;
@@ -289,6 +294,24 @@ void SentinelWatch::onSwitchMessage(std::string_view payload) {
   if (payload.substr(0, sp) != config_.sentinel_master) return;
   ++stats_.messages;
   spdlog::info("sentinel: +switch-master {}", payload);
+  resolveNow();
+}
+
+void SentinelWatch::onPromotedMessage(std::string_view channel, std::string_view payload) {
+  // "slave <ip:port> <ip> <port> @ <master name> <master ip> <master port>"
+  std::vector<std::string_view> w;
+  for (size_t at = 0; at <= payload.size() && w.size() < 9;) {
+    size_t sp = std::min(payload.find(' ', at), payload.size());
+    w.push_back(payload.substr(at, sp - at));
+    at = sp + 1;
+  }
+  if (w.size() != 8 || w[4] != "@" || w[5] != config_.sentinel_master) return;
+  unsigned port = 0;
+  auto [p, ec] = std::from_chars(w[7].data(), w[7].data() + w[7].size(), port);
+  if (ec != std::errc() || p != w[7].data() + w[7].size() || port == 0 || port > 65535) return;
+  ++stats_.promotions;
+  spdlog::info("sentinel: {} {}", channel, payload);
+  listener_.onSentinelPromoted(std::string(w[6]), static_cast<uint16_t>(port));
   resolveNow();
 }
 

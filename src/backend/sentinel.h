@@ -3,7 +3,9 @@
 // an address only when a majority of those that answered name it (one Sentinel with a stale view
 // cannot move the proxy); listen to +switch-master on every Sentinel to ask again at once, and
 // ask every --sentinel-poll as well, since a message can be missed. Those that answered move to
-// the front of the list. What the address is used for (ROLE confirmed on every connection, the
+// the front of the list. A failover's first steps (+selected-slave, +promoted-slave) fence the
+// primary at once: Sentinel promotes the replica before it announces the switch, and what the old
+// primary acknowledges in between is lost when it is demoted. What the address is used for (ROLE confirmed on every connection, the
 // switch) is the topology policy's (topology_upstream.h, sentinel_master.cpp).
 //
 // Each Sentinel has two connections: one for questions (a NodeUpstream: its backoff, deadlines,
@@ -33,6 +35,7 @@ struct SentinelStats {
   uint64_t errors = 0;        // questions that failed (unreachable, timed out, refused, unknown master)
   uint64_t no_majority = 0;   // rounds whose answers named no address a majority agreed on
   uint64_t messages = 0;      // +switch-master messages for this master
+  uint64_t promotions = 0;    // +selected-slave / +promoted-slave for this master (the primary fenced until the switch)
   uint64_t switches = 0;      // times the proxy moved to another primary
   uint64_t refused = 0;       // Sentinel-named nodes refused: their ROLE was not master
   uint64_t last_switch_unix_ms = 0;  // wall clock of the last switch (0: none)
@@ -45,6 +48,9 @@ class SentinelListener {
   virtual void onSentinelMaster(const std::string& host, uint16_t port) = 0;
   // No Sentinel answered with an address (why says what each did), or the answers disagreed.
   virtual void onSentinelNoMaster(const std::string& why) = 0;
+  // A Sentinel selected or promoted a replica of the primary at host:port (+selected-slave,
+  // +promoted-slave): that primary is about to be demoted; what it acknowledges from now on may be lost.
+  virtual void onSentinelPromoted(const std::string& host, uint16_t port) = 0;
 
  protected:
   ~SentinelListener() = default;
@@ -86,6 +92,7 @@ class SentinelWatch final {
   void onAskFailed(Peer& peer, uint64_t round, std::string why);
   void decide();
   void onSwitchMessage(std::string_view payload);
+  void onPromotedMessage(std::string_view channel, std::string_view payload);
   void onTick();
 
   static constexpr uint64_t kMinGapMs = 100;  // resolveSoon: rounds at most this often

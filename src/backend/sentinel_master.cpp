@@ -26,13 +26,17 @@ std::string TopologyUpstream::primaryName() const {
 void TopologyUpstream::onSentinelMaster(const std::string& host, uint16_t port) {
   if (closed_) return;
   no_answer_ = false;
-  no_primary_why_.clear();
   if (default_ != nullptr && default_->host == host && default_->port == port) {
+    if (fenced_until_ms_ > loop_.nowMs()) return;  // a replica was promoted: the switch is coming
+    fenced_until_ms_ = 0;
+    no_primary_why_.clear();
     if (!confirmed_) spdlog::info("sentinel: master '{}' is still {}", config_.sentinel_master, default_->up->name());
     confirmed_ = true;
     sendParked();
     return;
   }
+  fenced_until_ms_ = 0;
+  no_primary_why_.clear();
   bool first = default_ == nullptr;
   std::string old = first ? std::string() : default_->up->name();
   for (auto& n : nodes_) n->routed = false;
@@ -65,6 +69,18 @@ void TopologyUpstream::onSentinelNoMaster(const std::string& why) {
     spdlog::warn("sentinel: {}", why);
     for (TopologyUpstream* t : upstreams()) t->failParked(why);
   }
+}
+
+void TopologyUpstream::onSentinelPromoted(const std::string& host, uint16_t port) {
+  // Sentinel promotes the replica first and announces +switch-master later: what the old primary
+  // acknowledges in between is lost when it is demoted. It is fenced: nothing new is sent to it;
+  // requests wait, within their deadline, for the switch. Should no switch come by
+  // --backend-timeout (the failover aborted), a round that names it again confirms it.
+  if (closed_ || default_ == nullptr || default_->host != host || default_->port != port) return;
+  fenced_until_ms_ = loop_.nowMs() + config_.backend_timeout_ms;
+  confirmed_ = false;
+  no_primary_why_ = "the primary " + default_->up->name() + " is being replaced (a Sentinel is promoting its replica)";
+  spdlog::warn("sentinel: {}: nothing more is sent to it until the switch", no_primary_why_);
 }
 
 void TopologyUpstream::primaryLost() {

@@ -151,6 +151,7 @@ class TopologyUpstream final : public Upstream, public NodeOwner, private Sentin
   // --- the leader's, with --sentinel (sentinel_master.cpp)
   void onSentinelMaster(const std::string& host, uint16_t port) override;
   void onSentinelNoMaster(const std::string& why) override;
+  void onSentinelPromoted(const std::string& host, uint16_t port) override;
   void primaryLost();            // the primary's link was lost: confirmed again before use
   void sendParked();             // every parked request of the leader and the followers, now
   void failParked(const std::string& why);
@@ -189,6 +190,7 @@ class TopologyUpstream final : public Upstream, public NodeOwner, private Sentin
   bool confirmed_ = false;              // the leader's: default_ was named by the Sentinels since its link last failed
   std::string no_primary_why_;          // the leader's: why no primary is known (what requests fail with)
   bool no_answer_ = false;              // the leader's: the last round named no primary (requests fail fast)
+  uint64_t fenced_until_ms_ = 0;        // the leader's: a replica was promoted; the primary is not used until the switch or then
   bool closed_ = false;
   uv_timer_t tick_;
   std::minstd_rand rng_;

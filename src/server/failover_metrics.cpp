@@ -48,6 +48,9 @@ void sentinelPrometheus(std::string& o, const backend::TopologyUpstream& up, con
   metric("errors_total", "counter", "Questions to a Sentinel that failed (unreachable, timed out, refused).", st.errors);
   metric("no_majority_total", "counter", "Rounds whose answers named no address a majority agreed on.", st.no_majority);
   metric("messages_total", "counter", "+switch-master messages for this master.", st.messages);
+  metric("promotions_total", "counter",
+         "+selected-slave / +promoted-slave messages for this master: the primary was fenced (nothing sent to it) until the switch.",
+         st.promotions);
   metric("cache_drops_total", "counter", "Whole-cache drops caused by a switch.", rt.stats().drops_failover);
 }
 
@@ -64,9 +67,10 @@ void sentinelInfo(std::string& o, const Config& c, const backend::TopologyUpstre
                  "# Proxy_sentinel\r\nsentinel_master_name:{}\r\nsentinel_primary:{}\r\nsentinel_primary_confirmed:{}\r\n"
                  "sentinel_sentinels:{}\r\nsentinel_answering:{}\r\nsentinel_switches:{}\r\nsentinel_last_switch_ms:{}\r\n"
                  "sentinel_rounds:{}\r\nsentinel_errors:{}\r\nsentinel_no_majority:{}\r\nsentinel_messages:{}\r\n"
+                 "sentinel_promotions:{}\r\n"
                  "sentinel_cache_drops:{}\r\n",
                  c.sentinel_master, primary.empty() ? "none" : primary, up.primaryConfirmed() ? 1 : 0, peers.size(),
-                 answering, st.switches, st.last_switch_unix_ms, st.rounds, st.errors, st.no_majority, st.messages,
+                 answering, st.switches, st.last_switch_unix_ms, st.rounds, st.errors, st.no_majority, st.messages, st.promotions,
                  rt.stats().drops_failover);
   for (size_t i = 0; i < peers.size(); ++i) {
     std::string said = peers[i].said;

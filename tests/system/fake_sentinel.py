@@ -73,7 +73,8 @@ class FakeSentinel:
         if cmd == "SUBSCRIBE":
             with self.lock:
                 self.subscribers.append(c)
-            return b"*3\r\n" + _bulk("subscribe") + _bulk(args[1]) + b":1\r\n"
+            return b"".join(b"*3\r\n" + _bulk("subscribe") + _bulk(ch) + b":%d\r\n" % (i + 1)
+                            for i, ch in enumerate(args[1:]))
         if cmd == "SENTINEL" and len(args) == 3 and args[1].lower() == "get-master-addr-by-name":
             with self.lock:
                 self.asked += 1

@@ -44,6 +44,9 @@ def test_the_largest_value_redis_holds_is_read_through_the_proxy(redis_server, p
     # Redis itself may take seconds to start sending 512 MiB here (it copies the value into its
     # output buffer first): a deadline to match.
     p = proxy(r.port, "--backend-timeout", "30s")
+    # Stored only once tracking covers the read: on a busy machine that can take longer than the
+    # fixture's own wait.
+    assert wait_until(lambda: p.info("proxy_stats")["tracking_state"] == "on")
     size = 512 << 20  # Redis's proto-max-bulk-len: the largest string it can hold
     assert r.client().setrange("big", size - 1, "x") == size
     assert raw_get_length(p.port, "big") == size

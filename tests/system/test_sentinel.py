@@ -127,6 +127,11 @@ def test_a_planned_failover_under_load_drops_the_cache_and_closes_pinned_clients
     time.sleep(0.5)
     load.stop()
     assert load.stale_reads() == []
+    # Fenced from +selected-slave to the switch, the old primary acknowledged nothing the new one
+    # lacks: no write lost, none refused (they waited).
+    assert load.lost_acks() == set()
+    assert load.write_errors == [] and load.read_errors == []
+    assert sentinel_info(p)["sentinel_promotions"] >= 1
     assert load.first_write_after(switched_at) is not None, load.write_errors[-3:]
     assert len(load.reads) > 100 and len(load.acks) > 20
     assert c.get("k") == b"only-on-the-new-primary"

@@ -270,3 +270,66 @@ TEST_CASE("sentinel: a node that answers ROLE as a replica is not used; the requ
   CHECK(r->detail.find("the node is not the primary (ROLE: slave)") != std::string::npos);
   CHECK_FALSE(t.up->up());
 }
+
+namespace {
+// "+promoted-slave" for a replica of the primary at from, on the first subscription.
+void promoted(Set& t, const Scripted& replica, const Scripted& from) {
+  auto [s, conn] = t.subscribed.front();
+  std::string rp = std::to_string(replica.fake.port()), fp = std::to_string(from.fake.port());
+  std::string payload = "slave 127.0.0.1:" + rp + " 127.0.0.1 " + rp + " @ m 127.0.0.1 " + fp;
+  t.sentinels[s]->fake.sendOn(conn, "*3\r\n" + bulk("message") + bulk("+promoted-slave") + bulk(payload));
+}
+}  // namespace
+
+TEST_CASE("sentinel: +promoted-slave fences the old primary: nothing new reaches it before the switch") {
+  Set t;
+  t.names = {t.a.fake.port(), t.a.fake.port(), t.a.fake.port()};
+  t.start();
+  REQUIRE(t.run([&] { return t.up->up() && t.subscribed.size() == 3; }));
+  std::deque<Recorder> keep;
+  Recorder* first = t.get(keep, "before");
+  REQUIRE(t.run([&] { return first->calls == 1; }));
+  promoted(t, t.b, t.a);  // the Sentinels still name a: the switch is not announced yet
+  REQUIRE(t.run([&] { return t.up->sentinel()->stats().promotions == 1; }));
+  CHECK_FALSE(t.up->primaryConfirmed());
+  Recorder* during = t.get(keep, "during");
+  test::runFor(&t.uv.uv, 200);
+  t.pumpAll();
+  CHECK(during->calls == 0);     // waiting, not sent to a
+  CHECK(t.a.count("GET") == 1);
+  t.switchTo(t.b, t.a);
+  REQUIRE(t.run([&] { return during->calls == 1; }));
+  CHECK(during->reply == bulk("b:during"));
+  CHECK(t.a.count("GET") == 1);
+  CHECK(t.switched == 1);
+}
+
+TEST_CASE("sentinel: a promotion with no switch by --backend-timeout (an aborted failover): the primary serves again") {
+  Set t;
+  t.config.backend_timeout_ms = 300;
+  t.names = {t.a.fake.port(), t.a.fake.port(), t.a.fake.port()};
+  t.start();
+  REQUIRE(t.run([&] { return t.up->up() && t.subscribed.size() == 3; }));
+  promoted(t, t.b, t.a);
+  REQUIRE(t.run([&] { return !t.up->primaryConfirmed(); }));
+  std::deque<Recorder> keep;
+  Recorder* r = t.get(keep, "k");
+  test::runFor(&t.uv.uv, 100);
+  t.pumpAll();
+  CHECK(r->calls == 0);  // fenced: waiting
+  // No switch came: once the fence is over, a round naming a again confirms it and r is sent.
+  REQUIRE(t.run([&] { return r->calls == 1; }));
+  CHECK(r->reply == bulk("a:k"));
+  CHECK(t.up->primaryConfirmed());
+  // A request whose own deadline ends inside a fence fails with why.
+  promoted(t, t.b, t.a);
+  REQUIRE(t.run([&] { return !t.up->primaryConfirmed(); }));
+  test::runFor(&t.uv.uv, 150);
+  t.config.backend_timeout_ms = 100;
+  Recorder* late = t.get(keep, "late");
+  late->timeout_ms = 100;
+  REQUIRE(t.run([&] { return late->calls == 1; }));
+  REQUIRE(late->failure.has_value());
+  CHECK(late->detail.find("is being replaced (a Sentinel is promoting its replica)") != std::string::npos);
+  CHECK(t.switched == 0);
+}
