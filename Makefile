@@ -3,6 +3,7 @@
 #   make test    build, then unit tests (ctest) and system tests (pytest, real redis-server)
 #   make run     a throwaway redis-server and the proxy on port 6380, in the foreground
 #   make run-cluster   the same in front of a throwaway three-primary Redis Cluster
+#   make run-sentinel  the same behind three throwaway Sentinels (a primary and its replica)
 #   make bench   the proxy against redis-server, twemproxy, webdis and nginx, side by side; memory and
 #                scale; hit latency p50/p99 against redis-server; instructions per request (callgrind);
 #                staleness after a direct write, and the miss path with tracking on against off; in
@@ -20,7 +21,7 @@ TEST_WORKERS ?= 2
 PYTHON ?= /usr/bin/python3
 PREFIX ?= /usr/local
 
-.PHONY: all build deps test-deps test unit system run run-cluster bench test-sanitize install clean
+.PHONY: all build deps test-deps test unit system run run-cluster run-sentinel bench test-sanitize install clean
 
 all: build
 
@@ -53,6 +54,9 @@ run: build
 
 run-cluster: build
 	@CLUSTER=1 scripts/run.sh $(BUILD)/redis-cache-proxy
+
+run-sentinel: build
+	@SENTINEL=1 scripts/run.sh $(BUILD)/redis-cache-proxy
 
 bench: build
 	@scripts/install-deps.sh --bench

@@ -2,7 +2,8 @@
 # `make run`: a throwaway redis-server on loopback and the proxy in the foreground on port 6380
 # (RCP_PORT to change it), so a newcomer can curl and redis-cli it at once. Ctrl-C stops both.
 # `make run-cluster` (CLUSTER=1): a throwaway three-primary Redis Cluster instead, the proxy given
-# its first node as the seed.
+# its first node as the seed. `make run-sentinel` (SENTINEL=1): a primary, a replica and three
+# Sentinels, the proxy following them (--sentinel).
 set -euo pipefail
 bin=${1:-build/redis-cache-proxy}
 port=${RCP_PORT:-6380}
@@ -27,6 +28,25 @@ redis-cache-proxy on 127.0.0.1:$port, in front of the whole cluster. Try, from a
 Ctrl-C stops both.
 MSG
   "$bin" --redis "$seed" --port "$port" "${@:2}"
+  exit $?
+fi
+if [ "${SENTINEL:-0}" = 1 ]; then
+  dir=$(mktemp -d)
+  trap '/usr/bin/python3 "$here/redis_sentinel.py" stop --dir "$dir/sentinel"; rm -rf "$dir"' EXIT
+  flags=$(/usr/bin/python3 "$here/redis_sentinel.py" start --dir "$dir/sentinel")
+  first=$(echo "$flags" | sed 's/--sentinel \([^,]*\),.*/\1/')
+  cat <<MSG
+A primary, its replica and three Sentinels (throwaway) on loopback; Sentinels: ${flags#--sentinel }
+redis-cache-proxy on 127.0.0.1:$port, following them. Try, from another terminal:
+  redis-cli -p $port set hello world
+  redis-cli -p $port get hello
+  redis-cli -p ${first##*:} sentinel failover mymaster   # a planned failover
+  redis-cli -p $port info proxy_sentinel                # the new primary, sentinel_switches:1
+  redis-cli -p $port get hello                          # read from the new primary
+Ctrl-C stops everything.
+MSG
+  # shellcheck disable=SC2086
+  "$bin" $flags --redis redis://mymaster --port "$port" "${@:2}"
   exit $?
 fi
 redis_port=${REDIS_PORT:-$(free_port)}
