@@ -96,7 +96,7 @@ void Link::open() {
   assert(state_ == State::kResolving);
   deadline_ms_ = loop_.nowMs() + options_.connect_timeout_ms;
   if (options_.host.empty()) {  // a Sentinel-found primary not known yet (a pinned connection)
-    open_error_ = "no primary known: the Sentinels have named none";
+    open_error_ = "no confirmed primary: the Sentinels name none, or it is being replaced";
     deadline_ms_ = 0;
     return;
   }

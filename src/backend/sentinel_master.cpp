@@ -80,7 +80,9 @@ void TopologyUpstream::onSentinelPromoted(const std::string& host, uint16_t port
   fenced_until_ms_ = loop_.nowMs() + config_.backend_timeout_ms;
   confirmed_ = false;
   no_primary_why_ = "the primary " + default_->up->name() + " is being replaced (a Sentinel is promoting its replica)";
-  spdlog::warn("sentinel: {}: nothing more is sent to it until the switch", no_primary_why_);
+  spdlog::warn("sentinel: {}: nothing more is sent to it until the switch; pinned connections closed",
+               no_primary_why_);
+  fencedEvent();
 }
 
 void TopologyUpstream::primaryLost() {

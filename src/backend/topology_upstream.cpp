@@ -229,6 +229,7 @@ bool TopologyUpstream::nodeAddress(NodeId node, std::string* host, uint16_t* por
 
 bool TopologyUpstream::addressFor(int32_t slot, std::string* host, uint16_t* port) const {
   const TopologyUpstream& l = *leader_;
+  if (l.mode_ == Mode::kSentinel && !l.confirmed_) return false;  // unconfirmed or fenced: none to pin to
   if (slot >= 0 && l.mode_ == Mode::kCluster) {
     int i = l.map_.primaryFor(static_cast<uint16_t>(slot));
     if (i != SlotMap::kNone) {

@@ -81,6 +81,9 @@ class Upstream : public Target {
   // one may be served (asynchronous replication may have lost it), and connections pinned to it
   // (transactions, subscriptions, blocked commands) are gone, as they are for Redis's own clients.
   void onSwitched(std::function<void()> hook) { on_switched_.push_back(std::move(hook)); }
+  // Called when the primary is about to be replaced (a Sentinel promoting its replica): nothing new
+  // is sent to it, and connections pinned to it are closed (what they would write could be lost).
+  void onFenced(std::function<void()> hook) { on_fenced_.push_back(std::move(hook)); }
   virtual bool up() const noexcept = 0;
   virtual const char* stateName() const noexcept = 0;
   virtual size_t pending() const noexcept = 0;  // submitted and not completed
@@ -103,11 +106,15 @@ class Upstream : public Target {
   void switchedEvent() {
     for (auto& h : on_switched_) h();
   }
+  void fencedEvent() {
+    for (auto& h : on_fenced_) h();
+  }
   std::vector<std::function<void(NodeId)>> on_up_;
   std::vector<std::function<void(NodeId)>> on_down_;
   std::vector<std::function<void(NodeId)>> on_gone_;
   std::vector<std::function<void()>> on_moved_;
   std::vector<std::function<void()>> on_switched_;
+  std::vector<std::function<void()>> on_fenced_;
 };
 
 }  // namespace rcp::backend

@@ -27,7 +27,6 @@ void applyReloadable(Config& c, const Config& f) {
   c.deny_commands = f.deny_commands;
   c.negative_ttl_ms = f.negative_ttl_ms;
   c.cluster_refresh_ms = f.cluster_refresh_ms;
-  c.sentinel_timeout_ms = f.sentinel_timeout_ms;
   c.sentinel_poll_ms = f.sentinel_poll_ms;
   c.http_max_age_ms = f.http_max_age_ms;
   c.stale_if_error_ms = f.stale_if_error_ms;
@@ -62,6 +61,7 @@ std::vector<std::string> restartOnlyChanges(const Config& a, const Config& b) {
     sentinels_changed = a.sentinels[i].display() != b.sentinels[i].display() ||
                         a.sentinels[i].user != b.sentinels[i].user || a.sentinels[i].password != b.sentinels[i].password;
   if (sentinels_changed) changed.push_back("--sentinel");
+  if (a.sentinel_timeout_ms != b.sentinel_timeout_ms) changed.push_back("--sentinel-timeout");
   if (a.bind != b.bind) changed.push_back("--bind");
   if (a.tracking != b.tracking || a.tracking_prefixes != b.tracking_prefixes) changed.push_back("--tracking");
   if (a.port != b.port) changed.push_back("--port");

@@ -231,13 +231,15 @@ std::string infoText(const MetricSources& s, std::string_view section) {
                    s.cache.size(), s.cache.capacity(), s.cache.bytes(), s.cache.ttlMs());
   }
   if (want("backend")) {
+    std::string backend_addr = c.sentinel() ? s.upstream.primaryName() : c.redis.display();  // Sentinel: the primary now
+    if (backend_addr.empty()) backend_addr = "none";
     fmt::format_to(out,
                    "# Backend\r\nbackend_addr:{}\r\nbackend_link_status:{}\r\nbackend_requests:{}\r\n"
                    "backend_pending:{}\r\nbackend_errors:{}\r\nbackend_timeouts:{}\r\nbackend_failed:{}\r\n"
                    "backend_connects:{}\r\nbackend_reconnects:{}\r\nbackend_disconnects:{}\r\nbackend_replies:{}\r\n"
                    "backend_latency_avg_us:{}\r\nbackend_redis_version:{}\r\n"
                    "backend_resp3_link_status:{}\r\nbackend_resp3_requests:{}\r\n",
-                   c.sentinel() ? s.upstream.primaryName() : c.redis.display(), s.upstream.stateName(), bs.requests, s.upstream.pending(), bs.errors,
+                   backend_addr, s.upstream.stateName(), bs.requests, s.upstream.pending(), bs.errors,
                    bs.timeouts, bs.failed, bs.connects, reconnects, bs.disconnects, h.count(),
                    h.count() == 0 ? 0 : static_cast<uint64_t>(h.sumSeconds() * 1e6 / static_cast<double>(h.count())),
                    s.backend_facts.version().empty() ? std::string_view("unknown") : s.backend_facts.version(),

@@ -40,6 +40,7 @@ Server::Server(uv_loop_t* loop, Config config)
     read_through_.invalidateAllBy(proxy::ReadThrough::DropCause::kFailover);
     pinned_.closeAll("the primary failed over (Sentinel): the connection's state is gone");
   });
+  upstream_->onFenced([this] { pinned_.closeAll("the primary is being replaced (Sentinel): the connection's state is gone"); });
   for (uv_timer_t* t : {&sweep_timer_, &housekeeping_timer_, &shutdown_timer_}) {
     uv_timer_init(loop, t);
     t->data = this;

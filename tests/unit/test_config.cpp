@@ -428,6 +428,8 @@ TEST_CASE("--sentinel: addresses with their own credentials and TLS, the shared 
   Config d = parse({"--sentinel", "127.0.0.1:5000", "--sentinel-master", "m", "--sentinel-poll", "3s"});
   Config f = parse({"--sentinel", "127.0.0.1:5001", "--sentinel-master", "m", "--sentinel-poll", "7s"});
   CHECK(rcp::restartOnlyChanges(d, f) == std::vector<std::string>{"--sentinel"});
+  f.sentinel_timeout_ms = 900;
+  CHECK(rcp::restartOnlyChanges(d, f) == std::vector<std::string>{"--sentinel", "--sentinel-timeout"});
   rcp::applyReloadable(d, f);
   CHECK((d.sentinel_poll_ms == 7000 && d.sentinels[0].port == 5000));
 }
