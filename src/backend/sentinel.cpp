@@ -268,7 +268,6 @@ void SentinelWatch::decide() {
     listener_.onSentinelMaster(choice->host, choice->port);
   }
   if (pending != 0) return;
-  in_round_ = false;
   // Those that answered go first: the next round (and INFO) lists them ahead of the silent ones.
   std::stable_partition(peers_.begin(), peers_.end(), [](const auto& p) { return p->answered; });
   if (!decided_) {
@@ -284,6 +283,8 @@ void SentinelWatch::decide() {
       listener_.onSentinelNoMaster(why);
     }
   }
+  // Over only now: a round asked for by what the listener did is started here, not inside it.
+  in_round_ = false;
   if (again_) startRound();
 }
 

@@ -152,7 +152,7 @@ TopologyUpstream::Node* TopologyUpstream::route(int32_t slot) {
   if (slot >= 0 && leader_->mode_ == Mode::kCluster) {
     if (Node* n = routes_[static_cast<size_t>(slot)]) return n;
   }
-  if (leader_->mode_ == Mode::kSentinel && !leader_->confirmed_) return nullptr;
+  if (unconfirmed()) return nullptr;
   if (default_ == nullptr) rebuild();  // a follower before the leader knew anything
   return default_;
 }
@@ -229,7 +229,7 @@ bool TopologyUpstream::nodeAddress(NodeId node, std::string* host, uint16_t* por
 
 bool TopologyUpstream::addressFor(int32_t slot, std::string* host, uint16_t* port) const {
   const TopologyUpstream& l = *leader_;
-  if (l.mode_ == Mode::kSentinel && !l.confirmed_) return false;  // unconfirmed or fenced: none to pin to
+  if (unconfirmed()) return false;  // unconfirmed or fenced: none to pin to
   if (slot >= 0 && l.mode_ == Mode::kCluster) {
     int i = l.map_.primaryFor(static_cast<uint16_t>(slot));
     if (i != SlotMap::kNone) {
@@ -256,7 +256,7 @@ std::vector<NodeId> TopologyUpstream::primaries() const {
 }
 
 bool TopologyUpstream::up() const noexcept {
-  if (leader_->mode_ == Mode::kSentinel && !leader_->confirmed_) return false;
+  if (unconfirmed()) return false;
   if (leader_->mode_ != Mode::kCluster) return default_ != nullptr && default_->up->up();
   bool any = false;
   for (const auto& n : nodes_) {
@@ -270,8 +270,7 @@ bool TopologyUpstream::up() const noexcept {
 const char* TopologyUpstream::stateName() const noexcept {
   if (closed_) return "closed";
   if (leader_->mode_ == Mode::kSentinel && leader_->default_ == nullptr) return "no-primary";
-  if (leader_->mode_ == Mode::kSentinel && !leader_->confirmed_ && default_ != nullptr && default_->up->up())
-    return "unconfirmed";
+  if (unconfirmed() && default_ != nullptr && default_->up->up()) return "unconfirmed";
   if (leader_->mode_ != Mode::kCluster) return default_ != nullptr ? default_->up->stateName() : "idle";
   if (up()) return "up";
   bool idle = true;

@@ -156,6 +156,8 @@ class TopologyUpstream final : public Upstream, public NodeOwner, private Sentin
   void sendParked();             // every parked request of the leader and the followers, now
   void failParked(const std::string& why);
   bool sentinelPark(Request* r); // no confirmed primary: r waits within its deadline (true)
+  // --sentinel, and the primary is not confirmed (none known yet, its link lost since, or fenced).
+  bool unconfirmed() const noexcept { return leader_->mode_ == Mode::kSentinel && !leader_->confirmed_; }
   std::vector<TopologyUpstream*> upstreams();  // the leader and its followers
 
   static constexpr uint64_t kTickMs = 20;
