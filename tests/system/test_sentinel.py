@@ -210,10 +210,15 @@ def test_all_sentinels_unreachable_misses_fail_clearly_and_the_proxy_recovers(pr
         assert wait_until(lambda: error_of(lambda: c.set("x", "1")) is None, timeout=10)
         assert c.get("x") == b"1"
         assert wait_until(lambda: http(admin, "/readyz")[0] == 200)
-        # Every Sentinel gone while the primary is up: it is still the primary, and serves.
+        # Every Sentinel gone while the primary is up: it is still the primary, and serves; what is
+        # cached stays served (tracking on the primary vouches for it).
+        assert c.set("y", "2") and c.get("y") == b"2"
         for q in ports:
             s.kill(q)
-        assert c.set("y", "2") and c.get("y") == b"2"
+        assert wait_until(lambda: sentinel_info(p)["sentinel_answering"] == 0)
+        hits = p.info("proxy_stats")["resp_hits"]
+        assert c.get("y") == b"2" and p.info("proxy_stats")["resp_hits"] == hits + 1
+        assert c.set("y2", "3") and c.get("y2") == b"3"
         # Its link lost: a reconnect needs a Sentinel's word (Redis's rule), and none answers.
         redis.Redis(port=s.data_ports[0]).client_kill_filter(_type="normal")
         assert wait_until(lambda: "no Sentinel answered" in (error_of(lambda: c.get("z")) or ""), timeout=5)
