@@ -22,12 +22,13 @@ class Link::HandshakeStep final : public Request {
   void onReply(const resp::Frame& reply) override {
     resp::FrameView r = reply.root();
     bool role = command_.size() == 1 && command_[0] == "ROLE";
-    if (r.type() == resp::FrameType::kError && !role) {
+    // ROLE (a Sentinel-found primary): a node that is not the primary is not used, on any
+    // connection. A ROLE an ACL refuses (NOPERM) cannot tell: the Sentinels' word stands; any other
+    // error (not a Redis at all, a proxy in front of nothing) fails the link.
+    if (r.type() == resp::FrameType::kError && !(role && r.str().starts_with("NOPERM"))) {
       link_.fail(Failure::kUnavailable, "handshake refused by Redis: " + std::string(r.str()));
       return;
     }
-    // ROLE (a Sentinel-found primary): a node that is not the primary is not used, on any
-    // connection. A ROLE an ACL refuses cannot tell: the Sentinels' word stands.
     if (role && r.type() == resp::FrameType::kArray && r.size() >= 1 && r[0].type() == resp::FrameType::kBulk &&
         r[0].str() != "master") {
       link_.fail(Failure::kUnavailable, "the node is not the primary (ROLE: " + std::string(r[0].str()) + ")");

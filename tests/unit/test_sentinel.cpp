@@ -333,3 +333,28 @@ TEST_CASE("sentinel: a promotion with no switch by --backend-timeout (an aborted
   CHECK(late->detail.find("is being replaced (a Sentinel is promoting its replica)") != std::string::npos);
   CHECK(t.switched == 0);
 }
+
+TEST_CASE("sentinel: ROLE refused by an ACL leaves the Sentinels' word; any other error refuses the node") {
+  for (bool acl : {true, false}) {
+    Set t;
+    t.names = {t.a.fake.port(), t.a.fake.port(), t.a.fake.port()};
+    t.a.handler = [acl](size_t, const std::vector<std::string>& c) -> std::optional<std::string> {
+      if (c[0] == "ROLE")
+        return std::string(acl ? "-NOPERM User app has no permissions to run the 'role' command\r\n"
+                               : "-ERR backend unavailable: no primary known\r\n");
+      return bulk("a:" + c[1]);
+    };
+    t.start();
+    std::deque<Recorder> keep;
+    REQUIRE(t.run([&] { return !t.primary().empty(); }));
+    Recorder* r = t.get(keep, "k");
+    REQUIRE(t.run([&] { return r->calls == 1; }));
+    if (acl) {
+      CHECK(r->reply == bulk("a:k"));
+      CHECK(t.up->up());
+    } else {
+      REQUIRE(r->failure.has_value());
+      CHECK(r->detail.find("handshake refused by Redis: ERR backend unavailable") != std::string::npos);
+    }
+  }
+}
