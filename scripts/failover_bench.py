@@ -31,7 +31,7 @@ def announcement_clock(sentinel_port):
     """A thread subscribed to +switch-master; returns (event, holder) where holder[0] is the time
     the first message arrived."""
     got, when = threading.Event(), [None]
-    r = redis.Redis(port=sentinel_port)
+    r = redis.Redis(host="127.0.0.1", port=sentinel_port)
     ps = r.pubsub()
     ps.subscribe("+switch-master")
 
@@ -53,7 +53,7 @@ def one_round(binary, kind):
                               MASTER, "--redis", f"redis://{MASTER}"], stdout=log, stderr=subprocess.STDOUT)
     try:
         wait_port(port, proxy)
-        c = redis.Redis(port=port)
+        c = redis.Redis(host="127.0.0.1", port=port)
         deadline = time.time() + 10
         while c.info("proxy_sentinel")["sentinel_primary_confirmed"] != 1 and time.time() < deadline:
             time.sleep(0.02)

@@ -220,7 +220,7 @@ def test_all_sentinels_unreachable_misses_fail_clearly_and_the_proxy_recovers(pr
         assert c.get("y") == b"2" and p.info("proxy_stats")["resp_hits"] == hits + 1
         assert c.set("y2", "3") and c.get("y2") == b"3"
         # Its link lost: a reconnect needs a Sentinel's word (Redis's rule), and none answers.
-        redis.Redis(port=s.data_ports[0]).client_kill_filter(_type="normal")
+        redis.Redis(host="127.0.0.1", port=s.data_ports[0]).client_kill_filter(_type="normal")
         assert wait_until(lambda: "no Sentinel answered" in (error_of(lambda: c.get("z")) or ""), timeout=5)
         for q in ports:
             s.start_sentinel(q)
