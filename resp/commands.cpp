@@ -139,6 +139,7 @@ size_t CommandTable::learn(const FrameView& reply) {
     return 0;
   }
   learned_ = true;
+  ++generation_;
   return n;
 }
 

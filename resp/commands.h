@@ -76,11 +76,14 @@ class CommandTable {
   // The table came from the backend: a command not in it is one the backend does not know.
   bool learned() const noexcept { return learned_; }
   size_t size() const noexcept { return map_.size(); }
+  // Bumped each time learn() replaces the table: a CommandSpec* kept from an older one is gone.
+  uint32_t generation() const noexcept { return generation_; }
 
  private:
   void add(std::string_view name, int arity, uint32_t flags, int first, int last, int step);
   std::unordered_map<std::string, CommandSpec> map_;  // by lower-case name; spec.name views the key
   bool learned_ = false;
+  uint32_t generation_ = 0;
 };
 
 // The command a name denotes for routing (case-insensitive).

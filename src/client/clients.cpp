@@ -27,7 +27,8 @@ Clients::Clients(Loop& loop, const Config& config, const Services& services, Cli
                services.pinned,
                services.commands,
                date_,
-               tracking_opens_} {}
+               tracking_opens_,
+               *this} {}
 
 Clients::~Clients() { assert(connections_.empty()); }
 
@@ -119,6 +120,27 @@ void Clients::flushDirty() {
       c->flush();
     }
     flushing_.clear();
+  }
+}
+
+std::vector<ClientInfo> Clients::clients() {
+  std::vector<ClientInfo> all;
+  all.reserve(clients_);
+  for (Connection* c : connections_) {
+    if (c->rejecting()) continue;
+    all.emplace_back();
+    c->describe(all.back());
+  }
+  std::sort(all.begin(), all.end(), [](const ClientInfo& a, const ClientInfo& b) { return a.id < b.id; });
+  return all;
+}
+
+void Clients::kill(uint64_t id, uint64_t caller) {
+  for (Connection* c : connections_) {
+    if (c->id() != id) continue;
+    if (id == caller) c->closeAfterWrite();  // its reply first, as Redis does
+    else c->close();
+    return;
   }
 }
 

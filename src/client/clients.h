@@ -37,7 +37,7 @@ struct Services {
   const resp::CommandTable& commands;
 };
 
-class Clients final : private ConnectionOwner {
+class Clients final : private ConnectionOwner, private ClientDirectory {
  public:
   // config is the server's, updated in place on reload: limits apply to the next request.
   Clients(Loop& loop, const Config& config, const Services& services, ClientHost& host);
@@ -68,6 +68,9 @@ class Clients final : private ConnectionOwner {
   static constexpr uint64_t kRejectWarnEveryMs = 1000;  // refusals are logged at most this often
 
   void warnRejected();
+  // ClientDirectory
+  std::vector<ClientInfo> clients() override;
+  void kill(uint64_t id, uint64_t caller) override;
   // ConnectionOwner
   std::vector<Connection*>& dirtyList() noexcept override { return dirty_; }
   void closed(Connection* c) override;

@@ -21,7 +21,7 @@ Connection::Connection(ConnectionOwner& owner, const SessionContext& context, Re
                        bool rejecting, const Listener& listener)
     : owner_(owner), context_(context), config_(context.config), gather_(owner.gatherBuffer()),
       dirty_list_(owner.dirtyList()), id_(id), stream_(context.loop, *this, listener.kind),
-      queue_(replies), last_active_ms_(context.loop.nowMs()), rejecting_(rejecting) {
+      queue_(replies), last_active_ms_(context.loop.nowMs()), created_ms_(last_active_ms_), rejecting_(rejecting) {
   if (listener.tls != nullptr) stream_.startTls(listener.tls, net::TlsChannel::Role::kServer, *listener.tls_stats);
 }
 
@@ -149,6 +149,17 @@ bool Connection::outputBacklogged() const noexcept {
 std::string Connection::peerAddress() const { return stream_.peerAddress(); }
 
 std::string Connection::localAddress() const { return stream_.localAddress(); }
+
+void Connection::describe(ClientInfo& info) const {
+  uint64_t now = context_.loop.nowMs();
+  info.id = id_;
+  info.addr = peerAddress();
+  info.laddr = localAddress();
+  info.age_s = (now - created_ms_) / 1000;
+  info.idle_s = (now - last_active_ms_) / 1000;
+  info.http = http_;
+  if (session_ != nullptr) session_->describe(info);
+}
 
 void Connection::drain() {
   if (closing_) return;

@@ -119,6 +119,8 @@ class Connection final : private ReplyOwner, private net::StreamOwner {
   void closeAfterWrite();
   bool closingAfterWrite() const noexcept { return close_after_write_; }
   std::string& name() noexcept { return name_; }  // CLIENT SETNAME
+  // Its line in CLIENT LIST: what the connection knows, then what its session knows.
+  void describe(ClientInfo& info) const;
 
   // --- for the client set
   void flush();       // writes the ready prefix of the queue
@@ -192,6 +194,7 @@ class Connection final : private ReplyOwner, private net::StreamOwner {
   size_t write_advance_ = 0;          // reply bytes the queue gives up when it completes (TLS: 0, taken already)
   size_t unflushed_bytes_ = 0;        // bytes of replies made ready by this batch of requests, not yet written
   uint64_t last_active_ms_ = 0;       // monotonic: last read or write progress
+  uint64_t created_ms_ = 0;           // monotonic: accepted
   uint64_t requests_ = 0;             // requests parsed on this connection
   uint64_t request_started_ms_ = 0;   // first byte of the request not yet whole; 0: none pending
   size_t input_bytes_ = 0;            // unparsed input held, as last counted in the client set

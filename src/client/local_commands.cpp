@@ -117,16 +117,6 @@ void hello(const Args& args, LocalClient& client, const LocalEnv& env, std::stri
   resp::appendBulk(o, "modules"); resp::appendArrayHeader(o, 0);
 }
 
-// One line of CLIENT INFO / CLIENT LIST, in Redis's field order (the fields the proxy knows).
-std::string clientLine(const LocalClient& c) {
-  std::string s = "id=" + std::to_string(c.id) + " addr=" + c.addr + " laddr=" + c.laddr + " fd=-1 name=" + c.name +
-                  " age=" + std::to_string(c.age_s) + " idle=" + std::to_string(c.idle_s) + " flags=" + c.flags +
-                  " db=" + std::to_string(c.db) + " sub=0 psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 argv-mem=0" +
-                  " multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd=client|info user=default" +
-                  " redir=-1 resp=" + std::to_string(c.proto) + " lib-name=" + c.lib_name + " lib-ver=" + c.lib_ver + "\n";
-  return s;
-}
-
 void clientCommand(const Args& args, LocalClient& client, std::string& o) {
   std::string_view sub = args[1];
   if (equalsIgnoreCase(sub, "SETNAME") && args.size() == 3) {
@@ -152,11 +142,6 @@ void clientCommand(const Args& args, LocalClient& client, std::string& o) {
     resp::appendSimple(o, "OK");
   } else if (equalsIgnoreCase(sub, "ID") && args.size() == 2) {
     resp::appendInteger(o, static_cast<long long>(client.id));
-  } else if (equalsIgnoreCase(sub, "INFO") && args.size() == 2) {
-    resp::appendVerbatim(o, clientLine(client), client.proto);
-  } else if (equalsIgnoreCase(sub, "LIST")) {
-    // The client's own connection: others are not its business.
-    resp::appendVerbatim(o, clientLine(client), client.proto);
   } else if ((equalsIgnoreCase(sub, "NO-EVICT") || equalsIgnoreCase(sub, "NO-TOUCH")) && args.size() == 3) {
     if (!equalsIgnoreCase(args[2], "ON") && !equalsIgnoreCase(args[2], "OFF")) {
       resp::appendError(o, "ERR syntax error");
@@ -211,7 +196,7 @@ bool isLocal(resp::Cmd cmd, const Args& args) noexcept {
     case resp::Cmd::kAuth: return true;
     case resp::Cmd::kClient: {
       if (args.size() < 2) return false;
-      for (std::string_view s : {"SETNAME", "GETNAME", "ID", "INFO", "LIST", "SETINFO", "NO-EVICT", "NO-TOUCH"})
+      for (std::string_view s : {"SETNAME", "GETNAME", "ID", "SETINFO", "NO-EVICT", "NO-TOUCH"})
         if (equalsIgnoreCase(args[1], s)) return true;
       return false;
     }

@@ -21,12 +21,6 @@ struct LocalClient {
   std::string& lib_ver;      // CLIENT SETINFO LIB-VER
   bool& authed;              // AUTH / HELLO AUTH passed (always true without --requirepass)
   int& proto;                // the RESP version the client speaks (2, or 3 after HELLO 3): shapes every reply
-  std::string addr;          // the client's address, ip:port
-  std::string laddr;         // the proxy's address it connected to
-  uint64_t age_s = 0;        // seconds since it connected
-  uint64_t idle_s = 0;       // seconds since its last request
-  int db = 0;                // its selected database
-  const char* flags = "N";   // CLIENT INFO flags: N, x (MULTI), P (subscribed), O (MONITOR)
   bool quit = false;         // set by QUIT: close after the reply
 };
 

@@ -156,6 +156,19 @@ bool RespSession::dispatchSelect(const Args& args) {
 }
 
 bool RespSession::dispatchClient(const Args& args) {
+  std::string_view what = args.size() >= 2 ? args[1] : std::string_view();
+  client_sub_ = lowerName(what.substr(0, 32));
+  if (equalsIgnoreCase(what, "LIST") || equalsIgnoreCase(what, "KILL") ||
+      (equalsIgnoreCase(what, "INFO") && args.size() == 2)) {
+    // Over every client of the proxy (client_registry.h), this one included.
+    ++ctx_.stats.local_commands;
+    ClientInfo self;
+    conn_.describe(self);
+    if (equalsIgnoreCase(what, "LIST")) clientList(args, ctx_.directory, state_.proto, reply());
+    else if (equalsIgnoreCase(what, "INFO")) resp::appendVerbatim(reply(), clientLine(self), state_.proto);
+    else clientKill(args, self, ctx_.directory, reply());
+    return true;
+  }
   if (isLocal(Cmd::kClient, args)) {
     local(Cmd::kClient, args);
     return true;
@@ -172,13 +185,9 @@ bool RespSession::dispatchClient(const Args& args) {
   if (equalsIgnoreCase(sub, "TRACKING")) return dispatchTracking(args);
   // Not tracking: Redis's answers to TRACKINGINFO, GETREDIR, CACHING.
   if (!state_.has(ClientState::kTracking) && clientTrackingOff(args, state_.proto, reply())) return true;
-  for (std::string_view s : {"KILL", "UNBLOCK"}) {
-    if (equalsIgnoreCase(sub, s)) {
-      resp::appendError(reply(), "ERR CLIENT " + lowerName(sub) +
-                                     " is not supported through the proxy: the client ids it names are the "
-                                     "proxy's own connections to Redis");
-      return true;
-    }
+  if (equalsIgnoreCase(sub, "UNBLOCK")) {
+    resp::appendError(reply(), "ERR CLIENT unblock is not supported through the proxy yet");
+    return true;
   }
   return dispatchCommand(ctx_.commands.find("client"), args);
 }

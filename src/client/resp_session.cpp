@@ -25,6 +25,40 @@ std::string lowerName(std::string_view s) {
 }
 }  // namespace resp_detail
 
+// The command CLIENT LIST shows: its name in lower case, "|sub" after a command of subcommands
+// (client|list, config|get), as Redis shows it; bounded.
+// The command CLIENT LIST shows as cmd=, as Redis names it: the last command the table knows (an
+// unknown one runs nothing), "client|list" for the CLIENT subcommands. Kept as the table's entry:
+// a forwarded command pays two stores; the name is looked at only when CLIENT LIST asks.
+std::string RespSession::lastCommand() const {
+  switch (last_cmd_) {
+    case LastCmd::kNone: return "NULL";
+    case LastCmd::kGet: return "get";
+    case LastCmd::kMget: return "mget";
+    case LastCmd::kOther: break;
+  }
+  if (last_gen_ != ctx_.commands.generation()) return "NULL";  // the table was learned anew since
+  std::string name(last_spec_->name);
+  if (last_spec_->cmd == resp::Cmd::kClient && !client_sub_.empty()) name += "|" + client_sub_;
+  return name;
+}
+
+void RespSession::describe(ClientInfo& info) const {
+  info.name = state_.name;
+  info.lib_name = state_.lib_name;
+  info.lib_ver = state_.lib_ver;
+  info.db = state_.db < 0 ? 0 : state_.db;
+  info.flags = state_.has(ClientState::kMulti)      ? "x"
+               : state_.stream == Stream::kPubSub  ? "P"
+               : state_.stream == Stream::kMonitor ? "O"
+                                                   : "N";
+  info.pubsub = state_.stream == Stream::kPubSub;
+  info.sub = state_.subs;
+  info.ssub = state_.ssubs;
+  info.resp = state_.proto;
+  info.cmd = lastCommand();
+}
+
 namespace {
 using resp::Cmd;
 using resp::equalsIgnoreCase;
@@ -139,10 +173,12 @@ bool RespSession::dispatch(const Args& args) {
   // The hot paths: a GET or an MGET from a client with no state of its own, nothing to wait for.
   if (state_.has(ClientState::kAuthed) && ctx_.config.deny_commands.empty() && ready(Route::kShared)) {
     if (resp::isGetName(args[0]) && !state_.pinned() && cache_.serves(Cmd::kGet, args)) {
+      last_cmd_ = LastCmd::kGet;
       cacheQueued(cache_.get(conn_, args[1], state_.proto));
       return true;
     }
     if (resp::isMgetName(args[0]) && !state_.pinned() && cache_.serves(Cmd::kMget, args)) {
+      last_cmd_ = LastCmd::kMget;
       cacheQueued(cache_.mget(conn_, args, state_.proto));
       return true;
     }
@@ -155,6 +191,11 @@ bool RespSession::dispatch(const Args& args) {
 bool RespSession::dispatchSlow(const Args& args) {
   const resp::CommandSpec* spec = ctx_.commands.find(args[0]);
   Cmd id = spec != nullptr ? spec->cmd : resp::commandId(args[0]);
+  if (spec != nullptr) {
+    last_cmd_ = LastCmd::kOther;
+    last_spec_ = spec;
+    last_gen_ = ctx_.commands.generation();
+  }
 
   if (!state_.has(ClientState::kAuthed) && id != Cmd::kAuth && id != Cmd::kHello && id != Cmd::kQuit &&
       id != Cmd::kReset) {
@@ -346,21 +387,9 @@ void RespSession::setProto(int proto) noexcept {
 
 void RespSession::local(Cmd id, const Args& args) {
   ++ctx_.stats.local_commands;
-  uint64_t now = ctx_.loop.nowMs();
   int proto = state_.proto;
   bool authed = state_.has(ClientState::kAuthed);
-  LocalClient c{conn_.id(), state_.name, state_.lib_name, state_.lib_ver, authed, proto, {}, {}};
-  if (id == Cmd::kClient) {  // CLIENT INFO / LIST: two system calls, not for every PING
-    c.addr = conn_.peerAddress();
-    c.laddr = conn_.localAddress();
-  }
-  c.age_s = (now - connected_ms_) / 1000;
-  c.idle_s = (now - conn_.lastActiveMs()) / 1000;
-  c.db = state_.db;
-  c.flags = state_.has(ClientState::kMulti)      ? "x"
-            : state_.stream == Stream::kPubSub  ? "P"
-            : state_.stream == Stream::kMonitor ? "O"
-                                                : "N";
+  LocalClient c{conn_.id(), state_.name, state_.lib_name, state_.lib_ver, authed, proto};
   runLocalCommand(id, args, c, LocalEnv{ctx_.config, ctx_.host.backendVersion(), ctx_.host.backendResp3()}, reply());
   state_.set(ClientState::kAuthed, authed);
   setProto(proto);

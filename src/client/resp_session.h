@@ -55,6 +55,7 @@ class RespSession final : public Session, private backend::PinnedUser {
   void finish(Reply& reply) override { CacheReads::finish(reply); }
   void onDrained() override;
   bool closeOnEof() const override;
+  void describe(ClientInfo& info) const override;
 
  private:
   using Args = std::vector<std::string_view>;
@@ -69,6 +70,7 @@ class RespSession final : public Session, private backend::PinnedUser {
   // Runs one request; false when it must wait for outstanding replies (it is then held).
   bool dispatch(const Args& args);
   bool dispatchSlow(const Args& args);
+  std::string lastCommand() const;  // CLIENT LIST's cmd=
   bool dispatchConnection(resp::Cmd id, const Args& args);
   bool dispatchInfo(const Args& args);
   // INFO's sections of the proxy's for args; *proxy_only: every section asked for is the proxy's.
@@ -137,6 +139,12 @@ class RespSession final : public Session, private backend::PinnedUser {
   CacheReads cache_;
   ClientState state_;
   uint64_t connected_ms_;
+  // The last command, for CLIENT LIST: the hot paths set one byte, the rest its name.
+  enum class LastCmd : uint8_t { kNone, kGet, kMget, kOther };
+  LastCmd last_cmd_ = LastCmd::kNone;
+  const resp::CommandSpec* last_spec_ = nullptr;  // kOther: the table's entry, valid while
+  uint32_t last_gen_ = 0;                          // the table is of this generation
+  std::string client_sub_;                         // the last CLIENT subcommand, lower case
 
   // --- routing
   // The waiter of a request whose reply the client does not get (a cluster's deferred MULTI).

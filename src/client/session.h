@@ -5,6 +5,7 @@
 
 #include <cstddef>
 
+#include "src/client/client_registry.h"
 #include "src/proxy/read_through.h"
 
 namespace rcp::client {
@@ -36,6 +37,8 @@ class Session {
   // At the client's EOF: close at once instead of answering what is pending (a blocked or
   // subscribed client is gone, as Redis treats it).
   virtual bool closeOnEof() const { return false; }
+  // Fills what the session knows of its client for CLIENT LIST (name, db, flags, last command ...).
+  virtual void describe(ClientInfo&) const {}
 };
 
 }  // namespace rcp::client

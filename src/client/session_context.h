@@ -13,6 +13,7 @@
 #include "resp/commands.h"
 #include "src/backend/pinned.h"
 #include "src/backend/upstream.h"
+#include "src/client/client_registry.h"
 #include "src/base/config.h"
 #include "src/base/loop.h"
 #include "src/proxy/forwarder.h"
@@ -102,6 +103,7 @@ struct SessionContext {
   const resp::CommandTable& commands;
   http::DateCache& date;
   OpenRate& tracking_opens;             // --tracking-open-rate, all clients together
+  ClientDirectory& directory;           // every client of the proxy: CLIENT LIST, CLIENT KILL
 
   // The backend is a Redis Cluster: keys are routed by slot, SELECT refused, multi-slot commands split.
   bool clustered() const noexcept { return shared.clustered(); }

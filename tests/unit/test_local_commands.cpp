@@ -13,7 +13,7 @@ TEST_CASE("local commands: HELLO 3 is refused when the backend has no RESP3, HEL
   std::string name, lib, ver;
   bool authed = true;
   int proto = 2;
-  rcp::client::LocalClient client{7, name, lib, ver, authed, proto, {}, {}};
+  rcp::client::LocalClient client{7, name, lib, ver, authed, proto};
   std::vector<std::string_view> hello3 = {"HELLO", "3"}, hello2 = {"HELLO", "2"};
   std::string out;
   rcp::client::runLocalCommand(rcp::resp::Cmd::kHello, hello3, client,

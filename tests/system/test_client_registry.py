@@ -1,0 +1,152 @@
+"""The proxy's clients as its own server sees them: CLIENT LIST / INFO over every client of the
+proxy (RESP and HTTP) in Redis's format, and CLIENT KILL in both forms closing them, with Redis's
+replies and errors (compared with redis-server given the same commands)."""
+import socket
+import time
+
+import pytest
+import redis
+
+from conftest import wait_until
+
+
+def fields(line):
+    return [kv.split("=", 1)[0] for kv in line.strip().split(" ")]
+
+
+def parse(line):
+    return dict(kv.split("=", 1) for kv in line.strip().split(" "))
+
+
+def listing(c, *args):
+    raw = c.execute_command("CLIENT", "LIST", *args)
+    text = raw.decode() if isinstance(raw, bytes) else raw
+    return [parse(line) for line in text.splitlines() if line]
+
+
+def raw_client(port):
+    """A redis-py client that keeps its own connection (one socket), and that socket's address."""
+    c = redis.Redis(host="127.0.0.1", port=port, single_connection_client=True, socket_timeout=5)
+    c.ping()
+    sock = c.connection._sock
+    host, p = sock.getsockname()[:2]
+    return c, f"{host}:{p}"
+
+
+def test_client_list_shows_every_client_of_the_proxy_in_redis_s_format(pair):
+    r, p = pair
+    a, a_addr = raw_client(p.port)
+    b, b_addr = raw_client(p.port)
+    a.client_setname("alpha")
+    b.execute_command("CLIENT", "SETINFO", "LIB-NAME", "mylib")
+    b.set("k", "v")
+    b.get("k")
+    h = socket.create_connection(("127.0.0.1", p.port))
+    h.sendall(b"GET /k HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    assert b"200 OK" in h.recv(4096)
+    lines = listing(a)
+    by_addr = {x["addr"]: x for x in lines}
+    assert a_addr in by_addr and b_addr in by_addr
+    assert by_addr[a_addr]["name"] == "alpha" and by_addr[a_addr]["cmd"] == "client|list"
+    assert by_addr[b_addr]["cmd"] == "get" and by_addr[b_addr]["lib-name"] == "mylib"
+    assert by_addr[a_addr]["laddr"] == f"127.0.0.1:{p.port}"
+    http = [x for x in lines if x["cmd"] == "http"]
+    assert len(http) == 1 and http[0]["addr"] == "%s:%d" % h.getsockname()[:2]
+    ids = [int(x["id"]) for x in lines]
+    assert ids == sorted(ids) and len(set(ids)) == len(ids)
+    assert int(by_addr[a_addr]["id"]) == a.client_id()
+    # Redis's fields, in Redis's order (the proxy adds lib-name and lib-ver, as Redis 7.2 does).
+    direct = r.client().execute_command("CLIENT", "LIST").decode().splitlines()[0]
+    line = a.execute_command("CLIENT", "INFO").decode()
+    assert fields(line)[:len(fields(direct))] == fields(direct)
+    assert parse(line)["addr"] == a_addr and parse(line)["cmd"] == "client|info"
+    # Filters: TYPE, ID (in the order given, unknown ids skipped).
+    sub = p.client().pubsub()
+    sub.subscribe("news")
+    assert wait_until(lambda: sub.get_message(timeout=0.1) is not None)
+    pubsub = listing(a, "TYPE", "pubsub")
+    assert len(pubsub) == 1 and pubsub[0]["flags"] == "P"
+    assert all(x["flags"] != "P" for x in listing(a, "TYPE", "normal"))
+    assert listing(a, "TYPE", "master") == [] and listing(a, "TYPE", "replica") == []
+    got = listing(a, "ID", by_addr[b_addr]["id"], "999999", by_addr[a_addr]["id"])
+    assert [x["addr"] for x in got] == [b_addr, a_addr]
+    h.close()
+
+
+@pytest.mark.parametrize("command", [
+    ["CLIENT", "LIST", "TYPE", "nosuch"],
+    ["CLIENT", "LIST", "ID", "abc"],
+    ["CLIENT", "LIST", "BOGUS"],
+    ["CLIENT", "KILL", "ID", "0"],
+    ["CLIENT", "KILL", "ID", "-3"],
+    ["CLIENT", "KILL", "ID", "x"],
+    ["CLIENT", "KILL", "TYPE", "nosuch"],
+    ["CLIENT", "KILL", "SKIPME", "maybe"],
+    ["CLIENT", "KILL", "USER", "nobody"],
+    ["CLIENT", "KILL", "ADDR"],
+    ["CLIENT", "KILL", "ADDR", "1.2.3.4:5", "LADDR"],
+    ["CLIENT", "KILL", "BOGUS", "x"],
+    ["CLIENT", "KILL", "MAXAGE", "soon"],
+    ["CLIENT", "KILL", "1.2.3.4:5"],
+])
+def test_client_list_and_kill_errors_are_redis_s(pair, command):
+    r, p = pair
+
+    def reply(c):
+        try:
+            return ("ok", c.execute_command(*command))
+        except redis.ResponseError as e:
+            return ("error", str(e))
+    assert reply(p.client()) == reply(r.client())
+
+
+def test_client_kill_closes_the_clients_it_names_in_both_forms(pair):
+    r, p = pair
+    me, me_addr = raw_client(p.port)
+    victims = [raw_client(p.port) for _ in range(4)]
+    ids = [v.client_id() for v, _ in victims]
+
+    def gone(c):
+        try:
+            c.ping()
+            return False
+        except redis.ConnectionError:
+            return True
+    # By id: one closed, the rest serve.
+    assert me.execute_command("CLIENT", "KILL", "ID", str(ids[0])) == 1
+    assert wait_until(lambda: gone(victims[0][0]))
+    assert victims[1][0].ping()
+    # The old form, by address: +OK; an address nobody has: Redis's error.
+    assert me.execute_command("CLIENT", "KILL", victims[1][1]) == b"OK"
+    assert wait_until(lambda: gone(victims[1][0]))
+    # ADDR, and filters that match nobody kill nobody.
+    assert me.execute_command("CLIENT", "KILL", "ADDR", victims[2][1], "TYPE", "pubsub") == 0
+    assert me.execute_command("CLIENT", "KILL", "ADDR", victims[2][1], "MAXAGE", "1000") == 0
+    assert me.execute_command("CLIENT", "KILL", "ADDR", victims[2][1], "USER", "default") == 1
+    assert wait_until(lambda: gone(victims[2][0]))
+    # A subscriber, by TYPE.
+    sub = p.client().pubsub()
+    sub.subscribe("news")
+    assert wait_until(lambda: sub.get_message(timeout=0.1) is not None)
+    assert me.execute_command("CLIENT", "KILL", "TYPE", "pubsub") == 1
+    with pytest.raises(redis.ConnectionError):
+        for _ in range(50):
+            sub.get_message(timeout=0.1)
+    # An HTTP client.
+    h = socket.create_connection(("127.0.0.1", p.port))
+    h.sendall(b"GET /x HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    h.recv(4096)
+    http_addr = "%s:%d" % h.getsockname()[:2]
+    assert me.execute_command("CLIENT", "KILL", "ADDR", http_addr) == 1
+    h.settimeout(5)
+    assert h.recv(4096) == b""
+    # LADDR: every client on the proxy's port but the caller (SKIPME yes by default).
+    left = len(listing(me)) - 1
+    assert me.execute_command("CLIENT", "KILL", "LADDR", f"127.0.0.1:{p.port}") == left
+    assert wait_until(lambda: gone(victims[3][0]))
+    assert me.ping()
+    # SKIPME no on its own id: the caller gets its reply, then its connection closes.
+    assert me.execute_command("CLIENT", "KILL", "ID", str(me.client_id()), "SKIPME", "no") == 1
+    assert wait_until(lambda: gone(me))
+    # Redis itself never saw these commands: the backend's clients are the proxy's links.
+    assert "cmd=client|kill" not in r.client().execute_command("CLIENT", "LIST").decode()
