@@ -22,6 +22,12 @@ class Link::HandshakeStep final : public Request {
   void onReply(const resp::Frame& reply) override {
     resp::FrameView r = reply.root();
     bool role = command_.size() == 1 && command_[0] == "ROLE";
+    if (command_.size() == 2 && command_[0] == "CLIENT" && command_[1] == "ID") {
+      // The connection's id on Redis (a pinned one's: CLIENT UNBLOCK names it); refused, unknown.
+      if (r.type() == resp::FrameType::kInteger) link_.client_id_ = r.integer();
+      link_.handshakeDone();
+      return;
+    }
     // ROLE (a Sentinel-found primary): a node that is not the primary is not used, on any
     // connection. A ROLE an ACL refuses (NOPERM) cannot tell: the Sentinels' word stands; any other
     // error (not a Redis at all, a proxy in front of nothing) fails the link.

@@ -104,6 +104,8 @@ class Link final : private net::StreamOwner {
   // Requests may be sent (they queue behind the handshake).
   bool accepting() const noexcept { return state_ == State::kHandshake || state_ == State::kUp; }
   size_t inflight() const noexcept { return requests_; }  // requests sent and not answered (nor cancelled)
+  // The connection's id on Redis, when the handshake asked for it (CLIENT ID); 0 otherwise.
+  long long clientId() const noexcept { return client_id_; }
 
   // Queues r behind what was sent (accepting() must hold); written by flush().
   void send(Request* r);
@@ -187,6 +189,7 @@ class Link final : private net::StreamOwner {
   std::string open_error_;      // why open() could not start resolving
   std::vector<std::unique_ptr<HandshakeStep>> handshake_;
   size_t handshake_left_ = 0;
+  long long client_id_ = 0;     // CLIENT ID's answer in the handshake
   bool readFrames(const char* data, size_t len);  // false once the link failed
   // The project's own reader, for RESP2 links too (RESP2 is a subset): hiredis 0.14's reader stops
   // at 7 levels of nesting, and a reply Redis does send nested deeper (COMMAND DOCS, a Lua table)

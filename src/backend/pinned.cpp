@@ -42,6 +42,7 @@ void Pinned::openOn(int32_t slot) {
                                     c.backend_timeout_ms, c.max_backend_reply_bytes, resp3_, c.backend_min_rate);
   options_.tls = pool_.options_[0].tls;
   if (c.sentinel()) options_.requirePrimary();
+  options_.handshake.push_back({"CLIENT", "ID"});
   link_ = new Link(pool_.loop_, options_, *this, pool_.link_stats_, pool_.latency_);
   if (resp3_) link_->setPushSink(this);
   if (streaming_) link_->setSink(this);
@@ -186,7 +187,10 @@ PinnedPool::PinnedPool(Loop& loop, const Config& config, const Upstream* router,
                LinkOptions::fromRedis(config.redis.host, config.redis.port, config.redis.user, config.redis.password,
                                       config.redis.db, config.backend_timeout_ms, config.max_backend_reply_bytes,
                                       true, config.backend_min_rate)} {
-  for (LinkOptions& o : options_) o.tls = tls;
+  for (LinkOptions& o : options_) {
+    o.tls = tls;
+    o.handshake.push_back({"CLIENT", "ID"});  // what CLIENT UNBLOCK of a blocked client names
+  }
   uv_timer_init(loop_.uv(), &tick_);
   tick_.data = this;
 }

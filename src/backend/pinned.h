@@ -66,6 +66,8 @@ class Pinned final : public Target, private LinkOwner, private FrameSink {
   void pauseReading(bool paused);
   bool up() const noexcept { return link_ != nullptr && link_->state() == Link::State::kUp; }
   uint64_t serial() const noexcept { return serial_; }  // distinguishes connections, for logs and CLIENT INFO
+  // Its connection's id on Redis (0 before the handshake, or when Redis refused CLIENT ID).
+  long long redisId() const noexcept { return link_ != nullptr ? link_->clientId() : 0; }
   bool resp3() const noexcept { return resp3_; }
 
  private:

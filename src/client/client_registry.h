@@ -36,6 +36,8 @@ class ClientDirectory {
   virtual std::vector<ClientInfo> clients() = 0;
   // Closes the client with this id; the caller's own connection closes after its reply.
   virtual void kill(uint64_t id, uint64_t caller) = 0;
+  // The client with this id is blocked: its connection's id on Redis, and the slot of its node.
+  virtual bool blocked(uint64_t id, long long* redis_id, int32_t* slot) = 0;
 
  protected:
   ~ClientDirectory() = default;

@@ -144,6 +144,12 @@ void Clients::kill(uint64_t id, uint64_t caller) {
   }
 }
 
+bool Clients::blocked(uint64_t id, long long* redis_id, int32_t* slot) {
+  for (Connection* c : connections_)
+    if (c->id() == id) return c->blockedOn(redis_id, slot);
+  return false;
+}
+
 void Clients::closed(Connection* c) {
   connections_.erase(c);
   if (c->rejecting()) --rejecting_;

@@ -150,6 +150,10 @@ std::string Connection::peerAddress() const { return stream_.peerAddress(); }
 
 std::string Connection::localAddress() const { return stream_.localAddress(); }
 
+bool Connection::blockedOn(long long* redis_id, int32_t* slot) const {
+  return session_ != nullptr && session_->blockedOn(redis_id, slot);
+}
+
 void Connection::describe(ClientInfo& info) const {
   uint64_t now = context_.loop.nowMs();
   info.id = id_;

@@ -121,6 +121,7 @@ class Connection final : private ReplyOwner, private net::StreamOwner {
   std::string& name() noexcept { return name_; }  // CLIENT SETNAME
   // Its line in CLIENT LIST: what the connection knows, then what its session knows.
   void describe(ClientInfo& info) const;
+  bool blockedOn(long long* redis_id, int32_t* slot) const;
 
   // --- for the client set
   void flush();       // writes the ready prefix of the queue

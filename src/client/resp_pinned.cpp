@@ -185,11 +185,41 @@ bool RespSession::dispatchClient(const Args& args) {
   if (equalsIgnoreCase(sub, "TRACKING")) return dispatchTracking(args);
   // Not tracking: Redis's answers to TRACKINGINFO, GETREDIR, CACHING.
   if (!state_.has(ClientState::kTracking) && clientTrackingOff(args, state_.proto, reply())) return true;
-  if (equalsIgnoreCase(sub, "UNBLOCK")) {
-    resp::appendError(reply(), "ERR CLIENT unblock is not supported through the proxy yet");
+  if (equalsIgnoreCase(sub, "UNBLOCK")) return dispatchUnblock(args);
+  return dispatchCommand(ctx_.commands.find("client"), args);
+}
+
+// CLIENT UNBLOCK <proxy id> [TIMEOUT|ERROR]: the client's blocked command runs on a pinned
+// connection; Redis is asked to unblock that connection (by its id there) on the node serving it,
+// and answers 1 or 0 as for its own clients; the blocked client gets nil or -UNBLOCKED through it.
+bool RespSession::dispatchUnblock(const Args& args) {
+  if (args.size() != 3 && args.size() != 4) {
+    resp::appendError(reply(), "ERR unknown subcommand or wrong number of arguments for 'unblock'");
     return true;
   }
-  return dispatchCommand(ctx_.commands.find("client"), args);
+  long long id = 0;
+  auto [end, ec] = std::from_chars(args[2].data(), args[2].data() + args[2].size(), id);
+  if (ec != std::errc() || end != args[2].data() + args[2].size() || args[2].empty()) {
+    resp::appendError(reply(), "ERR value is not an integer or out of range");
+    return true;
+  }
+  if (args.size() == 4 && !equalsIgnoreCase(args[3], "TIMEOUT") && !equalsIgnoreCase(args[3], "ERROR")) {
+    resp::appendError(reply(), "ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR");
+    return true;
+  }
+  long long redis_id = 0;
+  int32_t slot = backend::Request::kAnySlot;
+  if (id <= 0 || !ctx_.directory.blocked(static_cast<uint64_t>(id), &redis_id, &slot)) {
+    resp::appendInteger(reply(), 0);
+    return true;
+  }
+  Route route = sharedRoute();
+  if (!ready(route)) return false;
+  std::string rid = std::to_string(redis_id);
+  Args unblock{"CLIENT", "UNBLOCK", rid};
+  if (args.size() == 4) unblock.push_back(args[3]);
+  forward(route, unblock, Part::Tag::kForward, ctx_.config.backend_timeout_ms, nullptr, slot);
+  return true;
 }
 
 // HELLO is the proxy's to answer; one that changes the protocol waits until every reply shaped for

@@ -43,6 +43,14 @@ std::string RespSession::lastCommand() const {
   return name;
 }
 
+bool RespSession::blockedOn(long long* redis_id, int32_t* slot) const {
+  if (last_route_ != Route::kBlocking || outstanding_ == 0 || pinned_ == nullptr || pinned_->redisId() <= 0)
+    return false;
+  *redis_id = pinned_->redisId();
+  *slot = blocking_slot_;
+  return true;
+}
+
 void RespSession::describe(ClientInfo& info) const {
   info.name = state_.name;
   info.lib_name = state_.lib_name;
@@ -288,6 +296,7 @@ bool RespSession::dispatchCommand(const resp::CommandSpec* spec, const Args& arg
   }
   Route route = blocking ? Route::kBlocking : pinned_ != nullptr ? Route::kPinned : sharedRoute();
   if (!ready(route)) return false;
+  if (blocking) blocking_slot_ = slot == kSlotUnknown ? backend::Request::kAnySlot : slot;
   if (blocking && pinned_ == nullptr && !acquirePinned()) return true;
   // On the link that fills the cache, a write is ordered before every later fill; on any other,
   // a fill sent after it may reach Redis first, so its keys are dropped again at its reply.

@@ -56,6 +56,7 @@ class RespSession final : public Session, private backend::PinnedUser {
   void onDrained() override;
   bool closeOnEof() const override;
   void describe(ClientInfo& info) const override;
+  bool blockedOn(long long* redis_id, int32_t* slot) const override;
 
  private:
   using Args = std::vector<std::string_view>;
@@ -120,6 +121,7 @@ class RespSession final : public Session, private backend::PinnedUser {
   bool dispatchSelect(const Args& args);
   bool dispatchClient(const Args& args);
   bool dispatchTracking(const Args& args);
+  bool dispatchUnblock(const Args& args);
   bool dispatchHello(const Args& args);
   bool dispatchReset();
   bool acquirePinned();  // false (and an error reply) at --max-pinned
@@ -145,6 +147,7 @@ class RespSession final : public Session, private backend::PinnedUser {
   const resp::CommandSpec* last_spec_ = nullptr;  // kOther: the table's entry, valid while
   uint32_t last_gen_ = 0;                          // the table is of this generation
   std::string client_sub_;                         // the last CLIENT subcommand, lower case
+  int32_t blocking_slot_ = -1;                     // the slot of the last blocking command's keys (kAnySlot)
 
   // --- routing
   // The waiter of a request whose reply the client does not get (a cluster's deferred MULTI).

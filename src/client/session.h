@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 
 #include "src/client/client_registry.h"
 #include "src/proxy/read_through.h"
@@ -39,6 +40,9 @@ class Session {
   virtual bool closeOnEof() const { return false; }
   // Fills what the session knows of its client for CLIENT LIST (name, db, flags, last command ...).
   virtual void describe(ClientInfo&) const {}
+  // Blocked in a command (BLPOP ...) on a connection to Redis whose id there is *redis_id, on the
+  // node serving *slot: what CLIENT UNBLOCK of this client names.
+  virtual bool blockedOn(long long* /*redis_id*/, int32_t* /*slot*/) const { return false; }
 };
 
 }  // namespace rcp::client

@@ -2,6 +2,7 @@
 proxy (RESP and HTTP) in Redis's format, and CLIENT KILL in both forms closing them, with Redis's
 replies and errors (compared with redis-server given the same commands)."""
 import socket
+import threading
 import time
 
 import pytest
@@ -88,6 +89,10 @@ def test_client_list_shows_every_client_of_the_proxy_in_redis_s_format(pair):
     ["CLIENT", "KILL", "BOGUS", "x"],
     ["CLIENT", "KILL", "MAXAGE", "soon"],
     ["CLIENT", "KILL", "1.2.3.4:5"],
+    ["CLIENT", "UNBLOCK", "abc"],
+    ["CLIENT", "UNBLOCK", "12345"],
+    ["CLIENT", "UNBLOCK", "12345", "BOGUS"],
+    ["CLIENT", "UNBLOCK", "12345", "error"],
 ])
 def test_client_list_and_kill_errors_are_redis_s(pair, command):
     r, p = pair
@@ -150,3 +155,39 @@ def test_client_kill_closes_the_clients_it_names_in_both_forms(pair):
     assert wait_until(lambda: gone(me))
     # Redis itself never saw these commands: the backend's clients are the proxy's links.
     assert "cmd=client|kill" not in r.client().execute_command("CLIENT", "LIST").decode()
+
+
+def blocked_then_unblocked(target, port_client, mode):
+    """target runs BLPOP 0 in a thread; port_client unblocks it by its id (as its server knows
+    it); returns (the unblock's reply, what BLPOP returned or the error it raised)."""
+    b = redis.Redis(host="127.0.0.1", port=target, single_connection_client=True, socket_timeout=10)
+    bid = b.client_id()
+    out = {}
+
+    def block():
+        try:
+            out["got"] = b.blpop("nothing-here", 0)
+        except redis.ResponseError as e:
+            out["got"] = "error: " + str(e)
+    t = threading.Thread(target=block)
+    t.start()
+    a = redis.Redis(host="127.0.0.1", port=port_client)
+    replies = []
+
+    def unblock():
+        replies.append(a.execute_command("CLIENT", "UNBLOCK", bid, *mode))
+        return replies[-1] == 1
+    assert wait_until(unblock, timeout=5)
+    t.join(5)
+    return replies[-1], out.get("got")
+
+
+@pytest.mark.parametrize("mode", [(), ("TIMEOUT",), ("ERROR",)])
+def test_client_unblock_of_a_blocked_client_as_redis_does_it(pair, mode):
+    r, p = pair
+    direct = blocked_then_unblocked(r.port, r.port, mode)
+    through = blocked_then_unblocked(p.port, p.port, mode)
+    assert through == direct
+    assert direct[0] == 1 and (direct[1] is None if mode != ("ERROR",) else direct[1].startswith("error: UNBLOCKED"))
+    # The client unblocked serves on.
+    assert p.client().lpush("q", "x") == 1

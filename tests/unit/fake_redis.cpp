@@ -30,6 +30,8 @@ struct FakeRedis::Conn {
   bool closed = false;
   bool opened = false;  // the first command has been looked at
   bool eof = false;     // the proxy closed it
+  bool id_asked = false;  // a CLIENT ID at the start has been looked at
+  FakeRedis* owner = nullptr;
 };
 
 namespace {
@@ -60,6 +62,7 @@ FakeRedis::FakeRedis(uv_loop_t* loop) : loop_(loop) {
     if (status != 0) return;
     auto* self = static_cast<FakeRedis*>(s->data);
     auto* c = new Conn();
+    c->owner = self;
     uv_tcp_init(self->loop_, &c->tcp);
     c->tcp.data = c;
     if (uv_accept(s, reinterpret_cast<uv_stream_t*>(&c->tcp)) != 0) return;
@@ -84,6 +87,16 @@ FakeRedis::FakeRedis(uv_loop_t* loop) : loop_(loop) {
             if (conn->in.starts_with(kPing)) {
               conn->in.erase(0, kPing.size());
               writeTo(&conn->tcp, "+PONG\r\n");
+            }
+          }
+          // A pinned connection also asks its id on Redis in the handshake: answered here too.
+          constexpr std::string_view kClientId = "*2\r\n$6\r\nCLIENT\r\n$2\r\nID\r\n";
+          if (conn->owner->answer_client_id && conn->opened && !conn->id_asked &&
+              (conn->in.size() >= kClientId.size() || !kClientId.starts_with(conn->in))) {
+            conn->id_asked = true;
+            if (conn->in.starts_with(kClientId)) {
+              conn->in.erase(0, kClientId.size());
+              writeTo(&conn->tcp, ":42\r\n");
             }
           }
         });

@@ -25,6 +25,9 @@ class FakeRedis {
   FakeRedis& operator=(const FakeRedis&) = delete;
 
   uint16_t port() const noexcept { return port_; }
+  // A pinned connection's handshake asks CLIENT ID after its PING: answered here (:42) and kept
+  // out of received(), as the PING is, when set.
+  bool answer_client_id = false;
   size_t connections() const noexcept { return accepted_; }  // accepted so far
   bool connected() const noexcept { return current_ != nullptr; }
   // Bytes the current connection has sent so far.

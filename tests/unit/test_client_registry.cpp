@@ -15,6 +15,7 @@ struct Directory final : rcp::client::ClientDirectory {
   std::vector<uint64_t> killed;
   std::vector<ClientInfo> clients() override { return all; }
   void kill(uint64_t id, uint64_t) override { killed.push_back(id); }
+  bool blocked(uint64_t, long long*, int32_t*) override { return false; }
 };
 
 ClientInfo client(uint64_t id, std::string addr, bool pubsub = false, uint64_t age = 0) {

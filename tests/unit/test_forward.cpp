@@ -131,6 +131,7 @@ TEST_CASE("forwarder: Redis's reply is relayed as it was sent, keys are invalida
 TEST_CASE("pinned: bounded by --max-pinned, a clean connection is reused, a lost one is told to its user") {
   Backend b;
   b.config.max_pinned = 1;
+  b.fake.answer_client_id = true;
   b.start();
   rcp::backend::PinnedPool pool(b.loop, b.config);
   pool.start();
@@ -182,6 +183,7 @@ TEST_CASE("pinned: a client that lets its connection go from inside a failure ge
   rcp::Config config;
   {
     rcp::test::FakeRedis gone{&uv.uv};
+    gone.answer_client_id = true;
     config.redis.port = gone.port();
   }  // closed: its port now refuses connections
   config.max_pinned = 2;
@@ -234,10 +236,11 @@ TEST_CASE("pinned: a RESP3 connection says HELLO 3 first; a push before a reply 
   p->submit(&get);
   REQUIRE(b.run([&] {
     pool.flush();
-    return b.fake.received() == command({"HELLO", "3"}) + command({"GET", "k"});  // queued behind the handshake
+    // queued behind the handshake (HELLO 3, and CLIENT ID: the id CLIENT UNBLOCK names)
+    return b.fake.received() == command({"HELLO", "3"}) + command({"CLIENT", "ID"}) + command({"GET", "k"});
   }));
   size_t connections = b.fake.connections();
-  b.fake.send("%1\r\n$5\r\nproto\r\n:3\r\n");  // the handshake's reply (a map)
+  b.fake.send("%1\r\n$5\r\nproto\r\n:3\r\n:42\r\n");  // the handshake's replies (a map, the id)
   // Redis may send an invalidation between a request and its reply: it is not that reply
   b.fake.sendByteByByte(">2\r\n$10\r\ninvalidate\r\n*1\r\n$1\r\nk\r\n$1\r\nv\r\n");
   REQUIRE(b.run([&] { return get.calls == 1; }));
