@@ -191,3 +191,38 @@ def test_client_unblock_of_a_blocked_client_as_redis_does_it(pair, mode):
     assert direct[0] == 1 and (direct[1] is None if mode != ("ERROR",) else direct[1].startswith("error: UNBLOCKED"))
     # The client unblocked serves on.
     assert p.client().lpush("q", "x") == 1
+
+
+def test_killing_clients_in_the_middle_of_their_work_leaves_the_proxy_whole(redis_server, proxy):
+    r = redis_server()
+    p = proxy(r.port, "--ttl", "0")
+    me = p.client()
+    # One blocked in BLPOP (on a pinned connection), one with a pipeline of misses in flight while
+    # Redis is held up, one in a transaction.
+    blocked = redis.Redis(host="127.0.0.1", port=p.port, single_connection_client=True, socket_timeout=10)
+    bid = blocked.client_id()
+    t = threading.Thread(target=lambda: pytest.raises(redis.ConnectionError, blocked.blpop, "nothing", 0))
+    t.start()
+    assert wait_until(lambda: any(x["id"] == str(bid) and x["cmd"] == "blpop" for x in listing(me)))
+    busy = socket.create_connection(("127.0.0.1", p.port))
+    threading.Thread(target=lambda: r.client().execute_command("DEBUG", "SLEEP", "0.5"), daemon=True).start()
+    time.sleep(0.05)
+    busy.sendall(b"".join(b"GET k%d\r\n" % i for i in range(2000)))
+    tx = redis.Redis(host="127.0.0.1", port=p.port, single_connection_client=True, socket_timeout=10)
+    tx.execute_command("MULTI")
+    tx.execute_command("SET", "a", "1")
+    assert wait_until(lambda: p.info("proxy_stats")["pinned_connections"] >= 2)
+    assert me.execute_command("CLIENT", "KILL", "LADDR", f"127.0.0.1:{p.port}") == 3
+    t.join(10)
+    assert not t.is_alive()
+    busy.settimeout(10)
+    try:
+        while busy.recv(65536):
+            pass
+    except ConnectionResetError:
+        pass
+    # Their pinned connections went back (or closed), the transaction never ran, the proxy serves.
+    assert wait_until(lambda: p.info("proxy_stats")["pinned_connections"] == 0)
+    assert r.client().get("a") is None
+    assert me.set("k", "v") and me.get("k") == b"v"
+    assert listing(me, "ID", str(bid)) == []
