@@ -83,7 +83,7 @@ void clientKill(const std::vector<std::string_view>& args, const ClientInfo& sel
     for (const ClientInfo& c : dir.clients()) {
       if (c.addr != args[2]) continue;
       resp::appendSimple(out, "OK");
-      dir.kill(c.id, self.id);
+      dir.kill({c.id}, self.id);
       return;
     }
     resp::appendError(out, "ERR No such client");
@@ -151,8 +151,8 @@ void clientKill(const std::vector<std::string_view>& args, const ClientInfo& sel
   }
   (void)user;  // every client is the default user: USER default matches them all
   resp::appendInteger(out, static_cast<long long>(doomed.size() + (self_too ? 1 : 0)));
-  for (uint64_t d : doomed) dir.kill(d, self.id);
-  if (self_too) dir.kill(self.id, self.id);
+  if (self_too) doomed.push_back(self.id);  // the caller last
+  dir.kill(doomed, self.id);
 }
 
 }  // namespace rcp::client

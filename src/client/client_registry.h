@@ -34,8 +34,9 @@ class ClientDirectory {
  public:
   // Every client connection (not those being refused), by id.
   virtual std::vector<ClientInfo> clients() = 0;
-  // Closes the client with this id; the caller's own connection closes after its reply.
-  virtual void kill(uint64_t id, uint64_t caller) = 0;
+  // Closes the clients with these ids (one pass, however many); the caller's own connection closes
+  // after its reply.
+  virtual void kill(const std::vector<uint64_t>& ids, uint64_t caller) = 0;
   // The client with this id is blocked: its connection's id on Redis, and the slot of its node.
   virtual bool blocked(uint64_t id, long long* redis_id, int32_t* slot) = 0;
 

@@ -135,12 +135,15 @@ std::vector<ClientInfo> Clients::clients() {
   return all;
 }
 
-void Clients::kill(uint64_t id, uint64_t caller) {
-  for (Connection* c : connections_) {
-    if (c->id() != id) continue;
-    if (id == caller) c->closeAfterWrite();  // its reply first, as Redis does
+void Clients::kill(const std::vector<uint64_t>& ids, uint64_t caller) {
+  if (ids.empty()) return;
+  std::unordered_set<uint64_t> wanted(ids.begin(), ids.end());
+  std::vector<Connection*> doomed;  // found first: closing one changes connections_
+  for (Connection* c : connections_)
+    if (wanted.count(c->id()) != 0) doomed.push_back(c);
+  for (Connection* c : doomed) {
+    if (c->id() == caller) c->closeAfterWrite();  // its reply first, as Redis does
     else c->close();
-    return;
   }
 }
 

@@ -70,7 +70,7 @@ class Clients final : private ConnectionOwner, private ClientDirectory {
   void warnRejected();
   // ClientDirectory
   std::vector<ClientInfo> clients() override;
-  void kill(uint64_t id, uint64_t caller) override;
+  void kill(const std::vector<uint64_t>& ids, uint64_t caller) override;
   bool blocked(uint64_t id, long long* redis_id, int32_t* slot) override;
   // ConnectionOwner
   std::vector<Connection*>& dirtyList() noexcept override { return dirty_; }

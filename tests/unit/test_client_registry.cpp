@@ -14,7 +14,7 @@ struct Directory final : rcp::client::ClientDirectory {
   std::vector<ClientInfo> all;
   std::vector<uint64_t> killed;
   std::vector<ClientInfo> clients() override { return all; }
-  void kill(uint64_t id, uint64_t) override { killed.push_back(id); }
+  void kill(const std::vector<uint64_t>& ids, uint64_t) override { killed.insert(killed.end(), ids.begin(), ids.end()); }
   bool blocked(uint64_t, long long*, int32_t*) override { return false; }
 };
 
