@@ -13,7 +13,6 @@ switch after the announcement, the first acknowledged write issued after the ann
 """
 import argparse
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -24,7 +23,8 @@ import redis
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from failover_load import FailoverLoad  # noqa: E402
-from redis_sentinel import MASTER, SentinelSet, free_port, wait_port  # noqa: E402
+from procutil import free_port, wait_port  # noqa: E402
+from redis_sentinel import MASTER, SentinelSet  # noqa: E402
 
 
 def announcement_clock(sentinel_port):
@@ -52,7 +52,7 @@ def one_round(binary, kind):
     proxy = subprocess.Popen([binary, "--port", str(port), "--sentinel", s.sentinel_addrs(), "--sentinel-master",
                               MASTER, "--redis", f"redis://{MASTER}"], stdout=log, stderr=subprocess.STDOUT)
     try:
-        wait_port(port, proxy)
+        wait_port(port, proc=proxy)
         c = redis.Redis(host="127.0.0.1", port=port)
         deadline = time.time() + 10
         while c.info("proxy_sentinel")["sentinel_primary_confirmed"] != 1 and time.time() < deadline:

@@ -15,7 +15,7 @@ import redis
 
 
 class FailoverLoad:
-    def __init__(self, port, key="failover:counter", readers=3, host="127.0.0.1", pause_s=0.001, cluster=False):
+    def __init__(self, port, key="failover:counter", readers=3, host="127.0.0.1", pause_s=0.001):
         self.port, self.key, self.host, self.pause_s = port, key, host, pause_s
         self.acks = []      # (issued, answered, value) of every INCR that succeeded
         self.write_errors = []  # (issued, answered, error text)
@@ -29,33 +29,27 @@ class FailoverLoad:
     def _client(self):
         return redis.Redis(host=self.host, port=self.port, socket_timeout=5, socket_connect_timeout=2)
 
-    def _writer(self):
+    def _run(self, op, ok, failed):
+        """Repeats op through a connection of its own; each outcome, with its times, goes to ok
+        (the value) or failed (the error's text)."""
         c = self._client()
         while not self.stop_flag.is_set():
             t0 = time.time()
             try:
-                v = c.incr(self.key)
+                v = op(c)
                 with self.lock:
-                    self.acks.append((t0, time.time(), v))
+                    ok.append((t0, time.time(), v))
             except redis.RedisError as e:
                 with self.lock:
-                    self.write_errors.append((t0, time.time(), str(e)))
+                    failed.append((t0, time.time(), str(e)))
                 time.sleep(0.01)
             time.sleep(self.pause_s)
 
+    def _writer(self):
+        self._run(lambda c: c.incr(self.key), self.acks, self.write_errors)
+
     def _reader(self):
-        c = self._client()
-        while not self.stop_flag.is_set():
-            t0 = time.time()
-            try:
-                v = c.get(self.key)
-                with self.lock:
-                    self.reads.append((t0, time.time(), int(v) if v is not None else 0))
-            except redis.RedisError as e:
-                with self.lock:
-                    self.read_errors.append((t0, time.time(), str(e)))
-                time.sleep(0.01)
-            time.sleep(self.pause_s)
+        self._run(lambda c: int(c.get(self.key) or 0), self.reads, self.read_errors)
 
     def start(self):
         self.threads = [threading.Thread(target=self._writer, daemon=True)]

@@ -1,5 +1,6 @@
 """Helpers shared by the scripts that start redis-server and the proxy on loopback
-(bench_scale.py, soak.py): a free port, waiting for a listener, a process's resident memory."""
+(bench_scale.py, soak.py, redis_sentinel.py, failover_bench.py): a free port, waiting for a
+listener, a process's resident memory."""
 import socket
 import time
 
@@ -10,14 +11,17 @@ def free_port():
         return s.getsockname()[1]
 
 
-def wait_port(port, timeout=10):
+def wait_port(port, timeout=10, proc=None):
+    """Waits for a listener on port; proc (a Popen): fails at once if it has exited."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
             return
         except OSError:
-            time.sleep(0.05)
+            if proc is not None and proc.poll() is not None:
+                raise RuntimeError(f"process for port {port} exited")
+            time.sleep(0.02)
     raise TimeoutError(port)
 
 

@@ -11,32 +11,15 @@ import argparse
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from procutil import free_port, wait_port  # noqa: E402
+
 MASTER = "mymaster"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port, proc, timeout=10):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            if proc.poll() is not None:
-                raise RuntimeError(f"process for port {port} exited")
-            time.sleep(0.02)
-    raise TimeoutError(port)
 
 
 class SentinelSet:
@@ -86,7 +69,7 @@ class SentinelSet:
             args += ["--replicaof", "127.0.0.1", str(replicaof)]
         proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.procs[port] = proc
-        wait_port(port, proc)
+        wait_port(port, proc=proc)
 
     def start_sentinel(self, port, primary=None):
         d = os.path.join(self.dir, f"sentinel-{port}")
@@ -107,7 +90,7 @@ class SentinelSet:
         proc = subprocess.Popen(["redis-server", conf, "--sentinel"], stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)
         self.procs[port] = proc
-        wait_port(port, proc)
+        wait_port(port, proc=proc)
 
     def cli(self, port, *args, timeout=10):
         out = subprocess.run(["redis-cli", *self.cli_tls, "-p", str(port), *args], capture_output=True, text=True,

@@ -39,9 +39,7 @@ void TopologyUpstream::onSentinelMaster(const std::string& host, uint16_t port) 
   no_primary_why_.clear();
   bool first = default_ == nullptr;
   std::string old = first ? std::string() : default_->up->name();
-  for (auto& n : nodes_) n->routed = false;
   default_ = nodeAt(host, port);  // its links check ROLE: a node that is not the primary is refused
-  default_->routed = true;
   confirmed_ = true;
   if (first) {
     spdlog::info("sentinel: master '{}' is {}", config_.sentinel_master, default_->up->name());

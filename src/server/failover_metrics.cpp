@@ -3,6 +3,8 @@
 
 #include <fmt/format.h>
 
+#include "src/server/metric_writer.h"
+
 namespace rcp {
 
 namespace {
@@ -25,33 +27,30 @@ void sentinelPrometheus(std::string& o, const backend::TopologyUpstream& up, con
   if (w == nullptr) return;
   const backend::SentinelStats& st = w->stats();
   auto out = std::back_inserter(o);
-  auto metric = [&](const char* name, const char* type, const char* help, auto value) {
-    fmt::format_to(out, "# HELP rcp_sentinel_{} {}\n# TYPE rcp_sentinel_{} {}\nrcp_sentinel_{} {}\n", name, help, name,
-                   type, name, value);
-  };
+  auto metric = metricWriter(o);
   std::string primary = up.primaryName();
   fmt::format_to(out,
                  "# HELP rcp_sentinel_primary_info The primary the Sentinels named (empty: none known) and whether it is "
                  "confirmed since its link was last lost.\n# TYPE rcp_sentinel_primary_info gauge\n"
                  "rcp_sentinel_primary_info{{address=\"{}\",confirmed=\"{}\"}} 1\n",
                  labelEscaped(primary), up.primaryConfirmed() ? 1 : 0);
-  metric("primary_known", "gauge", "1 while a confirmed primary is known (/readyz is not ready otherwise).",
+  metric("sentinel_primary_known", "gauge", "1 while a confirmed primary is known (/readyz is not ready otherwise).",
          up.primaryConfirmed() ? 1 : 0);
   o += "# HELP rcp_sentinel_answering 1 for each Sentinel that named an address in the last round.\n"
        "# TYPE rcp_sentinel_answering gauge\n";
   for (const auto& p : w->peers())
     fmt::format_to(out, "rcp_sentinel_answering{{sentinel=\"{}\"}} {}\n", labelEscaped(p.address), p.answered ? 1 : 0);
-  metric("switches_total", "counter", "Times the proxy moved to another primary (each drops the cache).", st.switches);
-  metric("last_switch_timestamp_seconds", "gauge", "Wall-clock time of the last switch (0: none).",
+  metric("sentinel_switches_total", "counter", "Times the proxy moved to another primary (each drops the cache).", st.switches);
+  metric("sentinel_last_switch_timestamp_seconds", "gauge", "Wall-clock time of the last switch (0: none).",
          static_cast<double>(st.last_switch_unix_ms) / 1000);
-  metric("rounds_total", "counter", "Rounds of SENTINEL get-master-addr-by-name asked of every Sentinel.", st.rounds);
-  metric("errors_total", "counter", "Questions to a Sentinel that failed (unreachable, timed out, refused).", st.errors);
-  metric("no_majority_total", "counter", "Rounds whose answers named no address a majority agreed on.", st.no_majority);
-  metric("messages_total", "counter", "+switch-master messages for this master.", st.messages);
-  metric("promotions_total", "counter",
+  metric("sentinel_rounds_total", "counter", "Rounds of SENTINEL get-master-addr-by-name asked of every Sentinel.", st.rounds);
+  metric("sentinel_errors_total", "counter", "Questions to a Sentinel that failed (unreachable, timed out, refused).", st.errors);
+  metric("sentinel_no_majority_total", "counter", "Rounds whose answers named no address a majority agreed on.", st.no_majority);
+  metric("sentinel_messages_total", "counter", "+switch-master messages for this master.", st.messages);
+  metric("sentinel_promotions_total", "counter",
          "+selected-slave / +promoted-slave messages for this master: the primary was fenced (nothing sent to it) until the switch.",
          st.promotions);
-  metric("cache_drops_total", "counter", "Whole-cache drops caused by a switch.", rt.stats().drops_failover);
+  metric("sentinel_cache_drops_total", "counter", "Whole-cache drops caused by a switch.", rt.stats().drops_failover);
 }
 
 void sentinelInfo(std::string& o, const Config& c, const backend::TopologyUpstream& up, const proxy::ReadThrough& rt) {

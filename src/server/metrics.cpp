@@ -3,6 +3,7 @@
 #include "src/server/metrics.h"
 
 #include "src/server/failover_metrics.h"
+#include "src/server/metric_writer.h"
 
 #include <unistd.h>
 
@@ -34,14 +35,6 @@ struct Snapshot {
 }  // namespace
 
 namespace {
-// One metric: its HELP and TYPE lines, then its value.
-auto metricWriter(std::string& o) {
-  return [&o](std::string_view name, std::string_view type, std::string_view help, auto value) {
-    fmt::format_to(std::back_inserter(o), "# HELP rcp_{} {}\n# TYPE rcp_{} {}\nrcp_{} {}\n", name, help, name, type,
-                   name, value);
-  };
-}
-
 // The backend's metrics: its links, the cluster, the latency histogram.
 void backendMetrics(std::string& o, const MetricSources& s, const Snapshot& n) {
   const auto& [c, st, cs, bs, rt, h, uptime_s, reconnects] = n;

@@ -1,5 +1,6 @@
 """A Redis Cluster behind the proxy: a real local cluster (scripts/redis_cluster.py) of three
 primaries, the proxy given one seed, clients that see one plain Redis."""
+import contextlib
 import os
 import socket
 import sys
@@ -13,6 +14,7 @@ from conftest import PROXY_BIN, Proxy, wait_until
 import resp3
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "scripts"))
+from failover_load import FailoverLoad  # noqa: E402
 from redis_cluster import LocalCluster  # noqa: E402
 
 
@@ -367,13 +369,22 @@ def _key_on(cl, port, prefix):
     return next(f"{prefix}{i}" for i in range(10000) if cl.owner_of(slot_of(n, f"{prefix}{i}")) == port)
 
 
-def test_a_planned_cluster_failover_under_load_from_several_clients_shows_no_error(fresh_cluster):
-    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "scripts"))
-    from failover_load import FailoverLoad
-    cl = fresh_cluster
-    p = Proxy(cl.ports[0], ["--cluster-refresh", "500ms", "--backend-timeout", "6s"])
+@contextlib.contextmanager
+def _cluster_proxy(cl, backend_timeout):
+    """The proxy in front of cl once it has read the map; stopped cleanly afterwards."""
+    p = Proxy(cl.ports[0], ["--cluster-refresh", "500ms", "--backend-timeout", backend_timeout])
     try:
         assert wait_until(lambda: p.info("backend")["backend_cluster_enabled"] == 1)
+        yield p
+    finally:
+        out = p.output()
+        p.stop()
+        assert p.proc.returncode == 0, out
+
+
+def test_a_planned_cluster_failover_under_load_from_several_clients_shows_no_error(fresh_cluster):
+    cl = fresh_cluster
+    with _cluster_proxy(cl, "6s") as p:
         victim = cl.primary_ports()[0]
         replica = _replica_of(cl, victim)
         loads = [FailoverLoad(p.port, key=_key_on(cl, victim, f"planned{j}:"), readers=2).start() for j in range(2)]
@@ -388,19 +399,11 @@ def test_a_planned_cluster_failover_under_load_from_several_clients_shows_no_err
             assert load.write_errors == [] and load.read_errors == []
             assert load.stale_reads() == []
             assert len(load.acks) > 20 and len(load.reads) > 50
-    finally:
-        out = p.output()
-        p.stop()
-        assert p.proc.returncode == 0, out
 
 
 def test_a_cluster_primary_killed_under_load_no_read_older_than_an_acknowledged_write(fresh_cluster):
-    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "scripts"))
-    from failover_load import FailoverLoad
     cl = fresh_cluster
-    p = Proxy(cl.ports[0], ["--cluster-refresh", "500ms", "--backend-timeout", "3s"])
-    try:
-        assert wait_until(lambda: p.info("backend")["backend_cluster_enabled"] == 1)
+    with _cluster_proxy(cl, "3s") as p:
         victim = cl.primary_ports()[0]
         replica = _replica_of(cl, victim)
         other = cl.primary_ports()[1]
@@ -419,7 +422,3 @@ def test_a_cluster_primary_killed_under_load_no_read_older_than_an_acknowledged_
         assert calm.write_errors == [] and calm.read_errors == []  # the other slots never noticed
         assert all(load.first_write_after(promoted_at) is not None for load in loads)
         assert sum(len(load.reads) for load in loads) > 200
-    finally:
-        out = p.output()
-        p.stop()
-        assert p.proc.returncode == 0, out
