@@ -111,7 +111,10 @@ void NodeUpstream::submit(Request* r) {
     loop_.requestTurnEnd();
     return;
   }
-  if (link_->accepting() && waiting_.empty() && link_->inflight() < config_.max_inflight) {
+  // Sent at once, behind the handshake if it is still running; with ready hooks, only once up (what
+  // they submit must be the first on the connection).
+  if (link_->accepting() && (link_up_ || on_ready_.empty()) && waiting_.empty() &&
+      link_->inflight() < config_.max_inflight) {
     link_->send(r);
     return;
   }
@@ -127,7 +130,8 @@ void NodeUpstream::submitPair(Request* first, Request* r) {
     loop_.requestTurnEnd();
     return;
   }
-  if (link_->accepting() && waiting_.empty() && link_->inflight() + 1 < config_.max_inflight) {
+  if (link_->accepting() && (link_up_ || on_ready_.empty()) && waiting_.empty() &&
+      link_->inflight() + 1 < config_.max_inflight) {
     link_->send(first);
     link_->send(r);
     return;
@@ -158,7 +162,7 @@ void NodeUpstream::flush() {
 }
 
 void NodeUpstream::sendWaiting() {
-  if (link_ == nullptr || !link_->accepting()) return;
+  if (link_ == nullptr || !link_->accepting() || (!link_up_ && !on_ready_.empty())) return;
   while (!waiting_.empty() && link_->inflight() < config_.max_inflight) {
     Request* r = waiting_.front();
     waiting_.pop_front();
@@ -172,6 +176,11 @@ void NodeUpstream::onLinkUp(Link&) {
   ever_up_ = true;
   attempt_ = 0;
   spdlog::info("{} {} connected{}", kind_, name_, options_.resp3 ? " (RESP3 link)" : "");
+  if (!on_ready_.empty()) {  // what the hooks submit goes ahead of what waited
+    auto parked = std::exchange(waiting_, {});
+    readyEvent(id_);
+    waiting_.insert(waiting_.end(), parked.begin(), parked.end());
+  }
   sendWaiting();
   upEvent(id_);
 }

@@ -70,6 +70,10 @@ class Upstream : public Target {
   // (what the proxy learns of Redis is asked for again on every connection; tracking is turned on
   // again). Hooks run in the order they were added.
   void onUp(std::function<void(NodeId)> hook) { on_up_.push_back(std::move(hook)); }
+  // Called when a link has come up, before the requests that waited for it are sent: a request
+  // submitted to that node from the hook is the first on the new connection (CLIENT TRACKING,
+  // which must cover every read after it).
+  void onReady(std::function<void(NodeId)> hook) { on_ready_.push_back(std::move(hook)); }
   // Called when a link that had come up is lost (Redis forgets what that connection had read).
   void onDown(std::function<void(NodeId)> hook) { on_down_.push_back(std::move(hook)); }
   // Called when a node leaves the topology (a cluster's map no longer names it); its link is closed.
@@ -94,6 +98,9 @@ class Upstream : public Target {
   void upEvent(NodeId n) {
     for (auto& h : on_up_) h(n);
   }
+  void readyEvent(NodeId n) {
+    for (auto& h : on_ready_) h(n);
+  }
   void downEvent(NodeId n) {
     for (auto& h : on_down_) h(n);
   }
@@ -110,6 +117,7 @@ class Upstream : public Target {
     for (auto& h : on_fenced_) h();
   }
   std::vector<std::function<void(NodeId)>> on_up_;
+  std::vector<std::function<void(NodeId)>> on_ready_;
   std::vector<std::function<void(NodeId)>> on_down_;
   std::vector<std::function<void(NodeId)>> on_gone_;
   std::vector<std::function<void()>> on_moved_;

@@ -194,8 +194,10 @@ const std::vector<Option>& options() {
        [](Config& c, const std::string& v, const std::string& w) { c.backend_min_rate = parseSize(v, w); }},
       {"--protected-mode", "RCP_PROTECTED_MODE", "yes|no", "as Redis's protected-mode: with no --requirepass and a --bind other than loopback, clients connecting from other than loopback get -DENIED (RESP) or 403 (HTTP) saying how to fix it, and are closed (default yes)",
        [](Config& c, const std::string& v, const std::string& w) { c.protected_mode = parseYesNo(v, w); }},
-      {"--tracking-open-rate", "RCP_TRACKING_OPEN_RATE", "N", "backend connections CLIENT TRACKING on may open per second, all clients together (each tracking client holds one, counted against --max-pinned); past it CLIENT TRACKING on is refused with an error until the next second (default 100)",
-       [](Config& c, const std::string& v, const std::string& w) { c.tracking_open_rate = parseCount(v, w, 1, 1000000); }},
+      {"--tracking-table-max-keys", "RCP_TRACKING_TABLE_MAX_KEYS", "N", "keys the proxy remembers for its clients' CLIENT TRACKING (as Redis's tracking-table-max-keys): past it the oldest key is invalidated for the clients that read it and forgotten; 0 = no limit (default 1000000)",
+       [](Config& c, const std::string& v, const std::string& w) { c.tracking_table_max_keys = parseCount(v, w, 0, 1ULL << 40); }},
+      {"--tracking-max-prefixes", "RCP_TRACKING_MAX_PREFIXES", "N", "BCAST prefixes one client's CLIENT TRACKING may hold; past it CLIENT TRACKING on is refused with an error (default 128)",
+       [](Config& c, const std::string& v, const std::string& w) { c.tracking_max_prefixes = parseCount(v, w, 1, 1000000); }},
       {"--max-input-bytes", "RCP_MAX_INPUT_BYTES", "SIZE", "input all clients together may hold unparsed (half-sent requests); past it the clients holding the most are closed with an error (default 1g: a request as large as Redis accepts, 512m, fits)",
        [](Config& c, const std::string& v, const std::string& w) {
          c.max_input_bytes = parseSize(v, w);

@@ -76,7 +76,8 @@ struct Config {
   std::string requirepass;             // clients must AUTH with this (HTTP: Authorization); empty: no password
   // As Redis's protected-mode: no requirepass and a bind other than loopback serve loopback clients only.
   bool protected_mode = true;
-  size_t tracking_open_rate = 100;     // backend connections CLIENT TRACKING on may open per second, all clients
+  size_t tracking_table_max_keys = 1000000;  // keys the clients' tracking table holds (0: no limit)
+  size_t tracking_max_prefixes = 128;        // BCAST prefixes per client
   std::vector<std::string> deny_commands;  // lower-case command names refused with an error
   // Coherence with Redis: CLIENT TRACKING on the links that fill the cache, invalidations on a link
   // of their own. auto: when the backend accepts it (else TTL-only, with a warning); off: TTL-only.

@@ -32,7 +32,8 @@ void applyReloadable(Config& c, const Config& f) {
   c.stale_if_error_ms = f.stale_if_error_ms;
   c.refresh_ahead = f.refresh_ahead;
   c.protected_mode = f.protected_mode;
-  c.tracking_open_rate = f.tracking_open_rate;
+  c.tracking_table_max_keys = f.tracking_table_max_keys;
+  c.tracking_max_prefixes = f.tracking_max_prefixes;
   // TLS: the files and rules are read again; the server rebuilds its contexts from them.
   c.tls_cert_file = f.tls_cert_file;
   c.tls_key_file = f.tls_key_file;

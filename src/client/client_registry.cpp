@@ -39,10 +39,10 @@ std::string clientLine(const ClientInfo& c) {
   s += "id=" + std::to_string(c.id) + " addr=" + c.addr + " laddr=" + c.laddr + " fd=-1 name=" + c.name;
   s += " age=" + std::to_string(c.age_s) + " idle=" + std::to_string(c.idle_s) + " flags=" + c.flags;
   s += " db=" + std::to_string(c.db) + " sub=" + std::to_string(c.sub) + " psub=0 ssub=" + std::to_string(c.ssub);
-  s += std::string(" multi=") + (c.flags[0] == 'x' ? "0" : "-1");
+  s += std::string(" multi=") + (c.flags.find('x') != std::string::npos ? "0" : "-1");
   s += " qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd=";
   s += c.http ? std::string("http") : c.cmd;
-  s += " user=default redir=-1 resp=" + std::to_string(c.resp) + " lib-name=" + c.lib_name + " lib-ver=" + c.lib_ver;
+  s += " user=default redir=" + std::to_string(c.redir) + " resp=" + std::to_string(c.resp) + " lib-name=" + c.lib_name + " lib-ver=" + c.lib_ver;
   s += "\n";
   return s;
 }

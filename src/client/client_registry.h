@@ -17,7 +17,9 @@ struct ClientInfo {
   std::string addr, laddr;        // the client's address and the proxy's it connected to (ip:port)
   std::string name, lib_name, lib_ver;
   uint64_t age_s = 0, idle_s = 0;  // since it connected; since its last request
-  const char* flags = "N";         // N, x (MULTI), P (subscribed), O (MONITOR)
+  std::string flags = "N";         // Redis's letters: P (subscribed), x (MULTI), t (tracking), R (its
+                                   // redirect target left), B (BCAST), O (MONITOR); N for none
+  long long redir = -1;            // CLIENT TRACKING's REDIRECT id (0: none; -1: not tracking)
   int db = 0;
   long long sub = 0, ssub = 0;     // subscriptions known (RESP3 counts them), shard subscriptions
   std::string cmd = "NULL";        // its last command, lower case

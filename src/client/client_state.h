@@ -15,7 +15,7 @@ class ClientState {
     kAuthed = 1u << 0,         // AUTH / HELLO AUTH passed (from the start without --requirepass)
     kMulti = 1u << 1,          // between MULTI and EXEC / DISCARD
     kWatching = 1u << 2,       // WATCH until EXEC / DISCARD / UNWATCH
-    kTracking = 1u << 3,       // CLIENT TRACKING on (RESP3): pinned, its reads on that connection
+    kTracking = 1u << 3,       // CLIENT TRACKING on (the proxy's hub): the keys it reads are remembered
     kTainted = 1u << 4,        // the pinned connection carries state a reset does not clear: not reused
     kMultiAborted = 1u << 5,   // a command queued in MULTI was refused by the proxy (CROSSSLOT): EXEC aborts
     kMarkerPending = 1u << 6,  // pub/sub: the PING sent after an UNSUBSCRIBE has not come back
@@ -38,12 +38,12 @@ class ClientState {
   // The client holds state in Redis (a transaction, WATCHed keys, tracking, another database, a
   // stream): its commands run on its pinned connection, and its reads are not the cache's.
   bool pinned() const noexcept {
-    return (flags_ & (kMulti | kWatching | kTracking)) != 0 || db != configured_db || stream != Stream::kOff;
+    return (flags_ & (kMulti | kWatching)) != 0 || db != configured_db || stream != Stream::kOff;
   }
   // Back to a fresh connection's state (the pinned connection is gone, or RESET), keeping who the
   // client is (authentication, protocol, name).
   void resetPinned() noexcept {
-    flags_ &= kAuthed;
+    flags_ &= kAuthed | kTracking;
     db = configured_db;
     stream = Stream::kOff;
     subs = ssubs = 0;

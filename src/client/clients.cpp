@@ -15,7 +15,7 @@
 namespace rcp::client {
 
 Clients::Clients(Loop& loop, const Config& config, const Services& services, ClientHost& host)
-    : loop_(loop), config_(config), host_(host),
+    : loop_(loop), config_(config), host_(host), tracking_(config),
       context_{loop,
                config,
                stats_,
@@ -27,7 +27,7 @@ Clients::Clients(Loop& loop, const Config& config, const Services& services, Cli
                services.pinned,
                services.commands,
                date_,
-               tracking_opens_,
+               tracking_,
                *this} {}
 
 Clients::~Clients() { assert(connections_.empty()); }
@@ -112,6 +112,7 @@ void Clients::inputChanged(Connection*, size_t before, size_t now) {
 }
 
 void Clients::flushDirty() {
+  tracking_.flush();  // BCAST invalidations gathered this turn
   // Flushing a connection can run requests it held back, which can make more connections dirty.
   while (!dirty_.empty()) {
     flushing_.swap(dirty_);

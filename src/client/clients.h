@@ -61,6 +61,9 @@ class Clients final : private ConnectionOwner, private ClientDirectory {
 
   size_t inputBytes() const noexcept { return input_bytes_; }
   const ClientStats& stats() const noexcept { return stats_; }
+  // The clients' CLIENT TRACKING (the server feeds it Redis's changes and wires its readiness).
+  TrackingHub& tracking() noexcept { return tracking_; }
+  const TrackingHub& tracking() const noexcept { return tracking_; }
 
  private:
   static constexpr size_t kMaxRejecting = 256;  // connections being told "max clients" at once; more are just closed
@@ -87,7 +90,7 @@ class Clients final : private ConnectionOwner, private ClientDirectory {
   ClientStats stats_;
   ReplyPool replies_;
   http::DateCache date_;
-  OpenRate tracking_opens_;
+  TrackingHub tracking_;
   SessionContext context_;  // what sessions see: the references above and the services
   std::unordered_set<Connection*> connections_;
   std::vector<Connection*> dirty_;     // connections with replies to write this turn

@@ -155,32 +155,6 @@ void clientCommand(const Args& args, LocalClient& client, std::string& o) {
 }
 }  // namespace
 
-bool clientTrackingOff(const Args& args, int proto, std::string& o) {
-  if (args.size() < 2) return false;
-  std::string_view sub = args[1];
-  if (equalsIgnoreCase(sub, "TRACKINGINFO") && args.size() == 2) {
-    resp::appendMapHeader(o, 3, proto);
-    resp::appendBulk(o, "flags");
-    resp::appendSetHeader(o, 1, proto);
-    resp::appendBulk(o, "off");
-    resp::appendBulk(o, "redirect");
-    resp::appendInteger(o, -1);
-    resp::appendBulk(o, "prefixes");
-    resp::appendArrayHeader(o, 0);
-    return true;
-  }
-  if (equalsIgnoreCase(sub, "GETREDIR") && args.size() == 2) {
-    resp::appendInteger(o, -1);
-    return true;
-  }
-  if (equalsIgnoreCase(sub, "CACHING") && args.size() >= 3) {  // Redis checks the mode before the argument
-    resp::appendError(o, "ERR CLIENT CACHING can be called only when the client is in tracking mode with OPTIN or "
-                         "OPTOUT mode enabled");
-    return true;
-  }
-  return false;
-}
-
 bool credentialsOk(const Config& config, std::string_view user, std::string_view password) noexcept {
   bool default_user = user == "default";
   if (config.requirepass.empty()) return default_user;

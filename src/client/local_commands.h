@@ -36,9 +36,6 @@ bool isLocal(resp::Cmd cmd, const std::vector<std::string_view>& args) noexcept;
 // Runs a local command and appends its RESP reply to out.
 void runLocalCommand(resp::Cmd cmd, const std::vector<std::string_view>& args, LocalClient& client,
                      const LocalEnv& env, std::string& out);
-// CLIENT TRACKINGINFO, GETREDIR and CACHING for a client that has not turned tracking on, as Redis
-// answers them (a tracking client's go to its own connection); false for other subcommands.
-bool clientTrackingOff(const std::vector<std::string_view>& args, int proto, std::string& out);
 // user/password against --requirepass, in constant time: the default user (or no user name) with
 // the configured password; without --requirepass, the default user with any password (as Redis's
 // "nopass" default user).

@@ -182,9 +182,7 @@ bool RespSession::dispatchClient(const Args& args) {
     if (equalsIgnoreCase(args[2], "OFF") || equalsIgnoreCase(args[2], "SKIP") || equalsIgnoreCase(args[2], "ON"))
       return startStream(Stream::kReplyMode, Cmd::kClient, args);
   }
-  if (equalsIgnoreCase(sub, "TRACKING")) return dispatchTracking(args);
-  // Not tracking: Redis's answers to TRACKINGINFO, GETREDIR, CACHING.
-  if (!state_.has(ClientState::kTracking) && clientTrackingOff(args, state_.proto, reply())) return true;
+  if (dispatchTracking(args)) return true;
   if (equalsIgnoreCase(sub, "UNBLOCK")) return dispatchUnblock(args);
   return dispatchCommand(ctx_.commands.find("client"), args);
 }
@@ -234,7 +232,7 @@ bool RespSession::dispatchHello(const Args& args) {
     if (!ready(Route::kStream)) return false;
     if (pinned_ != nullptr) {
       resp::appendError(reply(), "ERR HELLO cannot switch protocols through the proxy while the connection holds "
-                                 "state in Redis (WATCH, SELECT, CLIENT TRACKING): RESET first");
+                                 "state in Redis (WATCH, SELECT): RESET first");
       return true;
     }
   }
@@ -245,6 +243,8 @@ bool RespSession::dispatchHello(const Args& args) {
 bool RespSession::dispatchReset() {
   if (outstanding_ > 0 || state_.has(ClientState::kMarkerPending)) return false;
   resetState(false);
+  ctx_.tracking.off(tracking_);
+  state_.clear(ClientState::kTracking);
   state_.name.clear();
   setProto(2);  // RESET goes back to RESP2, as in Redis
   state_.set(ClientState::kAuthed, ctx_.config.requirepass.empty());
@@ -252,47 +252,36 @@ bool RespSession::dispatchReset() {
   return true;
 }
 
-// CLIENT TRACKING: a RESP3 client gets a pinned RESP3 connection with tracking on, so Redis's
-// invalidation pushes reach it there, and its reads go there too (Redis tracks what that
-// connection reads). REDIRECT cannot work: the id it names would be one of the proxy's connections.
+// CLIENT TRACKING, CACHING, GETREDIR, TRACKINGINFO: the proxy's tracking hub answers them (Redis's
+// semantics and errors); nothing is sent to Redis, whose tracking of the proxy's links covers every
+// client. Other arities are not these commands: Redis's own error comes back for them.
 bool RespSession::dispatchTracking(const Args& args) {
-  if (ctx_.clustered() && args.size() >= 3 && equalsIgnoreCase(args[2], "ON")) {
-    resp::appendError(reply(), "ERR CLIENT TRACKING through the proxy is not supported in front of a Redis Cluster: "
-                               "a tracking connection lives on one node and would see that node's keys only; the "
-                               "proxy's own cache is kept coherent on every node");
-    return true;
-  }
-  if (state_.proto != 3) {
-    resp::appendError(reply(), "ERR CLIENT TRACKING through the proxy needs RESP3 (HELLO 3): the invalidation "
-                               "REDIRECT of RESP2 would name a connection of the proxy's that this client cannot see");
-    return true;
-  }
-  for (size_t i = 3; i < args.size(); ++i) {
-    if (equalsIgnoreCase(args[i], "REDIRECT")) {
-      resp::appendError(reply(), "ERR CLIENT TRACKING REDIRECT is not supported through the proxy: the client id "
-                                 "would name one of the proxy's connections to Redis; RESP3 clients get their "
-                                 "invalidations as pushes on their own connection");
-      return true;
-    }
-  }
-  bool on = args.size() >= 3 && equalsIgnoreCase(args[2], "ON");
-  if (args.size() == 3 && equalsIgnoreCase(args[2], "OFF") && pinned_ == nullptr) {
-    resp::appendSimple(reply(), "OK");  // not tracking: nothing to turn off, as Redis answers
-    return true;
-  }
-  Route route = pinned_ != nullptr ? Route::kPinned : Route::kStream;  // kStream: wait for everything
-  if (!ready(route)) return false;
-  if (pinned_ == nullptr && on && !ctx_.takeTrackingOpen()) {
-    resp::appendError(reply(), "ERR CLIENT TRACKING on: too many tracking connections opened to Redis in the last "
-                               "second (--tracking-open-rate " +
-                                   std::to_string(ctx_.config.tracking_open_rate) + "); try again later");
-    return true;
-  }
-  if (pinned_ == nullptr && !acquirePinned()) return true;
-  state_.set(ClientState::kTainted);  // Redis keeps what a tracking connection read: not handed to another client
-  state_.set(ClientState::kTracking, on);
-  forward(Route::kPinned, args, Part::Tag::kPinned, ctx_.config.backend_timeout_ms, nullptr);
+  std::string out;
+  if (!ctx_.tracking.command(tracking_, args, state_.proto, out)) return false;
+  ++ctx_.stats.local_commands;
+  reply().append(out);
+  state_.set(ClientState::kTracking, tracking_.on());
   return true;
+}
+
+// A tracking client's command ran: the keys of a read-only command are remembered for it (Redis's
+// trackingRememberKeys, scripts excepted), and CLIENT CACHING's flag, which covers one command (or
+// one transaction), is spent; any CLIENT subcommand keeps it, as in Redis.
+void RespSession::tracked(const Args& args) {
+  const resp::CommandSpec* spec = ctx_.commands.find(args[0]);
+  if (spec == nullptr || spec->cmd == Cmd::kClient) return;
+  if (spec->has(resp::kFlagReadonly) && spec->cmd != Cmd::kScript) {
+    keys_.clear();
+    resp::writtenKeys(*spec, args, keys_);  // the key positions (and the keys of movable-key reads)
+    for (std::string_view k : keys_) ctx_.tracking.read(tracking_, k);
+  }
+  if (!state_.has(ClientState::kMulti)) TrackingHub::commandDone(tracking_);
+}
+
+void RespSession::trackingPush(std::string_view bytes) {
+  if (conn_.closingAfterWrite()) return;
+  conn_.pushReply()->first.text.assign(bytes);
+  conn_.kick();
 }
 
 bool RespSession::acquirePinned() {

@@ -56,10 +56,16 @@ void RespSession::describe(ClientInfo& info) const {
   info.lib_name = state_.lib_name;
   info.lib_ver = state_.lib_ver;
   info.db = state_.db < 0 ? 0 : state_.db;
-  info.flags = state_.has(ClientState::kMulti)      ? "x"
-               : state_.stream == Stream::kPubSub  ? "P"
-               : state_.stream == Stream::kMonitor ? "O"
-                                                   : "N";
+  // In Redis's order of the letters (networking.c: catClientInfoString).
+  info.flags.clear();
+  if (state_.stream == Stream::kPubSub) info.flags += 'P';
+  if (state_.has(ClientState::kMulti)) info.flags += 'x';
+  if (tracking_.on()) info.flags += 't';
+  if (tracking_.has(TrackingHub::Client::kBrokenRedir)) info.flags += 'R';
+  if (tracking_.has(TrackingHub::Client::kBcast)) info.flags += 'B';
+  if (state_.stream == Stream::kMonitor) info.flags += 'O';
+  if (info.flags.empty()) info.flags = "N";
+  info.redir = tracking_.on() ? static_cast<long long>(tracking_.redirect) : -1;
   info.pubsub = state_.stream == Stream::kPubSub;
   info.sub = state_.subs;
   info.ssub = state_.ssubs;
@@ -119,9 +125,14 @@ void renderInfo(Part& part, const proxy::Lookup& r, int proto) {
 
 RespSession::RespSession(Connection& conn, const SessionContext& context)
     : conn_(conn), ctx_(context), parser_(limitsFrom(context.config)), cache_(context),
-      state_(context.config.requirepass.empty(), context.config.redis.db), connected_ms_(context.loop.nowMs()) {}
+      state_(context.config.requirepass.empty(), context.config.redis.db), connected_ms_(context.loop.nowMs()) {
+  tracking_.id = conn.id();
+  tracking_.peer = this;
+  ctx_.tracking.join(tracking_);
+}
 
 RespSession::~RespSession() {
+  ctx_.tracking.leave(tracking_);
   if (state_.proto == 3) --ctx_.stats.resp3_clients;
   // The connection is gone: a pinned connection it held goes with it (Redis drops the client's
   // state, unblocks a blocked command, ends its subscriptions).
@@ -139,7 +150,12 @@ void RespSession::run() {
       std::vector<std::string_view> args(held_.begin(), held_.end());
       Reply* tail = conn_.tailReply();
       raw_request_ = {};
-      if (!dispatch(args)) return;  // still waiting
+      bool tracking = state_.has(ClientState::kTracking);
+      if (tracking) ctx_.tracking.beginWrite(tracking_);
+      bool done = dispatch(args);
+      if (tracking) ctx_.tracking.endWrite();
+      if (!done) return;  // still waiting
+      if (state_.has(ClientState::kTracking)) tracked(args);
       holding_ = false;
       held_.clear();
       conn_.requestDone(tail != conn_.tailReply());
@@ -161,7 +177,17 @@ void RespSession::run() {
     if (state_.proto == 3) ++ctx_.stats.resp3_requests;
     Reply* tail = conn_.tailReply();
     raw_request_ = parser_.raw();
-    if (!dispatch(parser_.args())) {
+    if (state_.has(ClientState::kTracking)) {
+      // A tracking client: its own writes' invalidations follow their replies (as Redis orders them).
+      ctx_.tracking.beginWrite(tracking_);
+      bool done = dispatch(parser_.args());
+      ctx_.tracking.endWrite();
+      if (!done) {
+        hold(parser_.args());
+        return;
+      }
+      if (state_.has(ClientState::kTracking)) tracked(parser_.args());
+    } else if (!dispatch(parser_.args())) {
       hold(parser_.args());
       return;
     }

@@ -10,9 +10,10 @@
 // A client that sent HELLO 3 speaks RESP3: the proxy's own replies take their RESP3 shapes, and its
 // forwarded commands travel on backend connections that speak RESP3 too (the shared RESP3 link, or
 // a RESP3 pinned connection), so Redis shapes every reply and the proxy relays it as it is. Its
-// GETs and MGETs are served by the cache (filled on the RESP2 link: the same bytes but nil). A
-// RESP3 client that turns CLIENT TRACKING on is pinned to a connection with tracking on, whose
-// invalidation pushes it receives, and its reads go there.
+// GETs and MGETs are served by the cache (filled on the RESP2 link: the same bytes but nil).
+// CLIENT TRACKING is the proxy's (tracking_hub.h): a tracking client stays on the shared links and
+// the cache, the keys it reads are remembered, and invalidations reach it as pushes (RESP3) or on
+// the subscribed connection it redirects to (RESP2).
 // Replies leave in request order. When a request must run on another connection than the ones
 // still answering this client (entering or leaving a pinned state), it waits until they have
 // answered, so Redis sees the client's commands in the order it sent them.
@@ -40,7 +41,7 @@
 
 namespace rcp::client {
 
-class RespSession final : public Session, private backend::PinnedUser {
+class RespSession final : public Session, private backend::PinnedUser, private TrackingPeer {
  public:
   RespSession(Connection& conn, const SessionContext& context);
   ~RespSession() override;
@@ -120,7 +121,14 @@ class RespSession final : public Session, private backend::PinnedUser {
   bool dispatchUnwatch(const Args& args);
   bool dispatchSelect(const Args& args);
   bool dispatchClient(const Args& args);
+  // CLIENT TRACKING / CACHING / GETREDIR / TRACKINGINFO (the hub's); false: not one of these.
   bool dispatchTracking(const Args& args);
+  // A tracking client's command ran: the keys it read are remembered, CLIENT CACHING's flag spent.
+  void tracked(const Args& args);
+  // TrackingPeer
+  int trackingProto() const noexcept override { return state_.proto; }
+  bool trackingSubscribed() const noexcept override { return state_.stream == Stream::kPubSub; }
+  void trackingPush(std::string_view bytes) override;
   bool dispatchUnblock(const Args& args);
   bool dispatchHello(const Args& args);
   bool dispatchReset();
@@ -148,6 +156,7 @@ class RespSession final : public Session, private backend::PinnedUser {
   uint32_t last_gen_ = 0;                          // the table is of this generation
   std::string client_sub_;                         // the last CLIENT subcommand, lower case
   int32_t blocking_slot_ = -1;                     // the slot of the last blocking command's keys (kAnySlot)
+  TrackingHub::Client tracking_;                   // CLIENT TRACKING's state, registered with the hub
 
   // --- routing
   // The waiter of a request whose reply the client does not get (a cluster's deferred MULTI).

@@ -14,6 +14,7 @@
 #include "src/backend/pinned.h"
 #include "src/backend/upstream.h"
 #include "src/client/client_registry.h"
+#include "src/client/tracking_hub.h"
 #include "src/base/config.h"
 #include "src/base/loop.h"
 #include "src/proxy/forwarder.h"
@@ -28,7 +29,6 @@ struct ClientStats {
   uint64_t connections_received = 0;  // accepted, including rejected ones
   uint64_t rejected_connections = 0;  // over --max-clients
   uint64_t protected_denied = 0;     // refused by protected mode (a non-loopback client, no --requirepass)
-  uint64_t tracking_open_refused = 0;  // CLIENT TRACKING on refused over --tracking-open-rate
   uint64_t resp_connections = 0;
   uint64_t http_connections = 0;
   uint64_t resp_requests = 0;
@@ -70,26 +70,6 @@ class ClientHost {
   ~ClientHost() = default;
 };
 
-// At most `rate` openings in any one-second window (CLIENT TRACKING on opens a backend connection
-// of its own: a client toggling it must not make the proxy open connections as fast as it likes).
-class OpenRate {
- public:
-  // False: refused for the rest of this second.
-  bool take(uint64_t now_ms, size_t rate) noexcept {
-    if (now_ms - window_ms_ >= 1000 || window_ms_ == 0) {
-      window_ms_ = now_ms;
-      opens_ = 0;
-    }
-    if (opens_ >= rate) return false;
-    ++opens_;
-    return true;
-  }
-
- private:
-  uint64_t window_ms_ = 0;  // start of the second openings are counted in
-  size_t opens_ = 0;        // opened in it
-};
-
 struct SessionContext {
   Loop& loop;
   const Config& config;                 // the server's, updated in place on reload
@@ -102,18 +82,12 @@ struct SessionContext {
   backend::PinnedPool& pinned;
   const resp::CommandTable& commands;
   http::DateCache& date;
-  OpenRate& tracking_opens;             // --tracking-open-rate, all clients together
+  TrackingHub& tracking;                // the clients' CLIENT TRACKING, served by the proxy
   ClientDirectory& directory;           // every client of the proxy: CLIENT LIST, CLIENT KILL
 
   // The backend is a Redis Cluster: keys are routed by slot, SELECT refused, multi-slot commands split.
   bool clustered() const noexcept { return shared.clustered(); }
   std::string_view httpDate() const { return date.get(std::time(nullptr)); }
-  // CLIENT TRACKING on may open one more backend connection now (counted when refused).
-  bool takeTrackingOpen() const {
-    if (tracking_opens.take(loop.nowMs(), config.tracking_open_rate)) return true;
-    ++stats.tracking_open_refused;
-    return false;
-  }
 };
 
 }  // namespace rcp::client

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "resp/reply.h"
+#include "src/proxy/bcast_link.h"
 
 namespace rcp::proxy {
 
@@ -23,7 +24,7 @@ class Coherence::Tracker final : private backend::LinkOwner, private backend::Fr
         options_(backend::LinkOptions::fromRedis(host, port, owner.config_.redis.user, owner.config_.redis.password, 0,
                                                  owner.config_.backend_timeout_ms,
                                                  owner.config_.max_backend_reply_bytes)),
-        client_id_(*this) {
+        client_id_(*this), host_(host), port_(port) {
     options_.tls = owner.tls_;
     name_ = host + ":" + std::to_string(port);
   }
@@ -31,6 +32,29 @@ class Coherence::Tracker final : private backend::LinkOwner, private backend::Fr
 
   backend::NodeId node() const noexcept { return node_; }
   bool on() const noexcept { return tracking_on_; }
+  bool at(std::string_view host, uint16_t port) const noexcept { return host == host_ && port == port_; }
+
+  // --- the clients' tracking: the RESP3 links' nodes at this address, and the BCAST link
+  void addExtra(backend::NodeId n) {
+    extra_.push_back(n);
+    if (subscribed_) sendExtraOn(n);
+  }
+  bool removeExtra(backend::NodeId n) {
+    auto it = std::find(extra_.begin(), extra_.end(), n);
+    if (it == extra_.end()) return false;
+    extra_.erase(it);
+    return true;
+  }
+  void bcastSet() {
+    if (!subscribed_) return;  // done once subscribed: the reports need the redirect id
+    if (owner_.client_prefixes_.empty() && bcast_ == nullptr) return;
+    if (bcast_ == nullptr) {
+      BcastLink::Hooks hooks{[this] { owner_.clientsLost(); }, [this](uint64_t) { owner_.bcastApplied(); }};
+      bcast_ = std::make_unique<BcastLink>(owner_.loop_, options_, owner_.link_stats_, owner_.latency_, std::move(hooks));
+    }
+    bcast_->set(redirect_id_, owner_.client_prefixes_, owner_.prefixes_gen_);
+  }
+  uint64_t bcastGen() const noexcept { return bcast_ != nullptr ? bcast_->appliedGen() : 0; }
 
   void connect() {
     if (link_ != nullptr || !owner_.active()) return;
@@ -45,6 +69,7 @@ class Coherence::Tracker final : private backend::LinkOwner, private backend::Fr
   }
   void flush() {
     if (link_ != nullptr) link_->flush();
+    if (bcast_ != nullptr) bcast_->flush();
   }
 
   void dataUp() {
@@ -67,6 +92,7 @@ class Coherence::Tracker final : private backend::LinkOwner, private backend::Fr
   }
 
   void tick(uint64_t now) {
+    if (bcast_ != nullptr) bcast_->tick(now);
     if (link_ == nullptr) {
       if (reconnect_at_ms_ != 0 && now >= reconnect_at_ms_) connect();
       return;
@@ -178,6 +204,9 @@ class Coherence::Tracker final : private backend::LinkOwner, private backend::Fr
       attempt_ = 0;
       spdlog::info("coherence: invalidations from {} arrive on client id {}", name_, redirect_id_);
       if (data_up_) sendTrackingOn();
+      for (backend::NodeId n : extra_) sendExtraOn(n);
+      if (!extra_.empty()) owner_.clientsLost();  // the RESP3 links' reads until now were not covered
+      bcastSet();
       return;
     }
     if (kind == "pong" && subscribed_ && ping_sent_ms_ != 0 && r.size() == 2) {
@@ -226,6 +255,7 @@ class Coherence::Tracker final : private backend::LinkOwner, private backend::Fr
   }
 
   void sendTrackingOn();
+  void sendExtraOn(backend::NodeId n);
 
   Coherence& owner_;
   backend::NodeId node_;
@@ -242,6 +272,29 @@ class Coherence::Tracker final : private backend::LinkOwner, private backend::Fr
   uint64_t ping_sent_ms_ = 0;      // 0: no PING outstanding
   uint64_t reconnect_at_ms_ = 0;   // 0: none scheduled
   unsigned attempt_ = 0;
+  std::string host_;
+  uint16_t port_;
+  std::vector<backend::NodeId> extra_;  // the RESP3 links' nodes at this address
+  std::unique_ptr<BcastLink> bcast_;    // while clients track BCAST prefixes
+};
+
+// CLIENT TRACKING ON REDIRECT <id> on a link that runs RESP3 clients' commands (their reads are
+// tracked for the clients' own tracking); frees itself.
+class ExtraOn final : public backend::Request {
+ public:
+  ExtraOn(std::function<void(std::string_view)> refused, long long redirect)
+      : refused_(std::move(refused)), redirect_(std::to_string(redirect)) {}
+  void encode(std::string& out) const override { resp::appendCommand(out, {"CLIENT", "TRACKING", "ON", "REDIRECT", redirect_}); }
+  void onReply(const resp::Frame& reply) override {
+    resp::FrameView r = reply.root();
+    if (r.type() == resp::FrameType::kError) refused_(r.str());
+    delete this;
+  }
+  void onFailure(backend::Failure, std::string_view) override { delete this; }  // the link's down event follows
+
+ private:
+  std::function<void(std::string_view)> refused_;
+  std::string redirect_;
 };
 
 // CLIENT TRACKING ON REDIRECT <id> on a node's filling link; frees itself once answered or failed.
@@ -289,6 +342,20 @@ void Coherence::Tracker::sendTrackingOn() {
   owner_.data_.submitTo(node_, r);
   // The reads sent after it on the same link are tracked; those sent before are voided.
   owner_.rt_.setNodeStoring(node_, true);
+}
+
+void Coherence::Tracker::sendExtraOn(backend::NodeId n) {
+  if (owner_.extra_ == nullptr || !owner_.clientTrackingReady(nullptr)) return;
+  std::string name = name_;
+  Coherence& owner = owner_;
+  auto* r = new ExtraOn(
+      [&owner, name](std::string_view why) {
+        spdlog::warn("client tracking: {} refused CLIENT TRACKING on the RESP3 link: {}", name, why);
+        owner.clientsLost();
+      },
+      redirect_id_);
+  r->timeout_ms = owner_.config_.backend_timeout_ms;
+  owner_.extra_->submitTo(n, r);
 }
 
 Coherence::Coherence(Loop& loop, const Config& config, ReadThrough& read_through, backend::Upstream& data,
@@ -371,10 +438,76 @@ void Coherence::nodeUp(backend::NodeId node) {
     std::string host;
     uint16_t port = 0;
     if (!data_.nodeAddress(node, &host, &port)) return;
-    trackers_.push_back(std::make_unique<Tracker>(*this, node, std::move(host), port));
+    trackers_.push_back(std::make_unique<Tracker>(*this, node, host, port));
     t = trackers_.back().get();
+    // The RESP3 links to this address that came up first.
+    for (auto it = extra_waiting_.begin(); it != extra_waiting_.end();) {
+      std::string h;
+      uint16_t p = 0;
+      if (extra_->nodeAddress(*it, &h, &p) && h == host && p == port) {
+        t->addExtra(*it);
+        it = extra_waiting_.erase(it);
+      } else {
+        ++it;
+      }
+    }
   }
   t->dataUp();
+}
+
+void Coherence::trackAlso(backend::Upstream& extra) {
+  extra_ = &extra;
+  extra.onReady([this](backend::NodeId n) { extraUp(n); });
+  extra.onDown([this](backend::NodeId n) { extraDown(n); });
+  extra.onGone([this](backend::NodeId n) { extraDown(n); });
+}
+
+// A RESP3 link is ready: its CLIENT TRACKING goes first, ahead of what waited for the link, so it
+// covers every read the link runs (with no redirect id yet, the subscription sends it and says
+// that what was read meanwhile is not covered).
+void Coherence::extraUp(backend::NodeId node) {
+  if (!active()) return;
+  std::string host;
+  uint16_t port = 0;
+  if (!extra_->nodeAddress(node, &host, &port)) return;
+  for (auto& t : trackers_) {
+    if (t->at(host, port)) {
+      t->addExtra(node);
+      return;
+    }
+  }
+  extra_waiting_.push_back(node);
+}
+
+void Coherence::extraDown(backend::NodeId node) {
+  // Redis forgets what the lost connection read.
+  bool known = std::erase(extra_waiting_, node) > 0;
+  for (auto& t : trackers_) known |= t->removeExtra(node);
+  if (known) clientsLost();
+}
+
+void Coherence::setClientPrefixes(std::vector<std::string> prefixes) {
+  client_prefixes_ = std::move(prefixes);
+  ++prefixes_gen_;
+  for (auto& t : trackers_) t->bcastSet();
+  if (client_prefixes_.empty()) bcastApplied();
+}
+
+void Coherence::bcastApplied() {
+  for (const auto& t : trackers_)
+    if (!client_prefixes_.empty() && t->bcastGen() < prefixes_gen_) return;
+  if (client_hooks_.covered) client_hooks_.covered();
+}
+
+bool Coherence::clientTrackingReady(std::string* why) const {
+  const char* reason = nullptr;
+  if (config_.tracking == Config::Tracking::kOff) reason = "it is off (--tracking off)";
+  else if (config_.tracking == Config::Tracking::kBcast)
+    reason = "--tracking bcast reports only the keys under --tracking-prefix";
+  else if (refused_) reason = "Redis refused CLIENT TRACKING (the proxy is TTL-only)";
+  else if (!rt_.cacheEnabled()) reason = "the cache is off (--ttl 0 or --cache-keys 0), so the proxy does not track";
+  if (reason != nullptr && why != nullptr) *why = reason;
+  return reason == nullptr;
 }
 
 void Coherence::nodeDown(backend::NodeId node) {

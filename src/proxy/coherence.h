@@ -13,11 +13,17 @@
 // lost (Redis forgets what that connection read). A cluster slot changing owner drops the cache too
 // (the new owner tracks nothing read from the old one). In auto mode a backend that refuses CLIENT TRACKING (or CLIENT)
 // leaves the proxy TTL-only, with one warning.
+//
+// The proxy's clients' own CLIENT TRACKING (client/tracking_hub.h) is served from the same
+// reports: the links that run RESP3 clients' forwarded commands track their reads too (trackAlso),
+// and while clients ask for BCAST prefixes each node has a BCAST link for them (bcast_link.h).
+// When one of those is lost or made again, the clients' hook says nothing they read can be vouched for.
 #pragma once
 
 #include <uv.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -63,6 +69,20 @@ class Coherence final {
   size_t trackedNodes() const noexcept;  // nodes whose tracking is on
   const CoherenceStats& stats() const noexcept { return stats_; }
 
+  // --- the proxy's clients' tracking
+  struct ClientHooks {
+    std::function<void()> lost;     // a tracking the clients rely on was lost or made again
+    std::function<void()> covered;  // every node's BCAST link covers the prefixes last set
+  };
+  void setClientHooks(ClientHooks hooks) { client_hooks_ = std::move(hooks); }
+  // RESP3 clients' forwarded commands run on extra's links: their reads are tracked there too
+  // (redirected to the same invalidation links). Before start().
+  void trackAlso(backend::Upstream& extra);
+  // The prefixes the clients' BCAST tracking needs reported (empty: no BCAST links).
+  void setClientPrefixes(std::vector<std::string> prefixes);
+  // Whether clients' tracking can be served (the proxy tracks every key it reads); else why not.
+  bool clientTrackingReady(std::string* why) const;
+
  private:
   class Tracker;
   class TrackingOn;
@@ -75,6 +95,12 @@ class Coherence final {
   void nodeGone(backend::NodeId node);
   void slotsMoved();
   void refused(std::string_view what, std::string_view why);
+  void extraUp(backend::NodeId node);
+  void extraDown(backend::NodeId node);
+  void bcastApplied();
+  void clientsLost() {
+    if (client_hooks_.lost) client_hooks_.lost();
+  }
   void onTick();
   bool active() const noexcept { return config_.tracking != Config::Tracking::kOff && !refused_ && !closed_; }
 
@@ -97,6 +123,11 @@ class Coherence final {
   bool closed_ = false;
   uv_timer_t tick_;
   CoherenceStats stats_;
+  ClientHooks client_hooks_;
+  backend::Upstream* extra_ = nullptr;
+  std::vector<backend::NodeId> extra_waiting_;  // extra's nodes up with no tracker yet at their address
+  std::vector<std::string> client_prefixes_;
+  uint64_t prefixes_gen_ = 0;
 };
 
 }  // namespace rcp::proxy

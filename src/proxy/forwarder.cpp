@@ -55,8 +55,8 @@ class Forwarder::Forward final : public backend::Request {
 
  private:
   void invalidateAfter() {
-    if (after.all) owner_.read_through_.invalidateAll();
-    after.forEach([this](std::string_view k) { owner_.read_through_.invalidate(k); });
+    if (after.all) owner_.read_through_.dropAllWritten();
+    after.forEach([this](std::string_view k) { owner_.read_through_.dropWritten(k); });
   }
   void finish(const Lookup& r) {
     Waiter* w = waiter;
@@ -176,8 +176,8 @@ class Forwarder::Split final {
   void partDone() {
     if (--left_ > 0) return;
     ReadThrough& rt = owner_.read_through_;
-    if (after.all) rt.invalidateAll();
-    after.forEach([&rt](std::string_view k) { rt.invalidate(k); });
+    if (after.all) rt.dropAllWritten();
+    after.forEach([&rt](std::string_view k) { rt.dropWritten(k); });
     Lookup res;
     std::string out;  // the message views it: it outlives this object, freed before the waiter runs
     if (failed_) {

@@ -330,8 +330,9 @@ void ReadThrough::invalidateAllBy(DropCause cause) {
     for (auto& [k, f] : inflight_) f->attached = false;
     inflight_.clear();
   } else {
-    invalidateAll();
+    dropAll();
   }
+  changedAll();
   switch (cause) {
     case DropCause::kFlush: ++stats_.drops_flush; break;
     case DropCause::kSwapdb: ++stats_.drops_swapdb; break;
@@ -366,6 +367,7 @@ void ReadThrough::trackNodes(bool on) {
 
 void ReadThrough::setNodeStoring(backend::NodeId node, bool on) {
   if (node >= node_storing_.size()) node_storing_.resize(node + 1, 0);
+  bool was = node_storing_[node] != 0;
   if (on) {
     // Fills read before now were not covered: voided (the cache itself stays, but what a lost link
     // left stale goes: tracking is back).
@@ -375,9 +377,16 @@ void ReadThrough::setNodeStoring(backend::NodeId node, bool on) {
     inflight_.clear();
   }
   node_storing_[node] = on ? 1 : 0;
+  // Tracking is back after a gap: what changed in it was reported to nobody.
+  if (on && !was) changedAll();
 }
 
 void ReadThrough::invalidate(std::string_view key) {
+  drop(key);
+  if (listener_ != nullptr) listener_->keyChanged(key, false);
+}
+
+void ReadThrough::drop(std::string_view key) {
   uint64_t hash = cache_.hashKey(key);
   cache_.erase(key, hash);
   if (auto it = inflight_.find(FetchKey{key, hash}); it != inflight_.end()) {
@@ -387,6 +396,11 @@ void ReadThrough::invalidate(std::string_view key) {
 }
 
 void ReadThrough::invalidateAll() {
+  dropAll();
+  changedAll();
+}
+
+void ReadThrough::dropAll() {
   cache_.clear();
   ++epoch_;
   for (auto& [k, f] : inflight_) f->attached = false;

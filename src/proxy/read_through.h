@@ -76,6 +76,21 @@ struct ReadThroughStats {
   uint64_t marked_stale = 0;      // times a lost link made every entry stale instead of dropping it
 };
 
+// Who else hears what the read-through hears of Redis's changes (the tracking hub that serves the
+// proxy's own clients' CLIENT TRACKING). Called from inside the change, never for a read.
+class ChangeListener {
+ public:
+  // key changed: Redis said so (by_client false), or a client of the proxy is writing it now
+  // (by_client true: called while its command is dispatched).
+  virtual void keyChanged(std::string_view key, bool by_client) = 0;
+  // Anything may have changed, or the proxy can no longer know what did (a null invalidation, a
+  // flush, a link or its tracking lost, tracking back after a gap, a slot moved, a failover).
+  virtual void allChanged() = 0;
+
+ protected:
+  ~ChangeListener() = default;
+};
+
 class ReadThrough {
  public:
   // config is the server's, updated in place on reload (backend_timeout_ms applies to new fetches).
@@ -106,8 +121,16 @@ class ReadThrough {
   // whose keys cannot be known, and FLUSHALL / FLUSHDB / SWAPDB, drop everything.
   void invalidateWritten(std::string_view key) {
     ++stats_.write_invalidations;
-    invalidate(key);
+    drop(key);
+    if (listener_ != nullptr) listener_->keyChanged(key, true);
   }
+  // A write of this proxy has been answered on a link other than the one that fills the cache: its
+  // keys are dropped again (a fill read before the write may have landed meanwhile). The cache's
+  // business only: the change itself was reported when the write was sent.
+  void dropWritten(std::string_view key) { drop(key); }
+  void dropAllWritten() { dropAll(); }
+  // One listener (or none): told of every change after the cache has acted on it.
+  void setListener(ChangeListener* l) noexcept { listener_ = l; }
   enum class DropCause : uint8_t {
     kFlush, kSwapdb, kUnknownKeys, kNullMessage, kLinkLost, kReconnect, kPingDeadline, kSlotMoved, kFailover
   };
@@ -152,6 +175,11 @@ class ReadThrough {
     size_t operator()(const FetchKey& k) const noexcept { return k.hash; }
   };
 
+  void drop(std::string_view key);  // the cache's part of invalidate()
+  void dropAll();                   // the cache's part of invalidateAll()
+  void changedAll() {
+    if (listener_ != nullptr) listener_->allChanged();
+  }
   bool covered(std::string_view key) const noexcept;  // tracking reports changes of key
   // --refresh-ahead: a hit on e, past that fraction of its life, starts one background fetch.
   void maybeRefresh(const Entry& e, std::string_view key, uint64_t hash, uint64_t now) {
@@ -186,6 +214,7 @@ class ReadThrough {
   std::vector<uint16_t> slots_;
   size_t live_fetches_ = 0;  // attached or detached, not yet completed
   ReadThroughStats stats_;
+  ChangeListener* listener_ = nullptr;
 };
 
 }  // namespace rcp::proxy

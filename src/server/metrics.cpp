@@ -4,6 +4,7 @@
 
 #include "src/server/failover_metrics.h"
 #include "src/server/metric_writer.h"
+#include "src/server/tracking_metrics.h"
 
 #include <unistd.h>
 
@@ -148,7 +149,6 @@ std::string prometheusText(const MetricSources& s) {
   metric("client_connections_max", "gauge", "Most client connections at once (--max-clients).", c.max_clients);
   metric("client_connections_total", "counter", "Client connections accepted, rejected ones included.", st.connections_received);
   metric("client_connections_rejected_total", "counter", "Connections refused over --max-clients.", st.rejected_connections);
-  metric("tracking_open_refused_total", "counter", "CLIENT TRACKING on refused over --tracking-open-rate.", st.tracking_open_refused);
   metric("client_connections_denied_total", "counter", "Connections refused by protected mode (--protected-mode: not loopback, no --requirepass).", st.protected_denied);
   metric("client_idle_closes_total", "counter", "Clients closed by --idle-timeout.", st.idle_closes);
   metric("client_output_limit_closes_total", "counter", "Clients closed for not reading (--max-output-bytes).", st.output_limit_closes);
@@ -159,6 +159,7 @@ std::string prometheusText(const MetricSources& s) {
   metric("sent_bytes_total", "counter", "Bytes written to clients.", st.bytes_out);
   tlsPrometheus(o, s.tls);
   sentinelPrometheus(o, s.upstream, s.read_through);
+  clientTrackingPrometheus(o, s.clients.tracking(), c);
   return o;
 }
 
@@ -251,6 +252,7 @@ std::string infoText(const MetricSources& s, std::string_view section) {
   }
   if (want("proxy_tls")) tlsInfo(o, s.tls);
   if (want("proxy_sentinel")) sentinelInfo(o, c, s.upstream, s.read_through);
+  if (want("proxy_client_tracking")) clientTrackingInfo(o, s.clients.tracking(), c);
   if (!o.empty()) o.resize(o.size() - 2);  // no blank line after the last section
   return o;
 }

@@ -34,6 +34,7 @@ Server::Server(uv_loop_t* loop, Config config)
       facts_(*upstream_, commands_, config_),
       clients_(loop_, config_, client::Services{read_through_, forwarder_, *upstream_, *upstream3_, pinned_, commands_}, *this) {
   for (ListenSocket& ls : listeners_) ls.server = this;
+  wireClientTracking();
   // A Sentinel-announced failover: nothing read from the old primary is served again (its writes
   // may not have reached the new one), and connections pinned to it are gone.
   upstream_->onSwitched([this] {
@@ -52,6 +53,18 @@ Server::Server(uv_loop_t* loop, Config config)
 }
 
 Server::~Server() = default;
+
+// The clients' CLIENT TRACKING (client/tracking_hub.h) is served from what the proxy's own tracking
+// learns: every change the read-through hears of, the RESP3 links' reads tracked too, BCAST
+// prefixes reported by a link per node, and a null to every tracking client when coverage is lost.
+void Server::wireClientTracking() {
+  client::TrackingHub& hub = clients_.tracking();
+  read_through_.setListener(&hub);
+  coherence_.trackAlso(*upstream3_);
+  coherence_.setClientHooks({[&hub] { hub.allChanged(); }, [&hub] { hub.bcastCovered(); }});
+  hub.setReadiness([this](std::string* why) { return coherence_.clientTrackingReady(why); });
+  hub.onPrefixesChanged([this](const std::vector<std::string>& p) { coherence_.setClientPrefixes(p); });
+}
 
 
 void Server::start() {

@@ -101,6 +101,7 @@ class Server final : private client::ClientHost {
   // logged and the context in use stays.
   void loadTls(bool at_start);
   void startTimersAndSignals();
+  void wireClientTracking();
   static void onListenCb(uv_stream_t* s, int status) noexcept;
   void onConnection(ListenSocket& ls, int status);
   void onTurnEnd();

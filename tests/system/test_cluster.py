@@ -215,11 +215,31 @@ def test_node_clients_through_the_cluster(cluster, cproxy, scenario):
     assert cproxy.info("backend")["backend_cluster_enabled"] == 1
 
 
-def test_client_tracking_is_refused_in_front_of_a_cluster(cproxy):
+def test_client_tracking_through_the_cluster_hears_of_every_node(cluster, cproxy):
+    # One tracking per node for the proxy, whatever the number of clients: keys on every primary
+    # read by a tracking client, changed directly on the cluster, each invalidated.
+    from redis.cluster import RedisCluster
+    direct = RedisCluster(host="127.0.0.1", port=cluster.ports[0])
+    keys = [f"trk:{i}" for i in range(12)]  # spread over the three primaries
+    assert len({direct.keyslot(k) * 3 // 16384 for k in keys}) == 3
+    for k in keys:
+        direct.set(k, "v1")
     r3 = resp3.Conn(cproxy.port)
-    with pytest.raises(resp3.Error, match="not supported in front of a Redis Cluster"):
-        r3.get("CLIENT", "TRACKING", "ON")
+    assert r3.call("CLIENT", "TRACKING", "ON") == b"+OK\r\n"
+    for k in keys:
+        assert r3.get("GET", k) == b"v1"
+    for k in keys:
+        direct.set(k, "v2")
+    seen = set()
+    while len(seen) < len(keys):
+        push = r3.next_push()
+        assert push[0] == b"invalidate"
+        seen.update(push[1])
+    assert seen == {k.encode() for k in keys}
+    assert [r3.get("GET", k) for k in keys] == [b"v2"] * len(keys)
     assert r3.get("PING") == b"PONG"
+    r3.close()
+    direct.close()
 
 
 def test_a_redis_that_refuses_cluster_commands_is_served_as_a_single_redis(redis_server, proxy):

@@ -41,8 +41,9 @@ def test_node_redis_with_default_settings(pair):
 def test_node_redis_client_side_cache_is_invalidated_through_the_proxy(pair):
     r, p = pair
     out = run_scenario("node-redis-csc", p.port, r.port)
-    assert out["hits"] >= 1
-    assert p.info("proxy_stats")["pinned_opened"] >= 1  # its tracking connection
+    assert out["hits"] >= 2
+    assert p.info("proxy_client_tracking")["client_tracking_enabled"] >= 1  # served by the proxy's hub
+    assert p.info("proxy_stats")["pinned_opened"] == 0  # no connection of its own to Redis
     print(f"node-redis client-side cache: invalidation {out['invalidation_us']} us after the write")
 
 

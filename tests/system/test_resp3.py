@@ -1,7 +1,6 @@
 """RESP3 clients (HELLO 3): the proxy's own replies in their RESP3 shapes, Redis's replies relayed
 as Redis shapes them for RESP3, the cache and read-your-writes unchanged, pub/sub pushes
-interleaved with replies, CLIENT TRACKING with invalidations reaching the client, protocol
-switching, redis-cli -3."""
+interleaved with replies, protocol switching, redis-cli -3 (CLIENT TRACKING: test_client_tracking.py)."""
 import subprocess
 import time
 
@@ -217,94 +216,6 @@ def test_pubsub_pushes_interleave_with_replies_in_order(pair):
     assert c.next_push() == Push([b"punsubscribe", b"p*", 0])
     assert c.call("GET", "k") == b"$1\r\nv\r\n"
     assert wait_until(lambda: p.info("proxy_stats")["pinned_connections"] == 0)
-
-
-def test_client_tracking_invalidations_reach_the_client(pair):
-    r, p = pair
-    direct = r.client()
-    direct.set("k", "v1")
-    c = Conn(p.port)
-    assert c.call("CLIENT", "TRACKING", "on") == b"+OK\r\n"
-    assert p.info("proxy_stats")["pinned_connections"] == 1
-    assert c.call("GET", "k") == b"$2\r\nv1\r\n"
-    info = value(c.call("CLIENT", "TRACKINGINFO"))
-    assert info[b"flags"] == {b"on"}
-    # a value changed directly in Redis: the invalidation push reaches the client through the proxy
-    t0 = time.monotonic()
-    direct.set("k", "v2")
-    assert c.next_push() == Push([b"invalidate", [b"k"]])
-    latency_ms = (time.monotonic() - t0) * 1000
-    assert c.call("GET", "k") == b"$2\r\nv2\r\n"  # its reads go to Redis, which tracks them
-    # a write through the proxy by another client invalidates it too
-    p.client().set("k", "v3")
-    assert c.next_push() == Push([b"invalidate", [b"k"]])
-    # MGET is tracked as well
-    assert c.call("MGET", "k", "k2") == b"*2\r\n$2\r\nv3\r\n_\r\n"
-    direct.set("k2", "x")
-    assert c.next_push() == Push([b"invalidate", [b"k2"]])
-    # FLUSHALL: a null invalidation
-    direct.flushall()
-    assert c.next_push() == Push([b"invalidate", None])
-    assert c.call("CLIENT", "TRACKING", "off") == b"+OK\r\n"
-    assert wait_until(lambda: p.info("proxy_stats")["pinned_connections"] == 0)
-    assert p.info("proxy_stats")["pinned_idle"] == 0  # a connection that tracked is not reused
-    print(f"invalidation push through the proxy after {latency_ms:.2f} ms")
-
-
-@pytest.mark.parametrize("mode", ["OPTIN", "OPTOUT", "BCAST", "NOLOOP"])
-def test_client_tracking_modes(pair, mode):
-    r, p = pair
-    direct = r.client()
-    c = Conn(p.port)
-    args = ["CLIENT", "TRACKING", "on", mode] + (["PREFIX", "a:"] if mode == "BCAST" else [])
-    assert c.call(*args) == b"+OK\r\n"
-    if mode == "OPTIN":
-        assert c.call("GET", "a:1") == b"_\r\n"               # not tracked
-        assert c.call("CLIENT", "CACHING", "yes") == b"+OK\r\n"
-        assert c.call("GET", "a:2") == b"_\r\n"               # tracked
-    elif mode == "OPTOUT":
-        assert c.call("CLIENT", "CACHING", "no") == b"+OK\r\n"
-        assert c.call("GET", "a:1") == b"_\r\n"               # not tracked
-        assert c.call("GET", "a:2") == b"_\r\n"
-    elif mode == "NOLOOP":
-        assert c.call("GET", "a:2") == b"_\r\n"
-        assert c.call("SET", "a:2", "mine") == b"+OK\r\n"    # its own write: no invalidation for it
-        assert c.call("GET", "a:2") == b"$4\r\nmine\r\n"
-    direct.set("a:1", "x")
-    direct.set("a:2", "y")
-    direct.set("b:1", "z")
-    push = c.next_push()
-    assert push[0] == b"invalidate"
-    keys = list(push[1])
-    if mode == "BCAST":  # every key under the prefix, read or not; none outside it
-        keys += c.next_push()[1]
-        assert sorted(keys) == [b"a:1", b"a:2"]
-    else:
-        assert keys == [b"a:2"]
-    assert c.call("PING") == b"+PONG\r\n"
-    assert not c.pushes  # no further invalidation (b:1 is not tracked; a:1 was not read under tracking)
-    info = value(c.call("CLIENT", "TRACKINGINFO"))
-    assert mode.lower().encode() in {f.lower() for f in info[b"flags"]}
-
-
-def test_client_tracking_limits_and_refusals(redis_server, proxy):
-    r = redis_server()
-    p = proxy(r.port, "--max-pinned", "1")
-    c = Conn(p.port)
-    assert c.call("CLIENT", "TRACKING", "on", "REDIRECT", "5").startswith(b"-ERR CLIENT TRACKING REDIRECT is not supported")
-    assert c.call("CLIENT", "TRACKING", "off") == b"+OK\r\n"  # nothing to turn off: no connection taken
-    assert p.info("proxy_stats")["pinned_connections"] == 0
-    assert c.call("CLIENT", "TRACKING", "on") == b"+OK\r\n"
-    other = Conn(p.port)
-    assert other.call("CLIENT", "TRACKING", "on").startswith(b"-ERR max number of pinned connections reached")
-    # a tracking client cannot switch protocols under its connection
-    assert c.call("HELLO", "2").startswith(b"-ERR HELLO cannot switch protocols")
-    # RESP2 clients cannot track through the proxy (their REDIRECT would name a proxy connection)
-    with pytest.raises(redis.ResponseError, match="needs RESP3"):
-        p.client().execute_command("CLIENT", "TRACKING", "on")
-    c.close()
-    assert wait_until(lambda: p.info("proxy_stats")["pinned_connections"] == 0)
-    assert other.call("CLIENT", "TRACKING", "on") == b"+OK\r\n"
 
 
 def test_resp3_transactions_and_blocking_commands(pair):

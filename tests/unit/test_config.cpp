@@ -321,26 +321,30 @@ TEST_CASE("--stale-if-error and --refresh-ahead: values, errors, reloadable") {
   CHECK(running.stale_if_error_ms == 5000);
 }
 
-TEST_CASE("--backend-min-rate, --protected-mode, --tracking-open-rate: values, errors, reload") {
+TEST_CASE("--backend-min-rate, --protected-mode, --tracking-table-max-keys, --tracking-max-prefixes: values, errors, reload") {
   Config d = parse({});
   CHECK(d.backend_min_rate == 1u << 20);
   CHECK(d.protected_mode);
-  CHECK(d.tracking_open_rate == 100);
+  CHECK(d.tracking_table_max_keys == 1000000);
+  CHECK(d.tracking_max_prefixes == 128);
   CHECK(d.max_backend_reply_bytes == size_t{512} << 20);  // Redis's proto-max-bulk-len: its largest value fits
-  Config c = parse({"--backend-min-rate", "64k", "--protected-mode", "no", "--tracking-open-rate", "5"});
+  Config c = parse({"--backend-min-rate", "64k", "--protected-mode", "no", "--tracking-table-max-keys", "0",
+                    "--tracking-max-prefixes", "5"});
   CHECK(c.backend_min_rate == 65536);
   CHECK_FALSE(c.protected_mode);
-  CHECK(c.tracking_open_rate == 5);
+  CHECK(c.tracking_table_max_keys == 0);
+  CHECK(c.tracking_max_prefixes == 5);
   CHECK(parse({"--backend-min-rate", "0"}).backend_min_rate == 0);
   CHECK_FALSE(parse({}, {{"RCP_PROTECTED_MODE", "no"}}).protected_mode);
   CHECK(errorOf({"--protected-mode", "maybe"}).find("--protected-mode") != std::string::npos);
-  CHECK(errorOf({"--tracking-open-rate", "0"}).find("--tracking-open-rate") != std::string::npos);
+  CHECK(errorOf({"--tracking-max-prefixes", "0"}).find("--tracking-max-prefixes") != std::string::npos);
+  CHECK(errorOf({"--tracking-table-max-keys", "x"}).find("--tracking-table-max-keys") != std::string::npos);
   CHECK(errorOf({"--backend-min-rate", "fast"}).find("--backend-min-rate") != std::string::npos);
-  Config running = parse({}), fresh = parse({"--protected-mode", "no", "--tracking-open-rate", "7"});
+  Config running = parse({}), fresh = parse({"--protected-mode", "no", "--tracking-table-max-keys", "7"});
   CHECK(rcp::restartOnlyChanges(running, fresh).empty());
   rcp::applyReloadable(running, fresh);
   CHECK_FALSE(running.protected_mode);
-  CHECK(running.tracking_open_rate == 7);
+  CHECK(running.tracking_table_max_keys == 7);
   CHECK(rcp::restartOnlyChanges(running, parse({"--backend-min-rate", "2m"})) ==
         std::vector<std::string>{"--backend-min-rate"});
 }

@@ -91,6 +91,14 @@ async function nodeRedisClientSideCache() {
   await other.set('csc:k', 'v3');
   assert.notEqual(await Promise.race([again, sleep(5000).then(() => 'timeout')]), 'timeout');
   assert.equal(await c.get('csc:k'), 'v3');
+  // a read the proxy forwards (HGET, on its RESP3 link): tracked for the client as well
+  await direct.hSet('csc:h', 'f', '1');
+  assert.equal(await c.hGet('csc:h', 'f'), '1');
+  assert.equal(await c.hGet('csc:h', 'f'), '1');       // from the client's own cache
+  const third = new Promise((resolve) => cache.once('invalidate', resolve));
+  await direct.hSet('csc:h', 'f', '2');
+  assert.notEqual(await Promise.race([third, sleep(5000).then(() => 'timeout')]), 'timeout');
+  assert.equal(await c.hGet('csc:h', 'f'), '2');
   const stats = cache.stats();
   for (const x of [other, direct, c]) await x.close();
   return { invalidation_us: Math.round(micros), hits: stats.hitCount, misses: stats.missCount };
