@@ -10,7 +10,9 @@
 #                front of a local Redis Cluster against redis-benchmark --cluster going to it directly;
 #                a 304 against a 200 hit, and a hot key's p99 with and without --refresh-ahead; hits over
 #                the proxy's Unix socket against Redis's own (TLS: ../shared/bench/tls.sh PROXY_BIN); a Sentinel
-#                failover under load (scripts/failover_bench.py: time to follow, stale reads)
+#                failover under load (scripts/failover_bench.py: time to follow, stale reads); 10,000
+#                clients with CLIENT TRACKING through the proxy against as many on Redis itself
+#                (scripts/tracking_bench.py: backend connections, invalidation latency, fan-out)
 #   make test-sanitize   the same tests on an ASan+UBSan build (build-asan/)
 #   make install [PREFIX=/usr/local]   binary, example config, systemd unit, --help text
 MAKEFLAGS += --no-print-directory
@@ -69,6 +71,7 @@ bench: build
 	@scripts/unix_bench.sh $(BUILD)/redis-cache-proxy
 	@$(PYTHON) scripts/failover_bench.py $(BUILD)/redis-cache-proxy
 	@$(PYTHON) scripts/http_cache_bench.py $(BUILD)/redis-cache-proxy
+	@$(PYTHON) scripts/tracking_bench.py $(BUILD)/redis-cache-proxy
 
 install: build
 	cmake --install $(BUILD) --prefix $(PREFIX)

@@ -122,6 +122,7 @@ void Clients::flushDirty() {
     }
     flushing_.clear();
   }
+  tracking_.delivered();
 }
 
 std::vector<ClientInfo> Clients::clients() {

@@ -303,6 +303,7 @@ void TrackingHub::unlink(KeyEntry* e) noexcept {
 
 void TrackingHub::keyChanged(std::string_view key, bool by_client) {
   if (tracking_ == 0) return;
+  stamp();
   if (!by_client && !prefix_table_.empty()) {
     // BCAST: what Redis reports under a prefix (a write through the proxy is reported by Redis too).
     for (auto& [p, e] : prefix_table_) {
@@ -338,6 +339,7 @@ void TrackingHub::notifyKey(const std::vector<uint64_t>& ids, const std::string&
 
 void TrackingHub::allChanged() {
   if (tracking_ == 0) return;
+  stamp();
   keys_.clear();
   oldest_ = newest_ = nullptr;
   for (auto& [p, e] : prefix_table_) {
@@ -422,6 +424,8 @@ void TrackingHub::deliver(Client& c, std::string_view payload) {
   } else {
     return;  // RESP2 without a subscribed redirect target: nowhere to say it (as in Redis)
   }
+  stamp();  // BCAST batches and evictions: from when they are sent
+  ++unsent_;
   target->peer->trackingPush(scratch_);
 }
 

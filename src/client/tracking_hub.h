@@ -25,6 +25,7 @@
 // left or turned tracking off are skipped when their key is reported (Redis does the same).
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -36,6 +37,7 @@
 #include <vector>
 
 #include "src/base/config.h"
+#include "src/base/histogram.h"
 #include "src/proxy/read_through.h"
 
 namespace rcp::client {
@@ -140,6 +142,16 @@ class TrackingHub final : public proxy::ChangeListener {
   void keyChanged(std::string_view key, bool by_client) override;
   void allChanged() override;
 
+  // The connections have been written: each invalidation queued since the change that caused it was
+  // learned is counted in the delivery latency (learned -> handed to the client's socket).
+  void delivered() {
+    if (unsent_ == 0) return;
+    delivery_.observe(nowNs() - stamp_ns_, unsent_);
+    unsent_ = 0;
+    stamp_ns_ = 0;
+  }
+  const LatencyHistogram& deliveryLatency() const noexcept { return delivery_; }
+
   size_t keys() const noexcept { return keys_.size(); }
   size_t clients() const noexcept { return tracking_; }
   size_t prefixes() const noexcept { return prefix_table_.size(); }
@@ -198,6 +210,16 @@ class TrackingHub final : public proxy::ChangeListener {
   std::vector<Deferred> deferred_;  // the writer's invalidations, until endWrite()
   std::string scratch_;
   TrackingStats stats_;
+  LatencyHistogram delivery_;
+  uint64_t stamp_ns_ = 0;  // when the first change not yet delivered was learned (0: none)
+  uint64_t unsent_ = 0;    // invalidations queued since
+  static uint64_t nowNs() noexcept {
+    return static_cast<uint64_t>(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch()).count());
+  }
+  void stamp() noexcept {
+    if (stamp_ns_ == 0) stamp_ns_ = nowNs();
+  }
 };
 
 }  // namespace rcp::client

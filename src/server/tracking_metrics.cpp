@@ -7,6 +7,19 @@
 
 namespace rcp {
 
+namespace {
+// The bucket bound (µs) under which 99% of the observations fall (0: none yet).
+double p99BoundUs(const LatencyHistogram& h) {
+  if (h.count() == 0) return 0;
+  uint64_t cumulative = 0;
+  for (size_t i = 0; i < LatencyHistogram::kBounds.size(); ++i) {
+    cumulative += h.counts()[i];
+    if (cumulative * 100 >= h.count() * 99) return LatencyHistogram::kBounds[i] * 1e6;
+  }
+  return -1;  // past the last bound
+}
+}  // namespace
+
 void clientTrackingPrometheus(std::string& o, const client::TrackingHub& hub, const Config& c) {
   const client::TrackingStats& st = hub.stats();
   auto metric = metricWriter(o);
@@ -27,6 +40,20 @@ void clientTrackingPrometheus(std::string& o, const client::TrackingHub& hub, co
          "Keys invalidated for their readers to keep the table under --tracking-table-max-keys.", st.evicted_keys);
   metric("client_tracking_redir_broken_total", "counter", "tracking-redir-broken pushes (the REDIRECT target left).",
          st.redir_broken);
+  const LatencyHistogram& h = hub.deliveryLatency();
+  auto out = std::back_inserter(o);
+  o += "# HELP rcp_client_tracking_delivery_seconds From a change the proxy learns of (Redis's report, a write it "
+       "forwards) to its invalidation handed to each tracking client's socket.\n"
+       "# TYPE rcp_client_tracking_delivery_seconds histogram\n";
+  uint64_t cumulative = 0;
+  for (size_t i = 0; i < LatencyHistogram::kBounds.size(); ++i) {
+    cumulative += h.counts()[i];
+    fmt::format_to(out, "rcp_client_tracking_delivery_seconds_bucket{{le=\"{}\"}} {}\n", LatencyHistogram::kBounds[i],
+                   cumulative);
+  }
+  fmt::format_to(out, "rcp_client_tracking_delivery_seconds_bucket{{le=\"+Inf\"}} {}\n", h.count());
+  fmt::format_to(out, "rcp_client_tracking_delivery_seconds_sum {}\nrcp_client_tracking_delivery_seconds_count {}\n",
+                 h.sumSeconds(), h.count());
 }
 
 void clientTrackingInfo(std::string& o, const client::TrackingHub& hub, const Config& c) {
@@ -35,9 +62,15 @@ void clientTrackingInfo(std::string& o, const client::TrackingHub& hub, const Co
                  "# Proxy_client_tracking\r\nclient_tracking_clients:{}\r\nclient_tracking_keys:{}\r\n"
                  "client_tracking_keys_max:{}\r\nclient_tracking_prefixes:{}\r\nclient_tracking_enabled:{}\r\n"
                  "client_tracking_refused:{}\r\nclient_tracking_invalidations:{}\r\nclient_tracking_null_invalidations:{}\r\n"
-                 "client_tracking_evicted_keys:{}\r\nclient_tracking_redir_broken:{}\r\n\r\n",
+                 "client_tracking_evicted_keys:{}\r\nclient_tracking_redir_broken:{}\r\n"
+                 "client_tracking_delivered:{}\r\nclient_tracking_delivery_avg_us:{:.1f}\r\n"
+                 "client_tracking_delivery_p99_le_us:{:.0f}\r\n\r\n",
                  hub.clients(), hub.keys(), c.tracking_table_max_keys, hub.prefixes(), st.enabled, st.refused,
-                 st.invalidations, st.null_messages, st.evicted_keys, st.redir_broken);
+                 st.invalidations, st.null_messages, st.evicted_keys, st.redir_broken, hub.deliveryLatency().count(),
+                 hub.deliveryLatency().count() == 0
+                     ? 0.0
+                     : hub.deliveryLatency().sumSeconds() * 1e6 / static_cast<double>(hub.deliveryLatency().count()),
+                 p99BoundUs(hub.deliveryLatency()));
 }
 
 }  // namespace rcp
