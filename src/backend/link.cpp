@@ -218,6 +218,8 @@ void Link::send(Request* r) {
   loop_.requestTurnEnd();
 }
 
+std::string Link::localAddress() const { return stream_.localAddress(); }
+
 void Link::sendRaw(std::string_view bytes) {
   assert(accepting());
   out_.append(bytes);

@@ -106,6 +106,8 @@ class Link final : private net::StreamOwner {
   size_t inflight() const noexcept { return requests_; }  // requests sent and not answered (nor cancelled)
   // The connection's id on Redis, when the handshake asked for it (CLIENT ID); 0 otherwise.
   long long clientId() const noexcept { return client_id_; }
+  // This end's address (ip:port), as Redis names the connection (CLIENT LIST's addr, MONITOR).
+  std::string localAddress() const;
 
   // Queues r behind what was sent (accepting() must hold); written by flush().
   void send(Request* r);

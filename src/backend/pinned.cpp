@@ -130,6 +130,7 @@ void Pinned::closeLink(std::string_view why) {
   if (Link* l = std::exchange(link_, nullptr)) l->close(why);
   failWaiting(why);
   streaming_ = paused_ = was_up_ = opened_ = false;
+  laddr_.clear();
 }
 
 void Pinned::lose(std::string_view why) {
@@ -155,6 +156,7 @@ void Pinned::onLinkDown(Link& link, std::string_view why, std::vector<Request*>&
   assert(&link == link_);
   (void)link;
   link_ = nullptr;
+  laddr_.clear();
   std::string reason(why);
   bool was_up = std::exchange(was_up_, false);
   // The client's state was on that connection: nothing is resent. Failing a request can end the
@@ -247,7 +249,19 @@ Pinned* PinnedPool::acquire(PinnedUser& user, bool resp3) {
   p->where_ = Pinned::Where::kInUse;
   ++in_use_;
   p->open(&user, resp3);
+  p->client_addr_ = user.clientAddress();
   return p;
+}
+
+std::string PinnedPool::clientAt(std::string_view laddr) {
+  for (const auto& p : all_) {
+    // Learned at the first line that may name it: Redis runs (and MONITOR shows) what was pipelined
+    // behind the handshake before the handshake's replies are read here.
+    bool connected = p->link_ != nullptr && (p->link_->state() == Link::State::kHandshake || p->link_->state() == Link::State::kUp);
+    if (p->laddr_.empty() && connected) p->laddr_ = p->link_->localAddress();
+    if (!p->laddr_.empty() && p->laddr_ == laddr) return p->client_addr_;
+  }
+  return {};
 }
 
 void PinnedPool::release(Pinned* p, bool reusable) {

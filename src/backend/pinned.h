@@ -35,6 +35,8 @@ class PinnedUser {
   // Stream mode: what Redis sent; on a RESP3 connection also every push, in either mode (valid
   // during the call only).
   virtual void onPinnedFrame(const resp::Frame& frame) = 0;
+  // The client's own address (ip:port), which MONITOR shows instead of the pinned connection's.
+  virtual std::string clientAddress() const { return {}; }
 
  protected:
   ~PinnedUser() = default;
@@ -102,6 +104,8 @@ class Pinned final : public Target, private LinkOwner, private FrameSink {
   std::string host_;              // the node it is (to be) connected to
   uint16_t port_ = 0;
   LinkOptions options_;           // a cluster node's (the link holds a reference)
+  std::string laddr_;             // the link's own address once up (MONITOR names connections by it)
+  std::string client_addr_;       // the address of its last user (kept while idle: MONITOR's lines come late)
   bool dirty_ = false;            // on the pool's flush list
   enum class Where : uint8_t { kFree, kIdle, kInUse } where_ = Where::kFree;  // in the pool
 };
@@ -132,6 +136,9 @@ class PinnedPool {
   // transaction, no subscription, the configured database, nothing in flight), so it may serve
   // another client; otherwise it is closed.
   void release(Pinned* p, bool reusable);
+  // The address of the client that holds (or last held) the pinned connection whose end is at
+  // laddr (as Redis names it in MONITOR), or empty: not one of the pool's.
+  std::string clientAt(std::string_view laddr);
   // The primary was replaced (a failover): every connection is closed (their users see them
   // lost, as Redis's own clients do) and none is kept idle.
   void closeAll(std::string_view why);

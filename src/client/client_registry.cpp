@@ -47,6 +47,19 @@ std::string clientLine(const ClientInfo& c) {
   return s;
 }
 
+std::string monitorLine(std::string_view line, const std::function<std::string(std::string_view)>& who) {
+  size_t open = line.find(" [");
+  size_t space = open == std::string_view::npos ? open : line.find(' ', open + 2);
+  size_t close = space == std::string_view::npos ? space : line.find("] ", space + 1);
+  if (close == std::string_view::npos) return std::string(line);
+  std::string client = who(line.substr(space + 1, close - space - 1));
+  if (client.empty()) return std::string(line);
+  std::string out(line.substr(0, space + 1));
+  out += client;
+  out += line.substr(close);
+  return out;
+}
+
 void clientList(const std::vector<std::string_view>& args, ClientDirectory& dir, int proto, std::string& out) {
   std::string text;
   if (args.size() == 2) {

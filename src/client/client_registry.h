@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -45,6 +46,11 @@ class ClientDirectory {
  protected:
   ~ClientDirectory() = default;
 };
+
+// A MONITOR line as Redis writes it ("<time> [<db> <addr>] "cmd" …", the simple string's text) with
+// <addr> replaced by who(addr) when that is not empty: the address of the proxy's client that owns
+// the connection Redis names (a pinned connection's). Any other line is left as it came.
+std::string monitorLine(std::string_view line, const std::function<std::string(std::string_view)>& who);
 
 // CLIENT LIST [TYPE normal|master|replica|pubsub] [ID id …]: the reply (a bulk string, or
 // verbatim to RESP3) or Redis's error, appended to out.

@@ -175,7 +175,7 @@ void Connection::drain() {
 }
 
 bool Connection::closeIfIdle(uint64_t now_ms, uint64_t idle_ms, uint64_t reject_ms) {
-  if (closing_) return false;
+  if (closing_ || (idle_ms == 0 && !rejecting_)) return false;  // no timeout: not even a syscall (10,000 clients)
   // A large reply leaves in many pieces, in libuv's write queue and then in the kernel's send
   // buffer: either shrinking is the client reading, and progress in either direction is activity.
   size_t unsent = stream_.unsentBytes();

@@ -142,6 +142,7 @@ class RespSession final : public Session, private backend::PinnedUser, private T
   // backend::PinnedUser
   void onPinnedLost(std::string_view why, bool was_up) override;
   void onPinnedFrame(const resp::Frame& frame) override;
+  std::string clientAddress() const override { return conn_.peerAddress(); }
 
   Connection& conn_;
   const SessionContext& ctx_;

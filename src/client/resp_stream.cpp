@@ -128,7 +128,13 @@ void RespSession::onPinnedFrame(const resp::Frame& frame) {
     }
   }
   Reply* r = conn_.pushReply();
-  root.encode(r->first.text);
+  if (state_.stream == Stream::kMonitor && root.type() == resp::FrameType::kSimple) {
+    // A command of a pinned connection: named by its client's address, not the proxy's socket.
+    resp::appendSimple(r->first.text,
+                       monitorLine(root.str(), [this](std::string_view a) { return ctx_.pinned.clientAt(a); }));
+  } else {
+    root.encode(r->first.text);
+  }
   conn_.kick();
   if (pinned_ != nullptr && conn_.outputBacklogged()) {
     pinned_->pauseReading(true);

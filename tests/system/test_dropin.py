@@ -420,6 +420,13 @@ def test_monitor_streams_and_client_reply_off(pair):
     s = raw(p.port)
     s.sendall(b"CLIENT REPLY OFF\r\nSET quiet 1\r\nCLIENT REPLY ON\r\nGET quiet\r\n")
     assert read_exactly(s, lambda g: g.count(b"\r\n") >= 3) == b"+OK\r\n$1\r\n1\r\n"
+    # A transaction runs on the client's pinned connection: MONITOR names the client, not the proxy.
+    t = raw(p.port)
+    t.sendall(b"MULTI\r\nSET monitored 1\r\nEXEC\r\n")
+    read_exactly(t, lambda g: g.endswith(b"*1\r\n+OK\r\n"))
+    line = read_exactly(m, lambda g: b'"monitored"' in g).split(b"\r\n")
+    line = [x for x in line if b'"monitored"' in x][0].decode()
+    assert f" {t.getsockname()[0]}:{t.getsockname()[1]}] " in line, line
 
 
 def test_reset_ends_every_state(pair):

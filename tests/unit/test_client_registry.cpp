@@ -103,3 +103,14 @@ TEST_CASE("client registry: CLIENT KILL, old and new forms, the caller last") {
   CHECK(kill(d, {"CLIENT", "KILL", "ID", "2", "ADDR"}) == "-ERR syntax error\r\n");
   CHECK(kill(d, {"CLIENT", "KILL", "NOPE", "1"}) == "-ERR syntax error\r\n");
 }
+
+TEST_CASE("client registry: a MONITOR line names the proxy's client that owns the connection") {
+  auto who = [](std::string_view a) { return a == "127.0.0.1:40000" ? std::string("10.1.2.3:5555") : std::string(); };
+  CHECK(rcp::client::monitorLine("1700000000.123456 [0 127.0.0.1:40000] \"set\" \"k\" \"v\"", who) ==
+        "1700000000.123456 [0 10.1.2.3:5555] \"set\" \"k\" \"v\"");
+  // Not one of the pinned connections (a shared link), Lua, a Unix socket, IPv6, odd lines: as they came.
+  for (std::string_view line : {"1700000000.1 [0 127.0.0.1:40001] \"get\" \"k\"", "1700000000.1 [0 lua] \"get\" \"k\"",
+                                "1700000000.1 [3 unix:/tmp/r.sock] \"ping\"", "1700000000.1 [0 [::1]:40000] \"ping\"",
+                                "OK", "1700000000.1 [0", "[0 127.0.0.1:40000]", ""})
+    CHECK(rcp::client::monitorLine(line, who) == line);
+}
