@@ -131,6 +131,20 @@ void Pinned::closeLink(std::string_view why) {
   failWaiting(why);
   streaming_ = paused_ = was_up_ = opened_ = false;
   laddr_.clear();
+  trackingGone();
+}
+
+void Pinned::trackingGone() {
+  tracking_redirect_ = 0;
+  if (tracked_for_.empty()) return;
+  std::vector<uint64_t> ids = std::move(tracked_for_);
+  tracked_for_.clear();
+  if (pool_.tracking_lost_) pool_.tracking_lost_(ids);
+}
+
+void Pinned::trackedFor(uint64_t client) {
+  if (std::find(tracked_for_.begin(), tracked_for_.end(), client) != tracked_for_.end()) return;
+  tracked_for_.push_back(client);
 }
 
 void Pinned::lose(std::string_view why) {
@@ -140,6 +154,8 @@ void Pinned::lose(std::string_view why) {
   l->close(reason);  // fails what it holds
   failWaiting(reason);
   streaming_ = paused_ = was_up_ = false;
+  laddr_.clear();
+  trackingGone();
   ++pool_.stats_.lost;
   if (user_ != nullptr) user_->onPinnedLost(reason, true);  // the user releases it
 }
@@ -157,6 +173,7 @@ void Pinned::onLinkDown(Link& link, std::string_view why, std::vector<Request*>&
   (void)link;
   link_ = nullptr;
   laddr_.clear();
+  trackingGone();  // Redis forgot what it tracked for the clients that read through it
   std::string reason(why);
   bool was_up = std::exchange(was_up_, false);
   // The client's state was on that connection: nothing is resent. Failing a request can end the

@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -71,6 +72,13 @@ class Pinned final : public Target, private LinkOwner, private FrameSink {
   // Its connection's id on Redis (0 before the handshake, or when Redis refused CLIENT ID).
   long long redisId() const noexcept { return link_ != nullptr ? link_->clientId() : 0; }
   bool resp3() const noexcept { return resp3_; }
+  // CLIENT TRACKING on this connection, for tracking clients' reads in a transaction or another
+  // database: the redirect id it was turned on with (0: off), and the clients that read through it
+  // since. When the connection goes, Redis forgets what it tracked: those clients are told
+  // (PinnedPool::onTrackingLost). It stays reusable: its reports are of real changes only.
+  long long trackingRedirect() const noexcept { return tracking_redirect_; }
+  void setTrackingRedirect(long long id) noexcept { tracking_redirect_ = id; }
+  void trackedFor(uint64_t client);
 
  private:
   friend class PinnedPool;
@@ -79,6 +87,7 @@ class Pinned final : public Target, private LinkOwner, private FrameSink {
   // Closes the link as lost: its user is told (its state on Redis is gone) and releases it.
   void lose(std::string_view why);
   void closeLink(std::string_view why);
+  void trackingGone();
   void flush();
   void sendWaiting();
   void failWaiting(std::string_view why);
@@ -106,6 +115,8 @@ class Pinned final : public Target, private LinkOwner, private FrameSink {
   LinkOptions options_;           // a cluster node's (the link holds a reference)
   std::string laddr_;             // the link's own address once up (MONITOR names connections by it)
   std::string client_addr_;       // the address of its last user (kept while idle: MONITOR's lines come late)
+  long long tracking_redirect_ = 0;
+  std::vector<uint64_t> tracked_for_;  // client ids (see trackedFor)
   bool dirty_ = false;            // on the pool's flush list
   enum class Where : uint8_t { kFree, kIdle, kInUse } where_ = Where::kFree;  // in the pool
 };
@@ -142,6 +153,8 @@ class PinnedPool {
   // The primary was replaced (a failover): every connection is closed (their users see them
   // lost, as Redis's own clients do) and none is kept idle.
   void closeAll(std::string_view why);
+  // A connection that tracked for these clients (Pinned::trackedFor) is gone.
+  void onTrackingLost(std::function<void(const std::vector<uint64_t>&)> f) { tracking_lost_ = std::move(f); }
   // The end-of-turn pass: writes what the turn queued on pinned connections.
   void flush();
 
@@ -175,6 +188,7 @@ class PinnedPool {
   uv_timer_t tick_;
   bool closed_ = false;
   PinnedStats stats_;
+  std::function<void(const std::vector<uint64_t>&)> tracking_lost_;
   UpstreamStats link_stats_;
   LatencyHistogram latency_;
 };

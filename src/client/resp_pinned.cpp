@@ -278,6 +278,20 @@ void RespSession::tracked(const Args& args) {
   if (!state_.has(ClientState::kMulti)) TrackingHub::commandDone(tracking_);
 }
 
+void RespSession::trackPinned(const Args& args) {
+  // Not inside a transaction Redis has begun (the command would be queued), nor in a stream.
+  if (state_.stream != Stream::kOff || (state_.has(ClientState::kMulti) && !equalsIgnoreCase(args[0], "MULTI"))) return;
+  if (!pinned_->opened()) return;  // a cluster's, opened by its first key: not covered (docs/resp.md)
+  long long id = ctx_.tracking.upstreamRedirect(pinned_->host(), pinned_->port());
+  if (id <= 0) return;
+  pinned_->trackedFor(tracking_.id);
+  if (id == pinned_->trackingRedirect()) return;
+  pinned_->setTrackingRedirect(id);
+  std::string rid = std::to_string(id);
+  Args on{"CLIENT", "TRACKING", "ON", "REDIRECT", rid};
+  ctx_.forwarder.forward(*pinned_, on, discard_, ctx_.config.backend_timeout_ms);
+}
+
 void RespSession::trackingPush(std::string_view bytes) {
   if (conn_.closingAfterWrite()) return;
   conn_.pushReply()->first.text.assign(bytes);

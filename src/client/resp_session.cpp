@@ -367,6 +367,7 @@ void RespSession::forward(Route route, const Args& args, Part::Tag tag, uint64_t
   } else if (route != Route::kShared) {
     to = pinned_;
     ++pinned_outstanding_;
+    if (state_.has(ClientState::kTracking)) trackPinned(args);
   }
   last_route_ = route;
   if (slot == kSlotUnknown) {

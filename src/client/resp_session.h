@@ -125,6 +125,10 @@ class RespSession final : public Session, private backend::PinnedUser, private T
   bool dispatchTracking(const Args& args);
   // A tracking client's command ran: the keys it read are remembered, CLIENT CACHING's flag spent.
   void tracked(const Args& args);
+  // A tracking client's command is about to run on its pinned connection: the connection tracks
+  // too (redirected to the proxy's invalidation link for its node), so what it reads there
+  // (a transaction, another database) is reported like the rest.
+  void trackPinned(const Args& args);
   // TrackingPeer
   int trackingProto() const noexcept override { return state_.proto; }
   bool trackingSubscribed() const noexcept override { return state_.stream == Stream::kPubSub; }

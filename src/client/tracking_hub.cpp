@@ -354,6 +354,16 @@ void TrackingHub::allChanged() {
   }
 }
 
+void TrackingHub::nullFor(const std::vector<uint64_t>& ids) {
+  stamp();
+  for (uint64_t id : ids) {
+    auto it = peers_.find(id);
+    if (it == peers_.end() || !it->second->on() || it->second->held == Client::Held::kFlushed) continue;
+    it->second->held = Client::Held::kFlushed;
+    send(*it->second, nullptr, true);
+  }
+}
+
 void TrackingHub::flush() {
   if (!bcast_pending_) return;
   bcast_pending_ = false;

@@ -110,10 +110,20 @@ class TrackingHub final : public proxy::ChangeListener {
   TrackingHub(const TrackingHub&) = delete;
   TrackingHub& operator=(const TrackingHub&) = delete;
   void setReadiness(Readiness r) { ready_ = std::move(r); }
+  // The client id of the proxy's invalidation link for the node at host:port (what a tracking
+  // client's pinned connection redirects to), or 0 when there is none now.
+  using RedirectSource = std::function<long long(const std::string& host, uint16_t port)>;
+  void setRedirectSource(RedirectSource f) { redirect_source_ = std::move(f); }
+  long long upstreamRedirect(const std::string& host, uint16_t port) const {
+    return redirect_source_ ? redirect_source_(host, port) : 0;
+  }
   void onPrefixesChanged(PrefixesChanged f) { prefixes_changed_ = std::move(f); }
 
   void join(Client& c) { peers_[c.id] = &c; }
   void leave(Client& c);
+  // Redis forgot what it tracked for these clients (a connection they read through is gone): each
+  // that may hold something gets a null.
+  void nullFor(const std::vector<uint64_t>& ids);
   // RESET: tracking off, as Redis's RESET turns it off.
   void off(Client& c) { disable(c); }
 
@@ -145,10 +155,9 @@ class TrackingHub final : public proxy::ChangeListener {
   // The connections have been written: each invalidation queued since the change that caused it was
   // learned is counted in the delivery latency (learned -> handed to the client's socket).
   void delivered() {
-    if (unsent_ == 0) return;
-    delivery_.observe(nowNs() - stamp_ns_, unsent_);
+    if (unsent_ != 0) delivery_.observe(nowNs() - stamp_ns_, unsent_);
     unsent_ = 0;
-    stamp_ns_ = 0;
+    stamp_ns_ = 0;  // a change that sent nothing leaves no stamp for the next turn's
   }
   const LatencyHistogram& deliveryLatency() const noexcept { return delivery_; }
 
@@ -193,6 +202,7 @@ class TrackingHub final : public proxy::ChangeListener {
 
   const Config& config_;
   Readiness ready_;
+  RedirectSource redirect_source_;
   PrefixesChanged prefixes_changed_;
   std::unordered_map<uint64_t, Client*> peers_;  // every RESP client, by id
   std::unordered_map<std::string, KeyEntry, KeyHash, std::equal_to<>> keys_;

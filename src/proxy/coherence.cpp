@@ -33,6 +33,7 @@ class Coherence::Tracker final : private backend::LinkOwner, private backend::Fr
   backend::NodeId node() const noexcept { return node_; }
   bool on() const noexcept { return tracking_on_; }
   bool at(std::string_view host, uint16_t port) const noexcept { return host == host_ && port == port_; }
+  long long redirectId() const noexcept { return subscribed_ ? redirect_id_ : 0; }
 
   // --- the clients' tracking: the RESP3 links' nodes at this address, and the BCAST link
   void addExtra(backend::NodeId n) {
@@ -497,6 +498,13 @@ void Coherence::bcastApplied() {
   for (const auto& t : trackers_)
     if (!client_prefixes_.empty() && t->bcastGen() < prefixes_gen_) return;
   if (client_hooks_.covered) client_hooks_.covered();
+}
+
+long long Coherence::redirectFor(const std::string& host, uint16_t port) const {
+  if (!clientTrackingReady(nullptr)) return 0;
+  for (const auto& t : trackers_)
+    if (t->at(host, port)) return t->redirectId();
+  return 0;
 }
 
 bool Coherence::clientTrackingReady(std::string* why) const {

@@ -82,6 +82,8 @@ class Coherence final {
   void setClientPrefixes(std::vector<std::string> prefixes);
   // Whether clients' tracking can be served (the proxy tracks every key it reads); else why not.
   bool clientTrackingReady(std::string* why) const;
+  // The client id of the invalidation link for the node at host:port, while subscribed (else 0).
+  long long redirectFor(const std::string& host, uint16_t port) const;
 
  private:
   class Tracker;

@@ -63,6 +63,8 @@ void Server::wireClientTracking() {
   coherence_.trackAlso(*upstream3_);
   coherence_.setClientHooks({[&hub] { hub.allChanged(); }, [&hub] { hub.bcastCovered(); }});
   hub.setReadiness([this](std::string* why) { return coherence_.clientTrackingReady(why); });
+  hub.setRedirectSource([this](const std::string& host, uint16_t port) { return coherence_.redirectFor(host, port); });
+  pinned_.onTrackingLost([&hub](const std::vector<uint64_t>& ids) { hub.nullFor(ids); });
   hub.onPrefixesChanged([this](const std::vector<std::string>& p) { coherence_.setClientPrefixes(p); });
 }
 

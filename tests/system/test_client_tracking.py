@@ -323,3 +323,18 @@ def test_redis_py_tracking_with_a_redirect_unmodified(pair):
     info = tracked.client_trackinginfo()
     assert info[info.index("redirect") + 1] == int(ids[0]), info
     assert tracked.client_tracking_off()
+
+
+def test_reads_on_a_pinned_connection_are_tracked_as_redis_tracks_them(pair):
+    # A transaction's reads and another database's (Redis's tracking names keys, whatever the
+    # database) run on the client's pinned connection, which tracks too.
+    compare(pair, [("a", 3), ("b", 2), ("sub", 2)], [
+        ("a", "CLIENT", "TRACKING", "on"),
+        ("a", "MULTI"), ("a", "GET", "m1"), ("a", "HGET", "h", "f"), ("a", "EXEC"),
+        ("direct", "SET", "m1", "1"), ("direct", "HSET", "h", "f", "1"),
+        ("a", "SELECT", "1"), ("a", "GET", "d1"), ("direct", "SET", "d1", "x"),
+        ("a", "SELECT", "0"), ("a", "GET", "m1"), ("direct", "SET", "m1", "2"),
+        ("sub", "SUBSCRIBE", "x"),
+        ("b", "CLIENT", "TRACKING", "on", "REDIRECT", "{id_sub}"), ("b", "WATCH", "w"), ("b", "GET", "w"),
+        ("b", "MULTI"), ("b", "GET", "w2"), ("b", "EXEC"), ("direct", "SET", "w", "1"), ("direct", "SET", "w2", "1"),
+    ])

@@ -297,3 +297,18 @@ TEST_CASE("tracking hub: null to every tracking client when the proxy cannot kno
   f.hub->allChanged();
   CHECK(f.peer(d).take() == ">2\r\n$10\r\ninvalidate\r\n_\r\n");
 }
+
+TEST_CASE("tracking hub: a connection that tracked for some clients is gone: those that may hold something hear a null") {
+  Fixture f;
+  auto& a = f.add();
+  auto& b = f.add();
+  auto& idle = f.add();
+  for (auto* c : {&a, &b}) f.run(*c, {"CLIENT", "TRACKING", "on"});
+  f.hub->read(a, "k");
+  f.hub->nullFor({a.id, idle.id, 999});  // idle does not track; 999 is gone
+  CHECK(f.peer(a).take() == ">2\r\n$10\r\ninvalidate\r\n_\r\n");
+  CHECK(f.peer(b).take().empty());
+  CHECK(f.peer(idle).take().empty());
+  f.hub->delivered();
+  CHECK(f.hub->deliveryLatency().count() == 1);
+}
