@@ -126,10 +126,12 @@ TopologyUpstream::Node* TopologyUpstream::nodeAt(std::string_view host, uint16_t
     for (const auto& live : nodes_)
       if (live->id == id) upEvent(id);
   });
-  n->up->onReady([this](NodeId id) {
-    for (const auto& live : nodes_)
-      if (live->id == id) readyEvent(id);
-  });
+  if (!on_ready_.empty()) {  // only then do the node's requests wait for its handshake (see onReady)
+    n->up->onReady([this](NodeId id) {
+      for (const auto& live : nodes_)
+        if (live->id == id) readyEvent(id);
+    });
+  }
   n->up->onDown([this](NodeId id) {
     const Node* p = leader_->default_;
     if (leader_->mode_ == Mode::kSentinel && p != nullptr) {

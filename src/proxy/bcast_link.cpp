@@ -59,6 +59,9 @@ BcastLink::~BcastLink() {
 }
 
 void BcastLink::set(long long redirect, const std::vector<std::string>& prefixes, uint64_t gen) {
+  // Reports went to a redirect that has gone until the new one is applied: what was read meanwhile
+  // is not vouched for.
+  if (redirect_ != -1 && redirect != redirect_) recovering_ = true;
   redirect_ = redirect;
   prefixes_ = prefixes;
   gen_ = gen;
@@ -130,6 +133,10 @@ void BcastLink::stepDone(uint64_t gen, bool last, bool ok, std::string_view erro
   }
   if (!last) return;
   applied_gen_ = std::max(applied_gen_, gen);
+  if (recovering_ && !prefixes_.empty()) {  // covered again after a gap: a null for what was read in it
+    recovering_ = false;
+    if (hooks_.lost) hooks_.lost();
+  }
   if (hooks_.applied) hooks_.applied(gen);
 }
 
@@ -141,6 +148,7 @@ void BcastLink::fail(std::string_view why) {
   up_ = false;
   applied_gen_ = 0;
   if (prefixes_.empty()) return;  // nothing was covered: nothing lost, nothing to make again
+  recovering_ = true;
   uint64_t delay = std::min(kBackoffBaseMs << std::min(attempt_, 10u), kBackoffMaxMs);
   ++attempt_;
   reconnect_at_ms_ = loop_.nowMs() + delay;

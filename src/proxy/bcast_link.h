@@ -6,7 +6,9 @@
 // (MULTI, CLIENT TRACKING off, on with the new set, EXEC): no moment is left uncovered.
 //
 // Lost (the link, its PING, or Redis refusing): the hook says so (the clients can no longer trust
-// what they read) and the link is made again with a backoff.
+// what they read) and the link is made again with a backoff; once the prefixes are covered again
+// the hook says so once more (what was read in the gap was reported to nobody). A new redirect (the
+// invalidation link was replaced) is such a gap too.
 #pragma once
 
 #include <cstdint>
@@ -66,6 +68,7 @@ class BcastLink final : private backend::LinkOwner {
   backend::Link* link_ = nullptr;  // frees itself once closed
   bool up_ = false;
   bool sent_on_ = false;  // CLIENT TRACKING on was sent on this connection
+  bool recovering_ = false;  // coverage was lost (the link, or the redirect): the next application says so again
   long long redirect_ = -1;
   std::vector<std::string> prefixes_;
   uint64_t gen_ = 0;          // the set wanted

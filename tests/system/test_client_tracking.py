@@ -338,3 +338,28 @@ def test_reads_on_a_pinned_connection_are_tracked_as_redis_tracks_them(pair):
         ("b", "CLIENT", "TRACKING", "on", "REDIRECT", "{id_sub}"), ("b", "WATCH", "w"), ("b", "GET", "w"),
         ("b", "MULTI"), ("b", "GET", "w2"), ("b", "EXEC"), ("direct", "SET", "w", "1"), ("direct", "SET", "w2", "1"),
     ])
+
+
+def test_bcast_link_lost_sends_null_and_coverage_comes_back(pair):
+    r, p = pair
+    direct = r.client()
+    assert wait_until(lambda: p.info("proxy_stats")["tracking_state"] == "on")
+    c = Conn(p.port)
+    assert c.call("CLIENT", "TRACKING", "on", "BCAST", "PREFIX", "bc:") == b"+OK\r\n"
+
+    def bcast_links():
+        return [x for x in direct.client_list() if "B" in x["flags"]]
+    assert wait_until(lambda: len(bcast_links()) == 1)
+    direct.set("bc:1", "a")
+    assert c.next_push() == Push([b"invalidate", [b"bc:1"]])  # never read: BCAST reports it anyway
+    assert c.call("GET", "bc:1") == b"$1\r\na\r\n"
+    direct.client_kill_filter(_id=bcast_links()[0]["id"])
+    assert c.next_push() == Push([b"invalidate", None])  # the proxy cannot vouch for what it read
+    assert wait_until(lambda: len(bcast_links()) == 1)
+    assert c.call("GET", "bc:1") == b"$1\r\na\r\n"
+    direct.set("bc:1", "b")
+    pushes = []
+    while [b"bc:1"] not in [x[1] for x in pushes]:
+        pushes.append(c.next_push())
+    assert all(x[0] == b"invalidate" for x in pushes)
+    assert c.call("GET", "bc:1") == b"$1\r\nb\r\n"
