@@ -269,7 +269,8 @@ Resp3Reader::Step Resp3Reader::parseOne() {
   size_t avail = buf_.size() - pos_;
   if (avail < 3) return Step::kNeedMore;
   char type = start[0];
-  if (resp2_only_ && type != '+' && type != '-' && type != ':' && type != '$' && type != '*') {
+  if (resp2_only_ && type != '+' && type != '-' && type != ':' && type != '$' && type != '*' &&
+      !(type == '_' && null3_on_resp2_)) {
     return error(std::string("a RESP3 reply (type byte '") + (type >= ' ' && type <= '~' ? type : '?') +
                  "') on a RESP2 connection: the stream is out of step with its requests");
   }

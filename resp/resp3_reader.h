@@ -57,6 +57,9 @@ class Resp3Reader {
   // A RESP2 connection: any RESP3 type byte (a push, an attribute, '_' ...) means the stream is
   // out of step with the requests it answers, and fails it.
   void setResp2Only(bool on) noexcept { resp2_only_ = on; }
+  // With setResp2Only: RESP3's null (`_`) is read all the same. Redis writes one on a RESP2
+  // connection in one place: the null invalidation it redirects from a RESP3 tracking client.
+  void setNull3OnResp2(bool on) noexcept { null3_on_resp2_ = on; }
   // A reply has begun and is not yet whole (or an oversized one is being skipped).
   bool midReply() const noexcept { return in_frame_ || pos_ < buf_.size() || skip_left_ > 0; }
   // The bytes the reply in progress is known to take: read so far plus the string it awaits, as
@@ -98,6 +101,7 @@ class Resp3Reader {
   size_t oversized_bytes_ = 0;
   bool over_limit_ = false;
   bool resp2_only_ = false;
+  bool null3_on_resp2_ = false;
   std::string error_;
   BulkHook hook_;
   void* ctx_;

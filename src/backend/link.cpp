@@ -90,6 +90,7 @@ Link::Link(Loop& loop, const LinkOptions& options, LinkOwner& owner, UpstreamSta
       reader_(&Link::takeBulk, this, options.max_reply_bytes) {
   resolve_req_.data = this;
   reader_.setResp2Only(!options.resp3);
+  reader_.setNull3OnResp2(options.null3);
   if (options.tls != nullptr && options.tls->enabled()) {
     net::TlsEndpoint& t = *options.tls;
     const std::string& name = t.server_name.empty() ? options.host : t.server_name;

@@ -51,6 +51,9 @@ struct LinkOptions {
   // may take its timeout plus its reply's announced size at this rate (0: its timeout only).
   uint64_t min_reply_rate = 0;
   bool resp3 = false;  // a RESP3 connection (the handshake must include HELLO 3): pushes go to the push sink
+  // A RESP2 invalidation link: RESP3's null is read as a null (Redis redirects a RESP3 tracking
+  // client's null invalidation, after FLUSHALL, in that client's protocol).
+  bool null3 = false;
   // A Redis Cluster policy's link: a first reply of MOVED, ASK, TRYAGAIN, CLUSTERDOWN or LOADING goes
   // to the owner's onLinkRedirect instead of the request (whose later replies are then dropped).
   bool redirects = false;

@@ -150,12 +150,7 @@ void RespSession::run() {
       std::vector<std::string_view> args(held_.begin(), held_.end());
       Reply* tail = conn_.tailReply();
       raw_request_ = {};
-      bool tracking = state_.has(ClientState::kTracking);
-      if (tracking) ctx_.tracking.beginWrite(tracking_);
-      bool done = dispatch(args);
-      if (tracking) ctx_.tracking.endWrite();
-      if (!done) return;  // still waiting
-      if (state_.has(ClientState::kTracking)) tracked(args);
+      if (!runOne(args)) return;  // still waiting
       holding_ = false;
       held_.clear();
       conn_.requestDone(tail != conn_.tailReply());
@@ -177,22 +172,22 @@ void RespSession::run() {
     if (state_.proto == 3) ++ctx_.stats.resp3_requests;
     Reply* tail = conn_.tailReply();
     raw_request_ = parser_.raw();
-    if (state_.has(ClientState::kTracking)) {
-      // A tracking client: its own writes' invalidations follow their replies (as Redis orders them).
-      ctx_.tracking.beginWrite(tracking_);
-      bool done = dispatch(parser_.args());
-      ctx_.tracking.endWrite();
-      if (!done) {
-        hold(parser_.args());
-        return;
-      }
-      if (state_.has(ClientState::kTracking)) tracked(parser_.args());
-    } else if (!dispatch(parser_.args())) {
+    if (!runOne(parser_.args())) {
       hold(parser_.args());
       return;
     }
     conn_.requestDone(tail != conn_.tailReply());
   }
+}
+
+bool RespSession::runOne(const Args& args) {
+  if (!state_.has(ClientState::kTracking)) return dispatch(args);
+  // A tracking client: its own writes' invalidations follow their replies (as Redis orders them).
+  ctx_.tracking.beginWrite(tracking_);
+  bool done = dispatch(args);
+  ctx_.tracking.endWrite();
+  if (done && state_.has(ClientState::kTracking)) tracked(args);
+  return done;
 }
 
 void RespSession::hold(const Args& args) {

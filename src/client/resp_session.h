@@ -69,6 +69,8 @@ class RespSession final : public Session, private backend::PinnedUser, private T
   // --- the pump and dispatch (resp_session.cpp)
   void run();
   void hold(const Args& args);
+  // dispatch(), and for a tracking client the hub told of the command (its writer scope, its reads).
+  bool runOne(const Args& args);
   // Runs one request; false when it must wait for outstanding replies (it is then held).
   bool dispatch(const Args& args);
   bool dispatchSlow(const Args& args);

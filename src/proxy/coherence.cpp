@@ -26,6 +26,7 @@ class Coherence::Tracker final : private backend::LinkOwner, private backend::Fr
                                                  owner.config_.max_backend_reply_bytes)),
         client_id_(*this), host_(host), port_(port) {
     options_.tls = owner.tls_;
+    options_.null3 = true;  // the RESP3 link's FLUSHALL null comes here in RESP3's spelling
     name_ = host + ":" + std::to_string(port);
   }
   ~Tracker() { close("node closed"); }
@@ -216,7 +217,9 @@ class Coherence::Tracker final : private backend::LinkOwner, private backend::Fr
     }
     if (kind == "message" && subscribed_ && onChannel()) {
       resp::FrameView payload = r[2];
-      if (payload.isNil()) {  // Redis writes a null bulk ($-1); a null array is taken the same
+      if (payload.isNil() || payload.type() == resp::FrameType::kNull) {
+        // Redis writes a null bulk ($-1), or RESP3's null for a RESP3 tracking client (the RESP3
+        // link's); a null array is taken the same.
         alive();
         ++owner_.stats_.messages;
         // Null: FLUSHALL, FLUSHDB, a replica's full resync: everything the node held may have changed.

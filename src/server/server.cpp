@@ -52,7 +52,12 @@ Server::Server(uv_loop_t* loop, Config config)
   }
 }
 
-Server::~Server() = default;
+Server::~Server() {
+  // The clients (and their tracking hub) go before the layers that call it.
+  read_through_.setListener(nullptr);
+  pinned_.onTrackingLost({});
+  coherence_.setClientHooks({});
+}
 
 // The clients' CLIENT TRACKING (client/tracking_hub.h) is served from what the proxy's own tracking
 // learns: every change the read-through hears of, the RESP3 links' reads tracked too, BCAST

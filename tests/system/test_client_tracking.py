@@ -364,3 +364,23 @@ def test_bcast_link_lost_sends_null_and_coverage_comes_back(pair):
         pushes.append(c.next_push())
     assert all(x[0] == b"invalidate" for x in pushes)
     assert c.call("GET", "bc:1") == b"$1\r\nb\r\n"
+
+
+def test_flushall_reported_through_the_resp3_link_keeps_the_invalidation_link(pair):
+    # Redis spells the null of a RESP3 tracking client (the proxy's RESP3 link) as RESP3's `_`, even
+    # on the RESP2 invalidation link it redirects to: read as a null, not as a stream out of step.
+    r, p = pair
+    assert wait_until(lambda: p.info("proxy_stats")["tracking_state"] == "on")
+    c = Conn(p.port)
+    assert c.call("CLIENT", "TRACKING", "on") == b"+OK\r\n"
+    assert c.call("HSET", "h", "f", "1") == b":1\r\n"  # the RESP3 link opens, tracked
+    assert c.call("HGET", "h", "f") == b"$1\r\n1\r\n"
+    before = p.info("proxy_stats")
+    r.client().flushall()
+    assert c.next_push() == Push([b"invalidate", None])
+    assert wait_until(lambda: p.info("proxy_stats")["cache_drops_null_message"] >= before["cache_drops_null_message"] + 2)
+    time.sleep(0.2)
+    after = p.info("proxy_stats")
+    assert after["cache_drops_link_lost"] == before["cache_drops_link_lost"]
+    assert "protocol error" not in p.output()
+    assert c.call("PING") == b"+PONG\r\n" and not c.pushes  # one null, not one per report

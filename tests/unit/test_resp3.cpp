@@ -206,6 +206,26 @@ TEST_CASE("resp3: a RESP2 connection refuses every RESP3 type: the stream is out
   CHECK(frames(resp2, 1, 1 << 20, true).size() == 7);
 }
 
+TEST_CASE("resp3: an invalidation link reads RESP3's null on RESP2 (a RESP3 tracking client's FLUSHALL), nothing else") {
+  // What Redis writes to a RESP2 subscriber that a RESP3 tracking client redirects to, after FLUSHALL.
+  std::string msg = "*3\r\n$7\r\nmessage\r\n$20\r\n__redis__:invalidate\r\n_\r\n";
+  for (size_t chunk : {size_t{1}, msg.size()}) {
+    Resp3Reader r(nullptr, nullptr, 1 << 20);
+    r.setResp2Only(true);
+    r.setNull3OnResp2(true);
+    REQUIRE(r.feed(msg.data(), chunk));
+    for (size_t off = chunk; off < msg.size(); off += chunk) {
+      CHECK(r.next() == Status::kNeedMore);
+      REQUIRE(r.feed(msg.data() + off, std::min(chunk, msg.size() - off)));
+    }
+    REQUIRE(r.next() == Status::kFrame);
+    CHECK(r.frame().root()[2].type() == FrameType::kNull);
+    std::string other = "#t\r\n";
+    REQUIRE(r.feed(other.data(), other.size()));
+    CHECK(r.next() == Status::kError);  // any other RESP3 type: still out of step
+  }
+}
+
 TEST_CASE("resp3: the announced size of a reply in progress") {
   Resp3Reader r(nullptr, nullptr, 1 << 20);
   CHECK_FALSE(r.midReply());
