@@ -179,7 +179,8 @@ def test_client_list_shows_tracking_flags_and_redirect(pair):
     assert lines[tid]["flags"] == "N" and lines[tid]["redir"] == "-1"
     bid = max(lines)
     assert lines[bid]["flags"] == "tB" and lines[bid]["redir"] == "0"
-    target.close()
+    # The redirect target killed through the proxy (CLIENT KILL ID, as an admin would).
+    assert value(b.call("CLIENT", "KILL", "ID", str(tid))) == 1
     c.call("GET", "k")
     redis.Redis(port=r.port).set("k", "1")
     assert c.next_push() == Push([b"tracking-redir-broken", tid])
