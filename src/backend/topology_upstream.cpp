@@ -340,6 +340,13 @@ void TopologyUpstream::onRedirect(NodeUpstream& from, Request& r, std::string_vi
     if (moved) {
       ++cs.moved;
       leader_->applyMoved(slot, h, port);
+      if (r.redirects > kImmediateMoves) {
+        // Moved back and forth: the nodes disagree (the last step of a slot's migration, told to
+        // one primary at a time). Again after a backoff, by the map, within the request's deadline.
+        leader_->refreshSoon();
+        park(&r, std::min<uint64_t>(uint64_t{10} << std::min<unsigned>(r.redirects - kImmediateMoves, 5u), 200), error);
+        return;
+      }
       send(r.slot >= 0 ? route(r.slot) : nodeAt(h, port), &r);
     } else {
       ++cs.ask;

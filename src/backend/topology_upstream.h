@@ -165,6 +165,7 @@ class TopologyUpstream final : public Upstream, public NodeOwner, private Sentin
   static constexpr uint64_t kRefreshJitterMs = 100;
   static constexpr uint64_t kRefreshAfterErrorMs = 1000;
   static constexpr uint8_t kMaxRedirects = 16;
+  static constexpr uint8_t kImmediateMoves = 2;  // MOVEDs followed at once; past them, with a backoff
 
   Loop& loop_;
   const Config& config_;

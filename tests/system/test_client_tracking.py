@@ -182,7 +182,7 @@ def test_client_list_shows_tracking_flags_and_redirect(pair):
     # The redirect target killed through the proxy (CLIENT KILL ID, as an admin would).
     assert value(b.call("CLIENT", "KILL", "ID", str(tid))) == 1
     c.call("GET", "k")
-    redis.Redis(port=r.port).set("k", "1")
+    r.client().set("k", "1")
     assert c.next_push() == Push([b"tracking-redir-broken", tid])
     info = dict(kv.split("=", 1) for kv in value(c.call("CLIENT", "INFO")).decode().strip().split(" "))
     assert info["flags"] == "tR"
