@@ -15,7 +15,6 @@ class ClientState {
     kAuthed = 1u << 0,         // AUTH / HELLO AUTH passed (from the start without --requirepass)
     kMulti = 1u << 1,          // between MULTI and EXEC / DISCARD
     kWatching = 1u << 2,       // WATCH until EXEC / DISCARD / UNWATCH
-    kTracking = 1u << 3,       // CLIENT TRACKING on (the proxy's hub): the keys it reads are remembered
     kTainted = 1u << 4,        // the pinned connection carries state a reset does not clear: not reused
     kMultiAborted = 1u << 5,   // a command queued in MULTI was refused by the proxy (CROSSSLOT): EXEC aborts
     kMarkerPending = 1u << 6,  // pub/sub: the PING sent after an UNSUBSCRIBE has not come back
@@ -43,7 +42,7 @@ class ClientState {
   // Back to a fresh connection's state (the pinned connection is gone, or RESET), keeping who the
   // client is (authentication, protocol, name).
   void resetPinned() noexcept {
-    flags_ &= kAuthed | kTracking;
+    flags_ &= kAuthed;
     db = configured_db;
     stream = Stream::kOff;
     subs = ssubs = 0;

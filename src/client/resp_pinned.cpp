@@ -244,7 +244,6 @@ bool RespSession::dispatchReset() {
   if (outstanding_ > 0 || state_.has(ClientState::kMarkerPending)) return false;
   resetState(false);
   ctx_.tracking.off(tracking_);
-  state_.clear(ClientState::kTracking);
   state_.name.clear();
   setProto(2);  // RESET goes back to RESP2, as in Redis
   state_.set(ClientState::kAuthed, ctx_.config.requirepass.empty());
@@ -260,7 +259,6 @@ bool RespSession::dispatchTracking(const Args& args) {
   if (!ctx_.tracking.command(tracking_, args, state_.proto, out)) return false;
   ++ctx_.stats.local_commands;
   reply().append(out);
-  state_.set(ClientState::kTracking, tracking_.on());
   return true;
 }
 

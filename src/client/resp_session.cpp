@@ -181,12 +181,12 @@ void RespSession::run() {
 }
 
 bool RespSession::runOne(const Args& args) {
-  if (!state_.has(ClientState::kTracking)) return dispatch(args);
+  if (!tracking_.on()) return dispatch(args);
   // A tracking client: its own writes' invalidations follow their replies (as Redis orders them).
   ctx_.tracking.beginWrite(tracking_);
   bool done = dispatch(args);
   ctx_.tracking.endWrite();
-  if (done && state_.has(ClientState::kTracking)) tracked(args);
+  if (done && tracking_.on()) tracked(args);
   return done;
 }
 
@@ -362,7 +362,7 @@ void RespSession::forward(Route route, const Args& args, Part::Tag tag, uint64_t
   } else if (route != Route::kShared) {
     to = pinned_;
     ++pinned_outstanding_;
-    if (state_.has(ClientState::kTracking)) trackPinned(args);
+    if (tracking_.on()) trackPinned(args);
   }
   last_route_ = route;
   if (slot == kSlotUnknown) {

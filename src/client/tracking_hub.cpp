@@ -50,16 +50,11 @@ bool TrackingHub::command(Client& c, const std::vector<std::string_view>& args, 
     if (!c.on()) {
       resp::appendError(out, "ERR CLIENT CACHING can be called only when the client is in tracking mode with OPTIN or "
                              "OPTOUT mode enabled");
-    } else if (equalsIgnoreCase(args[2], "YES")) {
-      if (!c.has(Flag::kOptin)) {
-        resp::appendError(out, "ERR CLIENT CACHING YES is only valid when tracking is enabled in OPTIN mode.");
-        return true;
-      }
-      c.flags |= Flag::kCaching;
-      resp::appendSimple(out, "OK");
-    } else if (equalsIgnoreCase(args[2], "NO")) {
-      if (!c.has(Flag::kOptout)) {
-        resp::appendError(out, "ERR CLIENT CACHING NO is only valid when tracking is enabled in OPTOUT mode.");
+    } else if (bool yes = equalsIgnoreCase(args[2], "YES"); yes || equalsIgnoreCase(args[2], "NO")) {
+      // YES is OPTIN's, NO is OPTOUT's: either sets the flag for the next command.
+      if (!c.has(yes ? Flag::kOptin : Flag::kOptout)) {
+        resp::appendError(out, yes ? "ERR CLIENT CACHING YES is only valid when tracking is enabled in OPTIN mode."
+                                   : "ERR CLIENT CACHING NO is only valid when tracking is enabled in OPTOUT mode.");
         return true;
       }
       c.flags |= Flag::kCaching;
@@ -397,7 +392,7 @@ void TrackingHub::bcastCovered() {
 
 void TrackingHub::send(Client& c, const std::string* keys, bool null) {
   if (&c == writer_) {
-    deferred_.push_back(Deferred{null ? std::string() : *keys, null});
+    deferred_.push_back(null ? std::string() : *keys);
     return;
   }
   // A null is Redis's null in the tracking client's own protocol, wherever it is delivered.
@@ -442,9 +437,9 @@ void TrackingHub::deliver(Client& c, std::string_view payload) {
 void TrackingHub::endWrite() {
   Client* w = std::exchange(writer_, nullptr);
   if (w == nullptr || deferred_.empty()) return;
-  std::vector<Deferred> pending = std::move(deferred_);
+  std::vector<std::string> pending = std::move(deferred_);
   deferred_.clear();
-  for (const Deferred& d : pending) send(*w, &d.keys, d.null);
+  for (const std::string& d : pending) send(*w, &d, d.empty());
 }
 
 }  // namespace rcp::client

@@ -213,11 +213,7 @@ class TrackingHub final : public proxy::ChangeListener {
   std::vector<uint64_t> uncovered_;  // BCAST clients that added a prefix not yet covered
   size_t tracking_ = 0;  // clients with tracking on
   Client* writer_ = nullptr;
-  struct Deferred {
-    std::string keys;  // encoded array of one key; empty: null
-    bool null;
-  };
-  std::vector<Deferred> deferred_;  // the writer's invalidations, until endWrite()
+  std::vector<std::string> deferred_;  // the writer's invalidations until endWrite(): keys arrays, "" for a null
   std::string scratch_;
   TrackingStats stats_;
   LatencyHistogram delivery_;
