@@ -100,6 +100,11 @@ void appendCommand(std::string& out, std::initializer_list<std::string_view> arg
   appendCommand(out, std::span<const std::string_view>(args.begin(), args.size()));
 }
 
+bool parseInteger(std::string_view s, long long* out) noexcept {
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), *out);
+  return ec == std::errc() && p == s.data() + s.size() && !s.empty();
+}
+
 std::string oneLine(std::string_view s) {
   std::string r;
   r.reserve(s.size());

@@ -32,4 +32,7 @@ void appendCommand(std::string& out, std::span<const std::string_view> args);
 // Strips CR and LF from text meant for a one-line reply (+/-), so no reply can inject a line.
 std::string oneLine(std::string_view s);
 
+// An integer argument as Redis reads one (getLongLongFromObject): the whole string, not empty.
+bool parseInteger(std::string_view s, long long* out) noexcept;
+
 }  // namespace rcp::resp

@@ -2,7 +2,6 @@
 // errors are Redis 7's (networking.c: clientCommand, clientKillCommand).
 #include "src/client/client_registry.h"
 
-#include <charconv>
 #include <ctime>
 
 #include "resp/commands.h"
@@ -12,11 +11,6 @@ namespace rcp::client {
 
 namespace {
 using resp::equalsIgnoreCase;
-
-bool parseInt(std::string_view s, long long* v) {
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), *v);
-  return ec == std::errc() && p == s.data() + s.size() && !s.empty();
-}
 
 // TYPE's names, as Redis reads them: 0 normal, 1 replica (slave), 2 master, 3 pubsub; -1 unknown.
 int typeOf(std::string_view name) {
@@ -76,7 +70,7 @@ void clientList(const std::vector<std::string_view>& args, ClientDirectory& dir,
     std::vector<ClientInfo> all = dir.clients();
     for (size_t i = 3; i < args.size(); ++i) {
       long long id = 0;
-      if (!parseInt(args[i], &id)) {
+      if (!resp::parseInteger(args[i], &id)) {
         resp::appendError(out, "ERR Invalid client ID");
         return;
       }
@@ -113,7 +107,7 @@ void clientKill(const std::vector<std::string_view>& args, const ClientInfo& sel
     }
     std::string_view opt = args[i], v = args[i + 1];
     if (equalsIgnoreCase(opt, "ID")) {
-      if (!parseInt(v, &id) || id < 1) {
+      if (!resp::parseInteger(v, &id) || id < 1) {
         resp::appendError(out, "ERR client-id should be greater than 0");
         return;
       }
@@ -141,7 +135,7 @@ void clientKill(const std::vector<std::string_view>& args, const ClientInfo& sel
         return;
       }
     } else if (equalsIgnoreCase(opt, "MAXAGE")) {
-      if (!parseInt(v, &max_age)) {
+      if (!resp::parseInteger(v, &max_age)) {
         resp::appendError(out, "ERR syntax error");  // Redis 7.0's word for it
         return;
       }

@@ -196,8 +196,7 @@ bool RespSession::dispatchUnblock(const Args& args) {
     return true;
   }
   long long id = 0;
-  auto [end, ec] = std::from_chars(args[2].data(), args[2].data() + args[2].size(), id);
-  if (ec != std::errc() || end != args[2].data() + args[2].size() || args[2].empty()) {
+  if (!resp::parseInteger(args[2], &id)) {
     resp::appendError(reply(), "ERR value is not an integer or out of range");
     return true;
   }

@@ -3,7 +3,6 @@
 #include "src/client/tracking_hub.h"
 
 #include <algorithm>
-#include <charconv>
 
 #include "resp/commands.h"
 #include "resp/reply.h"
@@ -90,8 +89,7 @@ bool TrackingHub::trackingCommand(Client& c, const std::vector<std::string_view>
         return true;
       }
       long long id = 0;
-      auto [p, ec] = std::from_chars(args[j].data(), args[j].data() + args[j].size(), id);
-      if (ec != std::errc() || p != args[j].data() + args[j].size() || args[j].empty()) {
+      if (!resp::parseInteger(args[j], &id)) {
         resp::appendError(out, "ERR value is not an integer or out of range");
         return true;
       }
